@@ -1,0 +1,25 @@
+export { OCI_ERROR_STATUS, OciError, ociErrorBody, type OciErrorCode, type OciErrorOptions } from './errors.js';
+export { computeDigest, digestAlgorithm, digestHex, isDigestString, parseDigest, type Digest, type DigestAlgorithm } from './digest.js';
+export {
+  MAX_NAME_LENGTH,
+  parseReference,
+  parseRepositoryName,
+  parseTag,
+  referenceString,
+  type Reference,
+  type RepositoryName,
+  type Tag,
+} from './names.js';
+export {
+  acceptsMediaType,
+  isIndexMediaType,
+  MANIFEST_MEDIA_TYPES,
+  MAX_MANIFEST_BYTES,
+  MediaType,
+  parseAccept,
+  stripMediaTypeParams,
+} from './media-types.js';
+export { parseManifest, type Descriptor, type ParsedManifest, type Platform } from './manifest.js';
+export { contentRange, parseRange, unsatisfiedContentRange, type RangeRequest } from './range.js';
+export { MAX_LAST_LENGTH, MAX_PAGE_SIZE, parseRoute, type RepoTarget, type Route, type RouteContext } from './route.js';
+export { nextPageFromLink, tagsListLink, type PageQuery } from './pagination.js';
