@@ -1,0 +1,144 @@
+import { Readable } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
+import { StorageError } from './errors.js';
+
+/**
+ * Largest single read from a blob file. Large positional reads keep syscalls and
+ * promise hops per byte low on the hot path; 1 MiB is also the stream buffer size,
+ * so a paused client costs at most about two of these.
+ */
+export const MAX_READ_BYTES = 1024 * 1024;
+
+/** What a follower needs from the in-progress write it follows. */
+export interface FollowSource {
+  /** The temp file; it stays readable after the rename or unlink on POSIX. */
+  readonly handle: FileHandle;
+  /** True once the digest was verified and the file is in place. */
+  readonly committed: boolean;
+  /** Exclusive end of the bytes a follower may hand out now (the held-back tail excluded). */
+  visibleEnd(): number;
+  /**
+   * A chunk the writer wrote recently that holds byte `pos`, or undefined. Lets a follower
+   * that keeps up take the bytes straight from memory instead of reading them back.
+   */
+  recentChunk(pos: number): RecentChunk | undefined;
+  /** The follower is done with the handle (ended or destroyed). Called exactly once. */
+  release(follower: BlobFollower): void;
+}
+
+export interface RecentChunk {
+  readonly buf: Buffer;
+  /** Blob offset of buf[0]. */
+  readonly start: number;
+}
+
+/**
+ * A reader of a blob that is still being written. It pushes only when the consumer asked
+ * (`_read`), so a slow client holds at most one stream buffer, never the whole blob.
+ * It never pushes the last byte (of the blob or of its span) before the writer committed:
+ * if the digest then fails, the consumer sees an error instead of a clean end of wrong bytes.
+ */
+export class BlobFollower extends Readable {
+  readonly #source: FollowSource;
+  #pos: number;
+  /** Exclusive end of the span; Infinity = to the end of the blob. */
+  readonly #end: number;
+  /** `_read` was called and not yet answered with a push that returned false. */
+  #wanting = false;
+  /** A file read is in flight; the next one waits for it so bytes stay in order. */
+  #reading = false;
+  /** Guards against re-entry if a consumer reads synchronously inside a push. */
+  #pumping = false;
+  #released = false;
+
+  constructor(source: FollowSource, start: number, end: number) {
+    super({ highWaterMark: MAX_READ_BYTES });
+    this.#source = source;
+    this.#pos = start;
+    this.#end = end;
+  }
+
+  /** The writer calls this after new bytes landed or after commit. */
+  wake(): void {
+    if (this.#wanting) this.#pump();
+  }
+
+  override _read(): void {
+    this.#wanting = true;
+    this.#pump();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#release();
+    callback(error);
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#source.release(this);
+  }
+
+  #pump(): void {
+    if (this.#reading || this.#pumping || this.destroyed) return;
+    this.#pumping = true;
+    try {
+      this.#pumpLoop();
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #pumpLoop(): void {
+    const source = this.#source;
+    while (this.#wanting) {
+      const committed = source.committed;
+      let limit = Math.min(source.visibleEnd(), this.#end);
+      // The span's own last byte is held back too, or a range request would get a
+      // complete, well-framed 206 before the blob's digest was checked.
+      if (!committed && limit >= this.#end) limit = this.#end - 1;
+      if (this.#pos >= limit) {
+        if (committed) {
+          this.#wanting = false;
+          this.push(null);
+          this.#release();
+        }
+        return;
+      }
+      const recent = source.recentChunk(this.#pos);
+      if (recent !== undefined) {
+        const from = this.#pos - recent.start;
+        const to = Math.min(recent.buf.length, limit - recent.start);
+        const piece = from === 0 && to === recent.buf.length ? recent.buf : recent.buf.subarray(from, to);
+        this.#pos += piece.length;
+        this.#wanting = this.push(piece);
+        continue;
+      }
+      this.#readFile(Math.min(limit - this.#pos, MAX_READ_BYTES));
+      return;
+    }
+  }
+
+  #readFile(length: number): void {
+    this.#reading = true;
+    const buf = Buffer.allocUnsafe(length);
+    const pos = this.#pos;
+    this.#source.handle.read(buf, 0, length, pos).then(
+      ({ bytesRead }) => {
+        this.#reading = false;
+        if (this.destroyed) return;
+        if (bytesRead === 0) {
+          this.destroy(new StorageError(`temp file ended at ${pos}, before the bytes written`));
+          return;
+        }
+        this.#pos += bytesRead;
+        this.#wanting = this.push(bytesRead === length ? buf : buf.subarray(0, bytesRead));
+        this.#pump();
+      },
+      (error: unknown) => {
+        this.#reading = false;
+        this.destroy(new StorageError('reading the temp file failed', { cause: error }));
+      },
+    );
+  }
+}

@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { digestAlgorithm, digestHex, parseDigest, type Digest } from '../oci/index.js';
+import { MAX_READ_BYTES } from './blob-follower.js';
+import { FsBlobWriter } from './blob-writer.js';
+import { isErrno } from './fs-util.js';
+import { StorageError } from './errors.js';
+import type { BlobInfo, BlobStore, BlobWriter, ByteSpan } from './types.js';
+
+export interface FsBlobStoreOptions {
+  /** The storage directory; the blob store owns `<root>/v1/blobs` and `<root>/v1/tmp`. */
+  readonly root: string;
+}
+
+/** Algorithms that may have a directory under blobs/ (what oci's Digest admits). */
+const ALGORITHMS = ['sha256', 'sha512'] as const;
+const SHARD = /^[0-9a-f]{2}$/;
+
+/**
+ * Blobs as files under a versioned layout: `<root>/v1/blobs/<alg>/<2 hex>/<hex>`, with
+ * in-progress writes in `<root>/v1/tmp/` on the same filesystem so commit is one rename.
+ * The `v1` level lets a later layout migrate instead of guess.
+ */
+export class FsBlobStore implements BlobStore {
+  readonly #blobsDir: string;
+  readonly #tmpDir: string;
+
+  constructor(options: FsBlobStoreOptions) {
+    const base = join(options.root, 'v1');
+    this.#blobsDir = join(base, 'blobs');
+    this.#tmpDir = join(base, 'tmp');
+  }
+
+  async recover(): Promise<{ removedTempFiles: number }> {
+    try {
+      await mkdir(this.#blobsDir, { recursive: true });
+      await mkdir(this.#tmpDir, { recursive: true });
+      // Called before serving, so every temp file is a leftover of a crashed process.
+      const names = await readdir(this.#tmpDir);
+      for (const name of names) await rm(join(this.#tmpDir, name), { force: true, recursive: true });
+      return { removedTempFiles: names.length };
+    } catch (cause) {
+      throw new StorageError(`recovering the blob store at ${this.#blobsDir} failed`, { cause });
+    }
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const info = await stat(this.#pathOf(digest));
+      return info.isFile() ? { digest, size: info.size } : undefined;
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw new StorageError(`stat of blob ${digest} failed`, { cause: error });
+    }
+  }
+
+  async open(digest: Digest, span?: ByteSpan): Promise<Readable | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.#pathOf(digest), 'r');
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw new StorageError(`opening blob ${digest} failed`, { cause: error });
+    }
+    // Opening first (not a path stream) turns "absent" into undefined instead of a late
+    // stream error, and keeps the inode readable if eviction unlinks it meanwhile.
+    const options = { start: span?.start ?? 0, highWaterMark: MAX_READ_BYTES, ...(span ? { end: span.end } : {}) };
+    return handle.createReadStream(options);
+  }
+
+  async begin(digest: Digest, expectedSize?: number): Promise<BlobWriter> {
+    if (expectedSize !== undefined && !(Number.isSafeInteger(expectedSize) && expectedSize >= 0)) {
+      throw new RangeError(`expected size must be a non-negative integer, got ${expectedSize}`);
+    }
+    // The random suffix keeps concurrent writers of one digest (e.g. two processes) apart.
+    const tmpPath = join(this.#tmpDir, `${digestHex(digest)}.${randomBytes(6).toString('hex')}`);
+    let handle: FileHandle;
+    try {
+      handle = await openTemp(tmpPath, this.#tmpDir);
+    } catch (cause) {
+      throw new StorageError(`creating a temp file for ${digest} failed`, { cause });
+    }
+    return new FsBlobWriter({ digest, expectedSize, handle, tmpPath, finalPath: this.#pathOf(digest) });
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    try {
+      await unlink(this.#pathOf(digest));
+      return true;
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return false;
+      throw new StorageError(`deleting blob ${digest} failed`, { cause: error });
+    }
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    for (const algorithm of ALGORITHMS) {
+      const algDir = join(this.#blobsDir, algorithm);
+      for (const shard of await readdirIfExists(algDir)) {
+        if (!SHARD.test(shard)) continue;
+        const shardDir = join(algDir, shard);
+        for (const name of await readdirIfExists(shardDir)) {
+          if (!name.startsWith(shard)) continue;
+          let digest: Digest;
+          try {
+            digest = parseDigest(`${algorithm}:${name}`);
+          } catch {
+            continue; // not a blob of ours (an editor's backup, a stray file)
+          }
+          const info = await this.stat(digest);
+          if (info !== undefined) yield info;
+        }
+      }
+    }
+  }
+
+  #pathOf(digest: Digest): string {
+    const hex = digestHex(digest);
+    return join(this.#blobsDir, digestAlgorithm(digest), hex.slice(0, 2), hex);
+  }
+}
+
+/** 'wx+': exclusive create, and readable, because followers read through the same handle. */
+async function openTemp(path: string, dir: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'wx+');
+  } catch (error) {
+    if (!isErrno(error, 'ENOENT')) throw error;
+    await mkdir(dir, { recursive: true });
+    return await open(path, 'wx+');
+  }
+}
+
+async function readdirIfExists(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return [];
+    throw new StorageError(`listing ${dir} failed`, { cause: error });
+  }
+}

@@ -1,0 +1,254 @@
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
+import { BlobFollower, MAX_READ_BYTES, type FollowSource, type RecentChunk } from './blob-follower.js';
+import { isErrno, syncDir } from './fs-util.js';
+import { DigestMismatchError, SizeMismatchError, StorageError } from './errors.js';
+import type { BlobInfo, BlobWriter, ByteSpan } from './types.js';
+
+export interface FsBlobWriterInit {
+  readonly digest: Digest;
+  readonly expectedSize: number | undefined;
+  /** Opened read-write on the temp file: followers read through it too. */
+  readonly handle: FileHandle;
+  readonly tmpPath: string;
+  readonly finalPath: string;
+}
+
+type State = 'writing' | 'committing' | 'committed' | 'aborted';
+
+const noop = (): void => {};
+
+/**
+ * One in-progress blob: appends to a temp file with positional writes (so `bytesWritten`
+ * is exactly what the file holds), hashes as it goes, and feeds its followers.
+ * The file handle is shared by the writer and every follower and closed by whoever
+ * releases it last, so a follower keeps reading the same inode across the rename.
+ */
+export class FsBlobWriter implements BlobWriter, FollowSource {
+  readonly digest: Digest;
+  readonly expectedSize: number | undefined;
+  readonly handle: FileHandle;
+  readonly #tmpPath: string;
+  readonly #finalPath: string;
+  readonly #hash: Hash;
+  #written = 0;
+  #state: State = 'writing';
+  #abortReason: Error | undefined;
+  /** Settles (never rejects) when every accepted write has finished: writes are serialised on it. */
+  #tail: Promise<void> = Promise.resolve();
+  #commit: Promise<BlobInfo> | undefined;
+  #abort: Promise<void> | undefined;
+  readonly #followers = new Set<BlobFollower>();
+  /** The writer's own reference plus one per live follower. */
+  #handleRefs = 1;
+  #handleClosed: Promise<void> | undefined;
+  // The last two chunks: a follower that keeps up (minus the held-back byte) finds its
+  // bytes here and skips reading them back from the file.
+  #cur: RecentChunk | undefined;
+  #prev: RecentChunk | undefined;
+
+  constructor(init: FsBlobWriterInit) {
+    this.digest = init.digest;
+    this.expectedSize = init.expectedSize;
+    this.handle = init.handle;
+    this.#tmpPath = init.tmpPath;
+    this.#finalPath = init.finalPath;
+    this.#hash = createHash(digestAlgorithm(init.digest));
+  }
+
+  get bytesWritten(): number {
+    return this.#written;
+  }
+
+  get committed(): boolean {
+    return this.#state === 'committed';
+  }
+
+  /**
+   * The writer keeps a reference to `chunk` (followers that keep up get it without a
+   * file read), so the caller must not reuse the buffer; upstream body chunks never are.
+   */
+  write(chunk: Buffer): Promise<void> {
+    if (this.#state !== 'writing') return Promise.reject(this.#closedError());
+    const run = this.#tail.then(() => this.#append(chunk));
+    this.#tail = run.then(noop, noop);
+    return run;
+  }
+
+  async #append(chunk: Buffer): Promise<void> {
+    // Writes accepted before commit() still run; only an abort stops them.
+    if (this.#state === 'aborted') throw this.#closedError();
+    if (chunk.length === 0) return;
+    const start = this.#written;
+    const next = start + chunk.length;
+    if (this.expectedSize !== undefined && next > this.expectedSize) {
+      const error = new SizeMismatchError(this.expectedSize, next);
+      await this.#fail(error);
+      throw error;
+    }
+    try {
+      let done = 0;
+      while (done < chunk.length) {
+        const { bytesWritten } = await this.handle.write(chunk, done, chunk.length - done, start + done);
+        done += bytesWritten;
+      }
+    } catch (cause) {
+      if (this.#aborted()) throw this.#closedError();
+      const error = new StorageError(`writing the temp file of ${this.digest} failed`, { cause });
+      await this.#fail(error);
+      throw error;
+    }
+    if (this.#aborted()) throw this.#closedError();
+    this.#hash.update(chunk);
+    this.#written = next;
+    this.#prev = this.#cur;
+    this.#cur = { buf: chunk, start };
+    for (const follower of this.#followers) follower.wake();
+  }
+
+  visibleEnd(): number {
+    if (this.#state === 'committed') return this.#written;
+    // With a known size only the blob's final byte must wait; otherwise any byte may be
+    // the last one, so the newest byte always waits for the next write or the commit.
+    const cap = this.expectedSize !== undefined ? this.expectedSize - 1 : this.#written - 1;
+    return Math.max(0, Math.min(this.#written, cap));
+  }
+
+  recentChunk(pos: number): RecentChunk | undefined {
+    const cur = this.#cur;
+    if (cur !== undefined && pos >= cur.start && pos < cur.start + cur.buf.length) return cur;
+    const prev = this.#prev;
+    if (prev !== undefined && pos >= prev.start && pos < prev.start + prev.buf.length) return prev;
+    return undefined;
+  }
+
+  follow(span?: ByteSpan): Readable {
+    const start = span?.start ?? 0;
+    if (this.#state === 'committed') {
+      // The writer may have released the temp file already: read the committed blob.
+      const options = { start, highWaterMark: MAX_READ_BYTES, ...(span ? { end: span.end } : {}) };
+      return createReadStream(this.#finalPath, options);
+    }
+    if (this.#state === 'aborted') {
+      const failed = new Readable({ read: noop });
+      failed.destroy(this.#abortReason);
+      return failed;
+    }
+    const follower = new BlobFollower(this, start, span ? span.end + 1 : Infinity);
+    this.#handleRefs += 1;
+    this.#followers.add(follower);
+    return follower;
+  }
+
+  release(follower: BlobFollower): void {
+    if (this.#followers.delete(follower)) this.#unrefHandle();
+  }
+
+  commit(): Promise<BlobInfo> {
+    if (this.#commit !== undefined) return this.#commit;
+    if (this.#state === 'aborted') return Promise.reject(this.#closedError());
+    this.#state = 'committing';
+    this.#commit = this.#doCommit();
+    return this.#commit;
+  }
+
+  async #doCommit(): Promise<BlobInfo> {
+    await this.#tail;
+    // A write failed while we waited: it aborted already.
+    if (this.#aborted()) throw this.#closedError();
+    try {
+      if (this.expectedSize !== undefined && this.#written !== this.expectedSize) {
+        throw new SizeMismatchError(this.expectedSize, this.#written);
+      }
+      const actual = this.#hash.digest('hex');
+      if (actual !== digestHex(this.digest)) {
+        throw new DigestMismatchError(this.digest, `${digestAlgorithm(this.digest)}:${actual}`);
+      }
+      // The name must never point at bytes a power loss could take back.
+      await this.handle.sync();
+      await this.#place();
+    } catch (error) {
+      const reason = error instanceof StorageError ? error : new StorageError(`committing ${this.digest} failed`, { cause: error });
+      await this.#fail(reason);
+      throw reason;
+    }
+    this.#state = 'committed';
+    for (const follower of this.#followers) follower.wake();
+    this.#unrefHandle();
+    return { digest: this.digest, size: this.#written };
+  }
+
+  async #place(): Promise<void> {
+    const dir = dirname(this.#finalPath);
+    if (await exists(this.#finalPath)) {
+      // Another writer of the same digest won; its bytes are verified and identical.
+      await unlink(this.#tmpPath);
+      return;
+    }
+    try {
+      await rename(this.#tmpPath, this.#finalPath);
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) throw error;
+      await mkdir(dir, { recursive: true });
+      await rename(this.#tmpPath, this.#finalPath);
+    }
+    await syncDir(dir);
+  }
+
+  async abort(reason: Error): Promise<void> {
+    if (this.#state === 'committing') {
+      // commit() either lands the blob or aborts by itself; nothing is left to undo.
+      await this.#commit?.then(noop, noop);
+      return;
+    }
+    if (this.#state === 'committed') return;
+    await this.#fail(reason);
+  }
+
+  #fail(reason: Error): Promise<void> {
+    if (this.#abort !== undefined) return this.#abort;
+    this.#state = 'aborted';
+    this.#abortReason = reason;
+    this.#cur = undefined;
+    this.#prev = undefined;
+    for (const follower of [...this.#followers]) follower.destroy(reason);
+    this.#unrefHandle();
+    this.#abort = this.#cleanUp();
+    return this.#abort;
+  }
+
+  async #cleanUp(): Promise<void> {
+    await this.#handleClosed;
+    await unlink(this.#tmpPath).catch(noop);
+  }
+
+  #unrefHandle(): void {
+    this.#handleRefs -= 1;
+    // FileHandle.close waits for reads still in flight, so the fd cannot be reused under them.
+    if (this.#handleRefs === 0) this.#handleClosed = this.handle.close().catch(noop);
+  }
+
+  /** A method, not a field test: the state changes across awaits, which narrowing cannot see. */
+  #aborted(): boolean {
+    return this.#state === 'aborted';
+  }
+
+  #closedError(): Error {
+    if (this.#state === 'aborted') return this.#abortReason ?? new StorageError(`write of ${this.digest} was aborted`);
+    return new StorageError(`write of ${this.digest} no longer accepts bytes: commit() was called`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,81 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/index.js';
+
+/** Inclusive byte range, already validated against the blob size. */
+export interface ByteSpan {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface BlobInfo {
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+/**
+ * Content-addressed blob files. A blob is visible (stat/open/list) only after its
+ * digest was verified by `BlobWriter.commit()`.
+ */
+export interface BlobStore {
+  /** Removes temp files a crash left behind. Called once by `App.start()`. */
+  recover(): Promise<{ removedTempFiles: number }>;
+  stat(digest: Digest): Promise<BlobInfo | undefined>;
+  /** A stream of the committed blob (or a span of it); undefined if absent. */
+  open(digest: Digest, span?: ByteSpan): Promise<Readable | undefined>;
+  /** Starts an in-progress write to a fresh temp file. */
+  begin(digest: Digest, expectedSize?: number): Promise<BlobWriter>;
+  delete(digest: Digest): Promise<boolean>;
+  list(): AsyncIterable<BlobInfo>;
+}
+
+export interface BlobWriter {
+  readonly digest: Digest;
+  /** Bytes written to the temp file so far (what followers may read, minus the held-back tail). */
+  readonly bytesWritten: number;
+  readonly expectedSize: number | undefined;
+  /** Appends a chunk and feeds the hash; resolves once it is in the file. */
+  write(chunk: Buffer): Promise<void>;
+  /**
+   * A reader of the bytes written so far that waits for more. It never hands out the
+   * last byte before `commit()` verified the digest, and it is destroyed with an error
+   * when the write is aborted, so no reader ever sees a clean end of wrong bytes.
+   * Destroying the reader does not affect the write.
+   */
+  follow(span?: ByteSpan): Readable;
+  /** Verifies size and digest, fsyncs, renames into place. Throws DigestMismatchError / SizeMismatchError. */
+  commit(): Promise<BlobInfo>;
+  /** Deletes the temp file and fails every follower with `reason`. Safe to call twice. */
+  abort(reason: Error): Promise<void>;
+}
+
+export interface TagRecord {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly size: number;
+  /** ms since epoch of the last time upstream confirmed this mapping. */
+  readonly fetchedAt: number;
+}
+
+export interface ManifestRecord {
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+export interface BlobRecord {
+  readonly size: number;
+  /** Upstreams that confirmed they hold this digest: a blob is served for these only. */
+  readonly upstreams: readonly string[];
+}
+
+/** Tags, manifest media types and blob links. keyv underneath. */
+export interface MetadataStore {
+  open(): Promise<void>;
+  close(): Promise<void>;
+  getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined>;
+  setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void>;
+  getManifest(digest: Digest): Promise<ManifestRecord | undefined>;
+  setManifest(digest: Digest, record: ManifestRecord): Promise<void>;
+  getBlob(digest: Digest): Promise<BlobRecord | undefined>;
+  setBlob(digest: Digest, record: BlobRecord): Promise<void>;
+  deleteBlob(digest: Digest): Promise<void>;
+}
