@@ -1,0 +1,213 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config, UpstreamConfig } from './types.js';
+import { parseDuration, parseSize } from './units.js';
+
+/** A bad config: `key` is the dotted path of the offending key, so the CLI can print one precise line. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(key === '' ? reason : `${key}: ${reason}`);
+  }
+}
+
+/** What the CLI may override on top of the file. */
+export interface ConfigOverrides {
+  readonly listen?: string;
+  readonly storage?: string;
+  readonly logLevel?: string;
+}
+
+type Json = Record<string, unknown>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log'];
+const UPSTREAM_KEYS = ['url', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections'];
+
+export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('', `config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, { baseDir: path.dirname(path.resolve(file)), overrides, env });
+}
+
+/**
+ * Validates and defaults a parsed config. Relative `storage.path` in the file is resolved against the
+ * file's directory (so the service does not depend on its working directory); a `--storage` override is
+ * resolved against the working directory, like any CLI path.
+ */
+export function parseConfig(raw: unknown, options: { baseDir: string; overrides?: ConfigOverrides; env?: NodeJS.ProcessEnv }): Config {
+  const { baseDir, overrides = {}, env = process.env } = options;
+  const root = object(raw, '');
+  onlyKeys(root, TOP_KEYS, '');
+
+  const listen = parseListen(overrides.listen ?? root['listen'] ?? '0.0.0.0:5000', overrides.listen !== undefined ? '--listen' : 'listen');
+
+  const storageRaw = object(root['storage'] ?? {}, 'storage');
+  onlyKeys(storageRaw, ['path', 'maxSize'], 'storage');
+  const storagePath =
+    overrides.storage !== undefined
+      ? path.resolve(nonEmptyString(overrides.storage, '--storage'))
+      : path.resolve(baseDir, nonEmptyString(storageRaw['path'] ?? './data', 'storage.path'));
+  const maxSize = parseSize(storageRaw['maxSize'] ?? '20GiB');
+  if (maxSize === undefined || maxSize <= 0) throw new ConfigError('storage.maxSize', 'must be a positive size such as "20GiB" or "500MB"');
+
+  const upstreamsRaw = object(root['upstreams'], 'upstreams');
+  const upstreams = new Map<string, UpstreamConfig>();
+  for (const [name, value] of Object.entries(upstreamsRaw)) {
+    upstreams.set(name, parseUpstream(name, value, env));
+  }
+  if (upstreams.size === 0) throw new ConfigError('upstreams', 'must configure at least one upstream');
+  checkAliases(upstreams);
+
+  const defaultUpstream = root['defaultUpstream'] ?? (upstreams.size === 1 ? [...upstreams.keys()][0] : undefined);
+  if (typeof defaultUpstream !== 'string' || !upstreams.has(defaultUpstream)) {
+    throw new ConfigError('defaultUpstream', `must name one of the configured upstreams (${[...upstreams.keys()].join(', ')})`);
+  }
+
+  const manifestTTLms = parseDuration(root['manifestTTL'] ?? '5m');
+  if (manifestTTLms === undefined) throw new ConfigError('manifestTTL', 'must be a duration such as "5m", "1h" or "0"');
+
+  const logRaw = object(root['log'] ?? {}, 'log');
+  onlyKeys(logRaw, ['level'], 'log');
+  const level = overrides.logLevel ?? logRaw['level'] ?? 'info';
+  if (!LOG_LEVELS.includes(level as (typeof LOG_LEVELS)[number])) {
+    throw new ConfigError(overrides.logLevel !== undefined ? '--log-level' : 'log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  return {
+    listen,
+    storage: { path: storagePath, maxSize },
+    upstreams,
+    defaultUpstream,
+    manifestTTLms,
+    log: { level: level as Config['log']['level'] },
+  };
+}
+
+function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): UpstreamConfig {
+  const key = `upstreams.${name}`;
+  // The name is what clients put in ?ns= and in path prefixes: a registry host[:port].
+  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/.test(name)) {
+    throw new ConfigError(key, 'an upstream name must be a registry host name such as "docker.io" or "registry.local:5000"');
+  }
+  const u = object(value, key);
+  onlyKeys(u, UPSTREAM_KEYS, key);
+  const url = parseUrl(u['url'], `${key}.url`);
+  const username = optionalString(u['username'], `${key}.username`);
+  const password = optionalString(u['password'], `${key}.password`);
+  const passwordEnv = optionalString(u['passwordEnv'], `${key}.passwordEnv`);
+  if (password !== undefined && passwordEnv !== undefined) throw new ConfigError(`${key}.password`, 'set either password or passwordEnv, not both');
+  let resolvedPassword = password;
+  if (passwordEnv !== undefined) {
+    resolvedPassword = env[passwordEnv];
+    if (resolvedPassword === undefined || resolvedPassword === '') {
+      throw new ConfigError(`${key}.passwordEnv`, `environment variable ${passwordEnv} is not set`);
+    }
+  }
+  if ((username === undefined) !== (resolvedPassword === undefined)) {
+    throw new ConfigError(`${key}.username`, 'username and password (or passwordEnv) go together');
+  }
+  const library = u['library'] ?? name === 'docker.io';
+  if (typeof library !== 'boolean') throw new ConfigError(`${key}.library`, 'must be true or false');
+  const aliasesRaw = u['aliases'] ?? (name === 'docker.io' ? ['index.docker.io', 'registry-1.docker.io'] : []);
+  if (!Array.isArray(aliasesRaw) || !aliasesRaw.every((a): a is string => typeof a === 'string' && a !== '')) {
+    throw new ConfigError(`${key}.aliases`, 'must be a list of registry host names');
+  }
+  const t = object(u['timeouts'] ?? {}, `${key}.timeouts`);
+  onlyKeys(t, ['connect', 'headers', 'bodyIdle'], `${key}.timeouts`);
+  const connections = u['connections'] ?? 32;
+  if (typeof connections !== 'number' || !Number.isInteger(connections) || connections < 1 || connections > 1024) {
+    throw new ConfigError(`${key}.connections`, 'must be an integer from 1 to 1024');
+  }
+  return {
+    name,
+    url,
+    username,
+    password: resolvedPassword,
+    officialLibrary: library,
+    aliases: aliasesRaw,
+    timeouts: {
+      connectMs: durationMs(t['connect'] ?? '10s', `${key}.timeouts.connect`),
+      headersMs: durationMs(t['headers'] ?? '30s', `${key}.timeouts.headers`),
+      bodyIdleMs: durationMs(t['bodyIdle'] ?? '60s', `${key}.timeouts.bodyIdle`),
+    },
+    connections,
+  };
+}
+
+function checkAliases(upstreams: ReadonlyMap<string, UpstreamConfig>): void {
+  const seen = new Map<string, string>();
+  for (const u of upstreams.values()) {
+    for (const alias of [u.name, ...u.aliases]) {
+      const owner = seen.get(alias);
+      if (owner !== undefined && owner !== u.name) {
+        throw new ConfigError(`upstreams.${u.name}.aliases`, `"${alias}" is already a name of upstream ${owner}`);
+      }
+      seen.set(alias, u.name);
+    }
+  }
+}
+
+function parseListen(value: unknown, key: string): Config['listen'] {
+  if (typeof value !== 'string') throw new ConfigError(key, 'must be "HOST:PORT", e.g. "0.0.0.0:5000"');
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(key, 'must be "HOST:PORT", e.g. "0.0.0.0:5000" (port 0 picks a free port)');
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function parseUrl(value: unknown, key: string): URL {
+  if (typeof value !== 'string') throw new ConfigError(key, 'must be an http(s) URL such as "https://registry.example"');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(key, `"${value}" is not a valid URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(key, 'must use http or https');
+  // Credentials belong in username/password(Env), where they are redacted; a URL gets logged.
+  if (url.username !== '' || url.password !== '') throw new ConfigError(key, 'must not contain credentials; use username and passwordEnv');
+  if (url.search !== '' || url.hash !== '') throw new ConfigError(key, 'must not have a query or fragment');
+  return url;
+}
+
+function durationMs(value: unknown, key: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) throw new ConfigError(key, 'must be a positive duration such as "30s"');
+  return ms;
+}
+
+function object(value: unknown, key: string): Json {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(key, value === undefined ? 'is required' : 'must be an object');
+  }
+  return value as Json;
+}
+
+function onlyKeys(obj: Json, allowed: readonly string[], key: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) throw new ConfigError(key === '' ? k : `${key}.${k}`, `unknown key (allowed: ${allowed.filter((a) => !a.startsWith('$')).join(', ')})`);
+  }
+}
+
+function nonEmptyString(value: unknown, key: string): string {
+  if (typeof value !== 'string' || value === '') throw new ConfigError(key, 'must be a non-empty string');
+  return value;
+}
+
+function optionalString(value: unknown, key: string): string | undefined {
+  return value === undefined ? undefined : nonEmptyString(value, key);
+}

@@ -1,0 +1,35 @@
+/** The validated, defaulted configuration every part receives. Built only by config/load.ts. */
+export interface UpstreamConfig {
+  /** The key in `upstreams`, e.g. "docker.io"; what `?ns=` and path prefixes name. */
+  readonly name: string;
+  /** Origin (and optional base path) of the registry API, e.g. https://registry-1.docker.io */
+  readonly url: URL;
+  readonly username: string | undefined;
+  /** Resolved from `password` or `passwordEnv` at start-up; never logged. */
+  readonly password: string | undefined;
+  /** Docker Hub semantics: a one-segment name gets `library/`. */
+  readonly officialLibrary: boolean;
+  /** Other names clients use for this registry (e.g. index.docker.io) in `?ns=`. */
+  readonly aliases: readonly string[];
+  readonly timeouts: {
+    readonly connectMs: number;
+    readonly headersMs: number;
+    readonly bodyIdleMs: number;
+  };
+  /** Keep-alive connections kept per upstream origin. */
+  readonly connections: number;
+}
+
+export interface Config {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly storage: {
+    readonly path: string;
+    /** Bytes. */
+    readonly maxSize: number;
+  };
+  readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
+  readonly defaultUpstream: string;
+  /** How long a tag → digest answer is trusted before revalidation. */
+  readonly manifestTTLms: number;
+  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}
