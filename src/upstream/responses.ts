@@ -1,0 +1,120 @@
+import type { Readable } from 'node:stream';
+import { UpstreamError } from './errors.js';
+import { describeUrl, safeCause } from './redact.js';
+
+export type Headers = Readonly<Record<string, string | string[] | undefined>>;
+
+/** The first value of a header (undici gives arrays for repeated headers). */
+export function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** A non-negative integer header (Content-Length), or undefined when absent or malformed. */
+export function lengthHeader(headers: Headers, name = 'content-length'): number | undefined {
+  const v = header(headers, name)?.trim();
+  if (v === undefined || !/^\d{1,15}$/.test(v)) return undefined;
+  return Number(v);
+}
+
+/** `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), as whole seconds from now. */
+export function retryAfterSeconds(headers: Headers, now = Date.now()): number | undefined {
+  const v = header(headers, 'retry-after')?.trim();
+  if (v === undefined || v === '') return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+/** Docker Hub's `ratelimit-remaining: 97;w=21600` (registry-protocol.md §3.6). */
+export function rateLimitRemaining(headers: Headers): number | undefined {
+  const m = /^\s*(\d+)/.exec(header(headers, 'ratelimit-remaining') ?? '');
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+/** Throws away a body we do not need without waiting for it; a large or stalled one closes its socket. */
+export function discard(body: Readable & { dump?: (o: { limit: number }) => Promise<unknown> }): void {
+  if (typeof body.dump === 'function') {
+    body.dump({ limit: 64 * 1024 }).catch(() => {});
+  } else {
+    body.on('error', () => {});
+    body.destroy();
+  }
+}
+
+/**
+ * Reads a whole body, refusing more than `max` bytes (checked against Content-Length up front and
+ * counted while reading, since upstream may send chunked). Stream errors propagate as they are.
+ */
+export async function readCapped(ctx: ErrorContext, body: Readable, headers: Headers, max: number): Promise<Buffer> {
+  const declared = lengthHeader(headers);
+  if (declared !== undefined && declared > max) {
+    body.on('error', () => {});
+    body.destroy();
+    throw badResponse(ctx, `body of ${declared} bytes exceeds the ${max}-byte limit`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    total += buf.length;
+    if (total > max) {
+      body.destroy();
+      throw badResponse(ctx, `body exceeds the ${max}-byte limit`);
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** What a message about one response names: never a query string or a credential. */
+export interface ErrorContext {
+  readonly upstream: string;
+  readonly method: string;
+  readonly url: URL;
+}
+
+export function badResponse(ctx: ErrorContext, why: string, status?: number): UpstreamError {
+  return new UpstreamError(ctx.upstream, 'bad-response', `${ctx.method} ${describeUrl(ctx.url)}: ${why}`, status === undefined ? {} : { status });
+}
+
+export function unavailable(ctx: ErrorContext, err: unknown): UpstreamError {
+  const cause = safeCause(err);
+  const code = (cause as { code?: string }).code;
+  return new UpstreamError(ctx.upstream, 'unavailable', `${ctx.method} ${describeUrl(ctx.url)}: ${code ?? cause.message}`, { cause });
+}
+
+/**
+ * The error for a status we did not expect. 404 bodies are read (small) for the OCI code, which the
+ * http layer passes through (MANIFEST_UNKNOWN vs NAME_UNKNOWN). Consumes or discards the body.
+ */
+export async function failureFromStatus(ctx: ErrorContext, status: number, headers: Headers, body: Readable): Promise<UpstreamError> {
+  const where = `${ctx.method} ${describeUrl(ctx.url)}`;
+  if (status === 404 || status === 403 || status === 429) {
+    const ociCode = await readOciCode(ctx, body, headers);
+    const details = ociCode === undefined ? { status } : { status, ociCode };
+    if (status === 404) return new UpstreamError(ctx.upstream, 'not-found', `${where}: 404${ociCode ? ` ${ociCode}` : ''}`, details);
+    if (status === 403) return new UpstreamError(ctx.upstream, 'denied', `${where}: 403${ociCode ? ` ${ociCode}` : ''}`, details);
+    const retryAfter = retryAfterSeconds(headers);
+    return new UpstreamError(ctx.upstream, 'rate-limited', `${where}: 429`, retryAfter === undefined ? details : { ...details, retryAfter });
+  }
+  discard(body);
+  if (status >= 500) return new UpstreamError(ctx.upstream, 'unavailable', `${where}: ${status}`, { status });
+  return badResponse(ctx, `unexpected status ${status}`, status);
+}
+
+const OCI_ERROR_BODY_LIMIT = 64 * 1024;
+
+async function readOciCode(ctx: ErrorContext, body: Readable, headers: Headers): Promise<string | undefined> {
+  try {
+    const bytes = await readCapped(ctx, body, headers, OCI_ERROR_BODY_LIMIT);
+    const parsed: unknown = JSON.parse(bytes.toString('utf8'));
+    const first = (parsed as { errors?: unknown } | null)?.errors;
+    const code = Array.isArray(first) ? (first[0] as { code?: unknown } | undefined)?.code : undefined;
+    return typeof code === 'string' && /^[A-Z_]{1,64}$/.test(code) ? code : undefined;
+  } catch {
+    // Free-form or oversized error bodies are allowed (spec §1.10); the status says enough.
+    return undefined;
+  }
+}

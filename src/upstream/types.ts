@@ -1,0 +1,52 @@
+import type { Readable } from 'node:stream';
+import type { Digest, Reference, RepositoryName } from '../oci/index.js';
+
+export interface ManifestResponse {
+  /** The exact bytes upstream sent (capped at MAX_MANIFEST_BYTES). */
+  readonly bytes: Buffer;
+  /** Content-Type without parameters. */
+  readonly mediaType: string;
+  /** Upstream's Docker-Content-Digest, unverified. */
+  readonly digestHeader: string | undefined;
+}
+
+export interface ManifestHead {
+  readonly digest: string | undefined;
+  readonly mediaType: string | undefined;
+  readonly size: number | undefined;
+}
+
+export interface BlobResponse {
+  /** 200 for a whole body, 206 when a range was asked and honoured. */
+  readonly status: 200 | 206;
+  /** Content-Length of this body, when upstream sent one. */
+  readonly contentLength: number | undefined;
+  readonly body: Readable;
+}
+
+export interface TagsPage {
+  readonly body: Buffer;
+  /** The raw `Link` header, as upstream sent it. */
+  readonly link: string | undefined;
+}
+
+/**
+ * One configured registry. Hides tokens, redirects and retries; never sees client
+ * credentials. Failures are thrown as UpstreamError.
+ */
+export interface Upstream {
+  readonly name: string;
+  getManifest(repo: RepositoryName, ref: Reference, accept: readonly string[], signal?: AbortSignal): Promise<ManifestResponse>;
+  headManifest(repo: RepositoryName, ref: Reference, accept: readonly string[], signal?: AbortSignal): Promise<ManifestHead>;
+  getBlob(repo: RepositoryName, digest: Digest, options?: { range?: { start: number; end?: number }; signal?: AbortSignal }): Promise<BlobResponse>;
+  /** Size of the blob; falls back to a ranged GET when HEAD lacks Content-Length. */
+  headBlob(repo: RepositoryName, digest: Digest, signal?: AbortSignal): Promise<{ size: number }>;
+  listTags(repo: RepositoryName, query: { n?: number; last?: string }, signal?: AbortSignal): Promise<TagsPage>;
+  close(): Promise<void>;
+}
+
+/** What an upstream reports for metrics; implemented in observability/. */
+export interface UpstreamObserver {
+  upstreamRequest(event: { upstream: string; method: string; status: number | 'error'; seconds: number }): void;
+  rateLimitRemaining(upstream: string, remaining: number): void;
+}
