@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { serve } from './serve.js';
+import { CliError } from './cli-error.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('regmirror')
+  .description('A pull-through caching mirror for container registries')
+  .version(pkg.version)
+  .showSuggestionAfterError()
+  .exitOverride();
+
+program
+  .command('serve')
+  .description('run the mirror')
+  .option('-c, --config <file>', 'config file', 'mirror.config.json')
+  .option('--listen <host:port>', 'listen address (overrides "listen")')
+  .option('--storage <dir>', 'cache directory (overrides "storage.path")')
+  .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (overrides "log.level")')
+  .action(serve);
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version end here with exit code 0; usage errors were already printed by commander.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof CliError) {
+    process.stderr.write(`regmirror: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+  } else {
+    process.stderr.write(`regmirror: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

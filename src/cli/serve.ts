@@ -1,0 +1,42 @@
+import { App } from '../app.js';
+import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
+import { CliError } from './cli-error.js';
+
+export interface ServeOptions {
+  readonly config: string;
+  readonly listen?: string;
+  readonly storage?: string;
+  readonly logLevel?: string;
+}
+
+/** Exit code 2 for a bad config, so service managers can tell a misconfiguration from a crash. */
+export async function loadConfigOrExit(options: ServeOptions): Promise<Config> {
+  try {
+    return await loadConfigFile(options.config, { listen: options.listen, storage: options.storage, logLevel: options.logLevel });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(`config error: ${err.message}`, 2);
+    throw err;
+  }
+}
+
+export async function serve(options: ServeOptions): Promise<void> {
+  const config = await loadConfigOrExit(options);
+  const app = new App(config);
+  try {
+    await app.start();
+  } catch (err) {
+    await app.close(0);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${config.listen.host}:${config.listen.port} is already in use` : (err as Error).message}`, 1);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      app.logger.info({ signal }, 'shutting down');
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      void app.close().then(resolve);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

@@ -1,0 +1,69 @@
+import { OciError, type OciErrorCode } from '../oci/index.js';
+import { ConfigError } from '../config/index.js';
+import { StorageError } from '../storage/index.js';
+import { UpstreamError, type UpstreamFailure } from '../upstream/index.js';
+
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly code: OciErrorCode;
+  readonly message: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Unknown errors are logged with their stack once; known ones are ordinary answers. */
+  readonly unexpected: boolean;
+}
+
+/** What the request was about, so "not found" upstream becomes the right OCI code. */
+export type Subject = 'manifest' | 'blob' | 'tags' | 'other';
+
+/** The one mapping from anything thrown to an OCI error answer. */
+export function toErrorAnswer(err: unknown, subject: Subject): ErrorAnswer {
+  if (err instanceof OciError) {
+    return { status: err.status, code: err.code, message: err.message, headers: err.headers, unexpected: false };
+  }
+  if (err instanceof UpstreamError) return fromUpstream(err, subject);
+  if (err instanceof StorageError || err instanceof ConfigError) {
+    return { status: 500, code: 'UNKNOWN', message: 'internal storage error', headers: {}, unexpected: true };
+  }
+  return { status: 500, code: 'UNKNOWN', message: 'internal error', headers: {}, unexpected: true };
+}
+
+const NOT_FOUND_CODE: Readonly<Record<Subject, OciErrorCode>> = {
+  manifest: 'MANIFEST_UNKNOWN',
+  blob: 'BLOB_UNKNOWN',
+  tags: 'NAME_UNKNOWN',
+  other: 'NAME_UNKNOWN',
+};
+
+const PASSED_THROUGH_NOT_FOUND: ReadonlySet<string> = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
+
+function fromUpstream(err: UpstreamError, subject: Subject): ErrorAnswer {
+  const failure: UpstreamFailure = err.failure;
+  const answer = (status: number, code: OciErrorCode, message: string, headers: Record<string, string> = {}): ErrorAnswer => ({
+    status,
+    code,
+    message,
+    headers,
+    unexpected: false,
+  });
+  switch (failure) {
+    case 'not-found': {
+      const code = err.details.ociCode !== undefined && PASSED_THROUGH_NOT_FOUND.has(err.details.ociCode) ? (err.details.ociCode as OciErrorCode) : NOT_FOUND_CODE[subject];
+      return answer(404, code, `${err.upstream}: ${subject === 'other' ? 'not found' : `${subject} unknown`}`);
+    }
+    case 'unauthorized':
+      // No WWW-Authenticate: the client has nothing to log in to; the mirror's credentials are at fault.
+      return answer(401, 'UNAUTHORIZED', `upstream ${err.upstream} rejected the mirror's credentials`);
+    case 'denied':
+      return answer(403, 'DENIED', `upstream ${err.upstream} denied access`);
+    case 'rate-limited':
+      return answer(429, 'TOOMANYREQUESTS', `upstream ${err.upstream} is rate limiting the mirror`, { 'retry-after': String(err.details.retryAfter ?? 60) });
+    case 'unavailable':
+      return answer(503, 'UNAVAILABLE', `upstream ${err.upstream} is unreachable and this content is not cached: ${err.message}`, { 'retry-after': '10' });
+    case 'bad-response':
+      return answer(502, 'UNAVAILABLE', `upstream ${err.upstream} sent an invalid response: ${err.message}`);
+    default: {
+      const unmapped: never = failure;
+      throw new Error(`unmapped upstream failure ${String(unmapped)}`);
+    }
+  }
+}

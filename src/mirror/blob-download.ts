@@ -1,0 +1,66 @@
+import type { Readable } from 'node:stream';
+import type { Digest, RepositoryName } from '../oci/index.js';
+import type { BlobInfo, BlobStore, BlobWriter } from '../storage/index.js';
+import type { Upstream } from '../upstream/index.js';
+
+export interface StartedDownload {
+  readonly writer: BlobWriter;
+  /** Total blob size when upstream sent a Content-Length. */
+  readonly size: number | undefined;
+}
+
+/**
+ * One upstream GET of a blob, written to a temp file while any number of clients follow it.
+ * It belongs to no client: a client that goes away destroys only its own follower, and the
+ * download goes on to fill the cache (the reference proxy aborts the fill instead).
+ */
+export class BlobDownload {
+  /** Resolves once upstream answered and the temp file is open; rejects with the upstream's error. */
+  readonly ready: Promise<StartedDownload>;
+  /** Resolves after the digest was verified and the blob committed. */
+  readonly done: Promise<BlobInfo>;
+
+  constructor(
+    upstream: Upstream,
+    repository: RepositoryName,
+    digest: Digest,
+    store: BlobStore,
+    onFinished: (result: { info: BlobInfo } | { error: unknown; bytes: number }) => Promise<void>,
+  ) {
+    const started = (async () => {
+      const res = await upstream.getBlob(repository, digest);
+      try {
+        const writer = await store.begin(digest, res.contentLength);
+        return { writer, size: res.contentLength, body: res.body };
+      } catch (err) {
+        res.body.destroy();
+        throw err;
+      }
+    })();
+    this.ready = started.then(({ writer, size }) => ({ writer, size }));
+    this.done = started.then(async ({ writer, body }) => {
+      try {
+        const info = await pump(body, writer);
+        await onFinished({ info });
+        return info;
+      } catch (error) {
+        await onFinished({ error, bytes: writer.bytesWritten });
+        throw error;
+      }
+    });
+    // Nobody may be waiting on `done` (all clients left); the failure was already reported.
+    this.done.catch(() => {});
+  }
+}
+
+async function pump(body: Readable, writer: BlobWriter): Promise<BlobInfo> {
+  try {
+    // The upstream is read at the disk's pace, never at a client's: followers read the file.
+    for await (const chunk of body) await writer.write(chunk as Buffer);
+    return await writer.commit();
+  } catch (err) {
+    body.destroy();
+    await writer.abort(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  }
+}

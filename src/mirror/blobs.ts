@@ -1,0 +1,131 @@
+import type { Readable } from 'node:stream';
+import { OciError, parseRange, type Digest } from '../oci/index.js';
+import type { BlobInfo, ByteSpan } from '../storage/index.js';
+import { DigestMismatchError } from '../storage/index.js';
+import { UpstreamError } from '../upstream/index.js';
+import { errorSummary } from '../observability/index.js';
+import { BlobDownload } from './blob-download.js';
+import type { RepoRef, ServiceDeps } from './types.js';
+
+export type BlobReply =
+  | {
+      readonly kind: 'body';
+      readonly status: 200 | 206;
+      /** Full blob size; undefined only while streaming a cold blob whose upstream sent no length. */
+      readonly size: number | undefined;
+      readonly span: ByteSpan | undefined;
+      readonly body: Readable;
+      readonly source: 'cache' | 'upstream';
+    }
+  | { readonly kind: 'unsatisfiable'; readonly size: number };
+
+type Deps = ServiceDeps;
+
+/** Blob policy: local first, one coalesced upstream download per (upstream, digest) otherwise. */
+export class BlobService {
+  private readonly downloads = new Map<string, BlobDownload>();
+
+  constructor(private readonly deps: Deps) {}
+
+  async head(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }> {
+    const local = await this.local(ref, digest, signal);
+    if (local !== undefined) {
+      this.deps.observer.cacheLookup('blob', 'hit');
+      return { size: local.size };
+    }
+    const inflight = this.downloads.get(downloadKey(ref, digest));
+    const size = inflight === undefined ? undefined : (await inflight.ready.catch(() => undefined))?.size;
+    if (size !== undefined) return { size };
+    // A HEAD never downloads (the reference proxy fetches the whole blob for a HEAD).
+    this.deps.observer.cacheLookup('blob', 'miss');
+    return this.deps.upstreams.get(ref.upstream).headBlob(ref.name, digest, signal);
+  }
+
+  async get(ref: RepoRef, digest: Digest, rangeHeader: string | undefined, signal?: AbortSignal): Promise<BlobReply> {
+    const local = await this.local(ref, digest, signal);
+    if (local !== undefined) {
+      this.deps.observer.cacheLookup('blob', 'hit');
+      return this.serveLocal(local, rangeHeader);
+    }
+    const { download, joined } = this.download(ref, digest);
+    this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
+    const { writer, size } = await download.ready;
+    if (size === undefined && rangeHeader !== undefined) {
+      // Without a total size no exact Content-Range can be written; resuming clients reject a 200,
+      // so let the download finish and answer from the verified file.
+      const info = await download.done;
+      return this.serveLocal(info, rangeHeader);
+    }
+    const range = size === undefined ? ({ kind: 'full' } as const) : parseRange(rangeHeader, size);
+    if (range.kind === 'unsatisfiable') return { kind: 'unsatisfiable', size: size ?? 0 };
+    const span = range.kind === 'partial' ? { start: range.start, end: range.end } : undefined;
+    return { kind: 'body', status: span ? 206 : 200, size, span, body: writer.follow(span), source: 'upstream' };
+  }
+
+  /** The committed blob, if this upstream is known to hold it. */
+  private async local(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobInfo | undefined> {
+    const { store, metadata, upstreams } = this.deps;
+    const info = await store.stat(digest);
+    if (info === undefined) return undefined;
+    const record = await metadata.getBlob(digest);
+    if (record?.upstreams.includes(ref.upstream)) return info;
+    // The bytes are here, fetched for another upstream (or the metadata was lost). Serving them to a
+    // name that upstream does not have would leak content across registries: confirm first, in this
+    // repository's scope, then link without downloading again.
+    try {
+      await upstreams.get(ref.upstream).headBlob(ref.name, digest, signal);
+    } catch (err) {
+      // Upstream says it does not hold the digest: that is the answer, no GET needed to hear it twice.
+      if (err instanceof UpstreamError && err.failure === 'not-found') throw new OciError('BLOB_UNKNOWN', `blob unknown to ${ref.upstream}`);
+      throw err;
+    }
+    await metadata.setBlob(digest, { size: info.size, upstreams: [...(record?.upstreams ?? []), ref.upstream] });
+    return info;
+  }
+
+  private async serveLocal(info: BlobInfo, rangeHeader: string | undefined): Promise<BlobReply> {
+    const range = parseRange(rangeHeader, info.size);
+    if (range.kind === 'unsatisfiable') return { kind: 'unsatisfiable', size: info.size };
+    const span = range.kind === 'partial' ? { start: range.start, end: range.end } : undefined;
+    const body = await this.deps.store.open(info.digest, span);
+    // Deleted between stat and open (eviction): report it as absent rather than fail oddly.
+    if (body === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${info.digest} is not cached any more; retry`);
+    return { kind: 'body', status: span ? 206 : 200, size: info.size, span, body, source: 'cache' };
+  }
+
+  private download(ref: RepoRef, digest: Digest): { download: BlobDownload; joined: boolean } {
+    const key = downloadKey(ref, digest);
+    const existing = this.downloads.get(key);
+    if (existing !== undefined) return { download: existing, joined: true };
+    const { store, metadata, observer, logger, upstreams } = this.deps;
+    observer.downloadStarted();
+    const download = new BlobDownload(upstreams.get(ref.upstream), ref.name, digest, store, async (result) => {
+      if (this.downloads.get(key) === download) this.downloads.delete(key);
+      if ('info' in result) {
+        const record = await metadata.getBlob(digest);
+        const linked = new Set([...(record?.upstreams ?? []), ref.upstream]);
+        await metadata.setBlob(digest, { size: result.info.size, upstreams: [...linked] });
+        observer.downloadFinished('committed', result.info.size);
+        return;
+      }
+      observer.downloadFinished('failed', result.bytes);
+      if (result.error instanceof DigestMismatchError) observer.digestMismatch('blob');
+      logger.warn({ upstream: ref.upstream, repository: ref.name, digest, err: errorSummary(result.error) }, 'blob download failed; nothing was cached');
+    });
+    // Until upstream answers, a failure is the requester's error; drop the entry so a retry starts afresh.
+    download.ready.catch(() => {
+      if (this.downloads.get(key) === download) this.downloads.delete(key);
+      observer.downloadFinished('failed', 0);
+    });
+    this.downloads.set(key, download);
+    return { download, joined: false };
+  }
+
+  get downloadsInFlight(): number {
+    return this.downloads.size;
+  }
+}
+
+function downloadKey(ref: RepoRef, digest: Digest): string {
+  return `${ref.upstream}\u0000${digest}`;
+}

@@ -1,0 +1,199 @@
+import { LRUCache } from 'lru-cache';
+import {
+  acceptsMediaType,
+  computeDigest,
+  digestAlgorithm,
+  isDigestString,
+  MANIFEST_MEDIA_TYPES,
+  OciError,
+  parseDigest,
+  parseManifest,
+  type Digest,
+  type Reference,
+  type Tag,
+} from '../oci/index.js';
+import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
+import { errorSummary } from '../observability/index.js';
+import { Coalescer } from './coalesce.js';
+import type { RepoRef, ServiceDeps } from './types.js';
+
+export interface ManifestReply {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly size: number;
+  /** Present for GET; a HEAD is answered from metadata alone. */
+  readonly bytes: Buffer | undefined;
+}
+
+interface Deps extends ServiceDeps {
+  readonly ttlMs: number;
+  readonly now: () => number;
+}
+
+interface Entry {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+/** Manifests are small and hot (every pull starts with one): keep recent ones in memory. */
+const MEMORY_CACHE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Manifest policy: by digest, cached for good and verified; by tag, trusted for the TTL, then
+ * revalidated with a HEAD (which Docker Hub does not count as a pull), and served stale when the
+ * upstream cannot answer.
+ */
+export class ManifestService {
+  private readonly fetches = new Coalescer<Entry>();
+  private readonly memory = new LRUCache<string, Buffer>({ maxSize: MEMORY_CACHE_BYTES, sizeCalculation: (b) => b.length || 1 });
+
+  constructor(private readonly deps: Deps) {}
+
+  /**
+   * No client AbortSignal reaches upstream from here: fetches are shared by concurrent clients and a
+   * manifest is small, so one client leaving must not fail the others (upstream timeouts bound it).
+   */
+  async get(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean): Promise<ManifestReply> {
+    const { digest, mediaType, size } = reference.kind === 'digest' ? await this.byDigest(ref, reference.digest) : await this.byTag(ref, reference.tag, accept);
+    return { digest, mediaType, size, bytes: withBody ? await this.bytes(ref, { digest, mediaType, size }) : undefined };
+  }
+
+  private async byDigest(ref: RepoRef, digest: Digest): Promise<Entry> {
+    const known = await this.cached(ref, digest);
+    if (known !== undefined) {
+      this.deps.observer.cacheLookup('manifest', 'hit');
+      return known;
+    }
+    this.deps.observer.cacheLookup('manifest', 'miss');
+    return this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
+  }
+
+  private async byTag(ref: RepoRef, tag: Tag, accept: readonly string[]): Promise<Entry> {
+    const { metadata, observer, logger, now, ttlMs, upstreams } = this.deps;
+    const record = await metadata.getTag(ref.upstream, ref.name, tag);
+    if (record !== undefined && !acceptsMediaType(accept, record.mediaType)) {
+      // A cached index must not reach a client that cannot read one (and vice versa): ask upstream
+      // with the client's own Accept and leave the tag's richest answer in place.
+      observer.cacheLookup('manifest', 'miss');
+      return this.fetch(ref, { kind: 'tag', tag }, accept, false);
+    }
+    if (record === undefined) {
+      observer.cacheLookup('manifest', 'miss');
+      return this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
+    }
+    if (now() - record.fetchedAt < ttlMs) {
+      observer.cacheLookup('manifest', 'hit');
+      return record;
+    }
+    const key = `revalidate\u0000${ref.upstream}\u0000${ref.name}\u0000${tag}`;
+    try {
+      const { promise } = this.fetches.run(key, async () => {
+        const head = await upstreams.get(ref.upstream).headManifest(ref.name, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
+        if (head.digest === record.digest) {
+          await metadata.setTag(ref.upstream, ref.name, tag, { ...record, fetchedAt: now() });
+          return record;
+        }
+        const next = head.digest !== undefined && isDigestString(head.digest) ? parseDigest(head.digest) : undefined;
+        // Fetch the new manifest by digest when HEAD named one, so what we store is what HEAD promised.
+        return next !== undefined
+          ? this.fetchTagTarget(ref, tag, next)
+          : this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
+      });
+      const entry = await promise;
+      observer.cacheLookup('manifest', entry.digest === record.digest ? 'hit' : 'miss');
+      return entry;
+    } catch (err) {
+      if (err instanceof UpstreamError && err.failure !== 'not-found') {
+        observer.cacheLookup('manifest', 'stale');
+        logger.warn({ upstream: ref.upstream, repository: ref.name, tag, err: errorSummary(err) }, 'upstream could not revalidate tag; serving the cached manifest');
+        return record;
+      }
+      throw err;
+    }
+  }
+
+  private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest): Promise<Entry> {
+    const entry = (await this.cached(ref, digest)) ?? (await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES));
+    await this.deps.metadata.setTag(ref.upstream, ref.name, tag, { ...entry, fetchedAt: this.deps.now() });
+    return entry;
+  }
+
+  /** One upstream GET per (upstream, repository, reference, accept) at a time; stores and verifies. */
+  private fetch(ref: RepoRef, reference: Reference, accept: readonly string[], recordTag = true): Promise<Entry> {
+    const refString = reference.kind === 'tag' ? reference.tag : reference.digest;
+    const key = `get\u0000${ref.upstream}\u0000${ref.name}\u0000${refString}\u0000${accept.join(',')}`;
+    return this.fetches.run(key, async () => {
+      const response = await this.deps.upstreams.get(ref.upstream).getManifest(ref.name, reference, accept);
+      const entry = await this.store(ref, response, reference.kind === 'digest' ? reference.digest : undefined);
+      if (reference.kind === 'tag' && recordTag) {
+        await this.deps.metadata.setTag(ref.upstream, ref.name, reference.tag, { ...entry, fetchedAt: this.deps.now() });
+      }
+      return entry;
+    }).promise;
+  }
+
+  /** Verifies and stores upstream's exact bytes; the digest served is always one we computed. */
+  private async store(ref: RepoRef, response: ManifestResponse, expected: Digest | undefined): Promise<Entry> {
+    const { bytes } = response;
+    const header = response.digestHeader !== undefined && isDigestString(response.digestHeader) ? parseDigest(response.digestHeader) : undefined;
+    const algorithm = expected !== undefined ? digestAlgorithm(expected) : header !== undefined ? digestAlgorithm(header) : 'sha256';
+    const digest = computeDigest(bytes, algorithm);
+    const claimed = expected ?? header;
+    if (claimed !== undefined && claimed !== digest) {
+      this.deps.observer.digestMismatch('manifest');
+      throw new UpstreamError(ref.upstream, 'bad-response', `manifest digest ${digest} does not match ${claimed}`);
+    }
+    let mediaType: string;
+    try {
+      const parsed = parseManifest(bytes, response.mediaType);
+      mediaType = parsed.mediaType;
+    } catch (err) {
+      throw new UpstreamError(ref.upstream, 'bad-response', `upstream sent an invalid manifest: ${(err as Error).message}`);
+    }
+    const entry: Entry = { digest, mediaType, size: bytes.length };
+    const { store, metadata } = this.deps;
+    if ((await store.stat(digest)) === undefined) {
+      const writer = await store.begin(digest, bytes.length);
+      try {
+        await writer.write(bytes);
+        await writer.commit();
+      } catch (err) {
+        await writer.abort(err as Error);
+        throw err;
+      }
+    }
+    await metadata.setManifest(digest, { mediaType, size: bytes.length });
+    const blob = await metadata.getBlob(digest);
+    if (!blob?.upstreams.includes(ref.upstream)) {
+      await metadata.setBlob(digest, { size: bytes.length, upstreams: [...(blob?.upstreams ?? []), ref.upstream] });
+    }
+    this.memory.set(digest, bytes);
+    return entry;
+  }
+
+  /** A manifest this upstream is known to hold, from metadata (no bytes read). */
+  private async cached(ref: RepoRef, digest: Digest): Promise<Entry | undefined> {
+    const [manifest, blob] = await Promise.all([this.deps.metadata.getManifest(digest), this.deps.metadata.getBlob(digest)]);
+    if (manifest === undefined || !blob?.upstreams.includes(ref.upstream)) return undefined;
+    return { digest, mediaType: manifest.mediaType, size: manifest.size };
+  }
+
+  private async bytes(ref: RepoRef, entry: Entry): Promise<Buffer> {
+    const hot = this.memory.get(entry.digest);
+    if (hot !== undefined) return hot;
+    const stream = await this.deps.store.open(entry.digest);
+    if (stream !== undefined) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      const bytes = Buffer.concat(chunks);
+      this.memory.set(entry.digest, bytes);
+      return bytes;
+    }
+    // Metadata outlived the file (evicted or removed by hand): fetch it again by digest.
+    await this.fetch(ref, { kind: 'digest', digest: entry.digest }, MANIFEST_MEDIA_TYPES);
+    const again = this.memory.get(entry.digest);
+    if (again === undefined) throw new OciError('MANIFEST_UNKNOWN', `manifest ${entry.digest} is not available`);
+    return again;
+  }
+}

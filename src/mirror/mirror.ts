@@ -1,0 +1,78 @@
+import type { Logger } from 'pino';
+import { nextPageFromLink, type Digest, type Reference } from '../oci/index.js';
+import type { BlobStore, MetadataStore } from '../storage/index.js';
+import type { Upstream } from '../upstream/index.js';
+import { BlobService, type BlobReply } from './blobs.js';
+import { ManifestService, type ManifestReply } from './manifests.js';
+import type { MirrorObserver } from './observer.js';
+import type { RepoRef, UpstreamLookup } from './types.js';
+
+export interface MirrorOptions {
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly store: BlobStore;
+  readonly metadata: MetadataStore;
+  readonly observer: MirrorObserver;
+  readonly logger: Logger;
+  readonly manifestTTLms: number;
+  readonly now?: () => number;
+}
+
+export interface TagsReply {
+  readonly body: Buffer;
+  /** Where the next page starts, already read out of upstream's Link header. */
+  readonly next: { n: number | undefined; last: string | undefined } | undefined;
+}
+
+/** The cache policy, one object the HTTP layer and the sync job both talk to. */
+export class Mirror {
+  private readonly blobs: BlobService;
+  private readonly manifests: ManifestService;
+  private readonly upstreams: UpstreamLookup;
+
+  constructor(options: MirrorOptions) {
+    const { upstreams, store, metadata, observer, logger } = options;
+    this.upstreams = {
+      get(name) {
+        const upstream = upstreams.get(name);
+        // Routing only produces configured names; reaching this is a programming error.
+        if (upstream === undefined) throw new Error(`no upstream named ${name}`);
+        return upstream;
+      },
+    };
+    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, observer, logger });
+    this.manifests = new ManifestService({
+      upstreams: this.upstreams,
+      store,
+      metadata,
+      observer,
+      logger,
+      ttlMs: options.manifestTTLms,
+      now: options.now ?? Date.now,
+    });
+  }
+
+  manifest(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean): Promise<ManifestReply> {
+    return this.manifests.get(ref, reference, accept, withBody);
+  }
+
+  blob(ref: RepoRef, digest: Digest, range: string | undefined, signal?: AbortSignal): Promise<BlobReply> {
+    return this.blobs.get(ref, digest, range, signal);
+  }
+
+  blobHead(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }> {
+    return this.blobs.head(ref, digest, signal);
+  }
+
+  /** Tag lists are mutable and cheap upstream: passed through, never cached. */
+  async tags(ref: RepoRef, query: { n: number | undefined; last: string | undefined }, signal?: AbortSignal): Promise<TagsReply> {
+    const q: { n?: number; last?: string } = {};
+    if (query.n !== undefined) q.n = query.n;
+    if (query.last !== undefined) q.last = query.last;
+    const page = await this.upstreams.get(ref.upstream).listTags(ref.name, q, signal);
+    return { body: page.body, next: nextPageFromLink(page.link) };
+  }
+
+  get downloadsInFlight(): number {
+    return this.blobs.downloadsInFlight;
+  }
+}
