@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { contentRange, OciError, parseAccept, tagsListLink, type Route } from '../oci/index.js';
+import { contentRange, OciError, parseAccept, tagsListLink, unsatisfiedContentRange, type Route } from '../oci/index.js';
 import type { Mirror } from '../mirror/index.js';
 import type { Subject } from './errors.js';
 
@@ -61,7 +61,7 @@ const blob: Handler<'blob'> = async ({ req, res, mirror, signal, note }, route) 
   const reply = await mirror.blob(route, route.digest, singleHeader(req.headers.range), signal);
   if (reply.kind === 'unsatisfiable') {
     throw new OciError('RANGE_INVALID', `requested range not satisfiable for a blob of ${reply.size} bytes`, {
-      headers: { 'content-range': `bytes */${reply.size}` },
+      headers: { 'content-range': unsatisfiedContentRange(reply.size) },
     });
   }
   note.cache = reply.source === 'cache' ? 'hit' : 'miss';
