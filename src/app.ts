@@ -27,6 +27,7 @@ export class App {
   private readonly metadata: MetadataStore;
   private readonly blobStore: FsBlobStore;
   private readonly server: Server;
+  private readonly mirror: Mirror;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -37,7 +38,7 @@ export class App {
     this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: noopUpstreamObserver })]));
     this.blobStore = new FsBlobStore({ root: config.storage.path });
     this.metadata = new KeyvMetadataStore(new FileKvStore({ root: config.storage.path }));
-    const mirror = new Mirror({
+    const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
       store: this.blobStore,
       metadata: this.metadata,
@@ -45,7 +46,7 @@ export class App {
       logger: this.logger,
       manifestTTLms: config.manifestTTLms,
       ...(options.now ? { now: options.now } : {}),
-    });
+    }));
     this.server = createHttpServer({ mirror, routes: routeContext(config), logger: this.logger });
   }
 
@@ -65,6 +66,11 @@ export class App {
     return address;
   }
 
+  /** Resolves when no blob download is in flight (used by shutdown, and by tests to wait for a commit). */
+  settled(): Promise<void> {
+    return this.mirror.settled();
+  }
+
   /** Stops accepting, gives in-flight transfers `graceMs` to finish, then closes everything. */
   close(graceMs = 10_000): Promise<void> {
     this.closing ??= (async () => {
@@ -73,6 +79,10 @@ export class App {
       const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(timer);
+      // A download whose clients all left may finish and land in the cache before the stores close,
+      // within the same grace; closing the upstreams then aborts whatever is still running.
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([this.settled(), deadline]);
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ err: errorSummary(err) }, 'closing upstream failed'))));
       await this.metadata.close();
       this.logger.flush();

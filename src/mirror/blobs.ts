@@ -19,13 +19,11 @@ export type BlobReply =
     }
   | { readonly kind: 'unsatisfiable'; readonly size: number };
 
-type Deps = ServiceDeps;
-
 /** Blob policy: local first, one coalesced upstream download per (upstream, digest) otherwise. */
 export class BlobService {
   private readonly downloads = new Map<string, BlobDownload>();
 
-  constructor(private readonly deps: Deps) {}
+  constructor(private readonly deps: ServiceDeps) {}
 
   async head(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }> {
     const local = await this.local(ref, digest, signal);
@@ -100,7 +98,6 @@ export class BlobService {
     const { store, metadata, observer, logger, upstreams } = this.deps;
     observer.downloadStarted();
     const download = new BlobDownload(upstreams.get(ref.upstream), ref.name, digest, store, async (result) => {
-      if (this.downloads.get(key) === download) this.downloads.delete(key);
       if ('info' in result) {
         const record = await metadata.getBlob(digest);
         const linked = new Set([...(record?.upstreams ?? []), ref.upstream]);
@@ -112,17 +109,25 @@ export class BlobService {
       if (result.error instanceof DigestMismatchError) observer.digestMismatch('blob');
       logger.warn({ upstream: ref.upstream, repository: ref.name, digest, err: errorSummary(result.error) }, 'blob download failed; nothing was cached');
     });
-    // Until upstream answers, a failure is the requester's error; drop the entry so a retry starts afresh.
-    download.ready.catch(() => {
+    // The entry lives until the blob is committed and linked (clients joining late read the committed
+    // file), or until it failed, so a retry starts afresh.
+    const forget = () => {
       if (this.downloads.get(key) === download) this.downloads.delete(key);
-      observer.downloadFinished('failed', 0);
-    });
+    };
+    download.done.then(forget, forget);
+    // Failed before upstream answered: the requester gets the error; nothing was downloaded.
+    download.ready.catch(() => observer.downloadFinished('failed', 0));
     this.downloads.set(key, download);
     return { download, joined: false };
   }
 
   get downloadsInFlight(): number {
     return this.downloads.size;
+  }
+
+  /** Resolves when every download in flight now has been committed and linked, or has failed. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.downloads.values()].map((d) => d.done));
   }
 }
 

@@ -75,4 +75,9 @@ export class Mirror {
   get downloadsInFlight(): number {
     return this.blobs.downloadsInFlight;
   }
+
+  /** Waits for the downloads in flight to be committed (or to fail): shutdown drains them. */
+  settled(): Promise<void> {
+    return this.blobs.settled();
+  }
 }

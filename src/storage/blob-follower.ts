@@ -14,6 +14,7 @@ export interface FollowSource {
   /** The temp file; it stays readable after the rename or unlink on POSIX. */
   readonly handle: FileHandle;
   /** True once the digest was verified and the file is in place. */
+  /** The digest matched (the fsync and rename may still be running). */
   readonly committed: boolean;
   /** Exclusive end of the bytes a follower may hand out now (the held-back tail excluded). */
   visibleEnd(): number;
@@ -35,7 +36,7 @@ export interface RecentChunk {
 /**
  * A reader of a blob that is still being written. It pushes only when the consumer asked
  * (`_read`), so a slow client holds at most one stream buffer, never the whole blob.
- * It never pushes the last byte (of the blob or of its span) before the writer committed:
+ * It never pushes the last byte (of the blob or of its span) before the writer verified the digest:
  * if the digest then fails, the consumer sees an error instead of a clean end of wrong bytes.
  */
 export class BlobFollower extends Readable {

@@ -199,6 +199,8 @@ t.test('blobs are shared across repositories of one upstream, confirmed across u
   hub.putBlob('team/b', layer.gz);
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: hub.url }, 'other.io': { url: other.url, library: false } } });
   await request(`${mirror.url}/v2/team/a/blobs/${digest}`);
+  // The client has every byte once the digest matched; the commit (fsync, rename, link) follows.
+  await mirror.app.settled();
   const sameUpstream = await request(`${mirror.url}/v2/team/b/blobs/${digest}`);
   t.equal(sha256(sameUpstream.body), digest);
   t.equal(hub.count({ kind: 'blob' }), 1, 'same upstream, other repository: served from cache');
