@@ -83,7 +83,7 @@ export class App {
       // within the same grace; closing the upstreams then aborts whatever is still running.
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([this.settled(), deadline]);
-      await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ err: errorSummary(err) }, 'closing upstream failed'))));
+      await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
       await this.metadata.close();
       this.logger.flush();
     })();

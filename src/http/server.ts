@@ -52,7 +52,7 @@ async function handle({ mirror, routes, logger }: HttpServerOptions, req: Incomi
     if (aborter.signal.aborted) return; // the client left; nothing to answer
     if (res.headersSent) {
       // Too late for a JSON error: cut the body short so the client cannot mistake it for success.
-      logger.warn({ requestId, err: errorSummary(err) }, 'response failed after headers were sent');
+      logger.warn({ requestId, error: errorSummary(err) }, 'response failed after headers were sent');
       res.destroy();
       return;
     }

@@ -107,7 +107,7 @@ export class BlobService {
       }
       observer.downloadFinished('failed', result.bytes);
       if (result.error instanceof DigestMismatchError) observer.digestMismatch('blob');
-      logger.warn({ upstream: ref.upstream, repository: ref.name, digest, err: errorSummary(result.error) }, 'blob download failed; nothing was cached');
+      logger.warn({ upstream: ref.upstream, repository: ref.name, digest, error: errorSummary(result.error) }, 'blob download failed; nothing was cached');
     });
     // The entry lives until the blob is committed and linked (clients joining late read the committed
     // file), or until it failed, so a retry starts afresh.

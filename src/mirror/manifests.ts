@@ -106,7 +106,7 @@ export class ManifestService {
     } catch (err) {
       if (err instanceof UpstreamError && err.failure !== 'not-found') {
         observer.cacheLookup('manifest', 'stale');
-        logger.warn({ upstream: ref.upstream, repository: ref.name, tag, err: errorSummary(err) }, 'upstream could not revalidate tag; serving the cached manifest');
+        logger.warn({ upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'upstream could not revalidate tag; serving the cached manifest');
         return record;
       }
       throw err;
