@@ -1,45 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import t, { type Test } from 'tap';
-import type { UpstreamConfig } from '../../src/config/index.js';
 import { parseDigest, parseReference, parseRepositoryName } from '../../src/oci/index.js';
-import { createUpstream, UpstreamError, type Upstream, type UpstreamFailure } from '../../src/upstream/index.js';
+import { type Upstream, type UpstreamFailure } from '../../src/upstream/index.js';
 import { quickImage } from '../fixtures/images.js';
+import { expectFailure as expectUpstreamFailure, testUpstream, type UpstreamOverrides } from '../fixtures/upstream.js';
 import { startTestRegistry, type TestRegistry } from '../fixtures/test-registry.js';
 
 // A unique password: it must never show up in anything thrown.
 const CANARY = `canary-${process.pid}-auth-9f2c4e`;
 const thrown: unknown[] = [];
 
-function upstreamFor(t: Test, registry: TestRegistry, overrides: Partial<UpstreamConfig> = {}): Upstream {
-  const config: UpstreamConfig = {
-    name: 'test',
-    url: new URL(registry.url),
-    username: undefined,
-    password: undefined,
-    officialLibrary: false,
-    aliases: [],
-    timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000 },
-    connections: 4,
-    ...overrides,
-  };
-  const upstream = createUpstream(config, { observer: { upstreamRequest: () => {}, rateLimitRemaining: () => {} } });
-  t.teardown(() => upstream.close());
-  return upstream;
+function upstreamFor(t: Test, registry: TestRegistry, overrides: UpstreamOverrides = {}): Upstream {
+  return testUpstream(t, registry.url, overrides).up;
 }
 
-async function expectFailure(t: Test, promise: Promise<unknown>, failure: UpstreamFailure): Promise<UpstreamError | undefined> {
-  try {
-    await promise;
-    t.fail(`expected ${failure}, got success`);
-    return undefined;
-  } catch (err) {
-    thrown.push(err);
-    t.type(err, UpstreamError);
-    t.equal((err as UpstreamError).failure, failure, (err as Error).message);
-    return err as UpstreamError;
-  }
-}
+const expectFailure = (t: Test, promise: Promise<unknown>, failure: UpstreamFailure) => expectUpstreamFailure(t, promise, failure, thrown);
 
 const repo = parseRepositoryName('team/app');
 const tag = parseReference('1.0');

@@ -1,43 +1,20 @@
 import { inspect } from 'node:util';
 import t, { type Test } from 'tap';
-import type { UpstreamConfig } from '../../src/config/index.js';
 import { parseDigest, parseReference, parseRepositoryName } from '../../src/oci/index.js';
-import { createUpstream, UpstreamError, type Upstream, type UpstreamFailure, type UpstreamObserver } from '../../src/upstream/index.js';
+import type { UpstreamFailure } from '../../src/upstream/index.js';
 import { quickImage } from '../fixtures/images.js';
+import { expectFailure as expectUpstreamFailure, testUpstream, type UpstreamOverrides } from '../fixtures/upstream.js';
 import { startTestRegistry, type TestRegistry } from '../fixtures/test-registry.js';
 
 const CANARY = `canary-${process.pid}-failures-c0ffee`;
 const thrown: unknown[] = [];
 
-function upstreamFor(t: Test, registry: TestRegistry, timeouts: Partial<UpstreamConfig['timeouts']> = {}) {
-  const events: Parameters<UpstreamObserver['upstreamRequest']>[0][] = [];
-  const config: UpstreamConfig = {
-    name: 'test',
-    url: new URL(registry.url),
-    username: 'mirror',
-    password: CANARY,
-    officialLibrary: false,
-    aliases: [],
-    timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000, ...timeouts },
-    connections: 4,
-  };
-  const up: Upstream = createUpstream(config, { observer: { upstreamRequest: (e) => events.push(e), rateLimitRemaining: () => {} } });
-  t.teardown(() => up.close());
-  return { up, events };
+function upstreamFor(t: Test, registry: TestRegistry, timeouts: UpstreamOverrides['timeouts'] = {}) {
+  const { up, seen } = testUpstream(t, registry.url, { username: 'mirror', password: CANARY, timeouts });
+  return { up, events: seen.requests };
 }
 
-async function expectFailure(t: Test, promise: Promise<unknown>, failure: UpstreamFailure): Promise<UpstreamError | undefined> {
-  try {
-    await promise;
-    t.fail(`expected ${failure}, got success`);
-    return undefined;
-  } catch (err) {
-    thrown.push(err);
-    t.type(err, UpstreamError);
-    t.equal((err as UpstreamError).failure, failure, (err as Error).message);
-    return err as UpstreamError;
-  }
-}
+const expectFailure = (t: Test, promise: Promise<unknown>, failure: UpstreamFailure) => expectUpstreamFailure(t, promise, failure, thrown);
 
 const repo = parseRepositoryName('team/app');
 const tag = parseReference('1.0');

@@ -4,52 +4,19 @@ import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import t, { type Test } from 'tap';
-import type { UpstreamConfig } from '../../src/config/index.js';
 import { MANIFEST_MEDIA_TYPES, parseDigest, parseReference, parseRepositoryName } from '../../src/oci/index.js';
-import { createUpstream, UpstreamError, type Upstream, type UpstreamFailure, type UpstreamObserver } from '../../src/upstream/index.js';
+import type { UpstreamFailure } from '../../src/upstream/index.js';
 import { buildIndex, quickImage, randomLayer, buildImage } from '../fixtures/images.js';
+import { expectFailure as expectUpstreamFailure, testUpstream } from '../fixtures/upstream.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 
 const CANARY = `canary-${process.pid}-transfer-51d0aa`;
 const thrown: unknown[] = [];
 
-interface Seen {
-  readonly requests: Parameters<UpstreamObserver['upstreamRequest']>[0][];
-  readonly remaining: number[];
-}
 
-function upstreamFor(t: Test, url: string, overrides: Partial<UpstreamConfig> = {}): { up: Upstream; seen: Seen } {
-  const seen: Seen = { requests: [], remaining: [] };
-  const config: UpstreamConfig = {
-    name: 'test',
-    url: new URL(url),
-    username: undefined,
-    password: undefined,
-    officialLibrary: false,
-    aliases: [],
-    timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000 },
-    connections: 4,
-    ...overrides,
-  };
-  const up = createUpstream(config, {
-    observer: { upstreamRequest: (e) => seen.requests.push(e), rateLimitRemaining: (_name, n) => seen.remaining.push(n) },
-  });
-  t.teardown(() => up.close());
-  return { up, seen };
-}
+const upstreamFor = testUpstream;
 
-async function expectFailure(t: Test, promise: Promise<unknown>, failure: UpstreamFailure): Promise<UpstreamError | undefined> {
-  try {
-    await promise;
-    t.fail(`expected ${failure}, got success`);
-    return undefined;
-  } catch (err) {
-    thrown.push(err);
-    t.type(err, UpstreamError);
-    t.equal((err as UpstreamError).failure, failure, (err as Error).message);
-    return err as UpstreamError;
-  }
-}
+const expectFailure = (t: Test, promise: Promise<unknown>, failure: UpstreamFailure) => expectUpstreamFailure(t, promise, failure, thrown);
 
 async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
