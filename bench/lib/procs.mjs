@@ -1,0 +1,150 @@
+// Servers under test as real child processes: started, awaited until they print their address,
+// measured through /proc, and stopped by PID only.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const running = new Set();
+
+/** Every child still running; run.mjs stops them on any exit path. */
+export function stopAllSync() {
+  for (const proc of running) {
+    try {
+      process.kill(proc.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  running.clear();
+}
+
+/**
+ * Spawns `cmd args` with stdout and stderr appended to `logFile` and waits (bounded) until the log
+ * matches `ready`, whose first capture group is the listen address.
+ */
+export async function startProcess({ name, cmd, args, logFile, ready, env, timeoutMs = 15_000 }) {
+  const fd = openSync(logFile, 'a');
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+  closeSync(fd);
+  let exited = null;
+  const exitPromise = new Promise((resolve) => child.once('exit', (code, signal) => resolve((exited = { code, signal }))));
+  const proc = { name, pid: child.pid, logFile, address: '', exitPromise };
+  running.add(proc);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exited) break;
+    const m = ready.exec(readFileSync(logFile, 'utf8'));
+    if (m) {
+      proc.address = m[1];
+      return proc;
+    }
+    await sleep(25);
+  }
+  await stopProcess(proc);
+  const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+  throw new Error(`${name} did not become ready (${exited ? `exited ${JSON.stringify(exited)}` : 'timeout'}); log tail:\n${tail}`);
+}
+
+/** SIGTERM, then SIGKILL after a bounded wait; always by this child's PID. */
+export async function stopProcess(proc, graceMs = 10_000) {
+  if (!running.has(proc)) return;
+  running.delete(proc);
+  try {
+    process.kill(proc.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = sleep(graceMs).then(() => 'timeout');
+  if ((await Promise.race([proc.exitPromise, timer])) === 'timeout') {
+    try {
+      process.kill(proc.pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+    await proc.exitPromise;
+  }
+}
+
+/** Peak resident set size (VmHWM) of a running process, in bytes. */
+export function peakRss(proc) {
+  const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(status);
+  if (!m) throw new Error(`no VmHWM for ${proc.name} (${proc.pid})`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * CPU seconds (user + system, all threads) a process used so far. On a shared, noisy machine the
+ * CPU a server spends per byte moves much less than its wall time.
+ */
+export function cpuSeconds(proc) {
+  const stat = readFileSync(`/proc/${proc.pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+// USER_HZ is 100 on every Linux architecture Node supports.
+const CLOCK_TICKS = 100;
+
+/** The CNCF distribution registry; `proxy` makes it a pull-through cache of that URL. */
+export async function startDistribution({ name, dir, storage, proxy }) {
+  const config = [
+    'version: 0.1',
+    'log:',
+    '  level: info',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${storage}`,
+    '  cache:',
+    '    blobdescriptor: inmemory',
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    '  addr: 127.0.0.1:0',
+    '  secret: regmirror-bench',
+    ...(proxy ? ['proxy:', `  remoteurl: ${proxy}`] : []),
+    '',
+  ].join('\n');
+  const configFile = join(dir, `${name}.yml`);
+  writeFileSync(configFile, config);
+  return startProcess({
+    name,
+    cmd: 'docker-registry',
+    args: ['serve', configFile],
+    logFile: join(dir, `${name}.log`),
+    ready: /listening on (127\.0\.0\.1:\d+)/,
+  });
+}
+
+/** regmirror from dist/, as `npm start` runs it; `nodeArgs` adds e.g. --cpu-prof. */
+export async function startRegmirror({ name, dir, storage, upstream, root, nodeArgs = [] }) {
+  const configFile = join(dir, `${name}.json`);
+  const config = {
+    listen: '127.0.0.1:0',
+    storage: { path: storage },
+    upstreams: { 'docker.io': { url: upstream, library: true } },
+    // Long enough that every tag request of a run is inside the TTL.
+    manifestTTL: '30m',
+    log: { level: 'info' },
+  };
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  return startProcess({
+    name,
+    cmd: process.execPath,
+    args: [...nodeArgs, join(root, 'dist/cli/main.js'), 'serve', '--config', configFile],
+    logFile: join(dir, `${name}.log`),
+    ready: /"address":"(127\.0\.0\.1:\d+)".*"msg":"regmirror listening"/,
+  });
+}
+
+/** The plain Node file server of bench/file-server.mjs, serving one file. */
+export async function startFileServer({ dir, file, root }) {
+  return startProcess({
+    name: 'file-server',
+    cmd: process.execPath,
+    args: [join(root, 'bench/file-server.mjs'), file],
+    logFile: join(dir, 'file-server.log'),
+    ready: /listening (127\.0\.0\.1:\d+)/,
+  });
+}
