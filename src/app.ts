@@ -1,21 +1,25 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config/index.js';
-import { createHttpServer } from './http/index.js';
-import { Mirror, noopObserver } from './mirror/index.js';
-import { createLogger, errorSummary, type Logger } from './observability/index.js';
-import type { RouteContext } from './oci/index.js';
+import { createHttpServer, createOpsServer, Readiness, storageWritable, type OpsEndpoints } from './http/index.js';
+import { Mirror } from './mirror/index.js';
+import { createLogger, errorSummary, Metrics, statusSnapshot, type Logger } from './observability/index.js';
+import { parseDigest, type RouteContext } from './oci/index.js';
 import { FileKvStore, FsBlobStore, KeyvMetadataStore, type MetadataStore } from './storage/index.js';
-import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
+import { createUpstream, type Upstream } from './upstream/index.js';
 
 export interface AppOptions {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
   readonly logDestination?: DestinationStream;
   readonly now?: () => number;
+  /** Shown on the status page. */
+  readonly version?: string;
 }
 
-const noopUpstreamObserver: UpstreamObserver = { upstreamRequest() {}, rateLimitRemaining() {} };
+/** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
+const METADATA_PROBE = parseDigest(`sha256:${'0'.repeat(64)}`);
 
 /**
  * The composition root: builds every part from the Config. Constructors do no I/O, so an App can be
@@ -23,6 +27,11 @@ const noopUpstreamObserver: UpstreamObserver = { upstreamRequest() {}, rateLimit
  */
 export class App {
   readonly logger: Logger;
+  /** Every metric, on this instance's own registry; also the observer of the cache-size/eviction and sync hooks. */
+  readonly metrics: Metrics;
+  private readonly readiness: Readiness;
+  /** The `metrics.listen` listener, when configured. */
+  private readonly opsServer: Server | undefined;
   private readonly upstreams: ReadonlyMap<string, Upstream>;
   private readonly metadata: MetadataStore;
   private readonly blobStore: FsBlobStore;
@@ -35,35 +44,56 @@ export class App {
     options: AppOptions = {},
   ) {
     this.logger = createLogger(config.log.level, options.logDestination);
-    this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: noopUpstreamObserver })]));
+    const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize }));
+    this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: metrics })]));
     this.blobStore = new FsBlobStore({ root: config.storage.path });
     this.metadata = new KeyvMetadataStore(new FileKvStore({ root: config.storage.path }));
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
       store: this.blobStore,
       metadata: this.metadata,
-      observer: noopObserver,
+      observer: metrics,
       logger: this.logger,
       manifestTTLms: config.manifestTTLms,
       ...(options.now ? { now: options.now } : {}),
     }));
-    this.server = createHttpServer({ mirror, routes: routeContext(config), logger: this.logger });
+    this.readiness = new Readiness([
+      // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
+      storageWritable(path.join(config.storage.path, 'v1', 'tmp')),
+      { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
+    ]);
+    const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url.href }));
+    const ops: OpsEndpoints = {
+      readiness: this.readiness,
+      metrics: () => metrics.exposition(),
+      status: () => statusSnapshot(metrics, { upstreams: upstreamList, ...(options.version ? { version: options.version } : {}) }),
+    };
+    // With a metrics listener, the registry port keeps only the probes (it may be public).
+    const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
+    this.server = createHttpServer({ mirror, routes: routeContext(config), logger: this.logger, ops: mainOps, observer: metrics });
+    this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics });
   }
 
   async start(): Promise<AddressInfo> {
     const { removedTempFiles } = await this.blobStore.recover();
     await this.metadata.open();
-    const { host, port } = this.config.listen;
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address() as AddressInfo;
-    this.logger.info({ address: `${address.address}:${address.port}`, config: redactedConfig(this.config), removedTempFiles }, 'regmirror listening');
+    const address = await listen(this.server, this.config.listen);
+    const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
+    this.logger.info(
+      {
+        address: `${address.address}:${address.port}`,
+        ...(metricsAddress ? { metricsAddress: `${metricsAddress.address}:${metricsAddress.port}` } : {}),
+        config: redactedConfig(this.config),
+        removedTempFiles,
+      },
+      'regmirror listening',
+    );
     return address;
+  }
+
+  /** Where the `metrics.listen` listener is bound, once started. */
+  metricsAddress(): AddressInfo | undefined {
+    return (this.opsServer?.address() ?? undefined) as AddressInfo | undefined;
   }
 
   /** Resolves when no blob download is in flight (used by shutdown, and by tests to wait for a commit). */
@@ -74,10 +104,13 @@ export class App {
   /** Stops accepting, gives in-flight transfers `graceMs` to finish, then closes everything. */
   close(graceMs = 10_000): Promise<void> {
     this.closing ??= (async () => {
+      this.readiness.shutdown();
+      const opsClosed = new Promise<void>((resolve) => (this.opsServer ? this.opsServer.close(() => resolve()) : resolve()));
+      this.opsServer?.closeAllConnections();
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeIdleConnections();
       const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
-      await closed;
+      await Promise.all([closed, opsClosed]);
       clearTimeout(timer);
       // A download whose clients all left may finish and land in the cache before the stores close,
       // within the same grace; closing the upstreams then aborts whatever is still running.
@@ -89,6 +122,16 @@ export class App {
     })();
     return this.closing;
   }
+}
+
+function listen(server: Server, { host, port }: { host: string; port: number }): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }
 
 export function routeContext(config: Config): RouteContext {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { App } from '../app.js';
 import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
 import { CliError } from './cli-error.js';
@@ -21,7 +22,8 @@ export async function loadConfigOrExit(options: ServeOptions): Promise<Config> {
 
 export async function serve(options: ServeOptions): Promise<void> {
   const config = await loadConfigOrExit(options);
-  const app = new App(config);
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const app = new App(config, { version });
   try {
     await app.start();
   } catch (err) {
@@ -31,10 +33,13 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
-      app.logger.info({ signal }, 'shutting down');
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
-      void app.close().then(resolve);
+      // close() stops listening before its first await, so the line below is true when it is read;
+      // in-flight pulls then get `shutdownGrace` to finish.
+      const closed = app.close(config.shutdownGraceMs);
+      app.logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, waiting for transfers in flight');
+      void closed.then(resolve);
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

@@ -24,7 +24,7 @@ export interface ConfigOverrides {
 type Json = Record<string, unknown>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log'];
+const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace'];
 const UPSTREAM_KEYS = ['url', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
@@ -87,6 +87,17 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
     throw new ConfigError(overrides.logLevel !== undefined ? '--log-level' : 'log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
   }
 
+  const metricsRaw = object(root['metrics'] ?? {}, 'metrics');
+  onlyKeys(metricsRaw, ['listen', 'perRepository'], 'metrics');
+  const metricsListen = metricsRaw['listen'] === undefined ? undefined : parseListen(metricsRaw['listen'], 'metrics.listen');
+  const perRepository = metricsRaw['perRepository'] ?? 0;
+  // Each repository label is a time series per metric: the cap keeps a busy mirror from flooding Prometheus.
+  if (typeof perRepository !== 'number' || !Number.isInteger(perRepository) || perRepository < 0 || perRepository > 10_000) {
+    throw new ConfigError('metrics.perRepository', 'must be an integer from 0 (off) to 10000');
+  }
+  const shutdownGraceMs = parseDuration(root['shutdownGrace'] ?? '30s');
+  if (shutdownGraceMs === undefined) throw new ConfigError('shutdownGrace', 'must be a duration such as "30s" or "0"');
+
   return {
     listen,
     storage: { path: storagePath, maxSize },
@@ -94,6 +105,8 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
     defaultUpstream,
     manifestTTLms,
     log: { level: level as Config['log']['level'] },
+    metrics: { listen: metricsListen, perRepository },
+    shutdownGraceMs,
   };
 }
 

@@ -32,4 +32,12 @@ export interface Config {
   /** How long a tag → digest answer is trusted before revalidation. */
   readonly manifestTTLms: number;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  readonly metrics: {
+    /** A second listener for /metrics, /api/status and the status page; undefined: the main listener serves them. */
+    readonly listen: { readonly host: string; readonly port: number } | undefined;
+    /** Repositories that get their own label on per-repository metrics; 0 turns those metrics off. */
+    readonly perRepository: number;
+  };
+  /** On SIGTERM, how long in-flight transfers may run on before connections are closed. */
+  readonly shutdownGraceMs: number;
 }

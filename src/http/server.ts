@@ -4,17 +4,21 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { OciError, ociErrorBody, parseRoute, type Route, type RouteContext } from '../oci/index.js';
 import type { Mirror } from '../mirror/index.js';
-import { errorSummary } from '../observability/index.js';
+import { errorSummary, type HttpObserver } from '../observability/index.js';
 import { toErrorAnswer, type Subject } from './errors.js';
-import { dispatch, sendJson, SUBJECT, type RequestNote } from './handlers.js';
+import { dispatch, SUBJECT, sendJson, type RequestNote } from './handlers.js';
+import { opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
 
 export interface HttpServerOptions {
   readonly mirror: Mirror;
   readonly routes: RouteContext;
   readonly logger: Logger;
+  /** Health, readiness, metrics and status endpoints; without it /healthz and /readyz answer 200. */
+  readonly ops?: OpsEndpoints;
+  readonly observer?: HttpObserver;
 }
 
-/** The registry listener: /v2/ API plus liveness and readiness. */
+/** The registry listener: /v2/ API plus the ops endpoints (health, readiness, metrics, status). */
 export function createHttpServer(options: HttpServerOptions): Server {
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
     void handle(options, req, res);
@@ -28,7 +32,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
   return server;
 }
 
-async function handle({ mirror, routes, logger }: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle({ mirror, routes, logger, ops = {}, observer }: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = process.hrtime.bigint();
   const requestId = randomUUID();
   res.setHeader('docker-distribution-api-version', 'registry/2.0');
@@ -39,13 +43,19 @@ async function handle({ mirror, routes, logger }: HttpServerOptions, req: Incomi
   });
   const note: RequestNote = {};
   let route: Route | undefined;
+  // A bounded name for logs and metrics: a route kind or an ops endpoint, never a client's path.
+  let routeName = 'other';
   let subject: Subject = 'other';
   try {
     route = parseRoute(req.method ?? 'GET', req.url ?? '/', routes);
     if (route === undefined) {
-      serveOutsideV2(req, res);
+      const op = opsRoute(req.url, ops);
+      if (op === undefined) throw new OciError('UNSUPPORTED', 'not found', { status: 404 });
+      routeName = op;
+      await serveOps(req, res, op, ops);
       return;
     }
+    routeName = route.kind;
     subject = SUBJECT[route.kind];
     await dispatch({ req, res, mirror, signal: aborter.signal, note }, route);
   } catch (err) {
@@ -61,20 +71,26 @@ async function handle({ mirror, routes, logger }: HttpServerOptions, req: Incomi
     for (const [k, v] of Object.entries(answer.headers)) res.setHeader(k, v);
     sendJson(res, req, answer.status, ociErrorBody(answer.code, answer.message, answer.unexpected ? { requestId } : undefined));
   } finally {
-    const log = () =>
-      logger.info(
-        {
-          requestId,
-          method: req.method,
-          route: route?.kind ?? 'other',
-          ...describe(route),
-          status: res.statusCode,
-          bytes: note.bytes,
-          cache: note.cache,
-          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-        },
-        'request',
-      );
+    const log = () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const fields = {
+        requestId,
+        method: req.method,
+        route: routeName,
+        ...describe(route),
+        status: res.statusCode,
+        bytes: note.bytes,
+        cache: note.cache,
+        durationMs: seconds * 1000,
+      };
+      if (QUIET_ROUTES.has(routeName)) logger.debug(fields, 'request');
+      else logger.info(fields, 'request');
+      if (observer === undefined) return;
+      observer.request(req.method ?? 'GET', routeName, res.statusCode, seconds);
+      if (route !== undefined && 'upstream' in route && note.bytes !== undefined && note.bytes > 0) {
+        observer.served(route.upstream, route.name, route.kind === 'blob' ? (note.cache === 'hit' ? 'cache' : 'upstream') : undefined, note.bytes);
+      }
+    };
     if (res.writableFinished || res.destroyed) log();
     else res.once('close', log);
   }
@@ -86,11 +102,3 @@ function describe(route: Route | undefined): Record<string, string> {
   return target === undefined ? { upstream: route.upstream, repository: route.name } : { upstream: route.upstream, repository: route.name, reference: target };
 }
 
-function serveOutsideV2(req: IncomingMessage, res: ServerResponse): void {
-  const path = (req.url ?? '/').split('?')[0];
-  if ((path === '/healthz' || path === '/readyz') && (req.method === 'GET' || req.method === 'HEAD')) {
-    sendJson(res, req, 200, '{"status":"ok"}');
-    return;
-  }
-  throw new OciError('UNSUPPORTED', 'not found', { status: 404 });
-}

@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -19,7 +21,12 @@ const REDACT_PATHS = [
   '*.token',
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/**
+ * JSON lines for machines; when nobody passed a destination and stdout is a terminal, the same lines
+ * pretty-printed for a person. pino-pretty is loaded only then, so services never pay for it.
+ */
+export function createLogger(level: string, destination?: DestinationStream, options: { tty?: boolean } = {}): Logger {
+  const tty = options.tty ?? process.stdout.isTTY === true;
   return pino(
     {
       level,
@@ -28,6 +35,12 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? (tty ? prettyStdout() : pino.destination({ dest: 1, sync: false })),
   );
+}
+
+function prettyStdout(): DestinationStream {
+  // Synchronous require (pino-pretty is CommonJS) keeps createLogger synchronous for App's constructor.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+  return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', destination: 1, sync: false });
 }

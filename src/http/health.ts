@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface ReadyResult {
+  readonly ok: boolean;
+  /** Why not ready, one short line per failed check (no paths to secrets, no stacks). */
+  readonly reasons: readonly string[];
+}
+
+export interface ReadinessCheck {
+  readonly name: string;
+  /** Resolves when the dependency works; throws (or rejects) with the reason otherwise. */
+  run(): Promise<void>;
+}
+
+export interface ReadinessOptions {
+  /** How long an answer is reused: kubelet and load balancers probe every few seconds, per replica. */
+  readonly cacheMs?: number;
+  /** A check that takes longer than this counts as failed (a hung NFS mount, an unreachable Redis). */
+  readonly timeoutMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * /readyz: the checks run at most once per `cacheMs`, and concurrent probes share one run, so the
+ * endpoint stays cheap however often it is asked. After `shutdown()` it answers not ready, so load
+ * balancers stop sending new pulls while in-flight transfers finish.
+ */
+export class Readiness {
+  private readonly cacheMs: number;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+  private last: { at: number; result: ReadyResult } | undefined;
+  private running: Promise<ReadyResult> | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly checks: readonly ReadinessCheck[],
+    options: ReadinessOptions = {},
+  ) {
+    this.cacheMs = options.cacheMs ?? 1000;
+    this.timeoutMs = options.timeoutMs ?? 2000;
+    this.now = options.now ?? Date.now;
+  }
+
+  shutdown(): void {
+    this.stopping = true;
+  }
+
+  async check(): Promise<ReadyResult> {
+    if (this.stopping) return { ok: false, reasons: ['shutting down'] };
+    if (this.last !== undefined && this.now() - this.last.at < this.cacheMs) return this.last.result;
+    this.running ??= this.runAll().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async runAll(): Promise<ReadyResult> {
+    const outcomes = await Promise.all(this.checks.map((c) => this.runOne(c)));
+    const reasons = outcomes.filter((r): r is string => r !== undefined);
+    const result = { ok: reasons.length === 0, reasons };
+    this.last = { at: this.now(), result };
+    return result;
+  }
+
+  private async runOne(check: ReadinessCheck): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`${check.name}: no answer within ${this.timeoutMs} ms`), this.timeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([check.run().then(() => undefined), timeout]);
+    } catch (err) {
+      return `${check.name}: ${reason(err)}`;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * Storage is writable when a file can be created and removed in `dir` (the blob store's temp
+ * directory: where every download starts). Permissions alone would not do: root ignores them, and a
+ * full or read-only filesystem shows only on a real write.
+ */
+export function storageWritable(dir: string): ReadinessCheck {
+  return {
+    name: 'storage',
+    async run() {
+      const probe = path.join(dir, `.ready-${randomUUID()}`);
+      try {
+        await writeFile(probe, 'ok', { flag: 'wx' });
+        await unlink(probe);
+      } catch (err) {
+        throw new Error(`not writable (${(err as NodeJS.ErrnoException).code ?? 'unknown error'})`);
+      }
+    },
+  };
+}
+
+/** An error code says enough and cannot carry a secret (a Redis URL in a message could). */
+function reason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string') return `failed (${code})`;
+  return err instanceof Error ? err.message : String(err);
+}

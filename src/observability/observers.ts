@@ -1,0 +1,40 @@
+/**
+ * Event interfaces for the parts that are not the cache policy or an upstream (those define their own:
+ * MirrorObserver, UpstreamObserver). Metrics implements every one; callers only see these shapes,
+ * so nothing outside observability/ imports prom-client. Every method is a synchronous increment.
+ */
+
+/** What the HTTP listener reports once per finished request. */
+export interface HttpObserver {
+  /** `route` is a bounded name (a route kind or an ops endpoint), never a path. */
+  request(method: string, route: string, status: number, seconds: number): void;
+  /** Body bytes sent for one repository; `source` is known for blob bodies only. */
+  served(upstream: string, repository: string, source: 'cache' | 'upstream' | undefined, bytes: number): void;
+}
+
+/** What cache accounting and eviction report (issue 4 calls these). */
+export interface CacheObserver {
+  /** The current totals, after a commit, an eviction or the start-up scan. */
+  cacheSize(bytes: number, blobs: number): void;
+  /** Blobs removed to stay under the budget. */
+  evicted(bytes: number, blobs?: number): void;
+}
+
+export interface SyncRunReport {
+  readonly job: string;
+  readonly result: 'success' | 'failure';
+  /** Bytes fetched from upstream by this run. */
+  readonly bytes: number;
+  /** Image manifests (per platform) made available by this run. */
+  readonly images: number;
+  /** ms since epoch; default now. */
+  readonly finishedAt?: number;
+  /** Short reason for a failure (already free of secrets). */
+  readonly error?: string;
+}
+
+/** What the sync jobs report (the sync issue calls these). */
+export interface SyncObserver {
+  syncStarted(job: string): void;
+  syncFinished(report: SyncRunReport): void;
+}

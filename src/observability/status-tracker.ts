@@ -1,0 +1,99 @@
+import type { SyncRunReport } from './observers.js';
+
+/** Repositories remembered for the status page; later ones are summed under OTHER_REPOSITORIES. */
+export const TRACKED_REPOSITORIES = 1000;
+export const OTHER_REPOSITORIES = '(other)';
+
+export type UpstreamState = 'unknown' | 'ok' | 'degraded' | 'down';
+
+export interface UpstreamSeen {
+  state: UpstreamState;
+  lastStatus: number | 'error' | undefined;
+  lastRequestAt: number | undefined;
+}
+
+export interface RepositoryBytes {
+  readonly upstream: string;
+  readonly repository: string;
+  bytes: number;
+}
+
+export interface SyncJobState {
+  running: boolean;
+  lastResult: 'success' | 'failure' | undefined;
+  lastRunAt: number | undefined;
+  lastSuccessAt: number | undefined;
+  lastError: string | undefined;
+}
+
+/**
+ * The few facts the status page needs that a counter cannot answer ("what happened last", "which
+ * repositories"), kept in bounded maps so a mirror serving millions of names stays small.
+ */
+export class StatusTracker {
+  readonly upstreams = new Map<string, UpstreamSeen>();
+  readonly repositories = new Map<string, RepositoryBytes>();
+  readonly syncJobs = new Map<string, SyncJobState>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  upstreamAnswered(upstream: string, status: number | 'error'): void {
+    let seen = this.upstreams.get(upstream);
+    if (seen === undefined) {
+      seen = { state: 'unknown', lastStatus: undefined, lastRequestAt: undefined };
+      this.upstreams.set(upstream, seen);
+    }
+    seen.lastStatus = status;
+    seen.lastRequestAt = this.now();
+    // 4xx other than 429 is an answer (not found, auth): the registry is up. 429 and 5xx mean pulls
+    // fail or get served stale; no answer at all means down.
+    seen.state = status === 'error' ? 'down' : status === 429 || status >= 500 ? 'degraded' : 'ok';
+  }
+
+  served(upstream: string, repository: string, bytes: number): void {
+    const key = `${upstream}\u0000${repository}`;
+    let entry = this.repositories.get(key);
+    if (entry === undefined) {
+      const full = this.repositories.size >= TRACKED_REPOSITORIES;
+      const otherKey = `${upstream}\u0000${OTHER_REPOSITORIES}`;
+      entry = full ? this.repositories.get(otherKey) : undefined;
+      if (entry === undefined) {
+        entry = { upstream, repository: full ? OTHER_REPOSITORIES : repository, bytes: 0 };
+        // The (other) bucket may push the map one entry per upstream past the cap; that is bounded too.
+        this.repositories.set(full ? otherKey : key, entry);
+      }
+    }
+    entry.bytes += bytes;
+  }
+
+  topRepositories(limit: number): RepositoryBytes[] {
+    return [...this.repositories.values()]
+      .filter((r) => r.bytes > 0)
+      .sort((a, b) => b.bytes - a.bytes || a.repository.localeCompare(b.repository))
+      .slice(0, limit)
+      .map((r) => ({ ...r }));
+  }
+
+  syncStarted(job: string): void {
+    this.job(job).running = true;
+  }
+
+  syncFinished(report: SyncRunReport): void {
+    const state = this.job(report.job);
+    const at = report.finishedAt ?? this.now();
+    state.running = false;
+    state.lastResult = report.result;
+    state.lastRunAt = at;
+    state.lastError = report.result === 'failure' ? report.error : undefined;
+    if (report.result === 'success') state.lastSuccessAt = at;
+  }
+
+  private job(name: string): SyncJobState {
+    let state = this.syncJobs.get(name);
+    if (state === undefined) {
+      state = { running: false, lastResult: undefined, lastRunAt: undefined, lastSuccessAt: undefined, lastError: undefined };
+      this.syncJobs.set(name, state);
+    }
+    return state;
+  }
+}

@@ -1,0 +1,161 @@
+import type { Counter, Gauge } from 'prom-client';
+import type { Metrics } from './metrics.js';
+import type { UpstreamState } from './status-tracker.js';
+
+/** Upstreams as the status page shows them: name and API origin (config forbids credentials in it). */
+export interface StatusUpstreamInfo {
+  readonly name: string;
+  readonly url: string;
+}
+
+type Lookups = Record<'hit' | 'miss' | 'coalesced' | 'stale', number>;
+
+/** The JSON of `/api/status`: what the status page renders and what a CLI may print. */
+export interface StatusSnapshot {
+  readonly service: 'regmirror';
+  readonly version: string | undefined;
+  readonly startedAt: string;
+  readonly uptimeSeconds: number;
+  readonly cache: {
+    readonly sizeBytes: number;
+    readonly maxSizeBytes: number | null;
+    /** sizeBytes / maxSizeBytes, 0…1 (more when over budget); null without a budget. */
+    readonly fill: number | null;
+    readonly blobs: number;
+    readonly evictions: number;
+    readonly evictedBytes: number;
+  };
+  readonly traffic: {
+    readonly lookups: { readonly blob: Lookups; readonly manifest: Lookups };
+    /** (hit + stale) / all lookups since start, blobs and manifests together; null before any. */
+    readonly hitRatio: number | null;
+    readonly bytesServed: { readonly cache: number; readonly upstream: number };
+    /** Blob bytes served from disk: each is a byte no upstream had to send. */
+    readonly bytesSaved: number;
+    readonly downloadsInFlight: number;
+    readonly digestMismatches: number;
+  };
+  readonly topRepositories: readonly { readonly upstream: string; readonly repository: string; readonly bytes: number }[];
+  readonly upstreams: readonly {
+    readonly name: string;
+    readonly url: string;
+    readonly state: UpstreamState;
+    readonly lastStatus: number | 'error' | null;
+    readonly lastRequestAt: string | null;
+    readonly rateLimitRemaining: number | null;
+    readonly requests: number;
+    readonly errors: number;
+  }[];
+  readonly sync: readonly {
+    readonly job: string;
+    readonly running: boolean;
+    readonly lastResult: 'success' | 'failure' | null;
+    readonly lastRunAt: string | null;
+    readonly lastSuccessAt: string | null;
+    readonly lastError: string | null;
+    readonly bytes: number;
+    readonly images: number;
+  }[];
+}
+
+export interface StatusOptions {
+  readonly upstreams: readonly StatusUpstreamInfo[];
+  readonly version?: string;
+  readonly topRepositories?: number;
+  readonly now?: () => number;
+}
+
+/** Reads the live numbers out of the metrics (one source of truth for the page and for Prometheus). */
+export async function statusSnapshot(metrics: Metrics, options: StatusOptions): Promise<StatusSnapshot> {
+  const now = (options.now ?? Date.now)();
+  const lookups = await values(metrics.cacheLookups);
+  const lookupsOf = (kind: string): Lookups => ({
+    hit: sum(lookups, { kind, outcome: 'hit' }),
+    miss: sum(lookups, { kind, outcome: 'miss' }),
+    coalesced: sum(lookups, { kind, outcome: 'coalesced' }),
+    stale: sum(lookups, { kind, outcome: 'stale' }),
+  });
+  const blob = lookupsOf('blob');
+  const manifest = lookupsOf('manifest');
+  const total = [blob, manifest].reduce((n, l) => n + l.hit + l.miss + l.coalesced + l.stale, 0);
+  const fromCache = blob.hit + blob.stale + manifest.hit + manifest.stale;
+  const served = await values(metrics.servedBytes);
+  const sizeBytes = sum(await values(metrics.cacheBytes), {});
+  const maxSizeBytes = metrics.cacheMaxBytes ?? null;
+  const upstreamRequests = await values(metrics.upstreamRequests);
+  const rateLimits = await values(metrics.rateLimit);
+  const syncBytes = await values(metrics.syncBytes);
+  const syncImages = await values(metrics.syncImages);
+  const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+  return {
+    service: 'regmirror',
+    version: options.version,
+    startedAt: new Date(metrics.startedAt).toISOString(),
+    uptimeSeconds: Math.max(0, Math.round((now - metrics.startedAt) / 1000)),
+    cache: {
+      sizeBytes,
+      maxSizeBytes,
+      fill: maxSizeBytes ? sizeBytes / maxSizeBytes : null,
+      blobs: sum(await values(metrics.cacheBlobs), {}),
+      evictions: sum(await values(metrics.evictions), {}),
+      evictedBytes: sum(await values(metrics.evictedBytes), {}),
+    },
+    traffic: {
+      lookups: { blob, manifest },
+      hitRatio: total === 0 ? null : fromCache / total,
+      bytesServed: { cache: sum(served, { source: 'cache' }), upstream: sum(served, { source: 'upstream' }) },
+      bytesSaved: sum(served, { source: 'cache' }),
+      downloadsInFlight: sum(await values(metrics.downloadsInFlight), {}),
+      digestMismatches: sum(await values(metrics.digestMismatches), {}),
+    },
+    topRepositories: metrics.tracker.topRepositories(options.topRepositories ?? 10),
+    upstreams: options.upstreams.map(({ name, url }) => {
+      const seen = metrics.tracker.upstreams.get(name);
+      const limit = rateLimits.find((v) => v.labels['upstream'] === name);
+      const requests = upstreamRequests.filter((v) => v.labels['upstream'] === name);
+      return {
+        name,
+        url,
+        state: seen?.state ?? 'unknown',
+        lastStatus: seen?.lastStatus ?? null,
+        lastRequestAt: iso(seen?.lastRequestAt),
+        rateLimitRemaining: limit?.value ?? null,
+        requests: requests.reduce((n, v) => n + v.value, 0),
+        errors: requests.filter((v) => isError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
+      };
+    }),
+    sync: [...metrics.tracker.syncJobs].map(([job, s]) => ({
+      job,
+      running: s.running,
+      lastResult: s.lastResult ?? null,
+      lastRunAt: iso(s.lastRunAt),
+      lastSuccessAt: iso(s.lastSuccessAt),
+      lastError: s.lastError ?? null,
+      bytes: sum(syncBytes, { job }),
+      images: sum(syncImages, { job }),
+    })),
+  };
+}
+
+/** An upstream answer that failed the pull: no answer, 429 or 5xx. */
+function isError(status: string | number | undefined): boolean {
+  if (status === 'error') return true;
+  const n = Number(status);
+  return n === 429 || n >= 500;
+}
+
+interface Sample {
+  readonly value: number;
+  readonly labels: Readonly<Record<string, string | number | undefined>>;
+}
+
+async function values(metric: Counter<string> | Gauge<string>): Promise<Sample[]> {
+  return (await metric.get()).values;
+}
+
+function sum(samples: readonly Sample[], match: Readonly<Record<string, string>>): number {
+  let n = 0;
+  for (const s of samples) if (Object.entries(match).every(([k, v]) => s.labels[k] === v)) n += s.value;
+  return n;
+}

@@ -1,0 +1,115 @@
+import t from 'tap';
+import { buildImage, buildLayer, quickImage, sha256 } from '../fixtures/images.js';
+import { startTestRegistry } from '../fixtures/test-registry.js';
+import { startMirror } from '../fixtures/mirror.js';
+import { request } from '../fixtures/http.js';
+
+const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+const CANARY = `canary-${Math.random().toString(36).slice(2)}-observability`;
+
+interface AccessLine {
+  level: string;
+  msg: string;
+  requestId: string;
+  method: string;
+  route: string;
+  upstream?: string;
+  repository?: string;
+  reference?: string;
+  status: number;
+  bytes?: number;
+  cache?: string;
+  durationMs: number;
+}
+
+function accessLines(logs: readonly string[]): AccessLine[] {
+  return logs.map((l) => JSON.parse(l) as AccessLine).filter((l) => l.msg === 'request');
+}
+
+/** The access line for a response, found by the request id header it carried. */
+async function lineFor(logs: readonly string[], requestId: unknown): Promise<AccessLine | undefined> {
+  // The line is written when the server sees the response end, a moment after the client may have.
+  for (let i = 0; i < 100; i++) {
+    const line = accessLines(logs).find((l) => l.requestId === requestId);
+    if (line) return line;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return undefined;
+}
+
+t.test('one JSON access line per request, carrying the request id the client got', async (t) => {
+  const reg = await startTestRegistry(t);
+  const img = quickImage('access-log');
+  reg.pushImage('team/app', '1', img);
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  const layer = img.layers[0]!;
+
+  const manifest = await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
+  const m = await lineFor(mirror.logs, manifest.headers['x-request-id']);
+  t.match(m, { level: 'info', method: 'GET', route: 'manifest', upstream: 'docker.io', repository: 'team/app', reference: '1', status: 200, bytes: img.manifest.length });
+  t.type(m?.durationMs, 'number');
+
+  const cold = await request(`${mirror.url}/v2/team/app/blobs/${layer.digest}`);
+  t.equal(sha256(cold.body), layer.digest);
+  await mirror.app.settled();
+  const warm = await request(`${mirror.url}/v2/team/app/blobs/${layer.digest}`);
+  t.match(await lineFor(mirror.logs, cold.headers['x-request-id']), { route: 'blob', reference: layer.digest, status: 200, bytes: layer.size, cache: 'miss' });
+  t.match(await lineFor(mirror.logs, warm.headers['x-request-id']), { route: 'blob', reference: layer.digest, status: 200, bytes: layer.size, cache: 'hit' });
+
+  const missing = await request(`${mirror.url}/v2/team/app/manifests/nope`);
+  t.match(await lineFor(mirror.logs, missing.headers['x-request-id']), { route: 'manifest', status: 404 });
+
+  const ids = [manifest, cold, warm, missing].map((r) => r.headers['x-request-id']);
+  t.equal(new Set(ids).size, 4, 'a fresh id per request');
+  for (const id of ids) t.equal(accessLines(mirror.logs).filter((l) => l.requestId === id).length, 1, `exactly one line for ${String(id)}`);
+
+  // Probes and scrapes are routine: logged at debug, not info.
+  const probe = await request(`${mirror.url}/healthz`);
+  t.match(await lineFor(mirror.logs, probe.headers['x-request-id']), { level: 'debug', route: 'healthz', status: 200 });
+});
+
+t.test('canary secret: the upstream password and tokens reach no log line, no metric, no status and no body', async (t) => {
+  const reg = await startTestRegistry(t, { auth: { kind: 'bearer', username: 'mirror', password: CANARY }, redirectBlobs: true, rateLimit: { limit: 10, remaining: 10 } });
+  const img = buildImage({ layers: [buildLayer({ 'secret.txt': 'private' })] });
+  reg.pushImage('private/app', '1', img);
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url, username: 'mirror', password: CANARY } } });
+  const bodies: string[] = [];
+  const get = async (path: string, headers: Record<string, string> = {}) => {
+    const res = await request(`${mirror.url}${path}`, { headers });
+    bodies.push(res.body.toString('latin1'), JSON.stringify(res.headers));
+    return res;
+  };
+
+  t.equal((await get('/v2/private/app/manifests/1', { accept: ACCEPT })).status, 200);
+  t.equal(sha256((await get(`/v2/private/app/blobs/${img.layers[0]!.digest}`)).body), img.layers[0]!.digest);
+  reg.expireTokens();
+  await get(`/v2/private/app/manifests/${img.manifestDigest}`, { accept: ACCEPT });
+  await get(`/v2/private/app/blobs/${img.config.digest}`);
+  await get('/v2/private/app/tags/list');
+  reg.inject({ match: { kind: 'manifest', pathIncludes: 'broken' }, type: 'status', status: 500 });
+  await get('/v2/private/broken/manifests/1');
+  await get('/v2/private/missing/manifests/1');
+  await get(`/v2/private/app/blobs/sha256:${'2'.repeat(64)}`);
+  await mirror.app.settled();
+  const metrics = await get('/metrics');
+  const status = await get('/api/status');
+  const page = await get('/');
+  t.equal(metrics.status, 200);
+  t.equal(status.status, 200);
+  t.equal(page.status, 200);
+
+  const tokens = reg.requests.map((r) => /^Bearer (.+)$/.exec(r.headers.authorization ?? '')?.[1]).filter((x): x is string => x !== undefined);
+  t.ok(tokens.length >= 2, `the upstream saw ${tokens.length} bearer tokens`);
+  const secrets: [string, string][] = [
+    [CANARY, 'the password'],
+    [Buffer.from(`mirror:${CANARY}`).toString('base64'), 'the Basic credentials'],
+    ...[...new Set(tokens)].map((tok, i): [string, string] => [tok, `token ${i + 1}`]),
+  ];
+  const logText = mirror.logs.join('\n');
+  for (const [secret, label] of secrets) {
+    t.notOk(logText.includes(secret), `no log line holds ${label}`);
+    t.notOk(bodies.some((b) => b.includes(secret)), `no response (metrics, status, page, API) holds ${label}`);
+  }
+  const started = mirror.logs.map((l) => JSON.parse(l) as { msg: string; config?: { upstreams: Record<string, { password?: string }> } }).find((l) => l.msg === 'regmirror listening');
+  t.equal(started?.config?.upstreams['docker.io']?.password, '[redacted]', 'start-up logs the effective config, secret redacted');
+});

@@ -1,0 +1,54 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createLogger } from '../../src/observability/index.js';
+import { haveTool } from '../fixtures/tools.js';
+
+const MAIN = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+
+t.test('JSON lines with secrets redacted wherever they sit', async (t) => {
+  const lines: string[] = [];
+  const logger = createLogger('debug', { write: (l: string) => void lines.push(l) });
+  logger.info({ password: 'p1', upstream: { password: 'p2' }, headers: { authorization: 'Bearer t1', cookie: 'c1' }, token: 't2', req: { token: 't3' } }, 'hello');
+  logger.debug({ config: { upstreams: { 'ghcr.io': { password: 'p3' } } } }, 'config');
+  logger.trace('not at debug');
+  t.equal(lines.length, 2);
+  const first = JSON.parse(lines[0]!) as Record<string, unknown>;
+  t.match(first, { level: 'info', msg: 'hello', service: 'regmirror', password: '[redacted]', upstream: { password: '[redacted]' }, headers: { authorization: '[redacted]', cookie: '[redacted]' }, token: '[redacted]', req: { token: '[redacted]' } });
+  t.match(JSON.parse(lines[1]!), { config: { upstreams: { 'ghcr.io': { password: '[redacted]' } } } });
+  for (const secret of ['p1', 'p2', 'p3', 't1', 't2', 't3', 'c1']) t.notOk(lines.join('').includes(`"${secret}"`), `${secret} is not logged`);
+});
+
+// `script` gives the CLI a pseudo-terminal as stdout, as a person running it in a shell would.
+t.test('a terminal gets human-readable lines; a pipe gets JSON', { skip: haveTool('script') ? false : 'not installed: script (apt-get install bsdutils)' }, async (t) => {
+  const dir = t.testdir({});
+  const config = path.join(dir, 'c.json');
+  writeFileSync(config, JSON.stringify({ upstreams: { 'docker.io': { url: 'http://127.0.0.1:9' } }, storage: { path: 'cache' } }));
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, ...process.execArgv, MAIN, 'serve', '--config', config, '--listen', '127.0.0.1:0'].map(quote).join(' ');
+  const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+  t.teardown(killGroup);
+  let out = '';
+  const listening = new Promise<void>((resolve) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/regmirror listening/.test(out)) resolve();
+    });
+  });
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  await Promise.race([listening, closed]);
+  killGroup();
+  await closed;
+  const line = out.split(/\r?\n/).find((l) => l.includes('regmirror listening')) ?? '';
+  t.ok(line !== '', 'the start-up line was printed');
+  t.notMatch(line.trim(), /^\{/, 'not a JSON line');
+  t.match(line, /INFO/, 'the level as a word');
+});
