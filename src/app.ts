@@ -2,12 +2,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { DestinationStream } from 'pino';
-import type { Config } from './config/index.js';
+import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, storageWritable, type OpsEndpoints } from './http/index.js';
 import { Mirror } from './mirror/index.js';
 import { createLogger, errorSummary, Metrics, statusSnapshot, type Logger } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
-import { FileKvStore, FsBlobStore, KeyvMetadataStore, type MetadataStore } from './storage/index.js';
+import { createMetadataStore, FsBlobStore, type MetadataStore } from './storage/index.js';
 import { createUpstream, type Upstream } from './upstream/index.js';
 
 export interface AppOptions {
@@ -47,7 +47,7 @@ export class App {
     const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize }));
     this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: metrics })]));
     this.blobStore = new FsBlobStore({ root: config.storage.path });
-    this.metadata = new KeyvMetadataStore(new FileKvStore({ root: config.storage.path }));
+    this.metadata = createMetadataStore(config.storage);
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
       store: this.blobStore,
@@ -146,8 +146,10 @@ export function routeContext(config: Config): RouteContext {
 
 /** The effective config for the start-up log line: every secret replaced, URLs as strings. */
 export function redactedConfig(config: Config): unknown {
+  const { metadata } = config.storage;
   return {
     ...config,
+    storage: { ...config.storage, metadata: metadata.kind === 'redis' ? { ...metadata, url: redactRedisUrl(metadata.url) } : metadata },
     upstreams: Object.fromEntries(
       [...config.upstreams].map(([name, u]) => [name, { ...u, url: u.url.href, password: u.password === undefined ? undefined : '[redacted]' }]),
     ),

@@ -1,4 +1,5 @@
-export type { Config, UpstreamConfig } from './types.js';
+export type { Config, MetadataConfig, UpstreamConfig } from './types.js';
 export { ConfigError, loadConfigFile, parseConfig } from './load.js';
 export type { ConfigOverrides } from './load.js';
+export { redactRedisUrl } from './metadata.js';
 export { parseDuration, parseSize } from './units.js';

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, UpstreamConfig } from './types.js';
+import { parseMetadata } from './metadata.js';
 import { parseDuration, parseSize } from './units.js';
 
 /** A bad config: `key` is the dotted path of the offending key, so the CLI can print one precise line. */
@@ -56,13 +57,15 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
   const listen = parseListen(overrides.listen ?? root['listen'] ?? '0.0.0.0:5000', overrides.listen !== undefined ? '--listen' : 'listen');
 
   const storageRaw = object(root['storage'] ?? {}, 'storage');
-  onlyKeys(storageRaw, ['path', 'maxSize'], 'storage');
+  onlyKeys(storageRaw, ['path', 'maxSize', 'metadata', 'metadataNamespace'], 'storage');
   const storagePath =
     overrides.storage !== undefined
       ? path.resolve(nonEmptyString(overrides.storage, '--storage'))
       : path.resolve(baseDir, nonEmptyString(storageRaw['path'] ?? './data', 'storage.path'));
   const maxSize = parseSize(storageRaw['maxSize'] ?? '20GiB');
   if (maxSize === undefined || maxSize <= 0) throw new ConfigError('storage.maxSize', 'must be a positive size such as "20GiB" or "500MB"');
+
+  const metadata = parseMetadata(storageRaw['metadata'], storageRaw['metadataNamespace']);
 
   const upstreamsRaw = object(root['upstreams'], 'upstreams');
   const upstreams = new Map<string, UpstreamConfig>();
@@ -100,7 +103,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
 
   return {
     listen,
-    storage: { path: storagePath, maxSize },
+    storage: { path: storagePath, maxSize, metadata },
     upstreams,
     defaultUpstream,
     manifestTTLms,

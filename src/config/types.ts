@@ -20,12 +20,24 @@ export interface UpstreamConfig {
   readonly connections: number;
 }
 
+/** Where tags and manifest records live: the embedded log under storage.path, or a Redis several replicas share. */
+export type MetadataConfig =
+  | { readonly kind: 'embedded' }
+  | {
+      readonly kind: 'redis';
+      /** As configured; may hold a password, so only `redactRedisUrl` of it is ever logged. */
+      readonly url: string;
+      /** Key prefix, so several deployments can share one Redis. */
+      readonly namespace: string;
+    };
+
 export interface Config {
   readonly listen: { readonly host: string; readonly port: number };
   readonly storage: {
     readonly path: string;
     /** Bytes. */
     readonly maxSize: number;
+    readonly metadata: MetadataConfig;
   };
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   readonly defaultUpstream: string;

@@ -1,6 +1,6 @@
 import { OciError, type OciErrorCode } from '../oci/index.js';
 import { ConfigError } from '../config/index.js';
-import { StorageError } from '../storage/index.js';
+import { MetadataUnavailableError, StorageError } from '../storage/index.js';
 import { UpstreamError, type UpstreamFailure } from '../upstream/index.js';
 
 export interface ErrorAnswer {
@@ -21,6 +21,10 @@ export function toErrorAnswer(err: unknown, subject: Subject): ErrorAnswer {
     return { status: err.status, code: err.code, message: err.message, headers: err.headers, unexpected: false };
   }
   if (err instanceof UpstreamError) return fromUpstream(err, subject);
+  if (err instanceof MetadataUnavailableError) {
+    // Not a bug here: the shared metadata store is down. Retry-able, and readiness already says so.
+    return { status: 503, code: 'UNAVAILABLE', message: 'the metadata store is unreachable; retry later', headers: { 'retry-after': '10' }, unexpected: false };
+  }
   if (err instanceof StorageError || err instanceof ConfigError) {
     return { status: 500, code: 'UNKNOWN', message: 'internal storage error', headers: {}, unexpected: true };
   }

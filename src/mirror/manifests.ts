@@ -12,6 +12,7 @@ import {
   type Reference,
   type Tag,
 } from '../oci/index.js';
+import type { TagRecord } from '../storage/index.js';
 import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { Coalescer } from './coalesce.js';
@@ -35,6 +36,8 @@ interface Entry {
   readonly mediaType: string;
   readonly size: number;
 }
+
+const PULL_TOUCH_MS = 60_000;
 
 /** Manifests are small and hot (every pull starts with one): keep recent ones in memory. */
 const MEMORY_CACHE_BYTES = 64 * 1024 * 1024;
@@ -84,6 +87,7 @@ export class ManifestService {
     }
     if (now() - record.fetchedAt < ttlMs) {
       observer.cacheLookup('manifest', 'hit');
+      await this.touch(ref, tag, record);
       return record;
     }
     const key = `revalidate\u0000${ref.upstream}\u0000${ref.name}\u0000${tag}`;
@@ -91,7 +95,7 @@ export class ManifestService {
       const { promise } = this.fetches.run(key, async () => {
         const head = await upstreams.get(ref.upstream).headManifest(ref.name, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
         if (head.digest === record.digest) {
-          await metadata.setTag(ref.upstream, ref.name, tag, { ...record, fetchedAt: now() });
+          await metadata.setTag(ref.upstream, ref.name, tag, { ...record, fetchedAt: now(), pulledAt: now() });
           return record;
         }
         const next = head.digest !== undefined && isDigestString(head.digest) ? parseDigest(head.digest) : undefined;
@@ -107,6 +111,7 @@ export class ManifestService {
       if (err instanceof UpstreamError && err.failure !== 'not-found') {
         observer.cacheLookup('manifest', 'stale');
         logger.warn({ upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'upstream could not revalidate tag; serving the cached manifest');
+        await this.touch(ref, tag, record);
         return record;
       }
       throw err;
@@ -115,8 +120,23 @@ export class ManifestService {
 
   private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest): Promise<Entry> {
     const entry = (await this.cached(ref, digest)) ?? (await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES));
-    await this.deps.metadata.setTag(ref.upstream, ref.name, tag, { ...entry, fetchedAt: this.deps.now() });
+    await this.deps.metadata.setTag(ref.upstream, ref.name, tag, { ...entry, fetchedAt: this.deps.now(), pulledAt: this.deps.now() });
     return entry;
+  }
+
+  /**
+   * Records when a tag was last pulled (what `cache ls` shows and `cache prune --older-than` reads),
+   * at most once per PULL_TOUCH_MS per tag so a busy tag costs one metadata write a minute, not one
+   * per pull. A failed write only loses that timestamp: the pull itself goes on.
+   */
+  private async touch(ref: RepoRef, tag: Tag, record: TagRecord): Promise<void> {
+    const { metadata, now, logger } = this.deps;
+    if (now() - (record.pulledAt ?? record.fetchedAt) < PULL_TOUCH_MS) return;
+    try {
+      await metadata.setTag(ref.upstream, ref.name, tag, { ...record, pulledAt: now() });
+    } catch (err) {
+      logger.debug({ upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'recording the pull time failed');
+    }
   }
 
   /** One upstream GET per (upstream, repository, reference, accept) at a time; stores and verifies. */
@@ -127,7 +147,7 @@ export class ManifestService {
       const response = await this.deps.upstreams.get(ref.upstream).getManifest(ref.name, reference, accept);
       const entry = await this.store(ref, response, reference.kind === 'digest' ? reference.digest : undefined);
       if (reference.kind === 'tag' && recordTag) {
-        await this.deps.metadata.setTag(ref.upstream, ref.name, reference.tag, { ...entry, fetchedAt: this.deps.now() });
+        await this.deps.metadata.setTag(ref.upstream, ref.name, reference.tag, { ...entry, fetchedAt: this.deps.now(), pulledAt: this.deps.now() });
       }
       return entry;
     }).promise;

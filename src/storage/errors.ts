@@ -27,3 +27,8 @@ export class SizeMismatchError extends StorageError {
     super(`content length ${actual} does not match expected ${expected}`);
   }
 }
+
+/** The metadata backend cannot be reached (Redis down): the request may succeed once it is back. */
+export class MetadataUnavailableError extends StorageError {
+  override readonly name = 'MetadataUnavailableError';
+}

@@ -1,14 +1,23 @@
 import Keyv, { type Deserialize, type KeyvStoreAdapter, type Serialize } from 'keyv';
 import { parseDigest, type Digest } from '../oci/index.js';
-import { StorageError } from './errors.js';
-import type { BlobRecord, ManifestRecord, MetadataStore, TagRecord } from './types.js';
+import { MetadataUnavailableError, StorageError } from './errors.js';
+import { parseTagKey, tagKey, toBlobRecord, toManifestRecord, toTagRecord } from './metadata-records.js';
+import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, TagEntry, TagRecord } from './types.js';
 
-/** A keyv store, optionally with an explicit open step (FileKvStore loads its log there). */
-export type MetadataKvStore = KeyvStoreAdapter & { open?(): Promise<void> };
+/**
+ * A keyv store, optionally with an explicit open step (FileKvStore loads its log there, Redis
+ * connects) and a way to say why an operation failed without leaking a secret.
+ */
+export type MetadataKvStore = KeyvStoreAdapter & {
+  open?(): Promise<void>;
+  describeError?(err: unknown): { readonly reason: string; readonly unavailable: boolean };
+};
 
 export interface KeyvMetadataStoreOptions {
   /** keyv key prefix: lets several deployments share one Redis. Default 'regmirror'. */
   readonly namespace?: string;
+  /** Other replicas read the same records (Redis). Default false. */
+  readonly shared?: boolean;
 }
 
 /**
@@ -19,22 +28,22 @@ const serialize: Serialize = (data) => JSON.stringify(data);
 // JSON.parse gives `any`; keyv only reads `value` and `expires`, and the records are checked below.
 const deserialize: Deserialize = (text) => JSON.parse(text);
 
-/**
- * Tags, manifests and blob links on any keyv store. Keys:
- * `tag:<upstream>/<repository>:<tag>`, `manifest:<digest>`, `blob:<digest>`; the upstream
- * name is URI-encoded so it cannot contain the `/` that starts the repository, and a
- * repository never contains `:`, so distinct triples never share a key.
- */
+/** Tags, manifests and blob links on any keyv store (keys: metadata-records.ts). */
 export class KeyvMetadataStore implements MetadataStore {
+  readonly shared: boolean;
   readonly #store: MetadataKvStore;
   readonly #keyv: Keyv;
+  /** The keyv key prefix (`<namespace>:<key>`). */
+  readonly namespace: string;
   #closed: Promise<void> | undefined;
 
   constructor(store: MetadataKvStore, options: KeyvMetadataStoreOptions = {}) {
     this.#store = store;
+    this.namespace = options.namespace ?? 'regmirror';
+    this.shared = options.shared ?? false;
     this.#keyv = new Keyv({
       store,
-      namespace: options.namespace ?? 'regmirror',
+      namespace: this.namespace,
       serialize,
       deserialize,
       throwOnErrors: true,
@@ -48,6 +57,11 @@ export class KeyvMetadataStore implements MetadataStore {
   close(): Promise<void> {
     this.#closed ??= this.#keyv.disconnect();
     return this.#closed;
+  }
+
+  /** A Redis client would quietly reconnect on use after close(): closed means closed for every store. */
+  #assertOpen(what: string): void {
+    if (this.#closed !== undefined) throw new StorageError(`${what}: the metadata store is closed`);
   }
 
   async getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined> {
@@ -74,67 +88,109 @@ export class KeyvMetadataStore implements MetadataStore {
     await this.#set(`blob:${digest}`, record);
   }
 
-  async deleteBlob(digest: Digest): Promise<void> {
+  deleteBlob(digest: Digest): Promise<void> {
+    return this.#delete(`blob:${digest}`);
+  }
+
+  deleteManifest(digest: Digest): Promise<void> {
+    return this.#delete(`manifest:${digest}`);
+  }
+
+  deleteTag(upstream: string, repository: string, tag: string): Promise<void> {
+    return this.#delete(tagKey(upstream, repository, tag));
+  }
+
+  async *tags(): AsyncIterable<TagEntry> {
+    for await (const [key, value] of this.#entries('tag:')) {
+      const name = parseTagKey(key);
+      const record = toTagRecord(value);
+      if (name !== undefined && record !== undefined) yield { ...name, record };
+    }
+  }
+
+  manifests(): AsyncIterable<DigestEntry<ManifestRecord>> {
+    return this.#digestEntries('manifest:', toManifestRecord);
+  }
+
+  blobs(): AsyncIterable<DigestEntry<BlobRecord>> {
+    return this.#digestEntries('blob:', toBlobRecord);
+  }
+
+  async *#digestEntries<R>(kind: string, parse: (value: unknown) => R | undefined): AsyncIterable<DigestEntry<R>> {
+    for await (const [key, value] of this.#entries(kind)) {
+      const record = parse(value);
+      if (record === undefined) continue;
+      let digest: Digest;
+      try {
+        digest = parseDigest(key.slice(kind.length));
+      } catch {
+        continue;
+      }
+      yield { digest, record };
+    }
+  }
+
+  /**
+   * Walks the store's own iterator rather than keyv's: keyv offers one only for the adapters it
+   * knows by name, which excludes FileKvStore. Both yield `<namespace>:<key>` with the raw text.
+   */
+  async *#entries(kind: string): AsyncIterable<[string, unknown]> {
+    const iterator = this.#store.iterator;
+    if (iterator === undefined) throw new StorageError('this metadata store cannot be enumerated');
+    this.#assertOpen(`listing ${kind.slice(0, -1)} metadata failed`);
+    const prefix = `${this.namespace}:${kind}`;
     try {
-      await this.#keyv.delete(`blob:${digest}`);
+      for await (const [rawKey, raw] of iterator.call(this.#store, this.namespace) as AsyncIterable<[string, unknown]>) {
+        if (typeof rawKey !== 'string' || !rawKey.startsWith(prefix) || typeof raw !== 'string') continue;
+        const data = parseStored(raw);
+        if (data === undefined || (typeof data.expires === 'number' && data.expires <= Date.now())) continue;
+        yield [rawKey.slice(this.namespace.length + 1), data.value];
+      }
     } catch (cause) {
-      throw new StorageError(`deleting metadata of ${digest} failed`, { cause });
+      throw this.#error(`listing ${kind.slice(0, -1)} metadata failed`, cause);
     }
   }
 
   async #get(key: string): Promise<unknown> {
+    this.#assertOpen(`reading metadata ${key} failed`);
     try {
       return await this.#keyv.get(key);
     } catch (cause) {
-      throw new StorageError(`reading metadata ${key} failed`, { cause });
+      throw this.#error(`reading metadata ${key} failed`, cause);
     }
   }
 
   async #set(key: string, value: object): Promise<void> {
+    this.#assertOpen(`writing metadata ${key} failed`);
     try {
       await this.#keyv.set(key, value);
     } catch (cause) {
-      throw new StorageError(`writing metadata ${key} failed`, { cause });
+      throw this.#error(`writing metadata ${key} failed`, cause);
     }
   }
-}
 
-function tagKey(upstream: string, repository: string, tag: string): string {
-  return `tag:${encodeURIComponent(upstream)}/${repository}:${tag}`;
-}
-
-// Records come back from disk or Redis, possibly written by another version: anything
-// that does not have the expected shape counts as absent rather than reaching the caller.
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function toTagRecord(value: unknown): TagRecord | undefined {
-  if (!isObject(value)) return undefined;
-  const { digest, mediaType, size, fetchedAt } = value;
-  if (typeof digest !== 'string' || typeof mediaType !== 'string' || typeof size !== 'number' || typeof fetchedAt !== 'number') {
-    return undefined;
+  async #delete(key: string): Promise<void> {
+    this.#assertOpen(`deleting metadata ${key} failed`);
+    try {
+      await this.#keyv.delete(key);
+    } catch (cause) {
+      throw this.#error(`deleting metadata ${key} failed`, cause);
+    }
   }
+
+  #error(what: string, cause: unknown): StorageError {
+    if (cause instanceof StorageError) return new StorageError(`${what}: ${cause.message}`, { cause });
+    const why = this.#store.describeError?.(cause);
+    if (why === undefined) return new StorageError(what, { cause });
+    return why.unavailable ? new MetadataUnavailableError(`${what}: ${why.reason}`, { cause }) : new StorageError(`${what}: ${why.reason}`, { cause });
+  }
+}
+
+function parseStored(raw: string): { value: unknown; expires?: unknown } | undefined {
   try {
-    return { ...value, digest: parseDigest(digest), mediaType, size, fetchedAt };
+    const data: unknown = JSON.parse(raw);
+    return typeof data === 'object' && data !== null && 'value' in data ? (data as { value: unknown; expires?: unknown }) : undefined;
   } catch {
     return undefined;
   }
-}
-
-function toManifestRecord(value: unknown): ManifestRecord | undefined {
-  if (!isObject(value)) return undefined;
-  const { mediaType, size } = value;
-  if (typeof mediaType !== 'string' || typeof size !== 'number') return undefined;
-  return { ...value, mediaType, size };
-}
-
-function toBlobRecord(value: unknown): BlobRecord | undefined {
-  if (!isObject(value)) return undefined;
-  const { size, upstreams } = value;
-  if (typeof size !== 'number' || !Array.isArray(upstreams) || !upstreams.every((u) => typeof u === 'string')) {
-    return undefined;
-  }
-  return { ...value, size, upstreams: upstreams as string[] };
 }

@@ -54,6 +54,20 @@ export interface TagRecord {
   readonly size: number;
   /** ms since epoch of the last time upstream confirmed this mapping. */
   readonly fetchedAt: number;
+  /** ms since epoch of the last pull by tag, recorded at most once a minute (absent in older records: use fetchedAt). */
+  readonly pulledAt?: number;
+}
+
+export interface TagEntry {
+  readonly upstream: string;
+  readonly repository: string;
+  readonly tag: string;
+  readonly record: TagRecord;
+}
+
+export interface DigestEntry<R> {
+  readonly digest: Digest;
+  readonly record: R;
 }
 
 export interface ManifestRecord {
@@ -78,4 +92,13 @@ export interface MetadataStore {
   getBlob(digest: Digest): Promise<BlobRecord | undefined>;
   setBlob(digest: Digest, record: BlobRecord): Promise<void>;
   deleteBlob(digest: Digest): Promise<void>;
+  // Enumeration and removal for the cache admin commands. Walks are not snapshots: a record written
+  // during one may or may not appear. Records of the wrong shape are skipped, as on reads.
+  deleteTag(upstream: string, repository: string, tag: string): Promise<void>;
+  deleteManifest(digest: Digest): Promise<void>;
+  tags(): AsyncIterable<TagEntry>;
+  manifests(): AsyncIterable<DigestEntry<ManifestRecord>>;
+  blobs(): AsyncIterable<DigestEntry<BlobRecord>>;
+  /** True when other replicas read these records too (Redis): local deletions then leave them alone. */
+  readonly shared: boolean;
 }

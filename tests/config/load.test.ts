@@ -1,7 +1,7 @@
 import t from 'tap';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { ConfigError, loadConfigFile, parseConfig, parseDuration, parseSize } from '../../src/config/index.js';
+import { ConfigError, loadConfigFile, parseConfig, parseDuration, parseSize, redactRedisUrl } from '../../src/config/index.js';
 
 const base = { upstreams: { 'docker.io': { url: 'https://registry.example' } } };
 
@@ -85,6 +85,13 @@ const bad: Array<[string, unknown, string, NodeJS.ProcessEnv?]> = [
   ['default needed with two upstreams', { upstreams: { 'a.io': { url: 'https://x' }, 'b.io': { url: 'https://y' } } }, 'defaultUpstream'],
   ['bad ttl', { ...base, manifestTTL: 'forever' }, 'manifestTTL'],
   ['bad log level', { ...base, log: { level: 'loud' } }, 'log.level'],
+  ['metadata not a string', { ...base, storage: { metadata: { redis: 'x' } } }, 'storage.metadata'],
+  ['metadata not a url', { ...base, storage: { metadata: 'localhost:6379' } }, 'storage.metadata'],
+  ['metadata not redis', { ...base, storage: { metadata: 'http://127.0.0.1:6379' } }, 'storage.metadata'],
+  ['metadata with a path', { ...base, storage: { metadata: 'redis://127.0.0.1:6379/x/y' } }, 'storage.metadata'],
+  ['metadata with a query', { ...base, storage: { metadata: 'redis://127.0.0.1:6379?db=1' } }, 'storage.metadata'],
+  ['namespace without redis', { ...base, storage: { metadataNamespace: 'a' } }, 'storage.metadataNamespace'],
+  ['bad namespace', { ...base, storage: { metadata: 'redis://h:1', metadataNamespace: 'a b' } }, 'storage.metadataNamespace'],
 ];
 for (const [name, raw, key, env] of bad) {
   t.test(`rejects: ${name}`, async (t) => {
@@ -94,6 +101,17 @@ for (const [name, raw, key, env] of bad) {
     t.match((err as ConfigError).message, key === '' ? /./ : `${key}: `);
   });
 }
+
+t.test('storage.metadata: embedded by default, or a Redis URL whose password is never echoed', async (t) => {
+  t.same(parseConfig(base, { baseDir: '/x', env: {} }).storage.metadata, { kind: 'embedded' });
+  const c = parseConfig({ ...base, storage: { metadata: 'redis://:hunter2@10.0.0.5:6379/2', metadataNamespace: 'edge' } }, { baseDir: '/x', env: {} });
+  t.same(c.storage.metadata, { kind: 'redis', url: 'redis://:hunter2@10.0.0.5:6379/2', namespace: 'edge' });
+  t.equal(redactRedisUrl('redis://:hunter2@10.0.0.5:6379/2'), 'redis://[redacted]@10.0.0.5:6379/2');
+  t.equal(redactRedisUrl('redis://10.0.0.5:6379'), 'redis://10.0.0.5:6379');
+  const err = t.throws(() => parseConfig({ ...base, storage: { metadata: 'redis//:hunter2@host' } }, { baseDir: '/x', env: {} })) as Error;
+  t.notMatch(err.message, /hunter2/);
+  t.equal(err.message.split('\n').length, 1, 'one line');
+});
 
 t.test('file errors are ConfigErrors', async (t) => {
   const dir = t.testdir({ 'bad.json': '{ not json', 'ok.json': JSON.stringify(base) });

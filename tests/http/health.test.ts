@@ -8,18 +8,8 @@ import { parseConfig } from '../../src/config/index.js';
 import { Readiness, type ReadinessCheck } from '../../src/http/index.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
-import { request, type RawResponse } from '../fixtures/http.js';
+import { readyzUntil, request } from '../fixtures/http.js';
 import { parseExposition } from '../fixtures/prometheus.js';
-
-/** Polls until the answer has `status` (readiness results are reused for up to a second). */
-async function readyzUntil(url: string, status: number): Promise<RawResponse> {
-  let res = await request(`${url}/readyz`);
-  for (let i = 0; i < 60 && res.status !== status; i++) {
-    await sleep(50);
-    res = await request(`${url}/readyz`);
-  }
-  return res;
-}
 
 t.test('/healthz and /readyz answer outside /v2/', async (t) => {
   const reg = await startTestRegistry(t);

@@ -1,18 +1,54 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { parseDigest, type Digest } from '../../src/oci/index.js';
-import { FileKvStore, KeyvMetadataStore, StorageError, type BlobRecord, type ManifestRecord, type TagRecord } from '../../src/storage/index.js';
+import {
+  createRedisKvStore,
+  FileKvStore,
+  KeyvMetadataStore,
+  StorageError,
+  type BlobRecord,
+  type ManifestRecord,
+  type MetadataKvStore,
+  type TagRecord,
+} from '../../src/storage/index.js';
+import { redisTools, sharedRedisUrl, uniqueNamespace } from '../fixtures/redis.js';
+
+// One contract, run against every MetadataStore backend: the embedded log and a real redis-server.
 
 function digestOf(text: string): Digest {
   return parseDigest(`sha256:${createHash('sha256').update(text).digest('hex')}`);
 }
 
-async function openStore(root: string, namespace?: string): Promise<{ meta: KeyvMetadataStore; kv: FileKvStore }> {
-  const kv = new FileKvStore({ root });
+interface Backend {
+  /** A fresh, empty place to keep records; `open` may be called again on it (a restart). */
+  place(t: Test): Promise<{ open(namespace?: string): Promise<{ meta: KeyvMetadataStore; kv: MetadataKvStore }> }>;
+}
+
+async function openWith(kv: MetadataKvStore, namespace: string | undefined): Promise<{ meta: KeyvMetadataStore; kv: MetadataKvStore }> {
   const meta = new KeyvMetadataStore(kv, namespace === undefined ? {} : { namespace });
   await meta.open();
   return { meta, kv };
 }
+
+const backends: Record<string, Backend & { skip?: string | false }> = {
+  'embedded log': {
+    async place(t) {
+      const root = t.testdir();
+      return { open: (namespace) => openWith(new FileKvStore({ root }), namespace) };
+    },
+  },
+  redis: {
+    skip: redisTools.skip,
+    async place(t) {
+      const url = await sharedRedisUrl(t);
+      // The unique prefix keeps parallel test files (and reruns) on one Redis apart.
+      const base = uniqueNamespace('contract');
+      return { open: (namespace) => openWith(createRedisKvStore({ url, displayUrl: url }), namespace === undefined ? base : `${base}-${namespace}`) };
+    },
+  },
+};
+
+if (redisTools.skip && redisTools.required) t.fail(`metadata contract on redis: ${redisTools.skip}`);
 
 const tag: TagRecord = {
   digest: digestOf('manifest'),
@@ -24,75 +60,119 @@ const manifest: ManifestRecord = { mediaType: 'application/vnd.docker.distributi
 // Strings keyv's default serializer would rewrite (':'-prefixed, ':base64:'): they must round-trip as-is.
 const blob: BlobRecord = { size: 42, upstreams: ['docker.io', ':colon', ':base64:aGk='] };
 
-t.test('tags, manifests and blobs round-trip and survive a reopen', async (t) => {
-  const root = t.testdir();
-  const { meta } = await openStore(root);
-  const d = digestOf('blob');
-  t.equal(await meta.getTag('docker.io', 'library/alpine', 'latest'), undefined);
-  t.equal(await meta.getManifest(tag.digest), undefined);
-  t.equal(await meta.getBlob(d), undefined);
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
 
-  await meta.setTag('docker.io', 'library/alpine', 'latest', tag);
-  await meta.setManifest(tag.digest, manifest);
-  await meta.setBlob(d, blob);
-  t.same(await meta.getTag('docker.io', 'library/alpine', 'latest'), tag);
-  t.same(await meta.getManifest(tag.digest), manifest);
-  t.same(await meta.getBlob(d), blob);
-  await meta.close();
-  await meta.close();
+for (const [name, backend] of Object.entries(backends)) {
+  t.test(name, { skip: backend.skip ?? false }, async (t) => {
+    t.test('tags, manifests and blobs round-trip and survive a reopen', async (t) => {
+      const place = await backend.place(t);
+      const { meta } = await place.open();
+      const d = digestOf('blob');
+      t.equal(await meta.getTag('docker.io', 'library/alpine', 'latest'), undefined);
+      t.equal(await meta.getManifest(tag.digest), undefined);
+      t.equal(await meta.getBlob(d), undefined);
 
-  const { meta: again } = await openStore(root);
-  t.teardown(() => again.close());
-  t.strictSame(await again.getTag('docker.io', 'library/alpine', 'latest'), tag);
-  t.strictSame(await again.getManifest(tag.digest), manifest);
-  t.strictSame(await again.getBlob(d), blob);
+      await meta.setTag('docker.io', 'library/alpine', 'latest', tag);
+      await meta.setManifest(tag.digest, manifest);
+      await meta.setBlob(d, blob);
+      t.same(await meta.getTag('docker.io', 'library/alpine', 'latest'), tag);
+      t.same(await meta.getManifest(tag.digest), manifest);
+      t.same(await meta.getBlob(d), blob);
+      await meta.close();
+      await meta.close();
 
-  await again.deleteBlob(d);
-  t.equal(await again.getBlob(d), undefined);
-  await again.deleteBlob(d);
-});
+      const { meta: again } = await place.open();
+      t.teardown(() => again.close());
+      t.strictSame(await again.getTag('docker.io', 'library/alpine', 'latest'), tag);
+      t.strictSame(await again.getManifest(tag.digest), manifest);
+      t.strictSame(await again.getBlob(d), blob);
 
-t.test('tag keys keep upstream, repository and tag apart', async (t) => {
-  const { meta } = await openStore(t.testdir());
-  t.teardown(() => meta.close());
-  const other = { ...tag, size: 1 };
-  await meta.setTag('a/b', 'c', 'x', tag);
-  await meta.setTag('a', 'b/c', 'x', other);
-  await meta.setTag('localhost:5000', 'repo', 'x', { ...tag, size: 2 });
-  t.same(await meta.getTag('a/b', 'c', 'x'), tag);
-  t.same(await meta.getTag('a', 'b/c', 'x'), other);
-  t.equal((await meta.getTag('localhost:5000', 'repo', 'x'))?.size, 2);
-  t.equal(await meta.getTag('localhost', '5000/repo', 'x'), undefined);
-});
+      await again.deleteBlob(d);
+      t.equal(await again.getBlob(d), undefined);
+      await again.deleteBlob(d);
+    });
 
-t.test('records of the wrong shape read as absent', async (t) => {
-  const { meta, kv } = await openStore(t.testdir(), 'ns');
-  t.teardown(() => meta.close());
-  const d = digestOf('x');
-  const raw = (value: unknown) => JSON.stringify({ value });
-  await kv.set(`ns:blob:${d}`, raw({ size: '42', upstreams: [] }));
-  t.equal(await meta.getBlob(d), undefined, 'size not a number');
-  await kv.set(`ns:blob:${d}`, raw({ size: 42, upstreams: [1] }));
-  t.equal(await meta.getBlob(d), undefined, 'upstreams not strings');
-  await kv.set(`ns:manifest:${d}`, raw(['mediaType']));
-  t.equal(await meta.getManifest(d), undefined, 'an array');
-  await kv.set(`ns:manifest:${d}`, raw({ mediaType: 'x' }));
-  t.equal(await meta.getManifest(d), undefined, 'size missing');
-  await kv.set(`ns:tag:up/repo:t`, raw({ ...tag, digest: 'sha256:nothex' }));
-  t.equal(await meta.getTag('up', 'repo', 't'), undefined, 'an invalid digest');
-  await kv.set(`ns:tag:up/repo:t`, raw({ ...tag, fetchedAt: 'yesterday' }));
-  t.equal(await meta.getTag('up', 'repo', 't'), undefined, 'fetchedAt not a number');
-  await kv.set(`ns:tag:up/repo:t`, raw(tag));
-  t.same(await meta.getTag('up', 'repo', 't'), tag, 'the namespace prefixes every key');
-});
+    t.test('tag keys keep upstream, repository and tag apart', async (t) => {
+      const { meta } = await (await backend.place(t)).open();
+      t.teardown(() => meta.close());
+      const other = { ...tag, size: 1 };
+      await meta.setTag('a/b', 'c', 'x', tag);
+      await meta.setTag('a', 'b/c', 'x', other);
+      await meta.setTag('localhost:5000', 'repo', 'x', { ...tag, size: 2 });
+      t.same(await meta.getTag('a/b', 'c', 'x'), tag);
+      t.same(await meta.getTag('a', 'b/c', 'x'), other);
+      t.equal((await meta.getTag('localhost:5000', 'repo', 'x'))?.size, 2);
+      t.equal(await meta.getTag('localhost', '5000/repo', 'x'), undefined);
+    });
 
-t.test('store failures surface as StorageError', async (t) => {
-  const root = t.testdir();
-  const { meta } = await openStore(root);
-  await meta.close();
-  const d = digestOf('y');
-  await t.rejects(meta.getBlob(d), StorageError);
-  await t.rejects(meta.setBlob(d, blob), StorageError);
-  await t.rejects(meta.deleteBlob(d), StorageError);
-  await t.rejects(meta.setTag('u', 'r', 't', tag), StorageError);
-});
+    t.test('tags, manifests and blobs can be listed and deleted, each namespace on its own', async (t) => {
+      const place = await backend.place(t);
+      const { meta } = await place.open('one');
+      const { meta: neighbour } = await place.open('two');
+      t.teardown(() => Promise.all([meta.close(), neighbour.close()]));
+      const d1 = digestOf('1');
+      const d2 = digestOf('2');
+      await meta.setTag('localhost:5000', 'team/app', 'v1', { ...tag, pulledAt: 1_700_000_001_000 });
+      await meta.setTag('docker.io', 'library/alpine', 'latest', tag);
+      await meta.setManifest(d1, manifest);
+      await meta.setBlob(d1, blob);
+      await meta.setBlob(d2, { size: 7, upstreams: ['docker.io'] });
+      await neighbour.setTag('docker.io', 'library/busybox', 'latest', tag);
+      await neighbour.setBlob(digestOf('3'), blob);
+
+      const tags = (await collect(meta.tags())).sort((a, b) => a.tag.localeCompare(b.tag));
+      t.strictSame(tags, [
+        { upstream: 'docker.io', repository: 'library/alpine', tag: 'latest', record: tag },
+        { upstream: 'localhost:5000', repository: 'team/app', tag: 'v1', record: { ...tag, pulledAt: 1_700_000_001_000 } },
+      ]);
+      t.strictSame(await collect(meta.manifests()), [{ digest: d1, record: manifest }]);
+      t.same((await collect(meta.blobs())).map((b) => b.digest).sort(), [d1, d2].sort());
+
+      await meta.deleteTag('docker.io', 'library/alpine', 'latest');
+      await meta.deleteManifest(d1);
+      t.equal(await meta.getTag('docker.io', 'library/alpine', 'latest'), undefined);
+      t.same((await collect(meta.tags())).map((e) => e.repository), ['team/app']);
+      t.same(await collect(meta.manifests()), []);
+      t.same((await collect(neighbour.tags())).map((e) => e.repository), ['library/busybox'], 'the other namespace is untouched');
+    });
+
+    t.test('records of the wrong shape read as absent and are skipped in listings', async (t) => {
+      const { meta, kv } = await (await backend.place(t)).open('ns');
+      t.teardown(() => meta.close());
+      const ns = meta.namespace;
+      const d = digestOf('x');
+      const raw = (value: unknown) => JSON.stringify({ value });
+      await kv.set(`${ns}:blob:${d}`, raw({ size: '42', upstreams: [] }));
+      t.equal(await meta.getBlob(d), undefined, 'size not a number');
+      await kv.set(`${ns}:blob:${d}`, raw({ size: 42, upstreams: [1] }));
+      t.equal(await meta.getBlob(d), undefined, 'upstreams not strings');
+      t.same(await collect(meta.blobs()), [], 'skipped in the listing');
+      await kv.set(`${ns}:manifest:${d}`, raw(['mediaType']));
+      t.equal(await meta.getManifest(d), undefined, 'an array');
+      await kv.set(`${ns}:manifest:${d}`, raw({ mediaType: 'x' }));
+      t.equal(await meta.getManifest(d), undefined, 'size missing');
+      await kv.set(`${ns}:tag:up/repo:t`, raw({ ...tag, digest: 'sha256:nothex' }));
+      t.equal(await meta.getTag('up', 'repo', 't'), undefined, 'an invalid digest');
+      await kv.set(`${ns}:tag:up/repo:t`, raw({ ...tag, fetchedAt: 'yesterday' }));
+      t.equal(await meta.getTag('up', 'repo', 't'), undefined, 'fetchedAt not a number');
+      t.same(await collect(meta.tags()), []);
+      await kv.set(`${ns}:tag:up/repo:t`, raw(tag));
+      t.same(await meta.getTag('up', 'repo', 't'), tag, 'the namespace prefixes every key');
+    });
+
+    t.test('a closed store fails with StorageError', async (t) => {
+      const { meta } = await (await backend.place(t)).open();
+      await meta.close();
+      const d = digestOf('y');
+      await t.rejects(meta.getBlob(d), StorageError);
+      await t.rejects(meta.setBlob(d, blob), StorageError);
+      await t.rejects(meta.deleteBlob(d), StorageError);
+      await t.rejects(meta.setTag('u', 'r', 't', tag), StorageError);
+      await t.rejects(collect(meta.tags()), StorageError);
+    });
+  });
+}
