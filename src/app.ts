@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { DestinationStream } from 'pino';
+import { CacheAdmin, createAdminSocketServer, FileBlobRemover, holdStorage, releaseStorage } from './admin/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, storageWritable, type OpsEndpoints } from './http/index.js';
 import { Mirror } from './mirror/index.js';
@@ -37,6 +38,8 @@ export class App {
   private readonly blobStore: FsBlobStore;
   private readonly server: Server;
   private readonly mirror: Mirror;
+  /** The storage's admin socket: holding it is holding the storage (src/admin/storage-lock.ts). */
+  private readonly adminServer: Server;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -57,6 +60,17 @@ export class App {
       manifestTTLms: config.manifestTTLms,
       ...(options.now ? { now: options.now } : {}),
     }));
+    this.adminServer = createAdminSocketServer(
+      { kind: 'serve', pid: process.pid, command: 'serve' },
+      new CacheAdmin({
+        root: config.storage.path,
+        store: this.blobStore,
+        metadata: this.metadata,
+        remover: new FileBlobRemover(this.blobStore, this.metadata),
+        tempGraceMs: adminTempGraceMs(config),
+      }),
+      (err) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed'),
+    );
     this.readiness = new Readiness([
       // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
       storageWritable(path.join(config.storage.path, 'v1', 'tmp')),
@@ -75,6 +89,8 @@ export class App {
   }
 
   async start(): Promise<AddressInfo> {
+    // First: recovery deletes every temp file, which only the storage's sole user may do.
+    await holdStorage(this.config.storage.path, this.adminServer);
     const { removedTempFiles } = await this.blobStore.recover();
     await this.metadata.open();
     const address = await listen(this.server, this.config.listen);
@@ -118,10 +134,20 @@ export class App {
       await Promise.race([this.settled(), deadline]);
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
       await this.metadata.close();
+      await releaseStorage(this.adminServer);
       this.logger.flush();
     })();
     return this.closing;
   }
+}
+
+/**
+ * A temp file untouched for longer than any upstream may stay silent (bodyIdle, after which the
+ * download is aborted and its file removed) belongs to no download: `cache gc` may remove it.
+ */
+function adminTempGraceMs(config: Config): number {
+  const idle = Math.max(0, ...[...config.upstreams.values()].map((u) => u.timeouts.bodyIdleMs));
+  return Math.max(15 * 60_000, 2 * idle);
 }
 
 function listen(server: Server, { host, port }: { host: string; port: number }): Promise<AddressInfo> {

@@ -16,3 +16,4 @@ export { FileKvStore, type FileKvStoreOptions, type SkippedLine } from './file-k
 export { KeyvMetadataStore, type KeyvMetadataStoreOptions, type MetadataKvStore } from './metadata-store.js';
 export { createRedisKvStore, type RedisKvStoreOptions } from './redis-kv-store.js';
 export { createMetadataStore } from './metadata-from-config.js';
+export { listTempFiles, removeTempFile, type TempFile } from './temp-files.js';

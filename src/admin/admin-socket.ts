@@ -1,0 +1,109 @@
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { CacheAdmin } from './cache-admin.js';
+import { parseCommand, type AdminCommand, type Holder } from './protocol.js';
+import { adminSocketPath, socketAddress } from './storage-lock.js';
+
+const MAX_BODY = 64 * 1024;
+
+/** Runs one admin command; both the server and an offline CLI go through this. */
+export function runCommand(admin: CacheAdmin, cmd: AdminCommand): Promise<unknown> {
+  switch (cmd.command) {
+    case 'ls':
+      return admin.ls();
+    case 'verify':
+      return admin.verify(cmd.fix);
+    case 'gc':
+      return admin.gc({ dryRun: false });
+    case 'prune':
+      return admin.prune(cmd);
+    default: {
+      const unknown: never = cmd;
+      throw new Error(`unknown admin command ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/**
+ * The HTTP server on the storage's admin socket. With an admin (a running `serve`) it runs
+ * commands, one at a time; without (a CLI holding the storage) it answers 409 busy, naming itself.
+ */
+export function createAdminSocketServer(holder: Holder, admin: CacheAdmin | undefined, onError: (err: unknown) => void): Server {
+  let running: string | undefined;
+  const server = createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      onError(err);
+      send(res, 500, { error: err instanceof Error ? err.message : String(err) });
+    });
+  });
+  // A verify of a large cache takes as long as it takes; the client waits.
+  server.requestTimeout = 0;
+  server.headersTimeout = 10_000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET' && req.url === '/v1/owner') return send(res, 200, holder);
+    if (req.method !== 'POST' || req.url !== '/v1/command') return send(res, 404, { error: 'not found' });
+    const body = await readBody(req);
+    let cmd: AdminCommand | undefined;
+    try {
+      cmd = parseCommand(JSON.parse(body));
+    } catch {
+      cmd = undefined;
+    }
+    if (cmd === undefined) return send(res, 400, { error: 'not an admin command' });
+    if (admin === undefined) return send(res, 409, { error: `busy: ${describeHolder(holder)} holds the storage` });
+    if (running !== undefined) return send(res, 409, { error: `busy: the server is already running "cache ${running}"` });
+    running = cmd.command;
+    try {
+      send(res, 200, await runCommand(admin, cmd));
+    } finally {
+      running = undefined;
+    }
+  }
+  return server;
+}
+
+export function describeHolder(holder: Holder): string {
+  return holder.kind === 'serve' ? `a running regmirror serve (pid ${holder.pid})` : `regmirror ${holder.command} (pid ${holder.pid})`;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return void res.destroy();
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new Error('admin request too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export interface AdminReply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** One request to whoever holds `storageRoot`. Rejects when nobody listens (ECONNREFUSED/ENOENT). */
+export function callAdmin(storageRoot: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<AdminReply> {
+  const address = socketAddress(adminSocketPath(storageRoot));
+  return new Promise<AdminReply>((resolve, reject) => {
+    const req = request({ socketPath: address.path, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  }).finally(() => address.release());
+}

@@ -1,0 +1,156 @@
+import { createHash } from 'node:crypto';
+import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
+import { listTempFiles, removeTempFile, type BlobStore, type MetadataStore, type TagEntry } from '../storage/index.js';
+import type { BlobRemover } from './blob-remover.js';
+import { ReferenceWalker } from './references.js';
+import type { GcResult, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
+
+export interface CacheAdminDeps {
+  readonly root: string;
+  readonly store: BlobStore;
+  readonly metadata: MetadataStore;
+  readonly remover: BlobRemover;
+  /**
+   * Temp files younger than this may belong to a download in flight (a running server); undefined
+   * when the caller holds the storage alone, so every temp file is an orphan.
+   */
+  readonly tempGraceMs: number | undefined;
+  readonly now?: () => number;
+}
+
+/** `regmirror cache ...`: the work itself, the same whether the server or the CLI runs it. */
+export class CacheAdmin {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: CacheAdminDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async ls(): Promise<LsResult> {
+    const { store, metadata } = this.deps;
+    const walker = new ReferenceWalker(store);
+    const sizes = new Map<Digest, number>();
+    for await (const blob of store.list()) sizes.set(blob.digest, blob.size);
+    const tags = [];
+    for (const entry of await collect(metadata.tags())) {
+      const reached = new Set<Digest>();
+      await walker.walk(entry.record.digest, entry.record.mediaType, reached);
+      const present = [...reached].filter((d) => sizes.has(d));
+      tags.push({
+        upstream: entry.upstream,
+        repository: entry.repository,
+        tag: entry.tag,
+        digest: entry.record.digest,
+        mediaType: entry.record.mediaType,
+        cachedBlobs: present.length,
+        cachedBytes: present.reduce((sum, d) => sum + (sizes.get(d) ?? 0), 0),
+        lastPulled: entry.record.pulledAt ?? entry.record.fetchedAt,
+      });
+    }
+    tags.sort((a, b) => `${a.upstream}/${a.repository}:${a.tag}`.localeCompare(`${b.upstream}/${b.repository}:${b.tag}`));
+    return { tags, blobs: sizes.size, bytes: [...sizes.values()].reduce((a, b) => a + b, 0) };
+  }
+
+  async verify(fix: boolean): Promise<VerifyResult> {
+    const { store, remover } = this.deps;
+    const result: { checked: number; bytes: number; corrupt: Array<{ digest: string; size: number; removed: boolean }> } = { checked: 0, bytes: 0, corrupt: [] };
+    for await (const blob of store.list()) {
+      const stream = await store.open(blob.digest);
+      if (stream === undefined) continue; // deleted meanwhile
+      const hash = createHash(digestAlgorithm(blob.digest));
+      for await (const chunk of stream) hash.update(chunk as Buffer);
+      result.checked++;
+      result.bytes += blob.size;
+      if (hash.digest('hex') === digestHex(blob.digest)) continue;
+      result.corrupt.push({ digest: blob.digest, size: blob.size, removed: fix ? await remover.remove(blob.digest) : false });
+    }
+    return result;
+  }
+
+  /**
+   * Blobs are listed before the tags are read: a blob committed after the listing is no candidate,
+   * and one committed before it was fetched for a tag that is already recorded (a manifest is stored
+   * and its tag set before a client asks for its layers), so a pull in flight loses nothing.
+   */
+  async gc(options: { dryRun: boolean; dropping?: ReadonlySet<string> } = { dryRun: false }): Promise<GcResult> {
+    const { store, metadata, remover, root } = this.deps;
+    const onDisk = await collect(store.list());
+    const reached = await this.reachable(options.dropping);
+    const blobs: Array<{ digest: string; size: number }> = [];
+    for (const blob of onDisk) {
+      if (reached.has(blob.digest)) continue;
+      if (options.dryRun || (await remover.remove(blob.digest))) blobs.push({ digest: blob.digest, size: blob.size });
+    }
+    let records = 0;
+    // Shared records describe upstreams, true for every replica; only the embedded ones go with the files.
+    if (!metadata.shared) {
+      const stale = async (digest: Digest) => !reached.has(digest) && (options.dryRun || (await store.stat(digest)) === undefined);
+      for (const { digest } of await collect(metadata.manifests())) {
+        if (!(await stale(digest))) continue;
+        if (!options.dryRun) await metadata.deleteManifest(digest);
+        records++;
+      }
+      for (const { digest } of await collect(metadata.blobs())) {
+        if (!(await stale(digest))) continue;
+        if (!options.dryRun) await metadata.deleteBlob(digest);
+        records++;
+      }
+    }
+    const cutoff = this.deps.tempGraceMs === undefined ? Infinity : this.now() - this.deps.tempGraceMs;
+    const temps = (await listTempFiles(root)).filter((f) => f.mtimeMs <= cutoff);
+    if (!options.dryRun) for (const f of temps) await removeTempFile(root, f.name);
+    return {
+      dryRun: options.dryRun,
+      blobs,
+      bytes: blobs.reduce((sum, b) => sum + b.size, 0),
+      metadataRecords: records,
+      tempFiles: temps.length,
+      tempBytes: temps.reduce((sum, f) => sum + f.size, 0),
+    };
+  }
+
+  async prune(request: PruneRequest): Promise<PruneResult> {
+    const matches = repoMatcher(request.repo);
+    const cutoff = request.olderThanMs === undefined ? undefined : this.now() - request.olderThanMs;
+    const chosen = (await collect(this.deps.metadata.tags())).filter(
+      (e) => matches(e) && (cutoff === undefined || (e.record.pulledAt ?? e.record.fetchedAt) < cutoff),
+    );
+    if (!request.dryRun) for (const e of chosen) await this.deps.metadata.deleteTag(e.upstream, e.repository, e.tag);
+    const gc = await this.gc({ dryRun: request.dryRun, dropping: new Set(chosen.map(tagId)) });
+    return { tags: chosen.map((e) => ({ upstream: e.upstream, repository: e.repository, tag: e.tag, digest: e.record.digest })), gc };
+  }
+
+  private async reachable(dropping: ReadonlySet<string> | undefined): Promise<Set<Digest>> {
+    const walker = new ReferenceWalker(this.deps.store);
+    const reached = new Set<Digest>();
+    for await (const entry of this.deps.metadata.tags()) {
+      if (dropping?.has(tagId(entry))) continue;
+      await walker.walk(entry.record.digest, entry.record.mediaType, reached);
+    }
+    return reached;
+  }
+}
+
+function tagId(e: Pick<TagEntry, 'upstream' | 'repository' | 'tag'>): string {
+  return `${e.upstream}/${e.repository}:${e.tag}`;
+}
+
+/**
+ * `--repo` globs: `*` stays inside one path segment, `**` crosses them. A pattern matches the
+ * repository (`library/alpine`) or the upstream and repository (`docker.io/library/alpine`).
+ */
+export function repoMatcher(pattern: string | undefined): (e: Pick<TagEntry, 'upstream' | 'repository'>) => boolean {
+  if (pattern === undefined) return () => true;
+  const source = pattern
+    .split('**')
+    .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+    .join('.*');
+  const re = new RegExp(`^${source}$`);
+  return (e) => re.test(e.repository) || re.test(`${e.upstream}/${e.repository}`);
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
