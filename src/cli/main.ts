@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { serve } from './serve.js';
+import { registerCacheCommands } from './cache.js';
 import { CliError } from './cli-error.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -20,6 +21,8 @@ program
   .option('--storage <dir>', 'cache directory (overrides "storage.path")')
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (overrides "log.level")')
   .action(serve);
+
+registerCacheCommands(program);
 
 try {
   await program.parseAsync();
