@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server } from 'node:net';
 import { StorageError } from '../storage/index.js';
 import { callAdmin, describeHolder } from './admin-socket.js';
 import type { Holder } from './protocol.js';
@@ -25,6 +25,7 @@ export function releaseStorage(server: Server): Promise<void> {
   if (!server.listening) return Promise.resolve();
   return new Promise((resolve) => {
     server.close(() => resolve());
-    server.closeAllConnections();
+    // An http.Server (the admin socket) also drops its idle keep-alive connections.
+    (server as Partial<{ closeAllConnections(): void }>).closeAllConnections?.();
   });
 }
