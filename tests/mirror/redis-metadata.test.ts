@@ -1,4 +1,8 @@
 import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { builtCliMissing, regmirror } from '../fixtures/cli.js';
 import { quickImage, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { buildMirror, startMirror } from '../fixtures/mirror.js';
@@ -91,4 +95,35 @@ t.test('Redis down mid-run: 503 with a reason, no crash, and recovery when it re
   for (const text of [...mirror.logs, down.body.toString(), pull.body.toString()]) {
     if (text.includes('canary-redis-pw')) t.fail(`the Redis password leaked: ${text.slice(0, 200)}`);
   }
+});
+
+t.test('cache commands on a replica: shared tags listed, only local files collected', { skip: redisTools.skip || builtCliMissing() }, async (t) => {
+  const reg = await startTestRegistry(t);
+  const image = quickImage('redis-admin');
+  reg.pushImage('team/app', 'v1', image);
+  const metadata = { url: await sharedRedisUrl(t), namespace: uniqueNamespace('admin') };
+  const a = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, metadata });
+  t.equal((await request(`${a.url}/v2/team/app/manifests/v1`, { headers: MANIFEST_ACCEPT })).status, 200);
+  await a.close();
+  const dir = t.testdir({});
+  const configFor = (storage: string) => {
+    const file = path.join(dir, `${path.basename(storage)}.json`);
+    writeFileSync(file, JSON.stringify({ upstreams: { 'docker.io': { url: reg.url } }, storage: { path: storage, metadata: metadata.url, metadataNamespace: metadata.namespace } }));
+    return ['--config', file];
+  };
+  const storageB = mkdtempSync(path.join(os.tmpdir(), 'rm-replica-b-'));
+  t.teardown(() => rmSync(storageB, { recursive: true, force: true }));
+  const replicaB = configFor(storageB);
+
+  const lsB = await regmirror(['cache', 'ls', '--json', ...replicaB]);
+  t.equal(lsB.code, 0, lsB.stderr);
+  const listed = JSON.parse(lsB.stdout) as { tags: Array<{ repository: string; digest: string; cachedBytes: number }> };
+  t.same(listed.tags.map((e) => [e.repository, e.digest, e.cachedBytes]), [['team/app', image.manifestDigest, 0]], 'B lists the tag A pulled; none of its bytes are here');
+
+  const gcA = await regmirror(['cache', 'gc', ...configFor(a.storage)]);
+  t.match(gcA.stdout, /^freed 0 blobs/, "the shared tag keeps A's files");
+  const prune = await regmirror(['cache', 'prune', '--repo', 'team/app', ...replicaB]);
+  t.equal(prune.code, 0, prune.stderr);
+  const gcAfter = await regmirror(['cache', 'gc', ...configFor(a.storage)]);
+  t.match(gcAfter.stdout, /freed 1 blobs/, 'pruned on B means gone for A too; A then collects its manifest file');
 });
