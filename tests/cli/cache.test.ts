@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { quickImage, sha256, type Image } from '../fixtures/images.js';
@@ -150,8 +150,22 @@ async function scenario(t: Test, mode: 'alone' | 'beside serve'): Promise<void> 
     const app2 = quickImage(`app-v2-${mode}`);
     reg.pushImage('team/app', 'v1', app2);
     await withMirror((url) => pull(t, url, 'team/app', 'v1', app2));
+    // A temp file a crash left an hour ago, and one as fresh as a download in flight.
+    const tmp = path.join(w.storage, 'v1', 'tmp');
+    writeFileSync(path.join(tmp, 'dead.1'), Buffer.alloc(1000));
+    utimesSync(path.join(tmp, 'dead.1'), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    writeFileSync(path.join(tmp, 'fresh.2'), Buffer.alloc(10));
     const r = await regmirror(['cache', 'gc', ...base]);
     t.equal(r.code, 0, r.stderr);
+    t.notOk(existsSync(path.join(tmp, 'dead.1')), 'an old temp file is an orphan');
+    if (mode === 'alone') {
+      t.match(r.stdout, /2 temp files \(1010 B\)/);
+      t.notOk(existsSync(path.join(tmp, 'fresh.2')), 'alone on the storage, every temp file is an orphan');
+    } else {
+      t.match(r.stdout, /1 temp files \(1000 B\)/);
+      t.ok(existsSync(path.join(tmp, 'fresh.2')), 'beside serve, a fresh temp file may be a download in flight');
+      rmSync(path.join(tmp, 'fresh.2'));
+    }
     for (const d of [app1.manifestDigest, app1.config.digest, ...app1.layers.map((l) => l.digest)]) {
       t.match(r.stdout, `deleted ${d}`);
       t.notOk(existsSync(blobFile(w.storage, d)), `${d.slice(0, 19)} is gone`);
