@@ -50,7 +50,12 @@ export class App {
     const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize }));
     this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: metrics })]));
     this.blobStore = new FsBlobStore({ root: config.storage.path });
-    this.metadata = createMetadataStore(config.storage);
+    this.metadata = createMetadataStore(config.storage, {
+      onConnectionChange: (up, reason) =>
+        up
+          ? this.logger.info('metadata store reachable again')
+          : this.logger.warn({ reason }, 'metadata store unreachable: pulls that need it get 503 until it returns'),
+    });
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
       store: this.blobStore,

@@ -5,9 +5,12 @@ import { createRedisKvStore } from './redis-kv-store.js';
 import type { MetadataStore } from './types.js';
 
 /** The configured metadata backend; no I/O until open(). */
-export function createMetadataStore(storage: Config['storage']): MetadataStore {
+export function createMetadataStore(
+  storage: Config['storage'],
+  hooks: { onConnectionChange?: (up: boolean, reason: string | undefined) => void } = {},
+): MetadataStore {
   const { metadata } = storage;
   if (metadata.kind === 'embedded') return new KeyvMetadataStore(new FileKvStore({ root: storage.path }));
-  const kv = createRedisKvStore({ url: metadata.url, displayUrl: redactRedisUrl(metadata.url) });
+  const kv = createRedisKvStore({ url: metadata.url, displayUrl: redactRedisUrl(metadata.url), ...hooks });
   return new KeyvMetadataStore(kv, { namespace: metadata.namespace, shared: true });
 }

@@ -8,6 +8,8 @@ export interface RedisKvStoreOptions {
   readonly displayUrl: string;
   /** How long open() tries before giving up. Default 3000 ms. */
   readonly connectTimeoutMs?: number;
+  /** Told once when an established connection is lost (with why) and once when it is back. */
+  readonly onConnectionChange?: (up: boolean, reason: string | undefined) => void;
 }
 
 /** Between reconnect attempts once connected: quick enough to recover, slow enough not to spin. */
@@ -36,12 +38,21 @@ export function createRedisKvStore(options: RedisKvStoreOptions): MetadataKvStor
     },
   });
   // Without a listener the client's 'error' event would be thrown; the reason is kept for messages.
+  let lost = false;
   client.on('error', (err: unknown) => {
     lastError = describe(err);
+    if (connectedOnce && !lost) {
+      lost = true;
+      options.onConnectionChange?.(false, lastError);
+    }
   });
   client.on('ready', () => {
     connectedOnce = true;
     lastError = undefined;
+    if (lost) {
+      lost = false;
+      options.onConnectionChange?.(true, undefined);
+    }
   });
   // @keyv/redis's types accept its own client type; this is that client, built by its own createClient.
   const adapter = new KeyvRedis(client as never, { throwOnErrors: true, throwOnConnectError: true });

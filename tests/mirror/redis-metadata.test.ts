@@ -89,6 +89,8 @@ t.test('Redis down mid-run: 503 with a reason, no crash, and recovery when it re
 
   await redis.restart();
   t.equal((await readyzUntil(mirror.url, 200)).status, 200, 'ready again once Redis is back');
+  t.equal(mirror.logs.filter((l) => l.includes('metadata store unreachable')).length, 1, 'the loss is logged once');
+  t.equal(mirror.logs.filter((l) => l.includes('metadata store reachable again')).length, 1, 'and the recovery');
   const again = await request(`${mirror.url}/v2/team/app/manifests/v1`, { headers: MANIFEST_ACCEPT });
   t.equal(again.status, 200);
   t.equal(sha256(again.body), image.manifestDigest);
