@@ -10,6 +10,9 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
  * that never fetched it, its layers are not here either, or they belong to another tag).
  */
 export class ReferenceWalker {
+  /** Many tags share child manifests (every tag of a multi-arch image): each file is read once per walker. */
+  private readonly seen = new Map<Digest, ReadonlyArray<{ digest: Digest; mediaType: string }>>();
+
   constructor(private readonly store: BlobStore) {}
 
   /** Every digest reachable from `root` (itself included), added to `into`. */
@@ -28,6 +31,14 @@ export class ReferenceWalker {
   }
 
   private async childrenOf(digest: Digest, mediaType: string): Promise<ReadonlyArray<{ digest: Digest; mediaType: string }>> {
+    const known = this.seen.get(digest);
+    if (known !== undefined) return known;
+    const children = await this.read(digest, mediaType);
+    this.seen.set(digest, children);
+    return children;
+  }
+
+  private async read(digest: Digest, mediaType: string): Promise<ReadonlyArray<{ digest: Digest; mediaType: string }>> {
     const info = await this.store.stat(digest);
     if (info === undefined || info.size > MAX_MANIFEST_BYTES) return [];
     const stream = await this.store.open(digest);
