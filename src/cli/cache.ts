@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import {
   acquireStorage,
@@ -76,6 +77,8 @@ function print(text: string): void {
 async function execute(options: CommonOptions, cmd: AdminCommand): Promise<unknown> {
   const config = await loadConfigOrExit({ config: options.config, ...(options.storage !== undefined ? { storage: options.storage } : {}) });
   const root = config.storage.path;
+  // A mistyped --storage must not quietly create (and report on) an empty cache.
+  if (!existsSync(root)) throw new CliError(`cache ${cmd.command}: storage ${root} does not exist`, 1);
   for (let attempt = 0; attempt < 3; attempt++) {
     if (await isLive(adminSocketPath(root))) {
       const reply = await callAdmin(root, 'POST', '/v1/command', cmd).catch(() => undefined);

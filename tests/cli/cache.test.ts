@@ -231,4 +231,8 @@ t.test('bad arguments: one line, exit 2', { skip: missing }, async (t) => {
     t.match(r.stderr.trim(), line);
   }
   t.notOk(existsSync(w.storage), 'a refused command touched nothing');
+  const nowhere = await regmirror(['cache', 'ls', '--config', config]);
+  t.equal(nowhere.code, 1, 'a storage that does not exist is an error, not an empty cache');
+  t.match(nowhere.stderr, /^regmirror: cache ls: storage .* does not exist\n$/);
+  t.notOk(existsSync(w.storage), 'and is not created');
 });
