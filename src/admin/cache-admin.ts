@@ -5,6 +5,8 @@ import type { BlobRemover } from './blob-remover.js';
 import { ReferenceWalker } from './references.js';
 import type { GcResult, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
 
+const REMOVE_BATCH = 32;
+
 export interface CacheAdminDeps {
   readonly root: string;
   readonly store: BlobStore;
@@ -78,9 +80,14 @@ export class CacheAdmin {
     const onDisk = await collect(store.list());
     const reached = await this.reachable(options.dropping);
     const blobs: Array<{ digest: string; size: number }> = [];
-    for (const blob of onDisk) {
-      if (reached.has(blob.digest)) continue;
-      if (options.dryRun || (await remover.remove(blob.digest))) blobs.push({ digest: blob.digest, size: blob.size });
+    const garbage = onDisk.filter((b) => !reached.has(b.digest));
+    // A few removals at a time: the embedded log then appends their records' deletions in one write.
+    for (let i = 0; i < garbage.length; i += REMOVE_BATCH) {
+      const batch = garbage.slice(i, i + REMOVE_BATCH);
+      const done = options.dryRun ? batch.map(() => true) : await Promise.all(batch.map((b) => remover.remove(b.digest)));
+      batch.forEach((b, j) => {
+        if (done[j] === true) blobs.push({ digest: b.digest, size: b.size });
+      });
     }
     let records = 0;
     // Shared records describe upstreams, true for every replica; only the embedded ones go with the files.
