@@ -60,7 +60,8 @@ spec:
     - name: regmirror
       image: {{ include "regmirror.image" . }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
-      args: ["serve", "--config", "/etc/regmirror/mirror.config.json"]
+      # The image's CMD, spelled out: the config path is where the ConfigMap is mounted.
+      command: ["node", "/app/dist/cli/main.js", "serve", "--config", "/etc/regmirror/mirror.config.json"]
       ports:
         - name: http
           containerPort: {{ .Values.containerPort }}
