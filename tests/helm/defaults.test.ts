@@ -17,7 +17,11 @@ t.test('helm chart with default values', { skip: tools.skip }, async (t) => {
 
   const objects = await render();
   const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
-  t.same(kinds, ['ConfigMap/rm-regmirror', 'PodDisruptionBudget/rm-regmirror', 'Service/rm-regmirror', 'Service/rm-regmirror-headless', 'ServiceAccount/rm-regmirror', 'StatefulSet/rm-regmirror'], 'no DaemonSet, Secret, Ingress or ServiceMonitor by default');
+  t.same(
+    kinds,
+    ['ConfigMap/rm-regmirror', 'Pod/rm-regmirror-test', 'PodDisruptionBudget/rm-regmirror', 'Service/rm-regmirror', 'Service/rm-regmirror-headless', 'ServiceAccount/rm-regmirror', 'StatefulSet/rm-regmirror'],
+    'no DaemonSet, Secret, Ingress or ServiceMonitor by default; the Pod is the `helm test` hook',
+  );
 
   const w = workload(objects);
   const pod = w.spec.template;
