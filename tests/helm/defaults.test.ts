@@ -95,6 +95,7 @@ t.test('helm chart with default values', { skip: tools.skip }, async (t) => {
     t.same([...config.upstreams.keys()], ['docker.io']);
     t.equal(config.defaultUpstream, 'docker.io');
     t.equal(config.metrics.listen, undefined, 'metrics on the registry port');
+    t.equal(config.shutdownGraceMs, ((pod.spec.terminationGracePeriodSeconds ?? 0) - 10) * 1000, 'transfers finish before the kubelet kills the pod');
   });
 
   t.test('services: ClusterIP and the StatefulSet\'s headless one', async (t) => {

@@ -27,6 +27,10 @@ const EVERYTHING = {
   ingress: { enabled: true, className: 'nginx', hosts: [{ host: 'mirror.example.internal', paths: [{ path: '/', pathType: 'Prefix' }] }], tls: [{ hosts: ['mirror.example.internal'], secretName: 'mirror-tls' }] },
   serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
   podDisruptionBudget: { enabled: true, minAvailable: 0, maxUnavailable: null },
+  extraEnv: [{ name: 'NODE_EXTRA_CA_CERTS', value: '/etc/regmirror-ca/ca.crt' }],
+  extraVolumes: [{ name: 'ca', configMap: { name: 'internal-ca' } }],
+  extraVolumeMounts: [{ name: 'ca', mountPath: '/etc/regmirror-ca', readOnly: true }],
+  lifecycle: { preStop: { sleep: { seconds: 5 } } },
 };
 
 t.test('helm chart with every option on', { skip: tools.skip }, async (t) => {
@@ -50,6 +54,13 @@ t.test('helm chart with every option on', { skip: tools.skip }, async (t) => {
     t.match(init.securityContext, { runAsUser: 0, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['CHOWN'] } });
     t.equal(mirror.securityContext?.runAsNonRoot, true, 'the mirror itself stays non-root');
     t.equal((one(objects, 'Service', 'rm-regmirror').spec as { internalTrafficPolicy?: string }).internalTrafficPolicy, 'Local');
+  });
+
+  t.test('a private CA through extra volumes and env, a preStop sleep', async (t) => {
+    t.match(mirror.volumeMounts?.at(-1), { name: 'ca', mountPath: '/etc/regmirror-ca', readOnly: true });
+    t.match(pod.spec.volumes.at(-1), { name: 'ca', configMap: { name: 'internal-ca' } });
+    t.same(mirror.env, [{ name: 'NODE_EXTRA_CA_CERTS', value: '/etc/regmirror-ca/ca.crt' }]);
+    t.same(mirror.lifecycle, { preStop: { sleep: { seconds: 5 } } });
   });
 
   t.test('the image comes from image.registry, pinned by digest', async (t) => {
@@ -110,7 +121,7 @@ t.test('helm chart with every option on', { skip: tools.skip }, async (t) => {
     const raw = mirrorConfig(objects);
     const config = parseConfig(raw, { baseDir: '/nonexistent', env: { HUB_TOKEN: 'x', GHCR_TOKEN: 'y' } });
     t.same(config.metrics, { listen: { host: '0.0.0.0', port: 9090 }, perRepository: 20 }, 'metrics.listen from metrics.port, perRepository from config');
-    t.equal(config.shutdownGraceMs, 20_000);
+    t.equal(config.shutdownGraceMs, 20_000, 'an explicit shutdownGrace wins');
     t.equal(config.storage.path, '/var/lib/regmirror');
     t.equal((raw['storage'] as Record<string, unknown>)['maxSize'], `${Math.floor((200e9 * 0.8) / 2 ** 20)}MiB`, '80% of 200G');
     t.same([...config.upstreams.keys()].sort(), ['docker.io', 'ghcr.io']);

@@ -18,6 +18,7 @@ const SCHEMA_ERRORS: [string, unknown, RegExp][] = [
   ['an env var name kubelet would drop', { credentials: { env: { 'my-token': 'x' } } }, /at '\/credentials\/env': additional properties 'my-token' not allowed/],
   ['an upstream URL that is not http(s)', { config: { upstreams: { 'docker.io': { url: 'ftp://registry-1.docker.io' } } } }, /at '\/config\/upstreams\/docker.io\/url'/],
   ['an unknown log level', { config: { log: { level: 'loud' } } }, /at '\/config\/log\/level'/],
+  ['a grace period the derived shutdownGrace cannot fit in', { terminationGracePeriodSeconds: 5 }, /at '\/terminationGracePeriodSeconds': minimum: got 5, want 11/],
   ['hostPort.enabled as a string', { hostPort: { enabled: 'yes' } }, /at '\/hostPort\/enabled': got string, want boolean/],
 ];
 

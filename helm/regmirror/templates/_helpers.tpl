@@ -92,7 +92,8 @@ the mirror's default storage.maxSize.
 {{- end -}}
 {{- $defaults := dict
   "listen" (include "regmirror.listen" (dict "host" .Values.listenHost "port" .Values.containerPort))
-  "storage" (dict "path" .Values.persistence.mountPath "maxSize" (include "regmirror.maxSize" .)) -}}
+  "storage" (dict "path" .Values.persistence.mountPath "maxSize" (include "regmirror.maxSize" .))
+  "shutdownGrace" (printf "%ds" (sub (int .Values.terminationGracePeriodSeconds) 10)) -}}
 {{- if .Values.metrics.port -}}
 {{- $_ := set $defaults "metrics" (dict "listen" (include "regmirror.listen" (dict "host" .Values.listenHost "port" .Values.metrics.port))) -}}
 {{- end -}}
