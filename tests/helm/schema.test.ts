@@ -19,6 +19,7 @@ const SCHEMA_ERRORS: [string, unknown, RegExp][] = [
   ['an upstream URL that is not http(s)', { config: { upstreams: { 'docker.io': { url: 'ftp://registry-1.docker.io' } } } }, /at '\/config\/upstreams\/docker.io\/url'/],
   ['an unknown log level', { config: { log: { level: 'loud' } } }, /at '\/config\/log\/level'/],
   ['a grace period the derived shutdownGrace cannot fit in', { terminationGracePeriodSeconds: 5 }, /at '\/terminationGracePeriodSeconds': minimum: got 5, want 11/],
+  ['no upstream left', { config: { upstreams: { 'docker.io': null } } }, /at '\/config\/upstreams': minProperties: got 0, want 1/],
   ['hostPort.enabled as a string', { hostPort: { enabled: 'yes' } }, /at '\/hostPort\/enabled': got string, want boolean/],
 ];
 
@@ -28,6 +29,7 @@ const TEMPLATE_ERRORS: [string, unknown, RegExp][] = [
   ['config.storage.path', { config: { storage: { path: '/data' } } }, /config\.storage\.path: set by the chart to persistence\.mountPath/],
   ['config.metrics.listen', { config: { metrics: { listen: '0.0.0.0:9090' } } }, /config\.metrics\.listen: set by the chart from metrics\.port/],
   ['a password in the ConfigMap', { config: { upstreams: { 'ghcr.io': { url: 'https://ghcr.io', username: 'u', password: 'p' } } } }, /config\.upstreams\.ghcr\.io\.password: a password would sit in a ConfigMap/],
+  ['a default upstream removed', { config: { upstreams: { 'docker.io': null, 'quay.io': { url: 'https://quay.io' } } } }, /config\.defaultUpstream: "docker\.io" is not one of config\.upstreams \(quay\.io\)/],
   ['a volume too small for 1MiB of cache', { persistence: { size: '1Ki' } }, /persistence\.size: 1Ki × 85% is less than 1MiB/],
 ];
 

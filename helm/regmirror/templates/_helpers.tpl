@@ -90,6 +90,11 @@ the mirror's default storage.maxSize.
 {{- fail (printf "config.upstreams.%s.password: a password would sit in a ConfigMap; put it in credentials.env or credentials.existingSecret and reference it with passwordEnv" $name) -}}
 {{- end -}}
 {{- end -}}
+{{- $upstreams := default dict (get $user "upstreams") -}}
+{{- $default := get $user "defaultUpstream" -}}
+{{- if and $default (not (hasKey $upstreams (toString $default))) -}}
+{{- fail (printf "config.defaultUpstream: %q is not one of config.upstreams (%s)" $default (keys $upstreams | sortAlpha | join ", ")) -}}
+{{- end -}}
 {{- $defaults := dict
   "listen" (include "regmirror.listen" (dict "host" .Values.listenHost "port" .Values.containerPort))
   "storage" (dict "path" .Values.persistence.mountPath "maxSize" (include "regmirror.maxSize" .))
