@@ -198,3 +198,36 @@ t.test('a repository pattern is expanded through the catalog where upstream allo
   t.notOk(failed.ok);
   t.match(failed.entries[0]?.errors[0], /needs registry\.test's catalog, which failed .*list repositories by name instead/);
 });
+
+t.test('a sync and a client pulling the same cold blob share one upstream download', async (t) => {
+  const layer = randomLayer(300_000, 'shared');
+  const img = buildImage({ layers: [layer] });
+  const { reg, mirror } = await startSyncWorld(t, { sync: [{ upstream: UP, repository: 'team/app', tags: ['1'] }] });
+  reg.pushImage('team/app', '1', img);
+  let release!: () => void;
+  reg.inject({ match: { kind: 'blob', pathIncludes: layer.digest }, type: 'pause-after', bytes: 10_000, release: new Promise<void>((r) => (release = r)), times: 1 });
+  const client = request(`${mirror.url}/v2/team/app/blobs/${layer.digest}`);
+  await until('the client download to start', () => reg.filter({ kind: 'blob', pathIncludes: layer.digest }).some((r) => r.bytesSent > 0));
+  const sync = mirror.app.sync.run();
+  await until('the sync to reach the blob', () => mirror.app.metrics.tracker.syncJobs.get(`${UP}/team/app`)?.running === true && reg.count({ kind: 'blob', pathIncludes: img.config.digest }) === 1);
+  release();
+  const [pulled, run] = await Promise.all([client, sync]);
+  t.equal(sha256(pulled.body), layer.digest);
+  t.ok(run.ok, JSON.stringify(run.entries[0]?.errors));
+  t.equal(reg.count({ kind: 'blob', pathIncludes: layer.digest }), 1, 'one upstream GET for both');
+  t.equal(run.entries[0]?.bytesDownloaded, img.config.size, 'the joined download is not counted as the sync\'s own');
+});
+
+t.test('closing the app while a sync runs ends it without waiting for the schedule', async (t) => {
+  const layer = randomLayer(100_000, 'closing');
+  const { reg, mirror } = await startSyncWorld(t, { sync: { retries: 0, entries: [{ upstream: UP, repository: 'team/app', tags: ['1'] }] } });
+  reg.pushImage('team/app', '1', buildImage({ layers: [layer] }));
+  reg.inject({ match: { kind: 'blob', pathIncludes: layer.digest }, type: 'hang', times: 1 });
+  const run = mirror.app.sync.run();
+  await until('the hanging blob request', () => reg.count({ kind: 'blob', pathIncludes: layer.digest }) === 1);
+  await mirror.app.close(200);
+  const result = await run;
+  t.notOk(result.ok);
+  t.equal(result.entries[0]?.result, 'failure');
+  t.equal(mirror.app.metrics.tracker.syncJobs.get(`${UP}/team/app`)?.running, false, 'reported as finished');
+});
