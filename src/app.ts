@@ -71,7 +71,12 @@ export class App {
       manifestTTLms: config.manifestTTLms,
       ...(options.now ? { now: options.now } : {}),
     }));
-    this.sync = new SyncService({ config: config.sync, mirror, metadata: this.metadata, observer: metrics, logger: this.logger, ledger,
+    this.sync = new SyncService({
+      config: config.sync,
+      mirror,
+      observer: metrics,
+      logger: this.logger,
+      ledger,
       ...(options.syncTimers ? { timers: options.syncTimers } : {}),
     });
     this.readiness = new Readiness([

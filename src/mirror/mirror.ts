@@ -28,9 +28,11 @@ export class Mirror {
   private readonly blobs: BlobService;
   private readonly manifests: ManifestService;
   private readonly upstreams: UpstreamLookup;
+  private readonly metadata: MetadataStore;
 
   constructor(options: MirrorOptions) {
     const { upstreams, store, metadata, observer, logger } = options;
+    this.metadata = metadata;
     this.upstreams = {
       get(name) {
         const upstream = upstreams.get(name);
@@ -78,6 +80,21 @@ export class Mirror {
   async catalog(upstream: string, query: { n: number | undefined; last: string | undefined }, signal?: AbortSignal): Promise<TagsReply> {
     const page = await this.upstreams.get(upstream).listCatalog(pageQuery(query), signal);
     return { body: page.body, next: nextPageFromLink(page.link) };
+  }
+
+  /** The digest a tag points to locally, without asking upstream (sync's dry run). */
+  async cachedTag(ref: RepoRef, tag: string): Promise<Digest | undefined> {
+    return (await this.metadata.getTag(ref.upstream, ref.name, tag))?.digest;
+  }
+
+  /** Tags recorded locally for a repository (prune compares them with upstream's list). */
+  localTags(ref: RepoRef): Promise<string[]> {
+    return this.metadata.listTags(ref.upstream, ref.name);
+  }
+
+  /** Forgets a tag; its manifest and blobs stay (other tags or digests may use them). */
+  forgetTag(ref: RepoRef, tag: string): Promise<void> {
+    return this.metadata.deleteTag(ref.upstream, ref.name, tag);
   }
 
   get downloadsInFlight(): number {

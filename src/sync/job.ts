@@ -3,7 +3,6 @@ import type { SyncConfig, SyncEntry } from '../config/index.js';
 import type { Mirror, RepoRef } from '../mirror/index.js';
 import { errorSummary } from '../observability/index.js';
 import { parseRepositoryName, parseTag } from '../oci/index.js';
-import type { MetadataStore } from '../storage/index.js';
 import type { Limiter } from './limiter.js';
 import { globToRegExp } from './patterns.js';
 import { ReserveReachedError, withRetry, type RateLimitLedger, type RetryPolicy } from './rate-limit.js';
@@ -13,7 +12,6 @@ import { planImage } from './walk.js';
 
 export interface JobDeps {
   readonly mirror: Mirror;
-  readonly metadata: MetadataStore;
   /** Shared by every job: the bound on blob downloads at once. */
   readonly limiter: Limiter;
   readonly ledger: RateLimitLedger;
@@ -130,15 +128,15 @@ async function syncImage(entry: SyncEntry, ref: RepoRef, tag: string, deps: JobD
 
 /** A dry run reads only what is already known: no manifest or blob is fetched. */
 async function planned(ref: RepoRef, tag: string, deps: JobDeps): Promise<ImageResult> {
-  const record = await deps.metadata.getTag(ref.upstream, ref.name, tag);
-  return { repository: ref.name, tag, digest: record?.digest ?? null, status: 'planned', manifests: 0, blobs: 0, bytes: 0, downloaded: 0 };
+  const digest = await deps.mirror.cachedTag(ref, tag);
+  return { repository: ref.name, tag, digest: digest ?? null, status: 'planned', manifests: 0, blobs: 0, bytes: 0, downloaded: 0 };
 }
 
 /** Local tags upstream no longer lists. Only ever called with a complete tag list. */
 async function prune(ref: RepoRef, upstreamTags: readonly string[], deps: JobDeps, dryRun: boolean): Promise<string[]> {
   const keep = new Set(upstreamTags);
-  const gone = (await deps.metadata.listTags(ref.upstream, ref.name)).filter((t) => !keep.has(t));
-  if (!dryRun) for (const t of gone) await deps.metadata.deleteTag(ref.upstream, ref.name, t);
+  const gone = (await deps.mirror.localTags(ref)).filter((t) => !keep.has(t));
+  if (!dryRun) for (const t of gone) await deps.mirror.forgetTag(ref, t);
   if (gone.length > 0) deps.logger.info({ upstream: ref.upstream, repository: ref.name, tags: gone, dryRun }, 'pruned tags that disappeared upstream');
   return gone;
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UpstreamError } from '../upstream/index.js';
+import { UpstreamError } from '../mirror/index.js';
 
 /**
  * A value is trusted this long: Docker Hub's window refills over hours, and only responses refresh

@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { SyncConfig, SyncEntry } from '../config/index.js';
 import type { Mirror } from '../mirror/index.js';
 import type { SyncObserver } from '../observability/index.js';
-import type { MetadataStore } from '../storage/index.js';
 import { runJob, type JobDeps } from './job.js';
 import { Limiter } from './limiter.js';
 import { entryMatches } from './patterns.js';
@@ -13,7 +12,6 @@ import type { EntryResult, SyncProgress, SyncRunResult } from './types.js';
 export interface SyncServiceOptions {
   readonly config: SyncConfig;
   readonly mirror: Mirror;
-  readonly metadata: MetadataStore;
   readonly observer: SyncObserver;
   readonly logger: Logger;
   readonly ledger: RateLimitLedger;
@@ -40,7 +38,7 @@ export class SyncService {
   private scheduler: Scheduler | undefined;
 
   constructor(private readonly options: SyncServiceOptions) {
-    const { config, mirror, metadata, logger, ledger } = options;
+    const { config, mirror, logger, ledger } = options;
     this.limiter = new Limiter(config.concurrency);
     const timers = options.timers ?? realTimers;
     const retry: RetryPolicy = {
@@ -51,7 +49,7 @@ export class SyncService {
       onRetry: ({ attempt, delayMs, error }) =>
         logger.warn({ upstream: error.upstream, failure: error.failure, attempt, delayMs }, error.failure === 'rate-limited' ? 'sync rate-limited by upstream; backing off' : 'sync: upstream unavailable; retrying'),
     };
-    this.deps = { mirror, metadata, limiter: this.limiter, ledger, config, retry, logger, now: () => timers.now() };
+    this.deps = { mirror, limiter: this.limiter, ledger, config, retry, logger, now: () => timers.now() };
   }
 
   get entries(): readonly SyncEntry[] {
