@@ -8,7 +8,7 @@ import { globToRegExp } from './patterns.js';
 import { ReserveReachedError, withRetry, type RateLimitLedger, type RetryPolicy } from './rate-limit.js';
 import { onlyExact, selectTags } from './tags.js';
 import type { EntryResult, ImageResult, SyncProgress } from './types.js';
-import { planImage } from './walk.js';
+import { planImage, type ImagePlan } from './walk.js';
 
 export interface JobDeps {
   readonly mirror: Mirror;
@@ -30,6 +30,8 @@ export interface JobOptions {
 /** Pages read at most from a tag list or catalog (1000 names each). */
 const MAX_PAGES = 100;
 const PAGE = 1000;
+/** Images of one entry whose blobs may be downloading while the next one is planned. */
+const IMAGE_WINDOW = 8;
 
 /** One run of one entry. Never throws: every failure ends up in the result. */
 export async function runJob(entry: SyncEntry, deps: JobDeps, options: JobOptions): Promise<EntryResult> {
@@ -51,10 +53,26 @@ export async function runJob(entry: SyncEntry, deps: JobDeps, options: JobOption
         tags = selectTags(entry.tags, upstreamTags);
         if (entry.prune) pruned.push(...(await prune(ref, upstreamTags, deps, options.dryRun)).map((t) => `${repository}:${t}`));
       }
-      for (const tag of tags) {
-        const image = options.dryRun ? await planned(ref, tag, deps) : await syncImage(entry, ref, tag, deps, options);
+      // Manifests are planned one tag at a time (the reserve check stays exact); the blobs of up to
+      // `window` images download meanwhile, so small images still fill the shared limiter.
+      const pending: Promise<ImageResult>[] = [];
+      const collect = (image: ImageResult): void => {
         images.push(image);
-        if (image.error !== undefined) errors.push(`${repository}:${tag}: ${image.error}`);
+        if (image.error !== undefined) errors.push(`${repository}:${image.tag}: ${image.error}`);
+      };
+      try {
+        for (const tag of tags) {
+          if (options.dryRun) {
+            collect(await planned(ref, tag, deps));
+            continue;
+          }
+          options.signal?.throwIfAborted();
+          pending.push((await startImage(entry, ref, tag, deps, options)).done);
+          const oldest = pending.length >= IMAGE_WINDOW ? pending.shift() : undefined;
+          if (oldest !== undefined) collect(await oldest);
+        }
+      } finally {
+        for (const p of pending) collect(await p);
       }
     }
   } catch (err) {
@@ -85,7 +103,11 @@ export async function runJob(entry: SyncEntry, deps: JobDeps, options: JobOption
   return result;
 }
 
-async function syncImage(entry: SyncEntry, ref: RepoRef, tag: string, deps: JobDeps, options: JobOptions): Promise<ImageResult> {
+/**
+ * Plans an image (its manifests, through the reserve check) and starts its blobs. Resolves once
+ * planned; `done` never rejects. A reserve stop or shutdown during planning throws, to end the job.
+ */
+async function startImage(entry: SyncEntry, ref: RepoRef, tag: string, deps: JobDeps, options: JobOptions): Promise<{ done: Promise<ImageResult> }> {
   const image = `${ref.name}:${tag}`;
   const { signal, progress } = options;
   const fetch = <T>(task: () => Promise<T>): Promise<T> => {
@@ -93,17 +115,25 @@ async function syncImage(entry: SyncEntry, ref: RepoRef, tag: string, deps: JobD
     if (remaining !== undefined && remaining <= deps.config.rateLimitReserve) throw new ReserveReachedError(ref.upstream, remaining, deps.config.rateLimitReserve);
     return withRetry(task, deps.retry, signal);
   };
-  let digest: string | null = null;
-  let manifests = 0;
-  let blobs = 0;
-  let bytes = 0;
-  let downloaded = 0;
+  const failed = (err: unknown, partial: Partial<ImageResult> = {}): ImageResult => {
+    progress?.imageFinished(entry.name, image, false);
+    deps.logger.warn({ job: entry.name, upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'sync of an image failed');
+    const error = err instanceof Error ? err.message : String(err);
+    return { repository: ref.name, tag, digest: null, manifests: 0, blobs: 0, bytes: 0, downloaded: 0, ...partial, status: 'failed', error };
+  };
+  let plan: ImagePlan;
   try {
-    const plan = await planImage(deps.mirror, ref, { kind: 'tag', tag: parseTag(tag) }, entry.platforms, fetch);
-    ({ digest, manifests } = plan);
-    blobs = plan.blobs.length;
-    bytes = plan.blobs.reduce((n, b) => n + b.size, 0);
-    progress?.imageStarted(entry.name, image, blobs, bytes);
+    plan = await planImage(deps.mirror, ref, { kind: 'tag', tag: parseTag(tag) }, entry.platforms, fetch);
+  } catch (err) {
+    if (err instanceof ReserveReachedError || signal?.aborted) throw err;
+    return { done: Promise.resolve(failed(err)) };
+  }
+  const { digest, manifests } = plan;
+  const blobs = plan.blobs.length;
+  const bytes = plan.blobs.reduce((n, b) => n + b.size, 0);
+  let downloaded = 0;
+  progress?.imageStarted(entry.name, image, blobs, bytes);
+  const done = (async (): Promise<ImageResult> => {
     const settled = await Promise.allSettled(
       plan.blobs.map((b) =>
         deps.limiter.run(async () => {
@@ -114,16 +144,12 @@ async function syncImage(entry: SyncEntry, ref: RepoRef, tag: string, deps: JobD
         }),
       ),
     );
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (rejected !== undefined) return failed(rejected.reason, { digest, manifests, blobs, bytes, downloaded });
     progress?.imageFinished(entry.name, image, true);
     return { repository: ref.name, tag, digest, status: 'synced', manifests, blobs, bytes, downloaded };
-  } catch (err) {
-    if (err instanceof ReserveReachedError || signal?.aborted) throw err;
-    progress?.imageFinished(entry.name, image, false);
-    deps.logger.warn({ job: entry.name, upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'sync of an image failed');
-    return { repository: ref.name, tag, digest, status: 'failed', manifests, blobs, bytes, downloaded, error: err instanceof Error ? err.message : String(err) };
-  }
+  })();
+  return { done };
 }
 
 /** A dry run reads only what is already known: no manifest or blob is fetched. */
