@@ -42,12 +42,12 @@ t.test('an exact tag syncs once, then pulls through the mirror with the upstream
 t.test('tag filters read the tag list: include, exclude, semver, latest', async (t) => {
   const tags = ['1.24.0', '1.25.0', '1.25.1', '1.25-alpine', '2.0.0', 'latest'];
   const { reg, mirror } = await startSyncWorld(t, {
-    sync: [
+    sync: { concurrency: 2, entries: [
       { name: 'include', upstream: UP, repository: 'team/app', tags: { include: '^1\\.25' } },
       { name: 'exclude', upstream: UP, repository: 'team/app', tags: { include: '^1\\.25', exclude: 'alpine$' } },
       { name: 'semver', upstream: UP, repository: 'team/app', tags: { semver: '>=1.25 <2' } },
       { name: 'latest', upstream: UP, repository: 'team/app', tags: { latest: 2 } },
-    ],
+    ] },
   });
   for (const tag of tags) reg.pushImage('team/app', tag, quickImage(`filters-${tag}`));
   const run = await mirror.app.sync.run();
@@ -60,6 +60,7 @@ t.test('tag filters read the tag list: include, exclude, semver, latest', async 
     latest: ['1.25.1', '2.0.0'],
   });
   t.equal(reg.count({ kind: 'tags' }), 4, 'one tag list per entry');
+  t.equal(mirror.app.sync.limiter.peak, 2, 'four jobs at once, never more than sync.concurrency blob downloads');
   // Four entries asked for 1.25.1: one coalesced set of blob downloads.
   t.equal(reg.count({ kind: 'blob', method: 'GET', pathIncludes: quickImage('filters-1.25.1').layers[0]?.digest ?? 'x' }), 1);
 });
