@@ -34,7 +34,9 @@ const PAGE = 1000;
 const IMAGE_WINDOW = 8;
 
 /** One run of one entry. Never throws: every failure ends up in the result. */
-export async function runJob(entry: SyncEntry, deps: JobDeps, options: JobOptions): Promise<EntryResult> {
+export async function runJob(entry: SyncEntry, shared: JobDeps, options: JobOptions): Promise<EntryResult> {
+  // The same policy, with this job named in its retry log lines.
+  const deps: JobDeps = { ...shared, retry: { ...shared.retry, onRetry: (info) => shared.retry.onRetry?.({ ...info, job: entry.name }) } };
   const startedAt = deps.now();
   const images: ImageResult[] = [];
   const errors: string[] = [];

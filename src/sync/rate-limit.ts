@@ -42,7 +42,7 @@ export interface RetryPolicy {
   readonly baseDelayMs: number;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Told about each pause, for the log. */
-  readonly onRetry?: (info: { attempt: number; delayMs: number; error: UpstreamError }) => void;
+  readonly onRetry?: (info: { attempt: number; delayMs: number; error: UpstreamError; job?: string }) => void;
 }
 
 /**

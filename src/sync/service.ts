@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SyncConfig, SyncEntry } from '../config/index.js';
 import type { Mirror } from '../mirror/index.js';
-import type { SyncObserver } from '../observability/index.js';
+import { errorSummary, type SyncObserver } from '../observability/index.js';
 import { runJob, type JobDeps } from './job.js';
 import { Limiter } from './limiter.js';
 import { entryMatches } from './patterns.js';
@@ -46,8 +46,8 @@ export class SyncService {
       maxRetryAfterMs: config.maxRetryAfterMs,
       baseDelayMs: 1000,
       ...(options.retrySleep ? { sleep: options.retrySleep } : {}),
-      onRetry: ({ attempt, delayMs, error }) =>
-        logger.warn({ upstream: error.upstream, failure: error.failure, attempt, delayMs }, error.failure === 'rate-limited' ? 'sync rate-limited by upstream; backing off' : 'sync: upstream unavailable; retrying'),
+      onRetry: ({ attempt, delayMs, error, job }) =>
+        logger.warn({ job, upstream: error.upstream, failure: error.failure, attempt, delayMs, error: errorSummary(error) }, error.failure === 'rate-limited' ? 'sync rate-limited by upstream; backing off' : 'sync: upstream unavailable; retrying'),
     };
     this.deps = { mirror, limiter: this.limiter, ledger, config, retry, logger, now: () => timers.now() };
   }

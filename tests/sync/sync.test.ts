@@ -137,7 +137,7 @@ t.test('429 with Retry-After: the run waits and succeeds', async (t) => {
   t.ok(run.ok, JSON.stringify(run.entries[0]?.errors));
   t.equal(reg.count({ kind: 'blob', status: 429 }), 1);
   t.equal(reg.count({ kind: 'blob', pathIncludes: img.layers[0]?.digest ?? 'x' }), 2, 'asked again after the pause');
-  t.ok(mirror.logs.some((l) => l.includes('backing off') && l.includes('"delayMs":1000')));
+  t.ok(mirror.logs.some((l) => l.includes('backing off') && l.includes('"delayMs":1000') && l.includes(`"job":"${UP}/team/app"`)));
 });
 
 t.test('the rate-limit reserve stops the run before upstream runs out, and says so', async (t) => {
