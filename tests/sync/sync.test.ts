@@ -232,3 +232,19 @@ t.test('closing the app while a sync runs ends it without waiting for the schedu
   t.equal(result.entries[0]?.result, 'failure');
   t.equal(mirror.app.metrics.tracker.syncJobs.get(`${UP}/team/app`)?.running, false, 'reported as finished');
 });
+
+t.test('nested indexes are walked; the platform filter applies at every level', async (t) => {
+  const amd = quickImage('nest-amd', { architecture: 'amd64' });
+  const arm = quickImage('nest-arm', { architecture: 'arm64' });
+  const innerArm = quickImage('nest-inner-arm', { architecture: 'arm64', labels: { inner: '1' } });
+  const innerPpc = quickImage('nest-inner-ppc', { architecture: 'ppc64le' });
+  const index = buildIndex([amd, arm], 'oci', [buildIndex([innerArm, innerPpc])]);
+  const { reg, mirror } = await startSyncWorld(t, { sync: [{ upstream: UP, repository: 'team/nest', tags: ['1'], platforms: ['linux/arm64'] }] });
+  reg.pushIndex('team/nest', '1', index);
+  const run = await mirror.app.sync.run();
+  t.ok(run.ok, JSON.stringify(run.entries[0]?.errors));
+  t.match(run.entries[0]?.images[0], { manifests: 2, blobs: 6 });
+  const fetched = new Set(reg.filter({ kind: 'manifest', method: 'GET' }).map((r) => r.path.split('/').pop()));
+  t.ok(fetched.has(arm.manifestDigest) && fetched.has(innerArm.manifestDigest));
+  t.notOk(fetched.has(amd.manifestDigest) || fetched.has(innerPpc.manifestDigest), 'other platforms are not fetched');
+});
