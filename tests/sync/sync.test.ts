@@ -182,7 +182,7 @@ t.test('prune drops local tags that disappeared upstream; without prune they sta
 
 t.test('a repository pattern is expanded through the catalog where upstream allows it', async (t) => {
   const { reg, mirror } = await startSyncWorld(t, {
-    registry: { catalog: true },
+    registry: { catalog: true, auth: { kind: 'bearer' } },
     sync: [{ upstream: UP, repository: 'team/*', tags: ['1'] }],
   });
   reg.pushImage('team/api', '1', quickImage('cat-api'));
@@ -192,6 +192,7 @@ t.test('a repository pattern is expanded through the catalog where upstream allo
   const run = await mirror.app.sync.run();
   t.ok(run.ok, JSON.stringify(run.entries[0]?.errors));
   t.same(run.entries[0]?.images.map((i) => i.repository), ['team/api', 'team/web']);
+  t.ok(reg.filter({ kind: 'token' }).some((r) => r.query.get('scope') === 'registry:catalog:*'), 'the catalog token asks for the registry scope');
 
   const refused = await startSyncWorld(t, { sync: [{ upstream: UP, repository: 'team/*' }] });
   refused.reg.pushImage('team/api', 'latest', quickImage('cat-api'));
