@@ -8,7 +8,8 @@ import { Mirror } from './mirror/index.js';
 import { createLogger, errorSummary, Metrics, statusSnapshot, type Logger } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
 import { FileKvStore, FsBlobStore, KeyvMetadataStore, type MetadataStore } from './storage/index.js';
-import { createUpstream, type Upstream } from './upstream/index.js';
+import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
+import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
 
 export interface AppOptions {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
@@ -16,6 +17,8 @@ export interface AppOptions {
   readonly now?: () => number;
   /** Shown on the status page. */
   readonly version?: string;
+  /** The sync scheduler's clock (tests pass fake timers; the work stays real). */
+  readonly syncTimers?: Timers;
 }
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
@@ -37,6 +40,8 @@ export class App {
   private readonly blobStore: FsBlobStore;
   private readonly server: Server;
   private readonly mirror: Mirror;
+  /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
+  readonly sync: SyncService;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -45,7 +50,16 @@ export class App {
   ) {
     this.logger = createLogger(config.log.level, options.logDestination);
     const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize }));
-    this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: metrics })]));
+    // Sync reads the rate-limit budget from the same hook that feeds the gauge.
+    const ledger = new RateLimitLedger(options.now);
+    const upstreamObserver: UpstreamObserver = {
+      upstreamRequest: (e) => metrics.upstreamRequest(e),
+      rateLimitRemaining: (upstream, remaining) => {
+        metrics.rateLimitRemaining(upstream, remaining);
+        ledger.rateLimitRemaining(upstream, remaining);
+      },
+    };
+    this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: upstreamObserver })]));
     this.blobStore = new FsBlobStore({ root: config.storage.path });
     this.metadata = new KeyvMetadataStore(new FileKvStore({ root: config.storage.path }));
     const mirror = (this.mirror = new Mirror({
@@ -57,6 +71,14 @@ export class App {
       manifestTTLms: config.manifestTTLms,
       ...(options.now ? { now: options.now } : {}),
     }));
+    this.sync = new SyncService({
+      config: config.sync,
+      mirror,
+      observer: metrics,
+      logger: this.logger,
+      ledger,
+      ...(options.syncTimers ? { timers: options.syncTimers } : {}),
+    });
     this.readiness = new Readiness([
       // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
       storageWritable(path.join(config.storage.path, 'v1', 'tmp')),
@@ -74,9 +96,15 @@ export class App {
     this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics });
   }
 
-  async start(): Promise<AddressInfo> {
-    const { removedTempFiles } = await this.blobStore.recover();
+  /** Storage only, no listener: what `regmirror sync` needs. start() calls it. */
+  async open(): Promise<{ removedTempFiles: number }> {
+    const recovered = await this.blobStore.recover();
     await this.metadata.open();
+    return recovered;
+  }
+
+  async start(): Promise<AddressInfo> {
+    const { removedTempFiles } = await this.open();
     const address = await listen(this.server, this.config.listen);
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(
@@ -88,6 +116,7 @@ export class App {
       },
       'regmirror listening',
     );
+    this.sync.startSchedules();
     return address;
   }
 
@@ -105,6 +134,7 @@ export class App {
   close(graceMs = 10_000): Promise<void> {
     this.closing ??= (async () => {
       this.readiness.shutdown();
+      const syncClosed = this.sync.close();
       const opsClosed = new Promise<void>((resolve) => (this.opsServer ? this.opsServer.close(() => resolve()) : resolve()));
       this.opsServer?.closeAllConnections();
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -115,7 +145,7 @@ export class App {
       // A download whose clients all left may finish and land in the cache before the stores close,
       // within the same grace; closing the upstreams then aborts whatever is still running.
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-      await Promise.race([this.settled(), deadline]);
+      await Promise.race([Promise.all([this.settled(), syncClosed]), deadline]);
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
       await this.metadata.close();
       this.logger.flush();

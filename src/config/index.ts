@@ -2,3 +2,4 @@ export type { Config, UpstreamConfig } from './types.js';
 export { ConfigError, loadConfigFile, parseConfig } from './load.js';
 export type { ConfigOverrides } from './load.js';
 export { parseDuration, parseSize } from './units.js';
+export { NO_SYNC, parseSchedule, type Schedule, type SyncConfig, type SyncEntry, type TagFilter } from './sync.js';

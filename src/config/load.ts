@@ -1,18 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ConfigError } from './errors.js';
+import { parseSyncConfig } from './sync.js';
 import type { Config, UpstreamConfig } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 
-/** A bad config: `key` is the dotted path of the offending key, so the CLI can print one precise line. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly key: string,
-    readonly reason: string,
-  ) {
-    super(key === '' ? reason : `${key}: ${reason}`);
-  }
-}
+export { ConfigError };
 
 /** What the CLI may override on top of the file. */
 export interface ConfigOverrides {
@@ -24,7 +17,7 @@ export interface ConfigOverrides {
 type Json = Record<string, unknown>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace'];
+const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync'];
 const UPSTREAM_KEYS = ['url', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
@@ -107,6 +100,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
     log: { level: level as Config['log']['level'] },
     metrics: { listen: metricsListen, perRepository },
     shutdownGraceMs,
+    sync: parseSyncConfig(root['sync'], upstreams, defaultUpstream),
   };
 }
 

@@ -1,3 +1,5 @@
+import type { SyncConfig } from './sync.js';
+
 /** The validated, defaulted configuration every part receives. Built only by config/load.ts. */
 export interface UpstreamConfig {
   /** The key in `upstreams`, e.g. "docker.io"; what `?ns=` and path prefixes name. */
@@ -40,4 +42,6 @@ export interface Config {
   };
   /** On SIGTERM, how long in-flight transfers may run on before connections are closed. */
   readonly shutdownGraceMs: number;
+  /** Repositories kept mirrored ahead of demand (src/sync). */
+  readonly sync: SyncConfig;
 }

@@ -60,6 +60,23 @@ export class BlobService {
     return { kind: 'body', status: span ? 206 : 200, size, span, body: writer.follow(span), source: 'upstream' };
   }
 
+  /**
+   * Makes sure the blob is committed for this upstream, starting or joining the same coalesced
+   * download a client pull would, without a client stream. `downloaded` counts bytes this call's
+   * own download fetched (0 when cached or joined, so two callers never count one download twice).
+   */
+  async ensure(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number; downloaded: number }> {
+    const local = await this.local(ref, digest, signal);
+    if (local !== undefined) {
+      this.deps.observer.cacheLookup('blob', 'hit');
+      return { size: local.size, downloaded: 0 };
+    }
+    const { download, joined } = this.download(ref, digest);
+    this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
+    const info = await download.done;
+    return { size: info.size, downloaded: joined ? 0 : info.size };
+  }
+
   /** The committed blob, if this upstream is known to hold it. */
   private async local(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobInfo | undefined> {
     const { store, metadata, upstreams } = this.deps;

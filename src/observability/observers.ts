@@ -29,6 +29,10 @@ export interface SyncRunReport {
   readonly images: number;
   /** ms since epoch; default now. */
   readonly finishedAt?: number;
+  /** ms since epoch. */
+  readonly startedAt?: number;
+  /** How many images or steps failed in this run. */
+  readonly errors?: number;
   /** Short reason for a failure (already free of secrets). */
   readonly error?: string;
 }

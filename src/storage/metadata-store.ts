@@ -28,13 +28,15 @@ const deserialize: Deserialize = (text) => JSON.parse(text);
 export class KeyvMetadataStore implements MetadataStore {
   readonly #store: MetadataKvStore;
   readonly #keyv: Keyv;
+  readonly #namespace: string;
   #closed: Promise<void> | undefined;
 
   constructor(store: MetadataKvStore, options: KeyvMetadataStoreOptions = {}) {
     this.#store = store;
+    this.#namespace = options.namespace ?? 'regmirror';
     this.#keyv = new Keyv({
       store,
-      namespace: options.namespace ?? 'regmirror',
+      namespace: this.#namespace,
       serialize,
       deserialize,
       throwOnErrors: true,
@@ -56,6 +58,28 @@ export class KeyvMetadataStore implements MetadataStore {
 
   async setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void> {
     await this.#set(tagKey(upstream, repository, tag), record);
+  }
+
+  async listTags(upstream: string, repository: string): Promise<string[]> {
+    const prefix = `${this.#namespace}:${tagKey(upstream, repository, '')}`;
+    const tags: string[] = [];
+    try {
+      // The adapter's own iterator (keyv offers one only for the adapters it knows); keys carry the namespace.
+      for await (const [key] of this.#store.iterator?.(this.#namespace) ?? []) {
+        if (typeof key === 'string' && key.startsWith(prefix)) tags.push(key.slice(prefix.length));
+      }
+    } catch (cause) {
+      throw new StorageError(`listing tags of ${repository} failed`, { cause });
+    }
+    return tags.sort();
+  }
+
+  async deleteTag(upstream: string, repository: string, tag: string): Promise<void> {
+    try {
+      await this.#keyv.delete(tagKey(upstream, repository, tag));
+    } catch (cause) {
+      throw new StorageError(`deleting tag ${repository}:${tag} failed`, { cause });
+    }
   }
 
   async getManifest(digest: Digest): Promise<ManifestRecord | undefined> {

@@ -73,6 +73,9 @@ export interface MetadataStore {
   close(): Promise<void>;
   getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined>;
   setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void>;
+  /** The tags recorded for one repository (sync's prune reads them; walks the store: not for hot paths). */
+  listTags(upstream: string, repository: string): Promise<string[]>;
+  deleteTag(upstream: string, repository: string, tag: string): Promise<void>;
   getManifest(digest: Digest): Promise<ManifestRecord | undefined>;
   setManifest(digest: Digest, record: ManifestRecord): Promise<void>;
   getBlob(digest: Digest): Promise<BlobRecord | undefined>;
