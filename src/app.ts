@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config/index.js';
-import { createHttpServer, createOpsServer, Readiness, storageWritable, type OpsEndpoints } from './http/index.js';
-import { Mirror } from './mirror/index.js';
+import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
+import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
 import { createLogger, errorSummary, Metrics, statusSnapshot, type Logger } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
-import { FileKvStore, FsBlobStore, KeyvMetadataStore, type MetadataStore } from './storage/index.js';
+import { BlobCache, DegradableFileKvStore, FsBlobStore, KeyvMetadataStore, StorageHealth, type MetadataStore } from './storage/index.js';
 import { createUpstream, type Upstream } from './upstream/index.js';
 
 export interface AppOptions {
@@ -34,7 +34,10 @@ export class App {
   private readonly opsServer: Server | undefined;
   private readonly upstreams: ReadonlyMap<string, Upstream>;
   private readonly metadata: MetadataStore;
-  private readonly blobStore: FsBlobStore;
+  /** The budgeted, pinned, crash-reconciled blob store; `remove(digest)` is the safe delete for admin commands. */
+  readonly cache: BlobCache;
+  /** Whether storage takes writes; degraded means serving without caching. */
+  readonly storageHealth: StorageHealth;
   private readonly server: Server;
   private readonly mirror: Mirror;
   private closing: Promise<void> | undefined;
@@ -46,11 +49,27 @@ export class App {
     this.logger = createLogger(config.log.level, options.logDestination);
     const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize }));
     this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: metrics })]));
-    this.blobStore = new FsBlobStore({ root: config.storage.path });
-    this.metadata = new KeyvMetadataStore(new FileKvStore({ root: config.storage.path }));
+    const root = config.storage.path;
+    const log = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
+    // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
+    const health = (this.storageHealth = new StorageHealth({ probeDir: path.join(root, 'v1', 'tmp'), log }));
+    this.metadata = new KeyvMetadataStore(new DegradableFileKvStore({ root, health }));
+    const pins = new PinSet(config.storage.pin);
+    const cache = (this.cache = new BlobCache({
+      store: new FsBlobStore({ root }),
+      root,
+      maxSize: config.storage.maxSize,
+      isPinned: (key) => pins.matchesKey(key),
+      observer: metrics,
+      health,
+      forget: (digest) => this.metadata.deleteBlob(digest),
+      log,
+    }));
+    const references = new ManifestReferences(cache);
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
-      store: this.blobStore,
+      store: cache,
+      manifestServed: (ref, digest, mediaType, bytes) => references.served(ref, digest, mediaType, bytes),
       metadata: this.metadata,
       observer: metrics,
       logger: this.logger,
@@ -58,15 +77,18 @@ export class App {
       ...(options.now ? { now: options.now } : {}),
     }));
     this.readiness = new Readiness([
-      // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
-      storageWritable(path.join(config.storage.path, 'v1', 'tmp')),
+      // Never "not ready": with storage full or read-only every pull is still served from upstream.
+      { name: 'storage', run: async () => ((await health.probe()) ? undefined : { degraded: `not writable (${health.degraded?.reason ?? 'unknown'}): serving without caching` }) },
       { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
     ]);
     const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url.href }));
     const ops: OpsEndpoints = {
       readiness: this.readiness,
       metrics: () => metrics.exposition(),
-      status: () => statusSnapshot(metrics, { upstreams: upstreamList, ...(options.version ? { version: options.version } : {}) }),
+      status: async () => ({
+        ...(await statusSnapshot(metrics, { upstreams: upstreamList, ...(options.version ? { version: options.version } : {}) })),
+        storage: storageStatus(health, cache),
+      }),
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
@@ -75,8 +97,10 @@ export class App {
   }
 
   async start(): Promise<AddressInfo> {
-    const { removedTempFiles } = await this.blobStore.recover();
     await this.metadata.open();
+    const recovered = await this.cache.recover();
+    // Find out now, not at the first pull, whether storage takes writes.
+    await this.storageHealth.probe();
     const address = await listen(this.server, this.config.listen);
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(
@@ -84,7 +108,7 @@ export class App {
         address: `${address.address}:${address.port}`,
         ...(metricsAddress ? { metricsAddress: `${metricsAddress.address}:${metricsAddress.port}` } : {}),
         config: redactedConfig(this.config),
-        removedTempFiles,
+        cache: recovered,
       },
       'regmirror listening',
     );
@@ -117,11 +141,22 @@ export class App {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([this.settled(), deadline]);
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
+      await this.cache.close();
       await this.metadata.close();
       this.logger.flush();
     })();
     return this.closing;
   }
+}
+
+function storageStatus(health: StorageHealth, cache: BlobCache): unknown {
+  const degraded = health.degraded;
+  return {
+    state: degraded ? 'degraded' : 'ok',
+    reason: degraded?.reason ?? null,
+    degradedSince: degraded ? new Date(degraded.since).toISOString() : null,
+    pinnedBytes: cache.index.pinnedBytes,
+  };
 }
 
 function listen(server: Server, { host, port }: { host: string; port: number }): Promise<AddressInfo> {

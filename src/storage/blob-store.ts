@@ -102,6 +102,14 @@ export class FsBlobStore implements BlobStore {
   }
 
   async *list(): AsyncIterable<BlobInfo> {
+    for await (const digest of this.digests()) {
+      const info = await this.stat(digest);
+      if (info !== undefined) yield info;
+    }
+  }
+
+  /** The digests of the committed blob files, from directory listings alone (no stat per file). */
+  async *digests(): AsyncIterable<Digest> {
     for (const algorithm of ALGORITHMS) {
       const algDir = join(this.#blobsDir, algorithm);
       for (const shard of await readdirIfExists(algDir)) {
@@ -115,8 +123,7 @@ export class FsBlobStore implements BlobStore {
           } catch {
             continue; // not a blob of ours (an editor's backup, a stray file)
           }
-          const info = await this.stat(digest);
-          if (info !== undefined) yield info;
+          yield digest;
         }
       }
     }
