@@ -196,7 +196,10 @@ export class CacheIndex {
 
   /** Evicts what it can to get back under the budget (after a commit, or at start with a smaller budget). */
   enforce(): void {
-    const over = this.#bytes + this.#reserved - this.#maxSize;
+    // A doomed blob leaves by itself when its reader does: evicting others for it would only empty the cache.
+    let doomed = 0;
+    for (const d of this.#doomed) doomed += this.#lru.get(d)?.size ?? 0;
+    const over = this.#bytes - doomed + this.#reserved - this.#maxSize;
     if (over > 0) for (const victim of this.#victims(over, true) ?? []) this.#evict(victim);
     this.#report();
   }
