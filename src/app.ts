@@ -52,7 +52,7 @@ export class App {
     const root = config.storage.path;
     const log = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
     // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
-    const health = (this.storageHealth = new StorageHealth({ probeDir: path.join(root, 'v1', 'tmp'), log }));
+    const health = (this.storageHealth = new StorageHealth({ probeDir: path.join(root, 'v1', 'tmp'), log, onChange: (d) => metrics.storageState(d) }));
     this.metadata = new KeyvMetadataStore(new DegradableFileKvStore({ root, health }));
     const pins = new PinSet(config.storage.pin);
     const cache = (this.cache = new BlobCache({

@@ -24,6 +24,8 @@ export interface StorageHealthOptions {
   readonly probeDir: string;
   /** Called for the degraded warning (at most once per `warnIntervalMs`) and the recovery notice. */
   readonly log: (level: 'warn' | 'info', fields: Record<string, unknown>, message: string) => void;
+  /** Told when the state flips (a gauge for alerting). */
+  readonly onChange?: (degraded: boolean) => void;
   readonly now?: () => number;
   readonly warnIntervalMs?: number;
   /** While degraded, a real write is tried at most this often. */
@@ -47,6 +49,7 @@ const PROBE_BYTES = 64 * 1024;
 export class StorageHealth {
   readonly #probeDir: string;
   readonly #log: StorageHealthOptions['log'];
+  readonly #onChange: (degraded: boolean) => void;
   readonly #now: () => number;
   readonly #warnIntervalMs: number;
   readonly #probeIntervalMs: number;
@@ -58,6 +61,7 @@ export class StorageHealth {
   constructor(options: StorageHealthOptions) {
     this.#probeDir = options.probeDir;
     this.#log = options.log;
+    this.#onChange = options.onChange ?? (() => {});
     this.#now = options.now ?? Date.now;
     this.#warnIntervalMs = options.warnIntervalMs ?? 60_000;
     this.#probeIntervalMs = options.probeIntervalMs ?? 5_000;
@@ -76,7 +80,10 @@ export class StorageHealth {
 
   #degrade(reason: string): void {
     const now = this.#now();
-    this.#state ??= { reason, since: now };
+    if (this.#state === undefined) {
+      this.#state = { reason, since: now };
+      this.#onChange(true);
+    }
     this.#lastProbe = now;
     if (now - this.#lastWarn >= this.#warnIntervalMs) {
       this.#lastWarn = now;
@@ -113,6 +120,7 @@ export class StorageHealth {
       this.#log('info', { reason: this.#state.reason, degradedForMs: this.#now() - this.#state.since }, 'storage is writable again: caching resumed');
       this.#state = undefined;
       this.#lastWarn = Number.NEGATIVE_INFINITY;
+      this.#onChange(false);
     }
     return true;
   }

@@ -77,6 +77,7 @@ t.test('disk full (a real tmpfs): pulls stream from upstream, readiness and stat
   t.same(degraded, { status: 'degraded', reasons: ['storage: not writable (ENOSPC): serving without caching'] });
   const status = JSON.parse((await request(`${mirror.url}/api/status`)).body.toString()) as { storage: { state: string; reason: string | null } };
   t.match(status.storage, { state: 'degraded', reason: 'ENOSPC' });
+  t.equal((await mirror.app.metrics.storageDegraded.get()).values[0]?.value, 1, 'the gauge says so too');
 
   unlinkSync(filler);
   t.same(await readyz(mirror, 'ok'), { status: 'ok' }, 'ready and healthy once space returned');
@@ -86,6 +87,7 @@ t.test('disk full (a real tmpfs): pulls stream from upstream, readiness and stat
   t.ok(mirror.logs.some((l) => l.includes('caching resumed')));
   const after = JSON.parse((await request(`${mirror.url}/api/status`)).body.toString()) as { storage: { state: string } };
   t.equal(after.storage.state, 'ok');
+  t.equal((await mirror.app.metrics.storageDegraded.get()).values[0]?.value, 0);
 });
 
 t.test('unwritable storage (an injected error at the file-system boundary): pulls still stream, nothing is cached', async (t) => {
