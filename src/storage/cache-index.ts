@@ -16,6 +16,8 @@ export interface IndexedBlob {
   readonly repos: readonly string[];
 }
 
+const NO_REPOS: readonly string[] = [];
+
 /** What `remove()` did: only 'removed' deleted anything. */
 export type RemoveResult = 'removed' | 'absent' | 'in-use' | 'pinned';
 
@@ -240,7 +242,10 @@ export class CacheIndex {
     this.#dirty = false;
     const out: IndexedBlob[] = [];
     for (const map of [this.#lru, this.#pinned]) {
-      for (const [digest, e] of map) out.push({ digest, size: e.size, lastAccess: e.lastAccess, repos: [...(this.#repos.get(digest) ?? [])] });
+      for (const [digest, e] of map) {
+        const repos = this.#repos.get(digest);
+        out.push({ digest, size: e.size, lastAccess: e.lastAccess, repos: repos === undefined ? NO_REPOS : Array.from(repos) });
+      }
     }
     return out;
   }
