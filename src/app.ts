@@ -63,6 +63,7 @@ export class App {
       observer: metrics,
       health,
       forget: (digest) => this.metadata.deleteBlob(digest),
+      recordedSize: async (digest) => (await this.metadata.getBlob(digest))?.size,
       log,
     }));
     const references = new ManifestReferences(cache);

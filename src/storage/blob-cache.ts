@@ -32,6 +32,8 @@ export interface BlobCacheOptions {
   readonly health: StorageHealth;
   /** Drops a blob's metadata record after its file was deleted. */
   readonly forget: (digest: Digest) => Promise<void>;
+  /** The size the metadata recorded at commit, if any: adopting a file then needs no stat. */
+  readonly recordedSize?: (digest: Digest) => Promise<number | undefined>;
   readonly log: CacheLog;
   /** How often a changed index is written to disk. Default 30 s. */
   readonly flushIntervalMs?: number;
@@ -59,6 +61,7 @@ export class BlobCache implements BlobStore {
   readonly #recency: RecencyFile;
   readonly #health: StorageHealth;
   readonly #forget: (digest: Digest) => Promise<void>;
+  readonly #recordedSize: (digest: Digest) => Promise<number | undefined>;
   readonly #log: CacheLog;
   readonly #flushIntervalMs: number;
   readonly #now: () => number;
@@ -71,6 +74,7 @@ export class BlobCache implements BlobStore {
     this.#recency = new RecencyFile(options.root);
     this.#health = options.health;
     this.#forget = options.forget;
+    this.#recordedSize = options.recordedSize ?? (async () => undefined);
     this.#log = options.log;
     this.#flushIntervalMs = options.flushIntervalMs ?? 30_000;
     this.#now = options.now ?? Date.now;
@@ -94,7 +98,7 @@ export class BlobCache implements BlobStore {
   async recover(): Promise<RecoverReport> {
     const { removedTempFiles } = await this.#store.recover();
     const snapshot = await this.#recency.load().catch(() => undefined);
-    const result = await reconcile(this.#store.digests(), snapshot, (d) => this.#store.stat(d));
+    const result = await reconcile(await this.#store.digests(), snapshot, (d) => this.#sizeOf(d));
     this.index.load(result.blobs);
     for (const digest of result.dropped) await this.#forget(digest).catch(() => {});
     if (this.index.pinnedBytes > this.index.maxSize) throw new PinBudgetError(this.index.pinnedBytes, this.index.maxSize);
@@ -110,6 +114,12 @@ export class BlobCache implements BlobStore {
       adopted: result.adopted,
       dropped: result.dropped.length,
     };
+  }
+
+  /** Metadata first (an in-memory read for the embedded store), a stat only for files it does not know. */
+  async #sizeOf(digest: Digest): Promise<BlobInfo | undefined> {
+    const recorded = await this.#recordedSize(digest).catch(() => undefined);
+    return recorded !== undefined ? { digest, size: recorded } : this.#store.stat(digest);
   }
 
   /** Writes the index snapshot if it changed. Never throws: a lost snapshot costs recency only. */

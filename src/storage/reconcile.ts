@@ -20,12 +20,12 @@ const STAT_CONCURRENCY = 32;
  * renames it there only after the digest matched and the bytes were fsynced; partial bytes only ever
  * live in tmp/), so an unknown file is adopted rather than deleted or re-hashed.
  */
-export async function reconcile(digests: AsyncIterable<Digest>, snapshot: LoadedSnapshot | undefined, stat: (digest: Digest) => Promise<BlobInfo | undefined>): Promise<ReconcileResult> {
+export async function reconcile(digests: readonly Digest[], snapshot: LoadedSnapshot | undefined, stat: (digest: Digest) => Promise<BlobInfo | undefined>): Promise<ReconcileResult> {
   const known = new Map<Digest, IndexedBlob>();
   for (const b of snapshot?.blobs ?? []) known.set(b.digest, b);
   const blobs: IndexedBlob[] = [];
   const unknown: Digest[] = [];
-  for await (const digest of digests) {
+  for (const digest of digests) {
     const entry = known.get(digest);
     if (entry === undefined) unknown.push(digest);
     else {
