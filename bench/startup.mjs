@@ -35,7 +35,8 @@ function generate() {
     const hex = createHash('sha256').update(bytes).digest('hex');
     writeFileSync(join(blobsDir, hex.slice(0, 2), hex), bytes);
     const digest = `sha256:${hex}`;
-    log.push(JSON.stringify({ k: `regmirror:blob:${digest}`, v: { size: bytes.length, upstreams: ['docker.io'] } }));
+    // Exactly what KeyvMetadataStore writes: keyv's serialised {value} as the log value.
+    log.push(JSON.stringify({ k: `regmirror:blob:${digest}`, v: JSON.stringify({ value: { size: bytes.length, upstreams: ['docker.io'] } }) }));
     rows.push([digest, bytes.length, now - (N - i) * 1000, [i % 100]]);
   }
   writeFileSync(join(storage, 'v1', 'metadata.log'), `${log.join('\n')}\n`);

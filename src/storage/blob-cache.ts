@@ -100,6 +100,7 @@ export class BlobCache implements BlobStore {
     const snapshot = await this.#recency.load().catch(() => undefined);
     const result = await reconcile(await this.#store.digests(), snapshot, (d) => this.#sizeOf(d));
     this.index.load(result.blobs);
+    if (result.adopted > 0 || result.dropped.length > 0) this.index.markDirty();
     for (const digest of result.dropped) await this.#forget(digest).catch(() => {});
     if (this.index.pinnedBytes > this.index.maxSize) throw new PinBudgetError(this.index.pinnedBytes, this.index.maxSize);
     this.index.enforce();

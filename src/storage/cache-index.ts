@@ -104,6 +104,11 @@ export class CacheIndex {
     return this.#dirty;
   }
 
+  /** Forces the next flush (reconcile found the snapshot out of date). */
+  markDirty(): void {
+    this.#dirty = true;
+  }
+
   /** Fills the index at start-up (any order: sorted here by last access). */
   load(blobs: Iterable<IndexedBlob>): void {
     const sorted = [...blobs].sort((a, b) => a.lastAccess - b.lastAccess);
