@@ -3,12 +3,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config/index.js';
-import { createHttpServer, createOpsServer, Readiness, storageWritable, type OpsEndpoints } from './http/index.js';
-import { Mirror } from './mirror/index.js';
+import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
+import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
 import { createLogger, errorSummary, Metrics, statusSnapshot, type Logger } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
-import { FileKvStore, FsBlobStore, KeyvMetadataStore, type MetadataStore } from './storage/index.js';
-import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
+import { BlobCache, DegradableFileKvStore, FsBlobStore, KeyvMetadataStore, StorageHealth, type MetadataStore, type RecoverReport } from './storage/index.js';
+import { RateLimitLedger, SyncService, syncPinPatterns, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
 
 export interface AppOptions {
@@ -37,7 +37,10 @@ export class App {
   private readonly opsServer: Server | undefined;
   private readonly upstreams: ReadonlyMap<string, Upstream>;
   private readonly metadata: MetadataStore;
-  private readonly blobStore: FsBlobStore;
+  /** The budgeted, pinned, crash-reconciled blob store; `remove(digest)` is the safe delete for admin commands. */
+  readonly cache: BlobCache;
+  /** Whether storage takes writes; degraded means serving without caching. */
+  readonly storageHealth: StorageHealth;
   private readonly server: Server;
   private readonly mirror: Mirror;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
@@ -60,11 +63,28 @@ export class App {
       },
     };
     this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: upstreamObserver })]));
-    this.blobStore = new FsBlobStore({ root: config.storage.path });
-    this.metadata = new KeyvMetadataStore(new FileKvStore({ root: config.storage.path }));
+    const root = config.storage.path;
+    const log = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
+    // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
+    const health = (this.storageHealth = new StorageHealth({ probeDir: path.join(root, 'v1', 'tmp'), log, onChange: (d) => metrics.storageState(d) }));
+    this.metadata = new KeyvMetadataStore(new DegradableFileKvStore({ root, health }));
+    const pins = new PinSet(config.storage.pin).with(syncPinPatterns(config.sync));
+    const cache = (this.cache = new BlobCache({
+      store: new FsBlobStore({ root }),
+      root,
+      maxSize: config.storage.maxSize,
+      isPinned: (key) => pins.matchesKey(key),
+      observer: metrics,
+      health,
+      forget: (digest) => this.metadata.deleteBlob(digest),
+      recordedSize: async (digest) => (await this.metadata.getBlob(digest))?.size,
+      log,
+    }));
+    const references = new ManifestReferences(cache);
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
-      store: this.blobStore,
+      store: cache,
+      manifestServed: (ref, digest, mediaType, bytes) => references.served(ref, digest, mediaType, bytes),
       metadata: this.metadata,
       observer: metrics,
       logger: this.logger,
@@ -80,15 +100,18 @@ export class App {
       ...(options.syncTimers ? { timers: options.syncTimers } : {}),
     });
     this.readiness = new Readiness([
-      // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
-      storageWritable(path.join(config.storage.path, 'v1', 'tmp')),
+      // Never "not ready": with storage full or read-only every pull is still served from upstream.
+      { name: 'storage', run: async () => ((await health.probe()) ? undefined : { degraded: `not writable (${health.degraded?.reason ?? 'unknown'}): serving without caching` }) },
       { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
     ]);
     const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url.href }));
     const ops: OpsEndpoints = {
       readiness: this.readiness,
       metrics: () => metrics.exposition(),
-      status: () => statusSnapshot(metrics, { upstreams: upstreamList, ...(options.version ? { version: options.version } : {}) }),
+      status: async () => ({
+        ...(await statusSnapshot(metrics, { upstreams: upstreamList, ...(options.version ? { version: options.version } : {}) })),
+        storage: storageStatus(health, cache),
+      }),
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
@@ -97,14 +120,16 @@ export class App {
   }
 
   /** Storage only, no listener: what `regmirror sync` needs. start() calls it. */
-  async open(): Promise<{ removedTempFiles: number }> {
-    const recovered = await this.blobStore.recover();
+  async open(): Promise<RecoverReport> {
     await this.metadata.open();
+    const recovered = await this.cache.recover();
+    // Find out now, not at the first pull, whether storage takes writes.
+    await this.storageHealth.probe();
     return recovered;
   }
 
   async start(): Promise<AddressInfo> {
-    const { removedTempFiles } = await this.open();
+    const recovered = await this.open();
     const address = await listen(this.server, this.config.listen);
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(
@@ -112,7 +137,7 @@ export class App {
         address: `${address.address}:${address.port}`,
         ...(metricsAddress ? { metricsAddress: `${metricsAddress.address}:${metricsAddress.port}` } : {}),
         config: redactedConfig(this.config),
-        removedTempFiles,
+        cache: recovered,
       },
       'regmirror listening',
     );
@@ -147,11 +172,22 @@ export class App {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.all([this.settled(), syncClosed]), deadline]);
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
+      await this.cache.close();
       await this.metadata.close();
       this.logger.flush();
     })();
     return this.closing;
   }
+}
+
+function storageStatus(health: StorageHealth, cache: BlobCache): unknown {
+  const degraded = health.degraded;
+  return {
+    state: degraded ? 'degraded' : 'ok',
+    reason: degraded?.reason ?? null,
+    degradedSince: degraded ? new Date(degraded.since).toISOString() : null,
+    pinnedBytes: cache.index.pinnedBytes,
+  };
 }
 
 function listen(server: Server, { host, port }: { host: string; port: number }): Promise<AddressInfo> {

@@ -1,4 +1,4 @@
-export type { Config, UpstreamConfig } from './types.js';
+export type { Config, RepositoryPattern, UpstreamConfig } from './types.js';
 export { ConfigError, loadConfigFile, parseConfig } from './load.js';
 export type { ConfigOverrides } from './load.js';
 export { parseDuration, parseSize } from './units.js';

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { RepositoryGlob, RepositoryGlobError } from '../oci/index.js';
 import { ConfigError } from './errors.js';
 import { parseSyncConfig } from './sync.js';
-import type { Config, UpstreamConfig } from './types.js';
+import type { Config, RepositoryPattern, UpstreamConfig } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 
 export { ConfigError };
@@ -49,7 +50,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
   const listen = parseListen(overrides.listen ?? root['listen'] ?? '0.0.0.0:5000', overrides.listen !== undefined ? '--listen' : 'listen');
 
   const storageRaw = object(root['storage'] ?? {}, 'storage');
-  onlyKeys(storageRaw, ['path', 'maxSize'], 'storage');
+  onlyKeys(storageRaw, ['path', 'maxSize', 'pin'], 'storage');
   const storagePath =
     overrides.storage !== undefined
       ? path.resolve(nonEmptyString(overrides.storage, '--storage'))
@@ -64,6 +65,8 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
   }
   if (upstreams.size === 0) throw new ConfigError('upstreams', 'must configure at least one upstream');
   checkAliases(upstreams);
+
+  const pin = parsePins(storageRaw['pin'] ?? [], upstreams);
 
   const defaultUpstream = root['defaultUpstream'] ?? (upstreams.size === 1 ? [...upstreams.keys()][0] : undefined);
   if (typeof defaultUpstream !== 'string' || !upstreams.has(defaultUpstream)) {
@@ -93,7 +96,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
 
   return {
     listen,
-    storage: { path: storagePath, maxSize },
+    storage: { path: storagePath, maxSize, pin },
     upstreams,
     defaultUpstream,
     manifestTTLms,
@@ -153,6 +156,34 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): Up
     },
     connections,
   };
+}
+
+/**
+ * `storage.pin`: "<upstream>/<repository glob>" (grammar in oci/repository-glob.ts). The upstream may
+ * be a name or an alias; a one-segment pattern on a Docker Hub-like upstream gets `library/`, as
+ * a one-segment pull does, so "docker.io/alpine" pins what `docker pull alpine` fetched.
+ */
+function parsePins(value: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>): RepositoryPattern[] {
+  if (!Array.isArray(value)) throw new ConfigError('storage.pin', 'must be a list of "<upstream>/<repository pattern>" strings');
+  return value.map((entry: unknown, i) => {
+    const key = `storage.pin[${i}]`;
+    if (typeof entry !== 'string') throw new ConfigError(key, 'must be a string such as "docker.io/library/*"');
+    const slash = entry.indexOf('/');
+    const host = slash < 0 ? entry : entry.slice(0, slash);
+    const upstream = [...upstreams.values()].find((u) => u.name === host || u.aliases.includes(host));
+    if (upstream === undefined) {
+      throw new ConfigError(key, `"${entry}" must start with a configured upstream (${[...upstreams.keys()].join(', ')}), e.g. "${[...upstreams.keys()][0]}/team/*"`);
+    }
+    let repository = slash < 0 ? '' : entry.slice(slash + 1);
+    try {
+      new RepositoryGlob(repository);
+    } catch (err) {
+      if (err instanceof RepositoryGlobError) throw new ConfigError(key, err.message);
+      throw err;
+    }
+    if (upstream.officialLibrary && !repository.includes('/') && repository !== '**') repository = `library/${repository}`;
+    return { upstream: upstream.name, repository };
+  });
 }
 
 function checkAliases(upstreams: ReadonlyMap<string, UpstreamConfig>): void {

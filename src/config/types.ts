@@ -22,12 +22,22 @@ export interface UpstreamConfig {
   readonly connections: number;
 }
 
+/** `<upstream>/<repository glob>`, split: which repositories are pinned (or synced). */
+export interface RepositoryPattern {
+  /** A configured upstream name (aliases already resolved). */
+  readonly upstream: string;
+  /** A glob over repository names, see oci/repository-glob.ts. */
+  readonly repository: string;
+}
+
 export interface Config {
   readonly listen: { readonly host: string; readonly port: number };
   readonly storage: {
     readonly path: string;
     /** Bytes. */
     readonly maxSize: number;
+    /** Repositories whose manifests and blobs are never evicted; their bytes count against maxSize. */
+    readonly pin: readonly RepositoryPattern[];
   };
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   readonly defaultUpstream: string;

@@ -15,6 +15,8 @@ export interface MirrorOptions {
   readonly logger: Logger;
   readonly manifestTTLms: number;
   readonly now?: () => number;
+  /** Told about every manifest answered: the blob cache records references for pins and recency. */
+  readonly manifestServed?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => void;
 }
 
 export interface TagsReply {
@@ -50,6 +52,7 @@ export class Mirror {
       logger,
       ttlMs: options.manifestTTLms,
       now: options.now ?? Date.now,
+      ...(options.manifestServed ? { served: options.manifestServed } : {}),
     });
   }
 

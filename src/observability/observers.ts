@@ -18,6 +18,8 @@ export interface CacheObserver {
   cacheSize(bytes: number, blobs: number): void;
   /** Blobs removed to stay under the budget. */
   evicted(bytes: number, blobs?: number): void;
+  /** Storage turned full/unwritable (true) or writable again (false). */
+  storageState(degraded: boolean): void;
 }
 
 export interface SyncRunReport {

@@ -12,3 +12,8 @@ export { DigestMismatchError, SizeMismatchError, StorageError } from './errors.j
 export { FsBlobStore, type FsBlobStoreOptions } from './blob-store.js';
 export { FileKvStore, type FileKvStoreOptions, type SkippedLine } from './file-kv-store.js';
 export { KeyvMetadataStore, type KeyvMetadataStoreOptions, type MetadataKvStore } from './metadata-store.js';
+export { BlobCache, PinBudgetError, type BlobCacheOptions, type CacheLog, type RecoverReport } from './blob-cache.js';
+export { CacheIndex, type CacheIndexObserver, type IndexedBlob, type RemoveResult, type Reservation } from './cache-index.js';
+export { DegradableFileKvStore } from './degradable-kv-store.js';
+export { StorageHealth, isDiskError, type DegradedState, type StorageHealthOptions } from './storage-health.js';
+export { UncachedWriter } from './uncached-writer.js';

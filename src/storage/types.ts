@@ -33,6 +33,11 @@ export interface BlobWriter {
   /** Bytes written to the temp file so far (what followers may read, minus the held-back tail). */
   readonly bytesWritten: number;
   readonly expectedSize: number | undefined;
+  /**
+   * `false` for a write that keeps nothing (streamed to its followers only, see UncachedWriter):
+   * only clients that followed it from the first byte can read it, and nothing lands in the store.
+   */
+  readonly caching?: false;
   /** Appends a chunk and feeds the hash; resolves once it is in the file. */
   write(chunk: Buffer): Promise<void>;
   /**
