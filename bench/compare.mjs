@@ -1,4 +1,4 @@
-// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold] [--node-arg=FLAG ...]   (after npm run build)
+// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold|concurrent] [--keep] [--baseline DIR] [--node-arg=FLAG ...]   (after npm run build)
 // A quick A/B loop for optimising one path: the warm blob (regmirror, the reference and the plain
 // file server, alternately, with server CPU per GET) and the cold blob (fresh storage per run).
 // Prints medians and ratios only; `npm run bench` is what writes BENCHMARKS.md.
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { curlGet } from './lib/clients.mjs';
+import { concurrentGets, curlGet } from './lib/clients.mjs';
 import { cpuSeconds, startDistribution, startFileServer, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
 import { pushImage, randomBlobFile } from './lib/seed.mjs';
 
@@ -18,6 +18,9 @@ const { values } = parseArgs({
     size: { type: 'string', default: '512' },
     reps: { type: 'string', default: '7' },
     only: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    // Another regmirror build (a checkout with dist/ built) to measure as 'baseline' alongside.
+    baseline: { type: 'string' },
     'node-arg': { type: 'string', multiple: true, default: [] },
   },
 });
@@ -26,7 +29,8 @@ const reps = Math.max(1, Math.min(30, Number(values.reps)));
 const work = mkdtempSync(join(tmpdir(), 'regmirror-compare-'));
 process.on('exit', () => {
   stopAllSync();
-  rmSync(work, { recursive: true, force: true });
+  if (values.keep) process.stderr.write(`kept ${work}\n`);
+  else rmSync(work, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 setTimeout(() => process.exit(3), 15 * 60_000).unref();
@@ -46,16 +50,16 @@ const start = (sys) => {
   const name = `${sys}-${++n}`;
   const storage = join(work, name);
   mkdirSync(storage);
-  return sys === 'reference'
-    ? startDistribution({ name, dir: work, storage, proxy: upstreamUrl })
-    : startRegmirror({ name, dir: work, storage, upstream: upstreamUrl, root, nodeArgs: values['node-arg'] });
+  if (sys === 'reference') return startDistribution({ name, dir: work, storage, proxy: upstreamUrl });
+  return startRegmirror({ name, dir: work, storage, upstream: upstreamUrl, root: sys === 'baseline' ? resolve(values.baseline) : root, nodeArgs: values['node-arg'] });
 };
 
-if (values.only !== 'cold') {
+if (values.only === undefined || values.only === 'warm') {
   const procs = { regmirror: await start('regmirror'), reference: await start('reference'), fileServer: await startFileServer({ dir: work, file: layer.path, root }) };
+  if (values.baseline) procs.baseline = await start('baseline');
   for (const p of Object.values(procs)) await curlGet(`http://${p.address}${path}`, size);
-  const gbs = { regmirror: [], reference: [], fileServer: [] };
-  const cpu = { regmirror: [], reference: [], fileServer: [] };
+  const gbs = Object.fromEntries(Object.keys(procs).map((k) => [k, []]));
+  const cpu = Object.fromEntries(Object.keys(procs).map((k) => [k, []]));
   const who = Object.keys(procs);
   for (let rep = 0; rep < reps; rep++) {
     for (let i = 0; i < who.length; i++) {
@@ -74,22 +78,25 @@ if (values.only !== 'cold') {
   for (const p of Object.values(procs)) await stopProcess(p);
 }
 
-if (values.only !== 'warm') {
-  const secs = { regmirror: [], reference: [] };
-  const cpu = { regmirror: [], reference: [] };
+if (values.only === undefined || values.only === 'cold' || values.only === 'concurrent') {
+  const systems = values.baseline ? ['regmirror', 'reference', 'baseline'] : ['regmirror', 'reference'];
+  const secs = Object.fromEntries(systems.map((k) => [k, []]));
+  const cpu = Object.fromEntries(systems.map((k) => [k, []]));
   for (let rep = 0; rep < reps; rep++) {
-    for (const sys of rep % 2 ? ['reference', 'regmirror'] : ['regmirror', 'reference']) {
+    for (const sys of rep % 2 ? [...systems].reverse() : systems) {
       const p = await start(sys);
       const c0 = cpuSeconds(p);
-      const { seconds } = await curlGet(`http://${p.address}${path}`, size);
+      const url = `http://${p.address}${path}`;
+      const { seconds } = values.only === 'concurrent' ? await concurrentGets(url, size, 16) : await curlGet(url, size);
       // The reference keeps fetching after the client is done; CPU here is what the GET itself cost.
       cpu[sys].push(cpuSeconds(p) - c0);
       secs[sys].push(seconds);
       await stopProcess(p);
     }
   }
-  for (const sys of ['regmirror', 'reference']) process.stdout.write(`cold ${sys.padEnd(10)} s ${fmt(secs[sys])}   cpu s ${fmt(cpu[sys], 2)}\n`);
+  for (const sys of systems) process.stdout.write(`cold ${sys.padEnd(10)} s ${fmt(secs[sys])}   cpu s ${fmt(cpu[sys], 2)}\n`);
   process.stdout.write(`cold ratio (wall, lower is better) ${(median(secs.regmirror) / median(secs.reference)).toFixed(2)}x\n`);
+  if (values.baseline) process.stdout.write(`cold regmirror / baseline ${(median(secs.regmirror) / median(secs.baseline)).toFixed(2)}x\n`);
 }
 await stopProcess(upstream);
 process.exit(0);

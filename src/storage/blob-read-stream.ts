@@ -1,17 +1,7 @@
 import { close, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { StorageError } from './errors.js';
-
-/** Size of one read, and of the buffers a reader keeps for reuse. */
-export const READ_CHUNK_BYTES = 1024 * 1024;
-/** A consumer that recycles keeps about two chunks in flight (one in the socket, one read ahead). */
-const POOL_MAX = 4;
-
-/** A stream whose chunks may be handed back once the consumer is entirely done with them. */
-export interface ChunkRecycler {
-  /** `chunk` came from this stream and nothing references it any more: its memory may be reused. */
-  recycle(chunk: Buffer): void;
-}
+import { READ_CHUNK_BYTES, ReadBufferPool, type ChunkRecycler } from './read-buffers.js';
 
 export interface BlobReadStreamInit {
   /** For messages, and to open when no `fd` is given. */
@@ -24,13 +14,9 @@ export interface BlobReadStreamInit {
 }
 
 /**
- * A committed blob file as a stream of large positional reads. It exists for the warm path: a fresh
- * 1 MiB buffer per read makes V8 count 512 MiB of external memory per 512 MiB blob, and that
- * pressure starts a full mark-compact about every 64 MiB — in a process with regmirror's heap those
- * collections cost more CPU than the bytes themselves (measured: ~40% of the server's samples in
- * V8 marking and sweeping during a warm GET). A consumer that returns chunks through `recycle()`
- * lets the next reads reuse them, so a stream allocates two or three buffers in all; a consumer
- * that does not recycle gets fresh buffers, exactly like fs.createReadStream.
+ * A committed blob file as a stream of large positional reads into reusable buffers: a consumer
+ * that hands chunks back through `recycle()` (the HTTP send loop does, once the socket wrote them)
+ * lets the next reads reuse them; one that does not gets fresh buffers, like fs.createReadStream.
  */
 export class BlobReadStream extends Readable implements ChunkRecycler {
   readonly #path: string;
@@ -40,8 +26,7 @@ export class BlobReadStream extends Readable implements ChunkRecycler {
   #reading = false;
   /** _destroy arrived while a read was in flight: close once it lands, so the fd is never reused under it. */
   #closeWhenIdle: (() => void) | undefined;
-  readonly #free: Buffer[] = [];
-  readonly #owned = new WeakSet<ArrayBufferLike>();
+  readonly #buffers = new ReadBufferPool();
 
   constructor(init: BlobReadStreamInit) {
     super({ highWaterMark: READ_CHUNK_BYTES });
@@ -68,7 +53,7 @@ export class BlobReadStream extends Readable implements ChunkRecycler {
       this.push(null);
       return;
     }
-    const buf = this.#free.pop() ?? this.#allocate();
+    const buf = this.#buffers.take();
     const pos = this.#pos;
     this.#reading = true;
     read(fd, buf, 0, length, pos, (error, bytesRead) => {
@@ -85,12 +70,11 @@ export class BlobReadStream extends Readable implements ChunkRecycler {
   }
 
   recycle(chunk: Buffer): void {
-    if (this.destroyed || this.#free.length >= POOL_MAX || !this.#owned.has(chunk.buffer)) return;
-    this.#free.push(Buffer.from(chunk.buffer, 0, READ_CHUNK_BYTES));
+    if (!this.destroyed) this.#buffers.give(chunk);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#free.length = 0;
+    this.#buffers.clear();
     const closeFd = () => {
       this.#closeWhenIdle = undefined;
       const fd = this.#fd;
@@ -101,15 +85,4 @@ export class BlobReadStream extends Readable implements ChunkRecycler {
     if (this.#reading) this.#closeWhenIdle = closeFd;
     else closeFd();
   }
-
-  #allocate(): Buffer {
-    // Its own ArrayBuffer (not a slice of the shared pool), so recycle() can tell it is ours.
-    const buf = Buffer.allocUnsafeSlow(READ_CHUNK_BYTES);
-    this.#owned.add(buf.buffer);
-    return buf;
-  }
-}
-
-export function chunkRecycler(stream: Readable): ChunkRecycler | undefined {
-  return stream instanceof BlobReadStream ? stream : undefined;
 }

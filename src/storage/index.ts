@@ -12,4 +12,4 @@ export { DigestMismatchError, SizeMismatchError, StorageError } from './errors.j
 export { FsBlobStore, type FsBlobStoreOptions } from './blob-store.js';
 export { FileKvStore, type FileKvStoreOptions, type SkippedLine } from './file-kv-store.js';
 export { KeyvMetadataStore, type KeyvMetadataStoreOptions, type MetadataKvStore } from './metadata-store.js';
-export { chunkRecycler, type ChunkRecycler } from './blob-read-stream.js';
+export { chunkRecycler, type ChunkRecycler } from './read-buffers.js';
