@@ -68,7 +68,15 @@ export class BlobService {
     const range = size === undefined ? ({ kind: 'full' } as const) : parseRange(rangeHeader, size);
     if (range.kind === 'unsatisfiable') return { kind: 'unsatisfiable', size: size ?? 0 };
     const span = range.kind === 'partial' ? { start: range.start, end: range.end } : undefined;
-    return { kind: 'body', status: span ? 206 : 200, size, span, body: writer.follow(span), source: 'upstream' };
+    const body = writer.follow(span);
+    if (joined && body.destroyed) {
+      // The download failed a moment ago and is still cleaning up (its client was cut off and may be
+      // back already): start afresh instead of following it into the same error.
+      body.on('error', () => {});
+      this.forget(ref, digest, download);
+      return this.get(ref, digest, rangeHeader, signal);
+    }
+    return { kind: 'body', status: span ? 206 : 200, size, span, body, source: 'upstream' };
   }
 
   /**
@@ -95,6 +103,10 @@ export class BlobService {
     if (info === undefined) return undefined;
     const record = await metadata.getBlob(digest);
     if (record?.upstreams.includes(ref.upstream)) return info;
+    // Renamed into place by this upstream's download, which links it a moment later: wait for that
+    // rather than ask upstream (a client that just got the last byte may be back already).
+    const inflight = this.downloads.get(downloadKey(ref, digest));
+    if (inflight !== undefined && (await inflight.done.then(() => true, () => false))) return info;
     // The bytes are here, fetched for another upstream (or the metadata was lost). Serving them to a
     // name that upstream does not have would leak content across registries: confirm first, in this
     // repository's scope, then link without downloading again.

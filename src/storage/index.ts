@@ -17,3 +17,4 @@ export { CacheIndex, type CacheIndexObserver, type IndexedBlob, type RemoveResul
 export { DegradableFileKvStore } from './degradable-kv-store.js';
 export { StorageHealth, isDiskError, type DegradedState, type StorageHealthOptions } from './storage-health.js';
 export { UncachedWriter } from './uncached-writer.js';
+export { chunkRecycler, type ChunkRecycler } from './read-buffers.js';
