@@ -4,12 +4,13 @@ import path from 'node:path';
 import type { DestinationStream } from 'pino';
 import { CacheAdmin, createAdminSocketServer, FileBlobRemover, holdStorage, releaseStorage } from './admin/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
-import { createHttpServer, createOpsServer, Readiness, storageWritable, type OpsEndpoints } from './http/index.js';
-import { Mirror } from './mirror/index.js';
+import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
+import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
 import { createLogger, errorSummary, Metrics, statusSnapshot, type Logger } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
-import { createMetadataStore, FsBlobStore, type MetadataStore } from './storage/index.js';
-import { createUpstream, type Upstream } from './upstream/index.js';
+import { BlobCache, createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type RecoverReport } from './storage/index.js';
+import { RateLimitLedger, SyncService, syncPinPatterns, type Timers } from './sync/index.js';
+import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
 
 export interface AppOptions {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
@@ -17,6 +18,8 @@ export interface AppOptions {
   readonly now?: () => number;
   /** Shown on the status page. */
   readonly version?: string;
+  /** The sync scheduler's clock (tests pass fake timers; the work stays real). */
+  readonly syncTimers?: Timers;
 }
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
@@ -35,11 +38,16 @@ export class App {
   private readonly opsServer: Server | undefined;
   private readonly upstreams: ReadonlyMap<string, Upstream>;
   private readonly metadata: MetadataStore;
-  private readonly blobStore: FsBlobStore;
+  /** The budgeted, pinned, crash-reconciled blob store; `remove(digest)` is the safe delete for admin commands. */
+  readonly cache: BlobCache;
+  /** Whether storage takes writes; degraded means serving without caching. */
+  readonly storageHealth: StorageHealth;
   private readonly server: Server;
   private readonly mirror: Mirror;
   /** The storage's admin socket: holding it is holding the storage (src/admin/storage-lock.ts). */
   private readonly adminServer: Server;
+  /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
+  readonly sync: SyncService;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -48,17 +56,45 @@ export class App {
   ) {
     this.logger = createLogger(config.log.level, options.logDestination);
     const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize }));
-    this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: metrics })]));
-    this.blobStore = new FsBlobStore({ root: config.storage.path });
+    // Sync reads the rate-limit budget from the same hook that feeds the gauge.
+    const ledger = new RateLimitLedger(options.now);
+    const upstreamObserver: UpstreamObserver = {
+      upstreamRequest: (e) => metrics.upstreamRequest(e),
+      rateLimitRemaining: (upstream, remaining) => {
+        metrics.rateLimitRemaining(upstream, remaining);
+        ledger.rateLimitRemaining(upstream, remaining);
+      },
+    };
+    this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: upstreamObserver })]));
+    const root = config.storage.path;
+    const log = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
+    // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
+    const health = (this.storageHealth = new StorageHealth({ probeDir: path.join(root, 'v1', 'tmp'), log, onChange: (d) => metrics.storageState(d) }));
     this.metadata = createMetadataStore(config.storage, {
+      health,
       onConnectionChange: (up, reason) =>
         up
           ? this.logger.info('metadata store reachable again')
           : this.logger.warn({ reason }, 'metadata store unreachable: pulls that need it get 503 until it returns'),
     });
+    const pins = new PinSet(config.storage.pin).with(syncPinPatterns(config.sync));
+    const cache = (this.cache = new BlobCache({
+      store: new FsBlobStore({ root }),
+      root,
+      maxSize: config.storage.maxSize,
+      isPinned: (key) => pins.matchesKey(key),
+      observer: metrics,
+      health,
+      // A shared (Redis) record says which upstreams hold the digest, true for every replica: keep it.
+      forget: async (digest) => (this.metadata.shared ? undefined : this.metadata.deleteBlob(digest)),
+      recordedSize: async (digest) => (await this.metadata.getBlob(digest))?.size,
+      log,
+    }));
+    const references = new ManifestReferences(cache);
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
-      store: this.blobStore,
+      store: cache,
+      manifestServed: (ref, digest, mediaType, bytes) => references.served(ref, digest, mediaType, bytes),
       metadata: this.metadata,
       observer: metrics,
       logger: this.logger,
@@ -69,23 +105,35 @@ export class App {
       { kind: 'serve', pid: process.pid, command: 'serve' },
       new CacheAdmin({
         root: config.storage.path,
-        store: this.blobStore,
+        store: cache,
         metadata: this.metadata,
-        remover: new FileBlobRemover(this.blobStore, this.metadata),
+        // cache.delete refuses a blob a client is reading (and updates the budget accounting).
+        remover: new FileBlobRemover(cache, this.metadata),
         tempGraceMs: adminTempGraceMs(config),
       }),
       (err) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed'),
     );
+    this.sync = new SyncService({
+      config: config.sync,
+      mirror,
+      observer: metrics,
+      logger: this.logger,
+      ledger,
+      ...(options.syncTimers ? { timers: options.syncTimers } : {}),
+    });
     this.readiness = new Readiness([
-      // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
-      storageWritable(path.join(config.storage.path, 'v1', 'tmp')),
+      // Never "not ready": with storage full or read-only every pull is still served from upstream.
+      { name: 'storage', run: async () => ((await health.probe()) ? undefined : { degraded: `not writable (${health.degraded?.reason ?? 'unknown'}): serving without caching` }) },
       { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
     ]);
     const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url.href }));
     const ops: OpsEndpoints = {
       readiness: this.readiness,
       metrics: () => metrics.exposition(),
-      status: () => statusSnapshot(metrics, { upstreams: upstreamList, ...(options.version ? { version: options.version } : {}) }),
+      status: async () => ({
+        ...(await statusSnapshot(metrics, { upstreams: upstreamList, ...(options.version ? { version: options.version } : {}) })),
+        storage: storageStatus(health, cache),
+      }),
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
@@ -93,11 +141,21 @@ export class App {
     this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics });
   }
 
-  async start(): Promise<AddressInfo> {
-    // First: recovery deletes every temp file, which only the storage's sole user may do.
+  /**
+   * Holds the storage and opens it, no listener: what `regmirror sync` needs; start() calls it.
+   * Holding comes first: recovery deletes every temp file, which only the storage's sole user may do.
+   */
+  async open(): Promise<RecoverReport> {
     await holdStorage(this.config.storage.path, this.adminServer);
-    const { removedTempFiles } = await this.blobStore.recover();
     await this.metadata.open();
+    const recovered = await this.cache.recover();
+    // Find out now, not at the first pull, whether storage takes writes.
+    await this.storageHealth.probe();
+    return recovered;
+  }
+
+  async start(): Promise<AddressInfo> {
+    const recovered = await this.open();
     const address = await listen(this.server, this.config.listen);
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(
@@ -105,10 +163,11 @@ export class App {
         address: `${address.address}:${address.port}`,
         ...(metricsAddress ? { metricsAddress: `${metricsAddress.address}:${metricsAddress.port}` } : {}),
         config: redactedConfig(this.config),
-        removedTempFiles,
+        cache: recovered,
       },
       'regmirror listening',
     );
+    this.sync.startSchedules();
     return address;
   }
 
@@ -126,6 +185,7 @@ export class App {
   close(graceMs = 10_000): Promise<void> {
     this.closing ??= (async () => {
       this.readiness.shutdown();
+      const syncClosed = this.sync.close();
       const opsClosed = new Promise<void>((resolve) => (this.opsServer ? this.opsServer.close(() => resolve()) : resolve()));
       this.opsServer?.closeAllConnections();
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -136,8 +196,9 @@ export class App {
       // A download whose clients all left may finish and land in the cache before the stores close,
       // within the same grace; closing the upstreams then aborts whatever is still running.
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-      await Promise.race([this.settled(), deadline]);
+      await Promise.race([Promise.all([this.settled(), syncClosed]), deadline]);
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
+      await this.cache.close();
       await this.metadata.close();
       await releaseStorage(this.adminServer);
       this.logger.flush();
@@ -153,6 +214,16 @@ export class App {
 function adminTempGraceMs(config: Config): number {
   const idle = Math.max(0, ...[...config.upstreams.values()].map((u) => u.timeouts.bodyIdleMs));
   return Math.max(15 * 60_000, 2 * idle);
+}
+
+function storageStatus(health: StorageHealth, cache: BlobCache): unknown {
+  const degraded = health.degraded;
+  return {
+    state: degraded ? 'degraded' : 'ok',
+    reason: degraded?.reason ?? null,
+    degradedSince: degraded ? new Date(degraded.since).toISOString() : null,
+    pinnedBytes: cache.index.pinnedBytes,
+  };
 }
 
 function listen(server: Server, { host, port }: { host: string; port: number }): Promise<AddressInfo> {

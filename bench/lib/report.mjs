@@ -113,6 +113,8 @@ ${table(r)}
 apt-get install -y docker-registry skopeo wrk apache2-utils curl
 npm ci && npm run bench          # this file; ${c.reps} repetitions, about ${Math.ceil(r.elapsedSeconds / 60)} minutes
 npm run bench -- --quick         # small sizes, 1 repetition: checks the harness still works
+node bench/compare.mjs --only warm|cold|concurrent [--baseline DIR]   # quick A/B while optimising
+node bench/profile.mjs warm|cold  # regmirror under --cpu-prof, with a summary
 \`\`\`
 
 ## Samples

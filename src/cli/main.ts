@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { serve } from './serve.js';
 import { registerCacheCommands } from './cache.js';
+import { syncCommand } from './sync.js';
 import { CliError } from './cli-error.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -23,6 +24,16 @@ program
   .action(serve);
 
 registerCacheCommands(program);
+program
+  .command('sync')
+  .description('mirror the configured sync entries once, then exit (1 if anything failed)')
+  .option('-c, --config <file>', 'config file', 'mirror.config.json')
+  .option('--only <pattern>', 'only entries whose name or <upstream>/<repository> matches this glob')
+  .option('--dry-run', 'list what would be mirrored or pruned; download nothing')
+  .option('--json', 'print the result as JSON')
+  .option('--storage <dir>', 'cache directory (overrides "storage.path")')
+  .option('--log-level <level>', 'log level for stderr (default warn)')
+  .action(syncCommand);
 
 try {
   await program.parseAsync();

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { App } from '../app.js';
 import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
+import { PinBudgetError } from '../storage/index.js';
 import { CliError } from './cli-error.js';
 
 export interface ServeOptions {
@@ -28,6 +29,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     await app.start();
   } catch (err) {
     await app.close(0);
+    // The config asks for more than it allows: a usage error, like any other bad config.
+    if (err instanceof PinBudgetError) throw new CliError(`config error: ${err.message}`, 2);
     const code = (err as NodeJS.ErrnoException).code;
     throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${config.listen.host}:${config.listen.port} is already in use` : (err as Error).message}`, 1);
   }

@@ -1,19 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config, UpstreamConfig } from './types.js';
+import { RepositoryGlob, RepositoryGlobError } from '../oci/index.js';
+import { ConfigError } from './errors.js';
+import { parseSyncConfig } from './sync.js';
 import { parseMetadata } from './metadata.js';
+import type { Config, RepositoryPattern, UpstreamConfig } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 
-/** A bad config: `key` is the dotted path of the offending key, so the CLI can print one precise line. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly key: string,
-    readonly reason: string,
-  ) {
-    super(key === '' ? reason : `${key}: ${reason}`);
-  }
-}
+export { ConfigError };
 
 /** What the CLI may override on top of the file. */
 export interface ConfigOverrides {
@@ -25,7 +19,7 @@ export interface ConfigOverrides {
 type Json = Record<string, unknown>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace'];
+const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync'];
 const UPSTREAM_KEYS = ['url', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
@@ -57,7 +51,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
   const listen = parseListen(overrides.listen ?? root['listen'] ?? '0.0.0.0:5000', overrides.listen !== undefined ? '--listen' : 'listen');
 
   const storageRaw = object(root['storage'] ?? {}, 'storage');
-  onlyKeys(storageRaw, ['path', 'maxSize', 'metadata', 'metadataNamespace'], 'storage');
+  onlyKeys(storageRaw, ['path', 'maxSize', 'pin', 'metadata', 'metadataNamespace'], 'storage');
   const storagePath =
     overrides.storage !== undefined
       ? path.resolve(nonEmptyString(overrides.storage, '--storage'))
@@ -74,6 +68,8 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
   }
   if (upstreams.size === 0) throw new ConfigError('upstreams', 'must configure at least one upstream');
   checkAliases(upstreams);
+
+  const pin = parsePins(storageRaw['pin'] ?? [], upstreams);
 
   const defaultUpstream = root['defaultUpstream'] ?? (upstreams.size === 1 ? [...upstreams.keys()][0] : undefined);
   if (typeof defaultUpstream !== 'string' || !upstreams.has(defaultUpstream)) {
@@ -103,13 +99,14 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
 
   return {
     listen,
-    storage: { path: storagePath, maxSize, metadata },
+    storage: { path: storagePath, maxSize, pin, metadata },
     upstreams,
     defaultUpstream,
     manifestTTLms,
     log: { level: level as Config['log']['level'] },
     metrics: { listen: metricsListen, perRepository },
     shutdownGraceMs,
+    sync: parseSyncConfig(root['sync'], upstreams, defaultUpstream),
   };
 }
 
@@ -162,6 +159,34 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): Up
     },
     connections,
   };
+}
+
+/**
+ * `storage.pin`: "<upstream>/<repository glob>" (grammar in oci/repository-glob.ts). The upstream may
+ * be a name or an alias; a one-segment pattern on a Docker Hub-like upstream gets `library/`, as
+ * a one-segment pull does, so "docker.io/alpine" pins what `docker pull alpine` fetched.
+ */
+function parsePins(value: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>): RepositoryPattern[] {
+  if (!Array.isArray(value)) throw new ConfigError('storage.pin', 'must be a list of "<upstream>/<repository pattern>" strings');
+  return value.map((entry: unknown, i) => {
+    const key = `storage.pin[${i}]`;
+    if (typeof entry !== 'string') throw new ConfigError(key, 'must be a string such as "docker.io/library/*"');
+    const slash = entry.indexOf('/');
+    const host = slash < 0 ? entry : entry.slice(0, slash);
+    const upstream = [...upstreams.values()].find((u) => u.name === host || u.aliases.includes(host));
+    if (upstream === undefined) {
+      throw new ConfigError(key, `"${entry}" must start with a configured upstream (${[...upstreams.keys()].join(', ')}), e.g. "${[...upstreams.keys()][0]}/team/*"`);
+    }
+    let repository = slash < 0 ? '' : entry.slice(slash + 1);
+    try {
+      new RepositoryGlob(repository);
+    } catch (err) {
+      if (err instanceof RepositoryGlobError) throw new ConfigError(key, err.message);
+      throw err;
+    }
+    if (upstream.officialLibrary && !repository.includes('/') && repository !== '**') repository = `library/${repository}`;
+    return { upstream: upstream.name, repository };
+  });
 }
 
 function checkAliases(upstreams: ReadonlyMap<string, UpstreamConfig>): void {

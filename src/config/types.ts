@@ -1,3 +1,5 @@
+import type { SyncConfig } from './sync.js';
+
 /** The validated, defaulted configuration every part receives. Built only by config/load.ts. */
 export interface UpstreamConfig {
   /** The key in `upstreams`, e.g. "docker.io"; what `?ns=` and path prefixes name. */
@@ -31,6 +33,14 @@ export type MetadataConfig =
       readonly namespace: string;
     };
 
+/** `<upstream>/<repository glob>`, split: which repositories are pinned (or synced). */
+export interface RepositoryPattern {
+  /** A configured upstream name (aliases already resolved). */
+  readonly upstream: string;
+  /** A glob over repository names, see oci/repository-glob.ts. */
+  readonly repository: string;
+}
+
 export interface Config {
   readonly listen: { readonly host: string; readonly port: number };
   readonly storage: {
@@ -38,6 +48,8 @@ export interface Config {
     /** Bytes. */
     readonly maxSize: number;
     readonly metadata: MetadataConfig;
+    /** Repositories whose manifests and blobs are never evicted; their bytes count against maxSize. */
+    readonly pin: readonly RepositoryPattern[];
   };
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   readonly defaultUpstream: string;
@@ -52,4 +64,6 @@ export interface Config {
   };
   /** On SIGTERM, how long in-flight transfers may run on before connections are closed. */
   readonly shutdownGraceMs: number;
+  /** Repositories kept mirrored ahead of demand (src/sync). */
+  readonly sync: SyncConfig;
 }

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { contentRange, OciError, parseAccept, tagsListLink, unsatisfiedContentRange, type Route } from '../oci/index.js';
 import type { Mirror } from '../mirror/index.js';
 import type { Subject } from './errors.js';
+import { sendBody } from './send-body.js';
 
 /** Per-request facts the handlers fill in for the access log. */
 export interface RequestNote {
@@ -77,13 +77,7 @@ const blob: Handler<'blob'> = async ({ req, res, mirror, signal, note }, route) 
     headers['content-length'] = reply.size;
   }
   res.writeHead(reply.status, headers);
-  let sent = 0;
-  reply.body.on('data', (chunk: Buffer) => (sent += chunk.length));
-  try {
-    await pipeline(reply.body, res);
-  } finally {
-    note.bytes = sent;
-  }
+  await sendBody(reply.body, res, note);
 };
 
 const tags: Handler<'tags'> = async ({ req, res, mirror, signal }, route) => {

@@ -6,12 +6,19 @@ export interface ReadyResult {
   readonly ok: boolean;
   /** Why not ready, one short line per failed check (no paths to secrets, no stacks). */
   readonly reasons: readonly string[];
+  /** Ready, but working in a reduced mode (e.g. storage full: serving without caching), one line each. */
+  readonly degraded?: readonly string[];
+}
+
+/** What a check may resolve to when the dependency is impaired but the service still serves. */
+export interface Degraded {
+  readonly degraded: string;
 }
 
 export interface ReadinessCheck {
   readonly name: string;
-  /** Resolves when the dependency works; throws (or rejects) with the reason otherwise. */
-  run(): Promise<void>;
+  /** Resolves when the dependency works (or to Degraded); throws (or rejects) with the reason otherwise. */
+  run(): Promise<void | Degraded>;
 }
 
 export interface ReadinessOptions {
@@ -57,20 +64,21 @@ export class Readiness {
 
   private async runAll(): Promise<ReadyResult> {
     const outcomes = await Promise.all(this.checks.map((c) => this.runOne(c)));
-    const reasons = outcomes.filter((r): r is string => r !== undefined);
-    const result = { ok: reasons.length === 0, reasons };
+    const reasons = outcomes.filter((r): r is string => typeof r === 'string');
+    const degraded = outcomes.filter((r): r is Degraded => typeof r === 'object').map((d) => d.degraded);
+    const result = { ok: reasons.length === 0, reasons, ...(degraded.length > 0 ? { degraded } : {}) };
     this.last = { at: this.now(), result };
     return result;
   }
 
-  private async runOne(check: ReadinessCheck): Promise<string | undefined> {
+  private async runOne(check: ReadinessCheck): Promise<string | Degraded | undefined> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<string>((resolve) => {
       timer = setTimeout(() => resolve(`${check.name}: no answer within ${this.timeoutMs} ms`), this.timeoutMs);
       timer.unref();
     });
     try {
-      return await Promise.race([check.run().then(() => undefined), timeout]);
+      return await Promise.race([check.run().then((r) => (r ? { degraded: `${check.name}: ${r.degraded}` } : undefined)), timeout]);
     } catch (err) {
       return `${check.name}: ${reason(err)}`;
     } finally {

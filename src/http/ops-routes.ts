@@ -51,7 +51,9 @@ export async function serveOps(req: IncomingMessage, res: ServerResponse, route:
       return;
     case 'readyz': {
       const ready = ops.readiness ? await ops.readiness.check() : { ok: true, reasons: [] };
-      const body = ready.ok ? { status: 'ok' } : { status: 'unavailable', reasons: ready.reasons };
+      // Degraded stays 200: the pod still serves every pull (straight from upstream); taking it out of
+      // rotation would turn a full disk into an outage. The reasons tell the operator what is wrong.
+      const body = !ready.ok ? { status: 'unavailable', reasons: ready.reasons } : ready.degraded ? { status: 'degraded', reasons: ready.degraded } : { status: 'ok' };
       send(res, req, ready.ok ? 200 : 503, 'application/json', JSON.stringify(body));
       return;
     }

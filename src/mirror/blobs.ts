@@ -39,25 +39,61 @@ export class BlobService {
     return this.deps.upstreams.get(ref.upstream).headBlob(ref.name, digest, signal);
   }
 
-  async get(ref: RepoRef, digest: Digest, rangeHeader: string | undefined, signal?: AbortSignal): Promise<BlobReply> {
+  async get(ref: RepoRef, digest: Digest, rangeHeader: string | undefined, signal?: AbortSignal, retried = false): Promise<BlobReply> {
     const local = await this.local(ref, digest, signal);
     if (local !== undefined) {
-      this.deps.observer.cacheLookup('blob', 'hit');
-      return this.serveLocal(local, rangeHeader);
+      const reply = await this.serveLocal(local, rangeHeader);
+      // Evicted between stat and open: fetched again like any cold blob.
+      if (reply !== undefined) {
+        this.deps.observer.cacheLookup('blob', 'hit');
+        return reply;
+      }
     }
     const { download, joined } = this.download(ref, digest);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
     const { writer, size } = await download.ready;
-    if (size === undefined && rangeHeader !== undefined) {
+    if (writer.caching === false) {
+      // Nothing lands on disk, so only clients following from the first byte can share it.
+      this.forget(ref, digest, download);
+      if (writer.bytesWritten > 0 && !retried) return this.get(ref, digest, rangeHeader, signal, true);
+    }
+    if (size === undefined && rangeHeader !== undefined && writer.caching !== false) {
       // Without a total size no exact Content-Range can be written; resuming clients reject a 200,
       // so let the download finish and answer from the verified file.
       const info = await download.done;
-      return this.serveLocal(info, rangeHeader);
+      const reply = await this.serveLocal(info, rangeHeader);
+      if (reply === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest} is not cached any more; retry`);
+      return reply;
     }
     const range = size === undefined ? ({ kind: 'full' } as const) : parseRange(rangeHeader, size);
     if (range.kind === 'unsatisfiable') return { kind: 'unsatisfiable', size: size ?? 0 };
     const span = range.kind === 'partial' ? { start: range.start, end: range.end } : undefined;
-    return { kind: 'body', status: span ? 206 : 200, size, span, body: writer.follow(span), source: 'upstream' };
+    const body = writer.follow(span);
+    if (joined && body.destroyed) {
+      // The download failed a moment ago and is still cleaning up (its client was cut off and may be
+      // back already): start afresh instead of following it into the same error.
+      body.on('error', () => {});
+      this.forget(ref, digest, download);
+      return this.get(ref, digest, rangeHeader, signal);
+    }
+    return { kind: 'body', status: span ? 206 : 200, size, span, body, source: 'upstream' };
+  }
+
+  /**
+   * Makes sure the blob is committed for this upstream, starting or joining the same coalesced
+   * download a client pull would, without a client stream. `downloaded` counts bytes this call's
+   * own download fetched (0 when cached or joined, so two callers never count one download twice).
+   */
+  async ensure(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number; downloaded: number }> {
+    const local = await this.local(ref, digest, signal);
+    if (local !== undefined) {
+      this.deps.observer.cacheLookup('blob', 'hit');
+      return { size: local.size, downloaded: 0 };
+    }
+    const { download, joined } = this.download(ref, digest);
+    this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
+    const info = await download.done;
+    return { size: info.size, downloaded: joined ? 0 : info.size };
   }
 
   /** The committed blob, if this upstream is known to hold it. */
@@ -67,6 +103,10 @@ export class BlobService {
     if (info === undefined) return undefined;
     const record = await metadata.getBlob(digest);
     if (record?.upstreams.includes(ref.upstream)) return info;
+    // Renamed into place by this upstream's download, which links it a moment later: wait for that
+    // rather than ask upstream (a client that just got the last byte may be back already).
+    const inflight = this.downloads.get(downloadKey(ref, digest));
+    if (inflight !== undefined && (await inflight.done.then(() => true, () => false))) return info;
     // The bytes are here, fetched for another upstream (or the metadata was lost). Serving them to a
     // name that upstream does not have would leak content across registries: confirm first, in this
     // repository's scope, then link without downloading again.
@@ -81,13 +121,13 @@ export class BlobService {
     return info;
   }
 
-  private async serveLocal(info: BlobInfo, rangeHeader: string | undefined): Promise<BlobReply> {
+  /** Undefined when the file went away since stat (evicted). */
+  private async serveLocal(info: BlobInfo, rangeHeader: string | undefined): Promise<BlobReply | undefined> {
     const range = parseRange(rangeHeader, info.size);
     if (range.kind === 'unsatisfiable') return { kind: 'unsatisfiable', size: info.size };
     const span = range.kind === 'partial' ? { start: range.start, end: range.end } : undefined;
     const body = await this.deps.store.open(info.digest, span);
-    // Deleted between stat and open (eviction): report it as absent rather than fail oddly.
-    if (body === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${info.digest} is not cached any more; retry`);
+    if (body === undefined) return undefined;
     return { kind: 'body', status: span ? 206 : 200, size: info.size, span, body, source: 'cache' };
   }
 
@@ -99,6 +139,11 @@ export class BlobService {
     observer.downloadStarted();
     const download = new BlobDownload(upstreams.get(ref.upstream), ref.name, digest, store, async (result) => {
       if ('info' in result) {
+        // Streamed without caching: no file, so no link to record.
+        if ((await download.ready).writer.caching === false) {
+          observer.downloadFinished('committed', result.info.size);
+          return;
+        }
         const record = await metadata.getBlob(digest);
         const linked = new Set([...(record?.upstreams ?? []), ref.upstream]);
         await metadata.setBlob(digest, { size: result.info.size, upstreams: [...linked] });
@@ -111,14 +156,17 @@ export class BlobService {
     });
     // The entry lives until the blob is committed and linked (clients joining late read the committed
     // file), or until it failed, so a retry starts afresh.
-    const forget = () => {
-      if (this.downloads.get(key) === download) this.downloads.delete(key);
-    };
+    const forget = () => this.forget(ref, digest, download);
     download.done.then(forget, forget);
     // Failed before upstream answered: the requester gets the error; nothing was downloaded.
     download.ready.catch(() => observer.downloadFinished('failed', 0));
     this.downloads.set(key, download);
     return { download, joined: false };
+  }
+
+  private forget(ref: RepoRef, digest: Digest, download: BlobDownload): void {
+    const key = downloadKey(ref, digest);
+    if (this.downloads.get(key) === download) this.downloads.delete(key);
   }
 
   get downloadsInFlight(): number {

@@ -15,6 +15,8 @@ export interface MirrorOptions {
   readonly logger: Logger;
   readonly manifestTTLms: number;
   readonly now?: () => number;
+  /** Told about every manifest answered: the blob cache records references for pins and recency. */
+  readonly manifestServed?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => void;
 }
 
 export interface TagsReply {
@@ -28,9 +30,11 @@ export class Mirror {
   private readonly blobs: BlobService;
   private readonly manifests: ManifestService;
   private readonly upstreams: UpstreamLookup;
+  private readonly metadata: MetadataStore;
 
   constructor(options: MirrorOptions) {
     const { upstreams, store, metadata, observer, logger } = options;
+    this.metadata = metadata;
     this.upstreams = {
       get(name) {
         const upstream = upstreams.get(name);
@@ -48,6 +52,7 @@ export class Mirror {
       logger,
       ttlMs: options.manifestTTLms,
       now: options.now ?? Date.now,
+      ...(options.manifestServed ? { served: options.manifestServed } : {}),
     });
   }
 
@@ -59,17 +64,40 @@ export class Mirror {
     return this.blobs.get(ref, digest, range, signal);
   }
 
+  /** Resolves once the blob is verified and committed (sync's path: the same coalesced download as a pull). */
+  ensureBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number; downloaded: number }> {
+    return this.blobs.ensure(ref, digest, signal);
+  }
+
   blobHead(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }> {
     return this.blobs.head(ref, digest, signal);
   }
 
   /** Tag lists are mutable and cheap upstream: passed through, never cached. */
   async tags(ref: RepoRef, query: { n: number | undefined; last: string | undefined }, signal?: AbortSignal): Promise<TagsReply> {
-    const q: { n?: number; last?: string } = {};
-    if (query.n !== undefined) q.n = query.n;
-    if (query.last !== undefined) q.last = query.last;
-    const page = await this.upstreams.get(ref.upstream).listTags(ref.name, q, signal);
+    const page = await this.upstreams.get(ref.upstream).listTags(ref.name, pageQuery(query), signal);
     return { body: page.body, next: nextPageFromLink(page.link) };
+  }
+
+  /** One page of the upstream's /v2/_catalog, passed through like tags. */
+  async catalog(upstream: string, query: { n: number | undefined; last: string | undefined }, signal?: AbortSignal): Promise<TagsReply> {
+    const page = await this.upstreams.get(upstream).listCatalog(pageQuery(query), signal);
+    return { body: page.body, next: nextPageFromLink(page.link) };
+  }
+
+  /** The digest a tag points to locally, without asking upstream (sync's dry run). */
+  async cachedTag(ref: RepoRef, tag: string): Promise<Digest | undefined> {
+    return (await this.metadata.getTag(ref.upstream, ref.name, tag))?.digest;
+  }
+
+  /** Tags recorded locally for a repository (prune compares them with upstream's list). */
+  localTags(ref: RepoRef): Promise<string[]> {
+    return this.metadata.listTags(ref.upstream, ref.name);
+  }
+
+  /** Forgets a tag; its manifest and blobs stay (other tags or digests may use them). */
+  forgetTag(ref: RepoRef, tag: string): Promise<void> {
+    return this.metadata.deleteTag(ref.upstream, ref.name, tag);
   }
 
   get downloadsInFlight(): number {
@@ -80,4 +108,12 @@ export class Mirror {
   settled(): Promise<void> {
     return this.blobs.settled();
   }
+}
+
+/** exactOptionalPropertyTypes: absent keys, not undefined values. */
+function pageQuery(query: { n: number | undefined; last: string | undefined }): { n?: number; last?: string } {
+  const q: { n?: number; last?: string } = {};
+  if (query.n !== undefined) q.n = query.n;
+  if (query.last !== undefined) q.last = query.last;
+  return q;
 }

@@ -73,6 +73,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   readonly cacheMax = this.gauge('regmirror_cache_max_size_bytes', 'The configured cache budget (storage.maxSize).', []);
   readonly evictions = this.counter('regmirror_cache_evictions_total', 'Blobs evicted to stay under the budget.', []);
   readonly evictedBytes = this.counter('regmirror_cache_evicted_bytes_total', 'Bytes evicted to stay under the budget.', []);
+  readonly storageDegraded = this.gauge('regmirror_storage_degraded', '1 while storage is full or unwritable (serving without caching), else 0.', []);
   readonly syncRuns = this.counter('regmirror_sync_runs_total', 'Sync job runs, by job and result (success|failure).', ['job', 'result']);
   readonly syncLastSuccess = this.gauge('regmirror_sync_last_success_timestamp_seconds', 'When each sync job last succeeded (Unix time).', ['job']);
   readonly syncBytes = this.counter('regmirror_sync_bytes_total', 'Bytes fetched from upstream by sync runs, by job.', ['job']);
@@ -106,6 +107,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     for (const kind of KINDS) this.digestMismatches.labels(kind).inc(0);
     this.evictions.inc(0);
     this.evictedBytes.inc(0);
+    this.storageDegraded.set(0);
   }
 
   // MirrorObserver
@@ -178,6 +180,10 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   evicted(bytes: number, blobs = 1): void {
     this.evictions.inc(blobs);
     this.evictedBytes.inc(bytes);
+  }
+
+  storageState(degraded: boolean): void {
+    this.storageDegraded.set(degraded ? 1 : 0);
   }
 
   // SyncObserver

@@ -18,6 +18,8 @@ export interface CacheObserver {
   cacheSize(bytes: number, blobs: number): void;
   /** Blobs removed to stay under the budget. */
   evicted(bytes: number, blobs?: number): void;
+  /** Storage turned full/unwritable (true) or writable again (false). */
+  storageState(degraded: boolean): void;
 }
 
 export interface SyncRunReport {
@@ -29,6 +31,10 @@ export interface SyncRunReport {
   readonly images: number;
   /** ms since epoch; default now. */
   readonly finishedAt?: number;
+  /** ms since epoch. */
+  readonly startedAt?: number;
+  /** How many images or steps failed in this run. */
+  readonly errors?: number;
   /** Short reason for a failure (already free of secrets). */
   readonly error?: string;
 }

@@ -24,6 +24,8 @@ export interface SyncJobState {
   lastRunAt: number | undefined;
   lastSuccessAt: number | undefined;
   lastError: string | undefined;
+  /** The last finished run on its own (the counters sum every run). */
+  lastRun: { startedAt: number | undefined; finishedAt: number; images: number; bytes: number; errors: number } | undefined;
 }
 
 /**
@@ -86,12 +88,13 @@ export class StatusTracker {
     state.lastRunAt = at;
     state.lastError = report.result === 'failure' ? report.error : undefined;
     if (report.result === 'success') state.lastSuccessAt = at;
+    state.lastRun = { startedAt: report.startedAt, finishedAt: at, images: report.images, bytes: report.bytes, errors: report.errors ?? (report.result === 'failure' ? 1 : 0) };
   }
 
   private job(name: string): SyncJobState {
     let state = this.syncJobs.get(name);
     if (state === undefined) {
-      state = { running: false, lastResult: undefined, lastRunAt: undefined, lastSuccessAt: undefined, lastError: undefined };
+      state = { running: false, lastResult: undefined, lastRunAt: undefined, lastSuccessAt: undefined, lastError: undefined, lastRun: undefined };
       this.syncJobs.set(name, state);
     }
     return state;

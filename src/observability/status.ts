@@ -55,6 +55,7 @@ export interface StatusSnapshot {
     readonly lastError: string | null;
     readonly bytes: number;
     readonly images: number;
+    readonly lastRun: { readonly startedAt: string | null; readonly finishedAt: string | null; readonly images: number; readonly bytes: number; readonly errors: number } | null;
   }[];
 }
 
@@ -134,6 +135,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       lastError: s.lastError ?? null,
       bytes: sum(syncBytes, { job }),
       images: sum(syncImages, { job }),
+      lastRun: s.lastRun === undefined ? null : { ...s.lastRun, startedAt: iso(s.lastRun.startedAt), finishedAt: iso(s.lastRun.finishedAt) },
     })),
   };
 }

@@ -23,3 +23,4 @@ export { parseManifest, type Descriptor, type ParsedManifest, type Platform } fr
 export { contentRange, parseRange, unsatisfiedContentRange, type RangeRequest } from './range.js';
 export { MAX_LAST_LENGTH, MAX_PAGE_SIZE, parseRoute, type RepoTarget, type Route, type RouteContext } from './route.js';
 export { nextPageFromLink, tagsListLink, type PageQuery } from './pagination.js';
+export { RepositoryGlob, RepositoryGlobError } from './repository-glob.js';

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, open as openCallback } from 'node:fs';
+import { open as openCallback } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { digestAlgorithm, digestHex, parseDigest, type Digest } from '../oci/index.js';
-import { MAX_READ_BYTES } from './blob-follower.js';
+import { BlobReadStream } from './blob-read-stream.js';
 import { FsBlobWriter } from './blob-writer.js';
 import { isErrno } from './fs-util.js';
 import { StorageError } from './errors.js';
@@ -72,8 +72,7 @@ export class FsBlobStore implements BlobStore {
     // Opening first (not a path stream) turns "absent" into undefined instead of a late
     // stream error, and keeps the inode readable if eviction unlinks it meanwhile. A numeric fd,
     // not a FileHandle: FileHandle.createReadStream measured ~30% slower on a 512 MiB warm blob.
-    const options = { fd, start: span?.start ?? 0, highWaterMark: MAX_READ_BYTES, ...(span ? { end: span.end } : {}) };
-    return createReadStream(path, options);
+    return new BlobReadStream({ path, fd, start: span?.start ?? 0, end: span ? span.end + 1 : Infinity });
   }
 
   async begin(digest: Digest, expectedSize?: number): Promise<BlobWriter> {
@@ -102,24 +101,34 @@ export class FsBlobStore implements BlobStore {
   }
 
   async *list(): AsyncIterable<BlobInfo> {
+    for (const digest of await this.digests()) {
+      const info = await this.stat(digest);
+      if (info !== undefined) yield info;
+    }
+  }
+
+  /**
+   * The digests of the committed blob files, from directory listings alone (no stat per file): the
+   * start-up reconcile of 100,000 blobs. One array, not an async generator (a hop per digest).
+   */
+  async digests(): Promise<Digest[]> {
+    const out: Digest[] = [];
     for (const algorithm of ALGORITHMS) {
       const algDir = join(this.#blobsDir, algorithm);
-      for (const shard of await readdirIfExists(algDir)) {
-        if (!SHARD.test(shard)) continue;
-        const shardDir = join(algDir, shard);
-        for (const name of await readdirIfExists(shardDir)) {
+      const shards = (await readdirIfExists(algDir)).filter((shard) => SHARD.test(shard));
+      const listings = await Promise.all(shards.map((shard) => readdirIfExists(join(algDir, shard))));
+      shards.forEach((shard, i) => {
+        for (const name of listings[i] ?? []) {
           if (!name.startsWith(shard)) continue;
-          let digest: Digest;
           try {
-            digest = parseDigest(`${algorithm}:${name}`);
+            out.push(parseDigest(`${algorithm}:${name}`));
           } catch {
-            continue; // not a blob of ours (an editor's backup, a stray file)
+            // not a blob of ours (an editor's backup, a stray file)
           }
-          const info = await this.stat(digest);
-          if (info !== undefined) yield info;
         }
-      }
+      });
     }
+    return out;
   }
 
   #pathOf(digest: Digest): string {

@@ -1,10 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
-import { BlobFollower, MAX_READ_BYTES, type FollowSource, type RecentChunk } from './blob-follower.js';
+import { BlobFollower, type FollowSource, type RecentChunk } from './blob-follower.js';
+import { BlobReadStream } from './blob-read-stream.js';
 import { isErrno, syncDir } from './fs-util.js';
 import { DigestMismatchError, SizeMismatchError, StorageError } from './errors.js';
 import type { BlobInfo, BlobWriter, ByteSpan } from './types.js';
@@ -137,8 +137,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     const start = span?.start ?? 0;
     if (this.#state === 'committed') {
       // The writer may have released the temp file already: read the committed blob.
-      const options = { start, highWaterMark: MAX_READ_BYTES, ...(span ? { end: span.end } : {}) };
-      return createReadStream(this.#finalPath, options);
+      return new BlobReadStream({ path: this.#finalPath, start, end: span ? span.end + 1 : Infinity });
     }
     if (this.#state === 'aborted') {
       const failed = new Readable({ read: noop });

@@ -17,3 +17,9 @@ export { KeyvMetadataStore, type KeyvMetadataStoreOptions, type MetadataKvStore 
 export { createRedisKvStore, type RedisKvStoreOptions } from './redis-kv-store.js';
 export { createMetadataStore } from './metadata-from-config.js';
 export { listTempFiles, removeTempFile, type TempFile } from './temp-files.js';
+export { BlobCache, PinBudgetError, type BlobCacheOptions, type CacheLog, type RecoverReport } from './blob-cache.js';
+export { CacheIndex, type CacheIndexObserver, type IndexedBlob, type RemoveResult, type Reservation } from './cache-index.js';
+export { DegradableFileKvStore } from './degradable-kv-store.js';
+export { StorageHealth, isDiskError, type DegradedState, type StorageHealthOptions } from './storage-health.js';
+export { UncachedWriter } from './uncached-writer.js';
+export { chunkRecycler, type ChunkRecycler } from './read-buffers.js';

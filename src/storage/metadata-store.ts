@@ -72,6 +72,12 @@ export class KeyvMetadataStore implements MetadataStore {
     await this.#set(tagKey(upstream, repository, tag), record);
   }
 
+  async listTags(upstream: string, repository: string): Promise<string[]> {
+    const tags: string[] = [];
+    for await (const entry of this.tags()) if (entry.upstream === upstream && entry.repository === repository) tags.push(entry.tag);
+    return tags.sort();
+  }
+
   async getManifest(digest: Digest): Promise<ManifestRecord | undefined> {
     return toManifestRecord(await this.#get(`manifest:${digest}`));
   }

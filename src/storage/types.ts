@@ -33,6 +33,11 @@ export interface BlobWriter {
   /** Bytes written to the temp file so far (what followers may read, minus the held-back tail). */
   readonly bytesWritten: number;
   readonly expectedSize: number | undefined;
+  /**
+   * `false` for a write that keeps nothing (streamed to its followers only, see UncachedWriter):
+   * only clients that followed it from the first byte can read it, and nothing lands in the store.
+   */
+  readonly caching?: false;
   /** Appends a chunk and feeds the hash; resolves once it is in the file. */
   write(chunk: Buffer): Promise<void>;
   /**
@@ -87,6 +92,9 @@ export interface MetadataStore {
   close(): Promise<void>;
   getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined>;
   setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void>;
+  /** The tags recorded for one repository (sync's prune reads them; walks the store: not for hot paths). */
+  listTags(upstream: string, repository: string): Promise<string[]>;
+  deleteTag(upstream: string, repository: string, tag: string): Promise<void>;
   getManifest(digest: Digest): Promise<ManifestRecord | undefined>;
   setManifest(digest: Digest, record: ManifestRecord): Promise<void>;
   getBlob(digest: Digest): Promise<BlobRecord | undefined>;
@@ -94,7 +102,6 @@ export interface MetadataStore {
   deleteBlob(digest: Digest): Promise<void>;
   // Enumeration and removal for the cache admin commands. Walks are not snapshots: a record written
   // during one may or may not appear. Records of the wrong shape are skipped, as on reads.
-  deleteTag(upstream: string, repository: string, tag: string): Promise<void>;
   deleteManifest(digest: Digest): Promise<void>;
   tags(): AsyncIterable<TagEntry>;
   manifests(): AsyncIterable<DigestEntry<ManifestRecord>>;

@@ -87,9 +87,13 @@ export class Authorizer {
   }
 }
 
-/** distribution's scope grammar (spec/auth/scope.md): pull access to one repository. */
+/** The `repo` an upstream passes for /v2/_catalog, which has a registry-wide scope instead. */
+export const CATALOG_SCOPE_KEY = '_catalog';
+
+/** distribution's scope grammar (spec/auth/scope.md): pull access to one repository, or the catalog. */
 function pullScope(repo: string): string {
-  return `repository:${repo}:pull`;
+  // `_catalog` cannot be a repository name (components start with a letter or digit).
+  return repo === CATALOG_SCOPE_KEY ? 'registry:catalog:*' : `repository:${repo}:pull`;
 }
 
 function parseRealm(value: string | undefined): URL | undefined {

@@ -8,7 +8,7 @@ import {
   type Reference,
   type RepositoryName,
 } from '../oci/index.js';
-import { Authorizer, type Credential } from './authorizer.js';
+import { Authorizer, CATALOG_SCOPE_KEY, type Credential } from './authorizer.js';
 import { UpstreamError } from './errors.js';
 import { describeUrl } from './redact.js';
 import { badResponse, discard, failureFromStatus, header, lengthHeader, readCapped, type ErrorContext, type Headers } from './responses.js';
@@ -106,10 +106,18 @@ export class HttpUpstream implements Upstream {
   }
 
   listTags(repo: RepositoryName, query: { n?: number; last?: string }, signal?: AbortSignal): Promise<TagsPage> {
-    const url = this.url(repo, 'tags/list');
+    return this.listPage(repo, this.url(repo, 'tags/list'), query, signal);
+  }
+
+  listCatalog(query: { n?: number; last?: string }, signal?: AbortSignal): Promise<TagsPage> {
+    return this.listPage(CATALOG_SCOPE_KEY, new URL(`${this.base}/v2/_catalog`), query, signal);
+  }
+
+  /** A paginated JSON name list (tags or catalog), passed through with its Link header. */
+  private listPage(scopeRepo: string, url: URL, query: { n?: number; last?: string }, signal: AbortSignal | undefined): Promise<TagsPage> {
     if (query.n !== undefined) url.searchParams.set('n', String(query.n));
     if (query.last !== undefined) url.searchParams.set('last', query.last);
-    return this.call(repo, { method: 'GET', url, headers: { accept: 'application/json' }, followRedirects: true, signal }, async (ex, ctx) => {
+    return this.call(scopeRepo, { method: 'GET', url, headers: { accept: 'application/json' }, followRedirects: true, signal }, async (ex, ctx) => {
       if (ex.status !== 200) throw await failureFromStatus(ctx, ex.status, ex.headers, ex.body);
       refuseEncoded(ctx, ex);
       const body = await readCapped(ctx, ex.body, ex.headers, MAX_TAGS_BYTES);

@@ -42,6 +42,8 @@ export interface Upstream {
   /** Size of the blob; falls back to a ranged GET when HEAD lacks Content-Length. */
   headBlob(repo: RepositoryName, digest: Digest, signal?: AbortSignal): Promise<{ size: number }>;
   listTags(repo: RepositoryName, query: { n?: number; last?: string }, signal?: AbortSignal): Promise<TagsPage>;
+  /** /v2/_catalog (body `{"repositories": [...]}`); many registries refuse it (Docker Hub: 404/401). */
+  listCatalog(query: { n?: number; last?: string }, signal?: AbortSignal): Promise<TagsPage>;
   close(): Promise<void>;
 }
 

@@ -28,23 +28,22 @@ t.test('/healthz and /readyz answer outside /v2/', async (t) => {
   t.equal(reg.requests.length, 0, 'probes never reach the upstream');
 });
 
-t.test('/readyz turns 503 with a reason when storage is not writable, and back to 200', async (t) => {
+t.test('/readyz stays 200 but reports degraded when storage is not writable, and recovers', async (t) => {
   const reg = await startTestRegistry(t);
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
-  t.equal((await request(`${mirror.url}/readyz`)).status, 200);
+  t.same(JSON.parse((await request(`${mirror.url}/readyz`)).body.toString()), { status: 'ok' });
   // Root ignores permissions, so break the probe path itself: the temp dir becomes a regular file.
   const tmp = path.join(mirror.storage, 'v1', 'tmp');
   rmSync(tmp, { recursive: true });
   writeFileSync(tmp, 'not a directory');
-  const down = await readyzUntil(mirror.url, 503);
-  t.equal(down.status, 503);
+  const down = await readyzUntil(mirror.url, 200, 'degraded');
+  t.equal(down.status, 200, 'still ready: every pull is served from upstream');
   const body = JSON.parse(down.body.toString()) as { status: string; reasons: string[] };
-  t.equal(body.status, 'unavailable');
-  t.same(body.reasons, ['storage: not writable (ENOTDIR)']);
-  t.equal((await request(`${mirror.url}/healthz`)).status, 200, 'still alive: restarting would not help');
+  t.equal(body.status, 'degraded');
+  t.same(body.reasons, ['storage: not writable (ENOTDIR): serving without caching']);
   rmSync(tmp);
   mkdirSync(tmp);
-  t.equal((await readyzUntil(mirror.url, 200)).status, 200);
+  t.same(JSON.parse((await readyzUntil(mirror.url, 200, 'ok')).body.toString()), { status: 'ok' });
 });
 
 t.test('Readiness answers not ready once shutdown began', async (t) => {

@@ -73,6 +73,7 @@ t.test('/api/status: traffic, repositories, upstream state, cache and sync hooks
     lastError: null,
     bytes: 5000,
     images: 3,
+    lastRun: { startedAt: null, finishedAt: '2026-01-02T03:04:05.000Z', images: 3, bytes: 5000, errors: 0 },
   });
   t.match(s.sync.find((j) => j.job === 'hourly'), { lastResult: 'failure', lastSuccessAt: null, lastError: 'upstream unavailable' });
 

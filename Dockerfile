@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# The regmirror image: build with dev dependencies, run with production dependencies only.
+#   docker build -t regmirror/regmirror:0.1.0 .
+# Air-gapped: build from a base image in your own registry with --build-arg NODE_IMAGE=…
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# Scripts off: "prepare" would build before the sources are copied.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /src/dist ./dist
+# The default config, with the cache on the volume instead of next to the config file.
+COPY mirror.config.json ./
+RUN groupadd --system --gid 10001 regmirror \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin regmirror \
+ && mkdir -p /etc/regmirror /var/lib/regmirror \
+ && node -e "const fs=require('node:fs');const c=JSON.parse(fs.readFileSync('mirror.config.json','utf8'));c.storage={...c.storage,path:'/var/lib/regmirror'};fs.writeFileSync('/etc/regmirror/mirror.config.json',JSON.stringify(c,null,2)+'\n')" \
+ && chown 10001:10001 /var/lib/regmirror
+# Numeric, so Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
+VOLUME /var/lib/regmirror
+EXPOSE 5000
+# node is PID 1 on purpose: `serve` handles SIGTERM/SIGINT itself (stops accepting, lets transfers in
+# flight finish for shutdownGrace, closes the stores, exits 0) and starts no child processes to reap.
+CMD ["node", "dist/cli/main.js", "serve", "--config", "/etc/regmirror/mirror.config.json"]

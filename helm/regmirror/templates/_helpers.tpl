@@ -1,0 +1,122 @@
+{{- define "regmirror.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "regmirror.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "regmirror.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "regmirror.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "regmirror.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "regmirror.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "regmirror.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "regmirror.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* registry/repository:tag, or registry/repository@digest when pinned. */}}
+{{- define "regmirror.image" -}}
+{{- $img := .Values.image -}}
+{{- $repo := $img.repository -}}
+{{- if $img.registry -}}{{- $repo = printf "%s/%s" (trimSuffix "/" $img.registry) $img.repository -}}{{- end -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $repo $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion $img.tag | toString) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A Kubernetes quantity ("50Gi", "100G", "1.5Ti", "1073741824") times maxSizePercent, in whole MiB:
+the mirror's default storage.maxSize.
+*/}}
+{{- define "regmirror.maxSize" -}}
+{{- $size := toString .Values.persistence.size -}}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$" $size) -}}
+{{- fail (printf "persistence.size: %q is not a size such as 50Gi or 100G" $size) -}}
+{{- end -}}
+{{- $units := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 -}}
+{{- $number := regexReplaceAll "[A-Za-z]+$" $size "" | float64 -}}
+{{- $unit := get $units (regexReplaceAll "^[0-9.]+" $size "") -}}
+{{- $mib := divf (mulf $number $unit (float64 .Values.persistence.maxSizePercent)) (mulf 100 1048576) | floor | int64 -}}
+{{- if lt $mib 1 -}}
+{{- fail (printf "persistence.size: %s × %v%% is less than 1MiB, too small for a cache" $size .Values.persistence.maxSizePercent) -}}
+{{- end -}}
+{{- printf "%dMiB" $mib -}}
+{{- end -}}
+
+{{- define "regmirror.listen" -}}
+{{- $host := .host | toString -}}
+{{- if contains ":" $host -}}{{- $host = printf "[%s]" $host -}}{{- end -}}
+{{- printf "%s:%v" $host .port -}}
+{{- end -}}
+
+{{/* mirror.config.json as JSON: values.config merged over the chart's defaults. */}}
+{{- define "regmirror.configJson" -}}
+{{- $user := deepCopy (default dict .Values.config) -}}
+{{- if hasKey $user "listen" -}}
+{{- fail "config.listen: set by the chart from listenHost and containerPort; set those instead" -}}
+{{- end -}}
+{{- $userStorage := default dict (get $user "storage") -}}
+{{- if hasKey $userStorage "path" -}}
+{{- fail "config.storage.path: set by the chart to persistence.mountPath (the cache volume); set that instead" -}}
+{{- end -}}
+{{- if hasKey (default dict (get $user "metrics")) "listen" -}}
+{{- fail "config.metrics.listen: set by the chart from metrics.port; set that instead" -}}
+{{- end -}}
+{{- range $name, $u := (default dict (get $user "upstreams")) -}}
+{{- if and (kindIs "map" $u) (hasKey $u "password") -}}
+{{- fail (printf "config.upstreams.%s.password: a password would sit in a ConfigMap; put it in credentials.env or credentials.existingSecret and reference it with passwordEnv" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- $upstreams := default dict (get $user "upstreams") -}}
+{{- $default := get $user "defaultUpstream" -}}
+{{- if and $default (not (hasKey $upstreams (toString $default))) -}}
+{{- fail (printf "config.defaultUpstream: %q is not one of config.upstreams (%s)" $default (keys $upstreams | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- $defaults := dict
+  "listen" (include "regmirror.listen" (dict "host" .Values.listenHost "port" .Values.containerPort))
+  "storage" (dict "path" .Values.persistence.mountPath "maxSize" (include "regmirror.maxSize" .))
+  "shutdownGrace" (printf "%ds" (sub (int .Values.terminationGracePeriodSeconds) 10)) -}}
+{{- if .Values.metrics.port -}}
+{{- $_ := set $defaults "metrics" (dict "listen" (include "regmirror.listen" (dict "host" .Values.listenHost "port" .Values.metrics.port))) -}}
+{{- end -}}
+{{- mustMergeOverwrite $defaults $user | toPrettyJson -}}
+{{- end -}}
+
+{{/* The address node daemons use for the mirror, for NOTES.txt. */}}
+{{- define "regmirror.nodeAddress" -}}
+{{- if .Values.hostPort.enabled -}}
+{{- $ip := default "127.0.0.1" .Values.hostPort.hostIP -}}
+{{- if or (eq $ip "0.0.0.0") (eq $ip "::") -}}{{- $ip = "127.0.0.1" -}}{{- end -}}
+{{- if contains ":" $ip -}}{{- $ip = printf "[%s]" $ip -}}{{- end -}}
+{{- printf "%s:%v" $ip .Values.hostPort.port -}}
+{{- else if and (eq .Values.service.type "NodePort") .Values.service.nodePort -}}
+{{- printf "NODE_IP:%v" .Values.service.nodePort -}}
+{{- else if eq .Values.service.type "NodePort" -}}
+NODE_IP:NODE_PORT
+{{- else -}}
+{{- printf "CLUSTER_IP:%v" .Values.service.port -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,151 @@
+{{/* The pod template shared by the StatefulSet and the DaemonSet. */}}
+{{- define "regmirror.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "regmirror.selectorLabels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    # A changed config or credential rolls the pods: the server reads both only at start.
+    checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
+    {{- if .Values.credentials.env }}
+    checksum/credentials: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+    {{- end }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "regmirror.serviceAccountName" . }}
+  automountServiceAccountToken: false
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  {{- if and (eq .Values.mode "daemonset") .Values.persistence.hostPathChown }}
+  initContainers:
+    # fsGroup does not apply to hostPath: hand the directory to the mirror's user, and nothing more.
+    - name: chown-cache
+      image: {{ include "regmirror.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      command:
+        - node
+        - -e
+        - require('node:fs').chownSync(process.argv[1], Number(process.argv[2]), Number(process.argv[3]))
+        - {{ .Values.persistence.mountPath | quote }}
+        - {{ .Values.podSecurityContext.runAsUser | default 10001 | quote }}
+        - {{ .Values.podSecurityContext.runAsGroup | default 10001 | quote }}
+      securityContext:
+        runAsUser: 0
+        runAsGroup: 0
+        runAsNonRoot: false
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities: { drop: [ALL], add: [CHOWN] }
+        seccompProfile: { type: RuntimeDefault }
+      resources:
+        requests: { cpu: 10m, memory: 32Mi }
+        limits: { memory: 64Mi }
+      volumeMounts:
+        - name: cache
+          mountPath: {{ .Values.persistence.mountPath }}
+  {{- end }}
+  containers:
+    - name: regmirror
+      image: {{ include "regmirror.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      # The image's CMD, spelled out: the config path is where the ConfigMap is mounted.
+      command: ["node", "/app/dist/cli/main.js", "serve", "--config", "/etc/regmirror/mirror.config.json"]
+      ports:
+        - name: http
+          containerPort: {{ .Values.containerPort }}
+          protocol: TCP
+          {{- if .Values.hostPort.enabled }}
+          hostPort: {{ .Values.hostPort.port }}
+          {{- with .Values.hostPort.hostIP }}
+          hostIP: {{ . }}
+          {{- end }}
+          {{- end }}
+        {{- if .Values.metrics.port }}
+        - name: metrics
+          containerPort: {{ .Values.metrics.port }}
+          protocol: TCP
+        {{- end }}
+      {{- if or .Values.credentials.env .Values.credentials.existingSecret }}
+      # Each key is an environment variable that a config upstream names in passwordEnv.
+      envFrom:
+        {{- if .Values.credentials.env }}
+        - secretRef:
+            name: {{ include "regmirror.fullname" . }}-credentials
+        {{- end }}
+        {{- with .Values.credentials.existingSecret }}
+        - secretRef:
+            name: {{ . }}
+        {{- end }}
+      {{- end }}
+      {{- with .Values.extraEnv }}
+      env:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .Values.lifecycle }}
+      lifecycle:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      livenessProbe:
+        {{- toYaml .Values.livenessProbe | nindent 8 }}
+      readinessProbe:
+        {{- toYaml .Values.readinessProbe | nindent 8 }}
+      {{- with .Values.startupProbe }}
+      startupProbe:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: config
+          mountPath: /etc/regmirror
+          readOnly: true
+        - name: cache
+          mountPath: {{ .Values.persistence.mountPath }}
+        - name: tmp
+          mountPath: /tmp
+        {{- with .Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "regmirror.fullname" . }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ .Values.tmpSizeLimit }}
+    {{- if eq .Values.mode "daemonset" }}
+    - name: cache
+      hostPath:
+        path: {{ .Values.persistence.hostPath }}
+        type: {{ .Values.persistence.hostPathType }}
+    {{- end }}
+    {{- with .Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}

@@ -1,0 +1,274 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/index.js';
+import type { FsBlobStore } from './blob-store.js';
+import { CacheIndex, type CacheIndexObserver, type RemoveResult, type Reservation } from './cache-index.js';
+import { StorageError } from './errors.js';
+import { reconcile } from './reconcile.js';
+import { RecencyFile } from './recency.js';
+import type { StorageHealth } from './storage-health.js';
+import type { BlobInfo, BlobStore, BlobWriter, ByteSpan } from './types.js';
+import { UncachedWriter } from './uncached-writer.js';
+
+/** The pinned content already cached does not fit the budget: a start-up error, not a runtime surprise. */
+export class PinBudgetError extends StorageError {
+  override readonly name = 'PinBudgetError';
+  constructor(
+    readonly pinnedBytes: number,
+    readonly maxSize: number,
+  ) {
+    super(`storage.maxSize (${maxSize} bytes) is smaller than the pinned content already cached (${pinnedBytes} bytes): raise storage.maxSize or narrow storage.pin`);
+  }
+}
+
+export type CacheLog = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => void;
+
+export interface BlobCacheOptions {
+  readonly store: FsBlobStore;
+  readonly root: string;
+  readonly maxSize: number;
+  /** Whether `<upstream>/<repository>` is pinned (mirror's PinSet.matchesKey). */
+  readonly isPinned: (repoKey: string) => boolean;
+  readonly observer: CacheIndexObserver;
+  readonly health: StorageHealth;
+  /** Drops a blob's metadata record after its file was deleted. */
+  readonly forget: (digest: Digest) => Promise<void>;
+  /** The size the metadata recorded at commit, if any: adopting a file then needs no stat. */
+  readonly recordedSize?: (digest: Digest) => Promise<number | undefined>;
+  readonly log: CacheLog;
+  /** How often a changed index is written to disk. Default 30 s. */
+  readonly flushIntervalMs?: number;
+  readonly now?: () => number;
+}
+
+export interface RecoverReport {
+  readonly removedTempFiles: number;
+  readonly blobs: number;
+  readonly bytes: number;
+  readonly pinnedBytes: number;
+  readonly adopted: number;
+  readonly dropped: number;
+}
+
+/**
+ * The blob store inside its budget: every read holds the digest (never deleted under a reader),
+ * every download first reserves its Content-Length (evicting LRU blobs to make room), commits are
+ * accounted, and what cannot be cached (too big, no room, storage degraded) is streamed through an
+ * UncachedWriter instead. Wraps FsBlobStore; the mirror sees only the BlobStore interface.
+ */
+export class BlobCache implements BlobStore {
+  readonly index: CacheIndex;
+  readonly #store: FsBlobStore;
+  readonly #recency: RecencyFile;
+  readonly #health: StorageHealth;
+  readonly #forget: (digest: Digest) => Promise<void>;
+  readonly #recordedSize: (digest: Digest) => Promise<number | undefined>;
+  readonly #log: CacheLog;
+  readonly #flushIntervalMs: number;
+  readonly #now: () => number;
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: BlobCacheOptions) {
+    this.#store = options.store;
+    this.#recency = new RecencyFile(options.root);
+    this.#health = options.health;
+    this.#forget = options.forget;
+    this.#recordedSize = options.recordedSize ?? (async () => undefined);
+    this.#log = options.log;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+    this.index = new CacheIndex({
+      maxSize: options.maxSize,
+      isPinned: options.isPinned,
+      observer: options.observer,
+      now: this.#now,
+      deleteBlob: async (digest) => {
+        await this.#store.delete(digest);
+        await this.#forget(digest);
+      },
+      onDeleteError: (digest, error) => this.#log('warn', { digest, error: (error as Error).message }, 'deleting an evicted blob failed'),
+    });
+  }
+
+  /**
+   * Start-up: removes temp files, loads the index snapshot, reconciles it with the files, enforces
+   * the budget and checks that the pinned content fits. Call after the metadata store is open.
+   */
+  async recover(): Promise<RecoverReport> {
+    const { removedTempFiles } = await this.#store.recover();
+    const snapshot = await this.#recency.load().catch(() => undefined);
+    const result = await reconcile(await this.#store.digests(), snapshot, (d) => this.#sizeOf(d));
+    this.index.load(result.blobs);
+    if (result.adopted > 0 || result.dropped.length > 0) this.index.markDirty();
+    for (const digest of result.dropped) await this.#forget(digest).catch(() => {});
+    if (this.index.pinnedBytes > this.index.maxSize) throw new PinBudgetError(this.index.pinnedBytes, this.index.maxSize);
+    this.index.enforce();
+    await this.index.settled();
+    this.#timer = setInterval(() => void this.flush(), this.#flushIntervalMs);
+    this.#timer.unref();
+    return {
+      removedTempFiles,
+      blobs: this.index.count,
+      bytes: this.index.bytes,
+      pinnedBytes: this.index.pinnedBytes,
+      adopted: result.adopted,
+      dropped: result.dropped.length,
+    };
+  }
+
+  /** Metadata first (an in-memory read for the embedded store), a stat only for files it does not know. */
+  async #sizeOf(digest: Digest): Promise<BlobInfo | undefined> {
+    const recorded = await this.#recordedSize(digest).catch(() => undefined);
+    return recorded !== undefined ? { digest, size: recorded } : this.#store.stat(digest);
+  }
+
+  /** Writes the index snapshot if it changed. Never throws: a lost snapshot costs recency only. */
+  flush(): Promise<void> {
+    if (!this.index.dirty) return this.#flushing ?? Promise.resolve();
+    this.#flushing ??= this.#recency
+      .save(this.index.snapshot(), this.#now())
+      .catch((error: unknown) => {
+        if (!this.#health.report(error)) this.#log('warn', { error: (error as Error).message }, 'saving the cache index failed');
+      })
+      .finally(() => (this.#flushing = undefined));
+    return this.#flushing;
+  }
+
+  /** Stops the flush timer and writes the last snapshot. Safe twice. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      clearInterval(this.#timer);
+      await this.index.settled();
+      await this.#flushing;
+      await this.flush();
+    })();
+    return this.#closed;
+  }
+
+  stat(digest: Digest): Promise<BlobInfo | undefined> {
+    return this.#store.stat(digest);
+  }
+
+  async open(digest: Digest, span?: ByteSpan): Promise<Readable | undefined> {
+    // Held before the first await: an eviction deciding meanwhile sees the reader.
+    this.index.acquire(digest);
+    let stream: Readable | undefined;
+    try {
+      stream = await this.#store.open(digest, span);
+    } catch (error) {
+      this.index.release(digest);
+      throw error;
+    }
+    if (stream === undefined) {
+      this.index.release(digest);
+      return undefined;
+    }
+    this.index.touch(digest);
+    stream.once('close', () => this.index.release(digest));
+    return stream;
+  }
+
+  async begin(digest: Digest, expectedSize?: number): Promise<BlobWriter> {
+    if (!(await this.#health.usable())) return new UncachedWriter(digest, expectedSize);
+    let reservation: Reservation | undefined;
+    if (expectedSize !== undefined) {
+      reservation = await this.index.reserve(expectedSize);
+      if (reservation === undefined) {
+        this.#log('debug', { digest, size: expectedSize, budget: this.index.maxSize, pinnedBytes: this.index.pinnedBytes }, 'no room in the cache budget: streaming without caching');
+        return new UncachedWriter(digest, expectedSize);
+      }
+    }
+    let writer: BlobWriter;
+    try {
+      writer = await this.#store.begin(digest, expectedSize);
+    } catch (error) {
+      reservation?.release();
+      if (this.#health.report(error)) return new UncachedWriter(digest, expectedSize);
+      throw error;
+    }
+    return new AccountedWriter(writer, this.index, this.#health, reservation);
+  }
+
+  /** BlobStore.delete: an operator's delete; refuses a blob in use. Pinned blobs go too (force). */
+  async delete(digest: Digest): Promise<boolean> {
+    return (await this.index.remove(digest, { force: true })) === 'removed';
+  }
+
+  /**
+   * The safe delete for `cache gc` / `cache prune`: 'in-use' while any client reads it,
+   * 'pinned' for pinned content unless `force`, 'absent' if not cached; 'removed' after the file
+   * and its metadata record are gone and the totals were updated.
+   */
+  remove(digest: Digest, options: { force?: boolean } = {}): Promise<RemoveResult> {
+    return this.index.remove(digest, options);
+  }
+
+  /** A manifest served for this repository references these digests (itself included): pins follow them. */
+  recordRepository(upstream: string, repository: string, digests: readonly Digest[]): void {
+    this.index.addRepository(`${upstream}/${repository}`, digests);
+  }
+
+  /** A read served from memory (a hot manifest): recency only. */
+  touch(digest: Digest): void {
+    this.index.touch(digest);
+  }
+
+  list(): AsyncIterable<BlobInfo> {
+    return this.#store.list();
+  }
+}
+
+/** A real write, accounted: followers hold the digest, commit joins the index, disk errors degrade. */
+class AccountedWriter implements BlobWriter {
+  constructor(
+    private readonly inner: BlobWriter,
+    private readonly index: CacheIndex,
+    private readonly health: StorageHealth,
+    private readonly reservation: Reservation | undefined,
+  ) {}
+
+  get digest(): Digest {
+    return this.inner.digest;
+  }
+  get bytesWritten(): number {
+    return this.inner.bytesWritten;
+  }
+  get expectedSize(): number | undefined {
+    return this.inner.expectedSize;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    try {
+      await this.inner.write(chunk);
+    } catch (error) {
+      this.health.report(error);
+      this.reservation?.release();
+      throw error;
+    }
+  }
+
+  follow(span?: ByteSpan): Readable {
+    const stream = this.inner.follow(span);
+    this.index.acquire(this.inner.digest);
+    stream.once('close', () => this.index.release(this.inner.digest));
+    return stream;
+  }
+
+  async commit(): Promise<BlobInfo> {
+    try {
+      const info = await this.inner.commit();
+      this.index.add(info.digest, info.size, this.reservation);
+      return info;
+    } catch (error) {
+      this.health.report(error);
+      this.reservation?.release();
+      throw error;
+    }
+  }
+
+  async abort(reason: Error): Promise<void> {
+    this.reservation?.release();
+    await this.inner.abort(reason);
+  }
+}

@@ -1,0 +1,88 @@
+import { close, open, read } from 'node:fs';
+import { Readable } from 'node:stream';
+import { StorageError } from './errors.js';
+import { READ_CHUNK_BYTES, ReadBufferPool, type ChunkRecycler } from './read-buffers.js';
+
+export interface BlobReadStreamInit {
+  /** For messages, and to open when no `fd` is given. */
+  readonly path: string;
+  /** An fd opened for reading; the stream owns and closes it. */
+  readonly fd?: number;
+  readonly start: number;
+  /** Exclusive end offset; Infinity reads to the end of the file. */
+  readonly end: number;
+}
+
+/**
+ * A committed blob file as a stream of large positional reads into reusable buffers: a consumer
+ * that hands chunks back through `recycle()` (the HTTP send loop does, once the socket wrote them)
+ * lets the next reads reuse them; one that does not gets fresh buffers, like fs.createReadStream.
+ */
+export class BlobReadStream extends Readable implements ChunkRecycler {
+  readonly #path: string;
+  #fd: number | undefined;
+  #pos: number;
+  readonly #end: number;
+  #reading = false;
+  /** _destroy arrived while a read was in flight: close once it lands, so the fd is never reused under it. */
+  #closeWhenIdle: (() => void) | undefined;
+  readonly #buffers = new ReadBufferPool();
+
+  constructor(init: BlobReadStreamInit) {
+    super({ highWaterMark: READ_CHUNK_BYTES });
+    this.#path = init.path;
+    this.#fd = init.fd;
+    this.#pos = init.start;
+    this.#end = init.end;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    if (this.#fd !== undefined) return callback();
+    open(this.#path, 'r', (error, fd) => {
+      if (error) return callback(new StorageError(`opening ${this.#path} failed`, { cause: error }));
+      this.#fd = fd;
+      callback();
+    });
+  }
+
+  override _read(): void {
+    if (this.#reading) return;
+    const fd = this.#fd;
+    const length = Math.min(READ_CHUNK_BYTES, this.#end - this.#pos);
+    if (fd === undefined || length <= 0) {
+      this.push(null);
+      return;
+    }
+    const buf = this.#buffers.take();
+    const pos = this.#pos;
+    this.#reading = true;
+    read(fd, buf, 0, length, pos, (error, bytesRead) => {
+      this.#reading = false;
+      if (this.#closeWhenIdle !== undefined) return this.#closeWhenIdle();
+      if (error) return this.destroy(new StorageError(`reading ${this.#path} failed`, { cause: error }));
+      if (bytesRead === 0) {
+        if (this.#end === Infinity) return void this.push(null);
+        return this.destroy(new StorageError(`${this.#path} ended at ${pos}, before ${this.#end}`));
+      }
+      this.#pos += bytesRead;
+      this.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+    });
+  }
+
+  recycle(chunk: Buffer): void {
+    if (!this.destroyed) this.#buffers.give(chunk);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#buffers.clear();
+    const closeFd = () => {
+      this.#closeWhenIdle = undefined;
+      const fd = this.#fd;
+      this.#fd = undefined;
+      if (fd === undefined) return callback(error);
+      close(fd, () => callback(error));
+    };
+    if (this.#reading) this.#closeWhenIdle = closeFd;
+    else closeFd();
+  }
+}

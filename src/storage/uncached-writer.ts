@@ -1,0 +1,144 @@
+import { createHash, type Hash } from 'node:crypto';
+import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
+import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
+import { DigestMismatchError, SizeMismatchError, StorageError } from './errors.js';
+import type { BlobInfo, BlobWriter, ByteSpan } from './types.js';
+
+/**
+ * A "write" that keeps nothing: bytes go straight to the clients that follow it, verified like a
+ * cached download (the newest chunk is held back until the digest matched, so a mismatch ends
+ * every response short). Used for a blob larger than the whole budget, when no room can be made,
+ * and while storage is degraded. Upstream is read at the pace of the slowest follower (there is no
+ * file to buffer in), and once every follower left the next write fails, so the upstream GET stops.
+ * Followers must join before the first byte: the mirror starts a new download for a later client.
+ */
+export class UncachedWriter implements BlobWriter {
+  readonly caching = false;
+  readonly #hash: Hash;
+  /** Bytes received (hashed). */
+  #written = 0;
+  /** Bytes handed to followers: a client joining after the first one cannot be served. */
+  #fed = 0;
+  #held: { buf: Buffer; start: number } | undefined;
+  readonly #followers = new Set<UncachedFollower>();
+  #hadFollowers = false;
+  #state: 'writing' | 'committed' | 'aborted' = 'writing';
+  #abortReason: Error | undefined;
+
+  constructor(
+    readonly digest: Digest,
+    readonly expectedSize: number | undefined,
+  ) {
+    this.#hash = createHash(digestAlgorithm(digest));
+  }
+
+  /** Bytes already handed to followers (the held-back chunk excluded): above 0, nobody can join. */
+  get bytesWritten(): number {
+    return this.#fed;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#state !== 'writing') throw this.#abortReason ?? new StorageError(`write of ${this.digest} is closed`);
+    if (this.#hadFollowers && this.#followers.size === 0) {
+      throw new StorageError(`every client of the uncached download of ${this.digest} left`);
+    }
+    const next = this.#written + chunk.length;
+    if (this.expectedSize !== undefined && next > this.expectedSize) {
+      const error = new SizeMismatchError(this.expectedSize, next);
+      await this.abort(error);
+      throw error;
+    }
+    this.#hash.update(chunk);
+    const out = this.#held;
+    this.#held = { buf: chunk, start: this.#written };
+    this.#written = next;
+    if (out !== undefined) await this.#feed(out.buf, out.start);
+  }
+
+  /** Hands a chunk to every follower and waits for the slow ones to drain (or leave). */
+  async #feed(buf: Buffer, start: number): Promise<void> {
+    const waits: Promise<unknown>[] = [];
+    for (const f of this.#followers) {
+      if (!f.feed(buf, start)) waits.push(Promise.race([once(f, 'drain'), once(f, 'close')]).catch(() => {}));
+    }
+    this.#fed = start + buf.length;
+    await Promise.all(waits);
+  }
+
+  follow(span?: ByteSpan): Readable {
+    if (this.#state === 'aborted' || this.#fed > 0) {
+      const failed = new Readable({ read() {} });
+      failed.destroy(this.#abortReason ?? new StorageError(`the uncached download of ${this.digest} already started`));
+      return failed;
+    }
+    const follower = new UncachedFollower(span?.start ?? 0, span ? span.end + 1 : Number.POSITIVE_INFINITY);
+    this.#hadFollowers = true;
+    this.#followers.add(follower);
+    follower.once('close', () => this.#followers.delete(follower));
+    return follower;
+  }
+
+  async commit(): Promise<BlobInfo> {
+    if (this.#state !== 'writing') throw this.#abortReason ?? new StorageError(`write of ${this.digest} is closed`);
+    if (this.expectedSize !== undefined && this.#written !== this.expectedSize) {
+      const error = new SizeMismatchError(this.expectedSize, this.#written);
+      await this.abort(error);
+      throw error;
+    }
+    const actual = this.#hash.digest('hex');
+    if (actual !== digestHex(this.digest)) {
+      const error = new DigestMismatchError(this.digest, `${digestAlgorithm(this.digest)}:${actual}`);
+      await this.abort(error);
+      throw error;
+    }
+    this.#state = 'committed';
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined) await this.#feed(held.buf, held.start);
+    for (const f of this.#followers) f.finish();
+    return { digest: this.digest, size: this.#written };
+  }
+
+  async abort(reason: Error): Promise<void> {
+    if (this.#state !== 'writing') return;
+    this.#state = 'aborted';
+    this.#abortReason = reason;
+    this.#held = undefined;
+    for (const f of [...this.#followers]) f.destroy(reason);
+  }
+}
+
+/** One client's view: the bytes of its span, the span's last byte held back until finish(). */
+class UncachedFollower extends PassThrough {
+  #pending: Buffer | undefined;
+
+  readonly #start: number;
+  /** Exclusive. */
+  readonly #stop: number;
+
+  constructor(start: number, stop: number) {
+    super();
+    this.#start = start;
+    this.#stop = stop;
+  }
+
+  /** Returns false when the client is behind (wait for 'drain'). */
+  feed(buf: Buffer, at: number): boolean {
+    if (this.destroyed) return true;
+    const from = Math.max(this.#start, at);
+    const to = Math.min(this.#stop, at + buf.length);
+    if (to <= from) return true;
+    let piece = buf.subarray(from - at, to - at);
+    if (to === this.#stop) {
+      this.#pending = piece.subarray(piece.length - 1);
+      piece = piece.subarray(0, piece.length - 1);
+    }
+    return piece.length === 0 ? true : this.write(piece);
+  }
+
+  finish(): void {
+    if (this.destroyed) return;
+    this.end(this.#pending);
+  }
+}

@@ -1,0 +1,83 @@
+import { CronExpressionParser } from 'cron-parser';
+import type { Logger } from 'pino';
+import type { Schedule, SyncEntry } from '../config/index.js';
+
+/** The scheduler's only view of time, so tests drive it with fake timers while the work stays real. */
+export interface Timers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realTimers: Timers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** The first slot strictly after `after` (cron in UTC). `anchor` is the last planned start of an interval job. */
+export function nextSlot(schedule: Schedule, after: number, anchor: number | undefined): number {
+  if (schedule.kind === 'cron') return CronExpressionParser.parse(schedule.expression, { currentDate: new Date(after), tz: 'UTC' }).next().getTime();
+  let next = (anchor ?? after) + schedule.ms;
+  // A run that outlasted its interval skips the slots it missed instead of starting back to back.
+  while (next <= after) next += schedule.ms;
+  return next;
+}
+
+interface Slot {
+  timer: unknown;
+  anchor: number | undefined;
+}
+
+/**
+ * Runs each entry on its schedule, plus jitter. The next timer is armed only when a run ends, so an
+ * entry never overlaps itself however long a run takes; `run` bounds the shared work.
+ */
+export class Scheduler {
+  private readonly slots = new Map<string, Slot>();
+  private closed = false;
+
+  constructor(
+    private readonly entries: readonly SyncEntry[],
+    private readonly run: (entry: SyncEntry) => Promise<unknown>,
+    private readonly options: { readonly timers: Timers; readonly jitterMs: number; readonly random: () => number; readonly logger: Logger },
+  ) {}
+
+  start(): void {
+    for (const entry of this.entries) {
+      if (entry.runOnStart) this.arm(entry, 0);
+      else if (entry.schedule !== undefined) this.plan(entry);
+    }
+  }
+
+  stop(): void {
+    this.closed = true;
+    for (const slot of this.slots.values()) this.options.timers.clearTimeout(slot.timer);
+    this.slots.clear();
+  }
+
+  private plan(entry: SyncEntry): void {
+    if (this.closed || entry.schedule === undefined) return;
+    const { timers, jitterMs, random } = this.options;
+    const now = timers.now();
+    const slot = nextSlot(entry.schedule, now, this.slots.get(entry.name)?.anchor);
+    const delay = slot - now + Math.floor(random() * jitterMs);
+    this.arm(entry, delay, slot);
+  }
+
+  private arm(entry: SyncEntry, delayMs: number, anchor?: number): void {
+    const timer = this.options.timers.setTimeout(() => void this.fire(entry), Math.max(0, delayMs));
+    this.slots.set(entry.name, { timer, anchor: anchor ?? this.options.timers.now() });
+  }
+
+  private async fire(entry: SyncEntry): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.run(entry);
+    } catch (err) {
+      // run() reports its own failures; anything here is a bug, and must not stop the schedule.
+      this.options.logger.error({ job: entry.name, error: String(err) }, 'sync job crashed');
+    }
+    this.plan(entry);
+  }
+}

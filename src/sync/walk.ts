@@ -1,0 +1,61 @@
+import { isIndexMediaType, MANIFEST_MEDIA_TYPES, parseManifest, type Descriptor, type Digest, type ParsedManifest, type Reference } from '../oci/index.js';
+import type { Mirror, RepoRef } from '../mirror/index.js';
+
+export interface ImagePlan {
+  readonly digest: Digest;
+  /** Image manifests selected (the tag's own when it is not an index). */
+  readonly manifests: number;
+  /** Config and layer blobs of every selected image, each digest once. */
+  readonly blobs: readonly Descriptor[];
+}
+
+/** Real trees are one level deep (Docker Hub) or two (attestations in nested indexes); deeper is a loop or abuse. */
+const MAX_DEPTH = 4;
+
+/**
+ * Fetches a tag's manifest through the mirror (so the index is cached intact) and, for an index,
+ * the selected platforms' manifests; returns the blobs to make sure of. `fetch` wraps each
+ * manifest request (retries, the rate-limit reserve).
+ */
+export async function planImage(
+  mirror: Mirror,
+  ref: RepoRef,
+  reference: Reference,
+  platforms: readonly string[],
+  fetch: <T>(task: () => Promise<T>) => Promise<T>,
+): Promise<ImagePlan> {
+  const get = async (r: Reference): Promise<{ digest: Digest; parsed: ParsedManifest }> => {
+    const reply = await fetch(() => mirror.manifest(ref, r, MANIFEST_MEDIA_TYPES, true));
+    // withBody: true always yields bytes.
+    return { digest: reply.digest, parsed: parseManifest(reply.bytes ?? Buffer.alloc(0), reply.mediaType) };
+  };
+  const top = await get(reference);
+  const blobs = new Map<string, Descriptor>();
+  let manifests = 0;
+  const visit = async (m: ParsedManifest, depth: number): Promise<void> => {
+    if (m.kind !== 'index') {
+      manifests++;
+      for (const d of [...(m.config ? [m.config] : []), ...m.layers]) blobs.set(d.digest, d);
+      return;
+    }
+    if (depth >= MAX_DEPTH) throw new Error(`index nested deeper than ${MAX_DEPTH} levels`);
+    for (const child of m.manifests) {
+      const nested = child.platform === undefined && isIndexMediaType(child.mediaType);
+      if (!nested && !platformSelected(child, platforms)) continue;
+      await visit((await get({ kind: 'digest', digest: child.digest })).parsed, depth + 1);
+    }
+  };
+  await visit(top.parsed, 0);
+  return { digest: top.digest, manifests, blobs: [...blobs.values()] };
+}
+
+/** "linux/arm64" takes every arm64 variant; "linux/arm64/v8" only v8. No filter: everything. */
+export function platformSelected(child: Descriptor, platforms: readonly string[]): boolean {
+  if (platforms.length === 0) return true;
+  const p = child.platform;
+  if (p === undefined) return false;
+  return platforms.some((want) => {
+    const [os, arch, variant] = want.split('/');
+    return p.os === os && p.architecture === arch && (variant === undefined || p.variant === variant);
+  });
+}

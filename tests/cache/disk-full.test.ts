@@ -1,0 +1,112 @@
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { quickImage, sha256 } from '../fixtures/images.js';
+import { startTestRegistry } from '../fixtures/test-registry.js';
+import { startMirror, type TestMirror } from '../fixtures/mirror.js';
+import { request, type RawResponse } from '../fixtures/http.js';
+import { isCached, MiB, putRandomBlobs } from '../fixtures/cache.js';
+
+/** A small tmpfs, when this process may mount one (root in CI); undefined otherwise. */
+function smallTmpfs(t: { teardown(fn: () => void): void }, bytes: number): string | undefined {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'regmirror-full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  // Lazy: the mirror may still hold its metadata log open when teardowns run.
+  t.teardown(() => {
+    execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+async function readyz(mirror: TestMirror, status: string): Promise<{ status: string; reasons?: string[] }> {
+  let body: { status: string; reasons?: string[] } = { status: '' };
+  // Readiness answers are reused for a second: poll, bounded.
+  for (let i = 0; i < 60; i++) {
+    body = JSON.parse((await request(`${mirror.url}/readyz`)).body.toString()) as typeof body;
+    if (body.status === status) break;
+    await sleep(50);
+  }
+  return body;
+}
+
+function whole(res: RawResponse, digest: string): boolean {
+  return res.status === 200 && res.complete && sha256(res.body) === digest;
+}
+
+t.test('disk full (a real tmpfs): pulls stream from upstream, readiness and status say degraded, caching resumes', async (t) => {
+  const mount = smallTmpfs(t, 8 * MiB);
+  if (mount === undefined) {
+    t.comment('mount -t tmpfs is not permitted here; the injected-error test below covers the same paths');
+    t.pass('skipped: no tmpfs');
+    return;
+  }
+  const reg = await startTestRegistry(t);
+  const [blob] = putRandomBlobs(reg, 'team/app', 1, 2 * MiB) as [string];
+  const image = quickImage('disk-full');
+  reg.pushImage('team/app', 'v1', image);
+  const storage = path.join(mount, 'data');
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, storage });
+  // Leave less room than the 64 KiB readiness probe needs.
+  const { bavail, bsize } = statfsSync(mount);
+  const filler = path.join(mount, 'filler');
+  writeFileSync(filler, Buffer.alloc(bavail * bsize - 16 * 1024));
+
+  // The download that meets ENOSPC fails (its client sees a short response and retries); from then on
+  // every pull streams straight from upstream.
+  const first = await request(`${mirror.url}/v2/team/app/blobs/${blob}`).catch(() => undefined);
+  t.ok(first === undefined || !first.complete || whole(first, blob), 'the first pull is cut short or whole, never wrong');
+  for (let i = 0; i < 3; i++) t.ok(whole(await request(`${mirror.url}/v2/team/app/blobs/${blob}`), blob), `pull ${i + 1} while full is whole`);
+  const manifest = await request(`${mirror.url}/v2/team/app/manifests/v1`, { headers: { accept: image.mediaType } });
+  t.equal(manifest.status, 200, 'manifests are served too');
+  await mirror.app.settled();
+  t.notOk(isCached(storage, blob), 'nothing was cached');
+  const warnings = mirror.logs.filter((l) => l.includes('storage is not writable'));
+  t.equal(warnings.length, 1, 'one warning, not one per pull');
+  t.match(warnings[0], /"reason":"ENOSPC"/);
+
+  const degraded = await readyz(mirror, 'degraded');
+  t.same(degraded, { status: 'degraded', reasons: ['storage: not writable (ENOSPC): serving without caching'] });
+  const status = JSON.parse((await request(`${mirror.url}/api/status`)).body.toString()) as { storage: { state: string; reason: string | null } };
+  t.match(status.storage, { state: 'degraded', reason: 'ENOSPC' });
+  t.equal((await mirror.app.metrics.storageDegraded.get()).values[0]?.value, 1, 'the gauge says so too');
+
+  unlinkSync(filler);
+  t.same(await readyz(mirror, 'ok'), { status: 'ok' }, 'ready and healthy once space returned');
+  t.ok(whole(await request(`${mirror.url}/v2/team/app/blobs/${blob}`), blob));
+  await mirror.app.settled();
+  t.ok(isCached(storage, blob), 'caching resumed by itself');
+  t.ok(mirror.logs.some((l) => l.includes('caching resumed')));
+  const after = JSON.parse((await request(`${mirror.url}/api/status`)).body.toString()) as { storage: { state: string } };
+  t.equal(after.storage.state, 'ok');
+  t.equal((await mirror.app.metrics.storageDegraded.get()).values[0]?.value, 0);
+});
+
+t.test('unwritable storage (an injected error at the file-system boundary): pulls still stream, nothing is cached', async (t) => {
+  const reg = await startTestRegistry(t);
+  const [blob] = putRandomBlobs(reg, 'team/app', 1, MiB) as [string];
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  // Root ignores permissions: break the temp dir itself, so every new temp file fails (ENOTDIR).
+  const tmp = path.join(mirror.storage, 'v1', 'tmp');
+  rmSync(tmp, { recursive: true });
+  writeFileSync(tmp, 'not a directory');
+  for (let i = 0; i < 2; i++) t.ok(whole(await request(`${mirror.url}/v2/team/app/blobs/${blob}`), blob), `pull ${i + 1} is whole`);
+  await mirror.app.settled();
+  t.notOk(isCached(mirror.storage, blob));
+  t.equal(mirror.logs.filter((l) => l.includes('storage is not writable')).length, 1);
+  t.match(await readyz(mirror, 'degraded'), { status: 'degraded' });
+  rmSync(tmp);
+  mkdirSync(tmp);
+  t.same(await readyz(mirror, 'ok'), { status: 'ok' });
+  t.ok(whole(await request(`${mirror.url}/v2/team/app/blobs/${blob}`), blob));
+  await mirror.app.settled();
+  t.ok(isCached(mirror.storage, blob), 'cached again');
+});

@@ -1,0 +1,46 @@
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { startTestRegistry } from '../fixtures/test-registry.js';
+import { startMirror } from '../fixtures/mirror.js';
+import { helmMissing, one, render } from '../fixtures/helm.js';
+
+const tools = helmMissing();
+if (tools.skip && tools.required) t.fail(`helm chart: ${tools.skip}`);
+
+interface TestPodSpec {
+  readonly restartPolicy: string;
+  readonly containers: { readonly image: string; readonly command: string[]; readonly securityContext: { readonly readOnlyRootFilesystem: boolean } }[];
+}
+
+function run(command: readonly string[]): Promise<{ code: number; output: string }> {
+  const [bin, ...args] = command;
+  // The command is `node -e SCRIPT URL`: run it with this Node, as the image would.
+  return new Promise((resolve) => {
+    execFile(bin === 'node' ? process.execPath : (bin ?? ''), args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, output: stdout + stderr });
+    });
+  });
+}
+
+t.test('the `helm test` pod passes against a running mirror and fails without one', { skip: tools.skip }, async (t) => {
+  const objects = await render({ service: { port: 5055 } });
+  const pod = one(objects, 'Pod', 'rm-regmirror-test');
+  t.equal(pod.metadata.annotations?.['helm.sh/hook'], 'test');
+  const spec = pod.spec as TestPodSpec;
+  t.equal(spec.restartPolicy, 'Never');
+  const check = spec.containers[0];
+  t.equal(check?.image, 'regmirror/regmirror:0.1.0', 'the mirror image: nothing else to bring into an air-gapped cluster');
+  t.equal(check?.securityContext.readOnlyRootFilesystem, true);
+  const command = check?.command ?? [];
+  t.equal(command.at(-1), 'http://rm-regmirror.mirrors.svc:5055', 'the Service, by its cluster DNS name and port');
+
+  const reg = await startTestRegistry(t);
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  const up = await run([...command.slice(0, -1), mirror.url]);
+  t.equal(up.code, 0, up.output);
+  t.match(up.output, /\/readyz 200\n\/v2\/ 200/);
+
+  await mirror.close();
+  const down = await run([...command.slice(0, -1), mirror.url]);
+  t.not(down.code, 0, 'a mirror that is gone fails the test');
+});
