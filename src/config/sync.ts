@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import semver from 'semver';
-import { parseRepositoryName } from '../oci/index.js';
+import { parseRepositoryName, RepositoryGlob, RepositoryGlobError } from '../oci/index.js';
 import { ConfigError } from './errors.js';
 import type { UpstreamConfig } from './types.js';
 import { parseDuration } from './units.js';
@@ -55,7 +55,7 @@ const SYNC_KEYS = ['entries', 'concurrency', 'rateLimitReserve', 'jitter', 'retr
 const ENTRY_KEYS = ['name', 'upstream', 'repository', 'tags', 'platforms', 'schedule', 'prune', 'runOnStart'];
 const TAG_KEYS = ['exact', 'include', 'exclude', 'semver', 'latest'];
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
-const GLOB = /[*?]/;
+const GLOB = /\*/;
 
 export const NO_SYNC: SyncConfig = { entries: [], concurrency: 4, rateLimitReserve: 10, jitterMs: 60_000, retries: 3, maxRetryAfterMs: 300_000 };
 
@@ -116,9 +116,13 @@ function parseRepository(value: unknown, key: string, upstream: UpstreamConfig):
   // Docker Hub's one-segment names are library/ names, as on the pull path.
   const full = upstream.officialLibrary && !value.includes('/') ? `library/${value}` : value;
   if (GLOB.test(full)) {
-    // A pattern must still be a name once every wildcard is a letter.
-    const probe = full.replace(/\*\*/g, 'a/a').replace(/[*?]/g, 'a');
-    if (!isRepositoryName(probe)) throw new ConfigError(key, `"${value}" is not a repository pattern (names are lower-case path segments; * and ** are wildcards)`);
+    // The grammar of storage.pin: sync's repositories join the pins, so both must read alike.
+    try {
+      new RepositoryGlob(full);
+    } catch (err) {
+      if (err instanceof RepositoryGlobError) throw new ConfigError(key, err.message);
+      throw err;
+    }
     return { repository: full, isPattern: true };
   }
   if (!isRepositoryName(full)) throw new ConfigError(key, `"${value}" is not a valid repository name`);

@@ -2,9 +2,8 @@ import type { Logger } from 'pino';
 import type { SyncConfig, SyncEntry } from '../config/index.js';
 import type { Mirror, RepoRef } from '../mirror/index.js';
 import { errorSummary } from '../observability/index.js';
-import { parseRepositoryName, parseTag } from '../oci/index.js';
+import { parseRepositoryName, parseTag, RepositoryGlob } from '../oci/index.js';
 import type { Limiter } from './limiter.js';
-import { globToRegExp } from './patterns.js';
 import { ReserveReachedError, withRetry, type RateLimitLedger, type RetryPolicy } from './rate-limit.js';
 import { onlyExact, selectTags } from './tags.js';
 import type { EntryResult, ImageResult, SyncProgress } from './types.js';
@@ -176,8 +175,8 @@ async function expand(entry: SyncEntry, deps: JobDeps, options: JobOptions): Pro
   } catch (err) {
     throw new Error(`repository pattern ${entry.repository} needs ${entry.upstream}'s catalog, which failed (${err instanceof Error ? err.message : String(err)}); list repositories by name instead`);
   }
-  const re = globToRegExp(entry.repository);
-  return names.filter((n) => re.test(n)).sort();
+  const glob = new RepositoryGlob(entry.repository);
+  return names.filter((n) => glob.matches(n)).sort();
 }
 
 /** Every name of a paginated list (`tags` or `repositories` in the JSON body), following Link. */

@@ -1,6 +1,6 @@
 import type { SyncConfig } from '../config/index.js';
 
-/** Repository globs: `*` and `?` stay within a path segment, `**` crosses segments. */
+/** `--only` globs over entry names and `<upstream>/<repository>`: `*` and `?` stay within a path segment, `**` crosses segments. */
 export function globToRegExp(glob: string): RegExp {
   let out = '';
   for (let i = 0; i < glob.length; i++) {

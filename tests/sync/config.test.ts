@@ -51,7 +51,9 @@ t.test('every bad sync line is one ConfigError naming the entry and key', async 
     [{ entries: [{ repository: 'a/b', tags: { newest: 1 } }] }, /\.tags\.newest: unknown key/],
     [{ entries: [{ repository: 'a/b', platforms: ['amd64'] }] }, /\.platforms: "amd64" is not "os\/architecture/],
     [{ entries: [{ repository: 'A/B' }] }, /^sync\.entries\[0\]\.repository: "A\/B" is not a valid repository name/],
-    [{ entries: [{ repository: 'a//*' }] }, /\.repository: "a\/\/\*" is not a repository pattern/],
+    [{ entries: [{ repository: 'a//*' }] }, /\.repository: empty segment in "a\/\/\*"/],
+    // The storage.pin grammar: sync's repositories join the pins.
+    [{ entries: [{ repository: 'team/ap?' }] }, /\.repository: "team\/ap\?" is not a valid repository name/],
     [{ entries: [{ repository: 'a/b', prune: 'yes' }] }, /\.prune: must be true or false/],
     [{ entries: [{ repository: 'a/b', when: 'now' }] }, /^sync\.entries\[0\]\.when: unknown key/],
     [{ entries: [{ repository: 'a/b' }, { repository: 'a/b' }] }, /^sync\.entries\[1\]\.name: "docker\.io\/a\/b" names another entry/],
