@@ -1,17 +1,8 @@
+import { formatBytes } from './format-bytes.js';
 import type { GcResult, LsResult, PruneResult, VerifyResult } from '../admin/index.js';
 
 /** Human output of the cache commands (`--json` prints the results themselves). */
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
 
 function shortDigest(digest: string): string {
   const [alg, hex] = digest.split(':');

@@ -1,3 +1,4 @@
+import { formatBytes } from './format-bytes.js';
 import type { SyncProgress } from '../sync/index.js';
 
 interface Bar {
@@ -85,13 +86,3 @@ function mark(state: Bar['state']): string {
   return state === 'ok' ? 'ok' : state === 'failed' ? '!!' : '..';
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
-}

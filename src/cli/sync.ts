@@ -3,7 +3,8 @@ import type { EntryResult, SyncRunResult } from '../sync/index.js';
 import { entryMatches } from '../sync/patterns.js';
 import { CliError } from './cli-error.js';
 import { loadConfigOrExit } from './serve.js';
-import { formatBytes, TtyProgress } from './sync-progress.js';
+import { formatBytes } from './format-bytes.js';
+import { TtyProgress } from './sync-progress.js';
 
 export interface SyncOptions {
   readonly config: string;
