@@ -253,7 +253,12 @@ export function redactedConfig(config: Config): unknown {
     ...config,
     storage: { ...config.storage, metadata: metadata.kind === 'redis' ? { ...metadata, url: redactRedisUrl(metadata.url) } : metadata },
     upstreams: Object.fromEntries(
-      [...config.upstreams].map(([name, u]) => [name, { ...u, url: u.url.href, password: u.password === undefined ? undefined : '[redacted]' }]),
+      [...config.upstreams].map(([name, { password, ...u }]) => [
+        name,
+        // No key at all for an anonymous upstream: the logger's redaction would print '[redacted]' for
+        // an undefined password too, which reads as if a secret were configured.
+        { ...u, url: u.url.href, ...(password === undefined ? {} : { password: '[redacted]' }) },
+      ]),
     ),
   };
 }

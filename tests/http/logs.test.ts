@@ -113,3 +113,11 @@ t.test('canary secret: the upstream password and tokens reach no log line, no me
   const started = mirror.logs.map((l) => JSON.parse(l) as { msg: string; config?: { upstreams: Record<string, { password?: string }> } }).find((l) => l.msg === 'regmirror listening');
   t.equal(started?.config?.upstreams['docker.io']?.password, '[redacted]', 'start-up logs the effective config, secret redacted');
 });
+
+t.test('an anonymous upstream logs no password key at start-up (none is configured)', async (t) => {
+  const reg = await startTestRegistry(t);
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  const started = mirror.logs.map((l) => JSON.parse(l) as { msg: string; config?: { upstreams: Record<string, object> } }).find((l) => l.msg === 'regmirror listening');
+  t.ok(started?.config?.upstreams['docker.io'], 'the upstream is in the logged config');
+  t.notOk(started?.config?.upstreams['docker.io'] && 'password' in started.config.upstreams['docker.io'], 'no password key');
+});
