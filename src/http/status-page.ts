@@ -58,6 +58,9 @@ function render(s) {
   $('cache-meter').value = s.cache.fill ?? 0;
   put('cache-blobs', s.cache.blobs, 'count');
   put('cache-evictions', s.cache.evictions, 'count');
+  // A full or read-only disk: still serving, from upstream, without caching (the App adds storage).
+  $('storage-state').textContent = s.storage ? s.storage.state : '–';
+  $('storage-reason').textContent = s.storage && s.storage.reason ? s.storage.reason : '';
   put('hit-ratio', s.traffic.hitRatio, 'percent');
   put('bytes-saved', s.traffic.bytesSaved, 'bytes');
   put('bytes-upstream', s.traffic.bytesServed.upstream, 'bytes');
@@ -115,6 +118,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <div class="card">fill <b id="cache-fill">–</b><meter id="cache-meter" min="0" max="1" low="0.8" high="0.95" value="0"></meter><span id="cache-size">–</span> of <span id="cache-max">–</span></div>
 <div class="card">blobs <b id="cache-blobs">–</b></div>
 <div class="card">evictions <b id="cache-evictions">–</b></div>
+<div class="card">storage <b id="storage-state">–</b> <span id="storage-reason" class="muted"></span></div>
 </div>
 <h2>Since start</h2>
 <div class="cards">

@@ -65,6 +65,9 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   t.equal(await text('#cache-max'), '1.0 GiB');
   t.equal(await text('#cache-fill'), percent(api.cache.fill));
   t.equal(await text('#cache-blobs'), '42');
+  const storage = (api as StatusSnapshot & { storage?: { state: string } }).storage;
+  t.equal(storage?.state, 'ok', '/api/status reports the storage state');
+  t.equal(await text('#storage-state'), storage?.state);
   t.equal(await page.locator('#cache-meter').evaluate((m) => (m as unknown as { value: number }).value), api.cache.fill);
   for (const kind of ['blob', 'manifest'] as const) {
     for (const outcome of ['hit', 'miss', 'coalesced', 'stale'] as const) {
