@@ -1,6 +1,6 @@
 // npm run bench [-- --quick] [--reps N] [--out FILE] [--keep] [--profile] [--node-arg=FLAG ...]
 // regmirror side by side with distribution in proxy mode (issue 8). Writes BENCHMARKS.md (full runs).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -240,10 +240,19 @@ async function main() {
   };
   process.stdout.write(`${table(result)}\n`);
   if (outFile) {
-    writeFileSync(outFile, markdown(result, versions));
+    writeFileSync(outFile, markdown(result, versions) + keptSections(outFile));
     log(`wrote ${outFile}`);
   }
   if (opts.keep || opts.profile) log(`kept ${work}${opts.profile ? ' (profiles in profiles/)' : ''}`);
+}
+
+/** Hand-written sections (profile evidence, bench:startup's numbers) live below this line and survive a new run. */
+const KEPT = '<!-- Sections below this line are written by hand or by other scripts; npm run bench keeps them. -->';
+
+function keptSections(file) {
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const at = old.indexOf(KEPT);
+  return `\n${at === -1 ? `${KEPT}\n` : old.slice(at)}`;
 }
 
 main().then(
