@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { quickImage } from '../fixtures/images.js';
 import { startTestRegistry, type TestRegistry } from '../fixtures/test-registry.js';
+import { startServeProcess } from '../fixtures/cli.js';
 
 // The built CLI, as operators run it (CI runs `npm run build` before the tests).
 const MAIN = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -113,4 +114,16 @@ t.test('regmirror sync on a TTY draws progress bars per image and for bytes', as
   t.match(r.stdout, /\x1b\[2K\[#{24}\] ok registry\.test\/team\/app: team\/app:1 {2}3\/3 blobs/);
   t.match(r.stdout, /\[#{24}\] {3}[\d.]+ (B|KiB) \/ [\d.]+ (B|KiB)/);
   t.match(r.stdout, /JOB\s+IMAGE/);
+});
+
+t.test('regmirror sync refuses a storage a running serve holds, and leaves it untouched', async (t) => {
+  const reg = await startTestRegistry(t);
+  reg.pushImage('team/app', '1', quickImage('cli-held'));
+  const dir = t.testdir({});
+  const config = writeConfig(dir, reg, [{ upstream: 'registry.test', repository: 'team/app', tags: ['1'] }]);
+  await startServeProcess(t, config);
+  const res = await cli(['sync', '--config', config]);
+  t.equal(res.code, 1);
+  t.match(res.stderr, /^regmirror: storage .* is in use by a running regmirror serve \(pid \d+\)\n$/, 'one line naming the holder');
+  t.equal(reg.count({ kind: 'manifest' }) + reg.count({ kind: 'blob' }), 0, 'nothing was fetched');
 });
