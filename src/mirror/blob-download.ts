@@ -74,6 +74,9 @@ async function pump(body: Readable, writer: BlobWriter): Promise<BlobInfo> {
     return await writer.commit();
   } catch (err) {
     body.destroy();
+    // Bytes that arrived before the upstream failed still reach the followers, as when each
+    // chunk was written before the next was read: a client gets its short body, not a reset.
+    await Promise.allSettled(pending);
     await writer.abort(err instanceof Error ? err : new Error(String(err)));
     throw err;
   }
