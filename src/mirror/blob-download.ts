@@ -53,13 +53,30 @@ export class BlobDownload {
   }
 }
 
+/** Chunks (64 KiB each from undici) handed to a caching writer before the oldest must be on disk. */
+const WRITE_WINDOW = 16;
+
 async function pump(body: Readable, writer: BlobWriter): Promise<BlobInfo> {
+  // An uncached writer's promise is its followers' backpressure: wait for every chunk there.
+  const window = writer.caching === false ? 1 : WRITE_WINDOW;
+  const pending: Promise<void>[] = [];
   try {
     // The upstream is read at the disk's pace, never at a client's: followers read the file.
-    for await (const chunk of body) await writer.write(chunk as Buffer);
+    // Reading goes on while earlier chunks are written, so the writer can batch them.
+    for await (const chunk of body) {
+      const written = writer.write(chunk as Buffer);
+      // Awaited below, in order; until then a failure must not count as unhandled.
+      written.catch(() => {});
+      pending.push(written);
+      if (pending.length >= window) await pending.shift();
+    }
+    for (const written of pending.splice(0)) await written;
     return await writer.commit();
   } catch (err) {
     body.destroy();
+    // Bytes that arrived before the upstream failed still reach the followers, as when each
+    // chunk was written before the next was read: a client gets its short body, not a reset.
+    await Promise.allSettled(pending);
     await writer.abort(err instanceof Error ? err : new Error(String(err)));
     throw err;
   }

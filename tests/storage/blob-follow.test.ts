@@ -299,11 +299,39 @@ t.test('a failing temp file aborts the write and fails its followers', async (t)
 t.test('a failing file read destroys only that follower', async (t) => {
   const bytes = randomBytes(2 * 1024 * 1024);
   const { writer } = await setUp(t.testdir(), bytes);
-  await writeInChunks(writer, bytes, 256 * 1024);
+  // Small chunks, more than the writer keeps in memory, so the follower must read the file.
+  await writeInChunks(writer, bytes, 8 * 1024);
   await (writer as FsBlobWriter).handle.close();
   const seen = observe(writer.follow());
   await seen.settled;
   t.type(seen.error, StorageError);
   t.match(seen.error?.message, /reading the temp file failed/);
   await writer.abort(new Error('cleanup'));
+});
+
+t.test('overlapping writes land in order, batched, and a follower sees every byte', async (t) => {
+  const bytes = randomBytes(3 * 1024 * 1024 + 17);
+  const { blobs, writer } = await setUp(t.testdir(), bytes, bytes.length);
+  const seen = observe(writer.follow());
+  const writes: Promise<void>[] = [];
+  // Nobody waits between calls: chunks queue behind the write in flight and go out together.
+  for (let off = 0; off < bytes.length; off += 10_000) writes.push(writer.write(bytes.subarray(off, off + 10_000)));
+  await Promise.all(writes);
+  t.equal(writer.bytesWritten, bytes.length);
+  await writer.commit();
+  await seen.settled;
+  t.equal(seen.bytes, bytes.length);
+  t.equal(seen.ended, true);
+  const stream = await blobs.open(digestOf(bytes));
+  const parts: Buffer[] = [];
+  for await (const chunk of stream!) parts.push(chunk as Buffer);
+  t.ok(Buffer.concat(parts).equals(bytes), 'the committed file holds the bytes in order');
+});
+
+t.test('overlapping writes past the expected size all fail and leave nothing', async (t) => {
+  const bytes = randomBytes(200_000);
+  const { writer } = await setUp(t.testdir(), bytes, 150_000);
+  const results = await Promise.allSettled([0, 50_000, 100_000, 150_000].map((off) => writer.write(bytes.subarray(off, off + 50_000))));
+  t.ok(results.some((r) => r.status === 'rejected' && r.reason instanceof SizeMismatchError), 'the overflowing write fails with a size mismatch');
+  await t.rejects(writer.commit());
 });
