@@ -1,7 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import { unlink, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-
 export interface ReadyResult {
   readonly ok: boolean;
   /** Why not ready, one short line per failed check (no paths to secrets, no stacks). */
@@ -85,26 +81,6 @@ export class Readiness {
       clearTimeout(timer);
     }
   }
-}
-
-/**
- * Storage is writable when a file can be created and removed in `dir` (the blob store's temp
- * directory: where every download starts). Permissions alone would not do: root ignores them, and a
- * full or read-only filesystem shows only on a real write.
- */
-export function storageWritable(dir: string): ReadinessCheck {
-  return {
-    name: 'storage',
-    async run() {
-      const probe = path.join(dir, `.ready-${randomUUID()}`);
-      try {
-        await writeFile(probe, 'ok', { flag: 'wx' });
-        await unlink(probe);
-      } catch (err) {
-        throw new Error(`not writable (${(err as NodeJS.ErrnoException).code ?? 'unknown error'})`);
-      }
-    },
-  };
 }
 
 /** An error code says enough and cannot carry a secret (a Redis URL in a message could). */
