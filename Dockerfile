@@ -30,6 +30,9 @@ RUN groupadd --system --gid 10001 regmirror \
 USER 10001:10001
 VOLUME /var/lib/regmirror
 EXPOSE 5000
+# A small young generation, as `npm start` runs it: peak RSS while streaming (BENCHMARKS.md, "Peak RSS").
+# NODE_OPTIONS rather than CMD, so a chart or operator overriding the command keeps it.
+ENV NODE_OPTIONS=--max-semi-space-size=2
 # node is PID 1 on purpose: `serve` handles SIGTERM/SIGINT itself (stops accepting, lets transfers in
 # flight finish for shutdownGrace, closes the stores, exits 0) and starts no child processes to reap.
 CMD ["node", "dist/cli/main.js", "serve", "--config", "/etc/regmirror/mirror.config.json"]

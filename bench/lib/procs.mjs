@@ -117,7 +117,15 @@ export async function startDistribution({ name, dir, storage, proxy }) {
   });
 }
 
-/** regmirror from dist/, as `npm start` runs it; `nodeArgs` adds e.g. --cpu-prof. */
+/** The node flags of package.json's `start` script (between `node` and the script), so the bench runs what users run. */
+export function startNodeFlags(root) {
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start;
+  const m = /^node ((?:--\S+ )*)dist\/cli\/main\.js /.exec(start);
+  if (!m) throw new Error(`package.json's start script is not "node [flags] dist/cli/main.js ...": ${start}`);
+  return m[1].split(' ').filter(Boolean);
+}
+
+/** regmirror from dist/, as `npm start` runs it (its node flags too); `nodeArgs` adds e.g. --cpu-prof. */
 export async function startRegmirror({ name, dir, storage, upstream, root, nodeArgs = [] }) {
   const configFile = join(dir, `${name}.json`);
   const config = {
@@ -132,7 +140,7 @@ export async function startRegmirror({ name, dir, storage, upstream, root, nodeA
   return startProcess({
     name,
     cmd: process.execPath,
-    args: [...nodeArgs, join(root, 'dist/cli/main.js'), 'serve', '--config', configFile],
+    args: [...startNodeFlags(root), ...nodeArgs, join(root, 'dist/cli/main.js'), 'serve', '--config', configFile],
     logFile: join(dir, `${name}.log`),
     ready: /"address":"(127\.0\.0\.1:\d+)".*"msg":"regmirror listening"/,
   });
