@@ -42,6 +42,10 @@ export function rows(r) {
   row(`4. ${r.config.concurrency} concurrent cold GETs (wall time)`, m('concurrent', 'reference'), m('concurrent', 'regmirror'), secs, '');
   const oneCold = m('coldBlob', 'regmirror');
   row(`4. regmirror: ${r.config.concurrency} concurrent ÷ one cold GET`, oneCold, m('concurrent', 'regmirror'), secs, '≤ 1.5×', (x) => x <= 1.5, 'one cold GET');
+  const n = r.config.concurrency;
+  row(`4. ${n} concurrent warm GETs (cached: the floor for 4)`, m('concurrentWarm', 'reference'), m('concurrentWarm', 'regmirror'), secs, '');
+  row(`4. regmirror: ${n} concurrent warm ÷ one cold GET`, oneCold, m('concurrentWarm', 'regmirror'), secs, '', null, 'one cold GET');
+  row(`4. regmirror: ${n} concurrent cold ÷ ${n} concurrent warm`, m('concurrentWarm', 'regmirror'), m('concurrent', 'regmirror'), secs, '', null, `${n} warm`);
   row('4. upstream bytes ÷ blob size', m('concurrentUpstream', 'reference') / big, m('concurrentUpstream', 'regmirror') / big, times, 'regmirror = 1×', (_x, mine) => Math.abs(mine - 1) < 0.001);
   row(`4. ${r.config.concurrency} concurrent cold GETs: server CPU`, m('concurrentCpu', 'reference'), m('concurrentCpu', 'regmirror'), secs, '');
   row('4. upstream blob GETs', m('concurrentGets', 'reference'), m('concurrentGets', 'regmirror'), (v) => fmt(v, 0), '');
@@ -101,11 +105,14 @@ ${table(r)}
   (wrk's parser waits for a HEAD response's Content-Length bytes and never completes one).
 - Cold runs start both servers on fresh, empty storage before every run. "Upstream bytes" are the
   body bytes of blob GETs in the upstream's access log, counted after the upstream went quiet.
+- "Concurrent warm GETs" are 4's GETs of the already cached blob, against the long-lived warm
+  servers: what delivering ${c.concurrency} × the blob to ${c.concurrency} curl processes costs on this machine, with no upstream,
+  hashing or writing. 4's "≤ 1.5× one cold GET" cannot hold where this floor alone is above it.
 - Warm runs were served from cache: upstream blob GETs during 1 and 2: reference ${r.warmUpstreamGets.reference}, regmirror ${r.warmUpstreamGets.regmirror}.
 - Server CPU is user + system time of the server process (all threads) from \`/proc/PID/stat\`
   around the measurement: on a shared machine it moves much less than wall time.
 - Peak RSS is the highest \`VmHWM\` over every server process of 1-4 (each cold run is a new process).
-- Both servers log at \`info\`, to a file.${r.nodeArgs.length ? `\n- regmirror ran with \`node ${r.nodeArgs.join(' ')}\`.` : ''}
+- Both servers log at \`info\`, to a file; regmirror runs with the node flags of \`npm start\`.${r.nodeArgs.length ? `\n- regmirror ran with \`node ${r.nodeArgs.join(' ')}\`.` : ''}
 
 ## Reproduce
 
@@ -115,6 +122,7 @@ npm ci && npm run bench          # this file; ${c.reps} repetitions, about ${Mat
 npm run bench -- --quick         # small sizes, 1 repetition: checks the harness still works
 node bench/compare.mjs --only warm|cold|concurrent [--baseline DIR]   # quick A/B while optimising
 node bench/profile.mjs warm|cold  # regmirror under --cpu-prof, with a summary
+node bench/cold-floor.mjs        # the parts of a cold GET alone: a floor for any store-while-streaming mirror
 \`\`\`
 
 ## Samples
