@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { DestinationStream } from 'pino';
-import { CacheAdmin, createAdminSocketServer, FileBlobRemover, holdStorage, releaseStorage } from './admin/index.js';
+import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
@@ -107,8 +107,9 @@ export class App {
         root: config.storage.path,
         store: cache,
         metadata: this.metadata,
-        // cache.delete refuses a blob a client is reading (and updates the budget accounting).
-        remover: new FileBlobRemover(cache, this.metadata),
+        // cache.delete refuses a blob a client is reading, updates the budget accounting and drops
+        // the metadata record itself (forget, above): nothing more to delete here.
+        remover: { remove: (digest) => cache.delete(digest) },
         tempGraceMs: adminTempGraceMs(config),
       }),
       (err) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed'),

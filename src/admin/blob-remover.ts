@@ -20,7 +20,7 @@ export class FileBlobRemover implements BlobRemover {
   async remove(digest: Digest): Promise<boolean> {
     const removed = await this.store.delete(digest);
     // A shared (Redis) record says which upstreams hold the digest, true for every replica: keep it.
-    if (!this.metadata.shared) await this.metadata.deleteBlob(digest);
+    if (removed && !this.metadata.shared) await this.metadata.deleteBlob(digest);
     return removed;
   }
 }

@@ -1,6 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, rmdir, stat, unlink } from 'node:fs/promises';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, type Server } from 'node:net';
 import path from 'node:path';
 
 /**
@@ -59,7 +59,11 @@ export async function acquireStorage(storageRoot: string, server: Server): Promi
         await chmod(file, 0o600);
         return { held: true, server };
       }
-      if (await isLive(address.path)) return { held: false };
+      if (await isLive(address.path)) {
+        // This server never listened, so its 'close' never comes to release a long path's fd.
+        address.release();
+        return { held: false };
+      }
       const mutex = `${file}.recover`;
       if (!(await tryMkdir(mutex))) {
         await breakStaleMutex(mutex);
@@ -103,7 +107,11 @@ function tryListen(server: Server, where: string): Promise<boolean> {
   });
 }
 
-/** Someone accepts connections there. */
+/**
+ * Someone accepts connections there. Only "nobody listens" (ECONNREFUSED, ENOENT) counts as dead:
+ * a socket we may not connect to (EACCES, as another user than the server) belongs to a live
+ * holder, and taking it over would put two processes on one storage.
+ */
 export function isLive(where: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(where);
@@ -111,7 +119,7 @@ export function isLive(where: string): Promise<boolean> {
       socket.destroy();
       resolve(true);
     });
-    socket.once('error', () => resolve(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'));
   });
 }
 
@@ -131,9 +139,4 @@ async function breakStaleMutex(dir: string): Promise<void> {
   } catch {
     // gone already, or another process broke it
   }
-}
-
-/** An idle net.Server: enough to hold the lock (an offline CLI run answers nothing but "busy"). */
-export function holderServer(): Server {
-  return createServer((socket) => socket.destroy());
 }

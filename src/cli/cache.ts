@@ -6,8 +6,6 @@ import {
   callAdmin,
   createAdminSocketServer,
   FileBlobRemover,
-  isLive,
-  adminSocketPath,
   releaseStorage,
   runCommand,
   whoHolds,
@@ -80,13 +78,16 @@ async function execute(options: CommonOptions, cmd: AdminCommand): Promise<unkno
   // A mistyped --storage must not quietly create (and report on) an empty cache.
   if (!existsSync(root)) throw new CliError(`cache ${cmd.command}: storage ${root} does not exist`, 1);
   for (let attempt = 0; attempt < 3; attempt++) {
-    if (await isLive(adminSocketPath(root))) {
-      const reply = await callAdmin(root, 'POST', '/v1/command', cmd).catch(() => undefined);
-      if (reply === undefined) continue; // the holder went away between the two calls
+    const reply = await callAdmin(root, 'POST', '/v1/command', cmd).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') return undefined; // nobody holds it
+      throw new CliError(`cache ${cmd.command}: the admin socket of ${root}: ${err.message}`, 1);
+    });
+    if (reply !== undefined) {
       const error = (reply.body as { error?: unknown }).error;
       if (reply.status !== 200) throw new CliError(`cache ${cmd.command}: ${typeof error === 'string' ? error : `admin socket answered ${reply.status}`}`, 1);
       return reply.body;
     }
+    // Taken meanwhile by a serve or another cache command: ask again.
     const result = await runHere(config, cmd);
     if (result.held) return result.value;
   }
