@@ -75,6 +75,8 @@ export class RecencyFile {
       await out.writeFile(`{"v":1,"savedAt":${now},"repos":${JSON.stringify([...repoIndex.keys()])},"blobs":[`);
       for (let i = 0; i < parts.length; i++) await out.writeFile(i === 0 ? parts[i]! : `,${parts[i]!}`);
       await out.writeFile(']}');
+      // The pins live only in this file: a power loss must not leave a torn one under its name.
+      await out.sync();
     } finally {
       await out.close();
     }
