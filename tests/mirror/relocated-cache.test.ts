@@ -26,6 +26,8 @@ t.test('a copied cache serves tags and blobs from a mirror that cannot reach its
   const moved = mkdtempSync(path.join(os.tmpdir(), 'regmirror-moved-'));
   t.teardown(() => rmSync(moved, { recursive: true, force: true }));
   cpSync(connected.storage, moved, { recursive: true });
+  // Gone, so nothing the moved cache still pointed at could be read from its old place.
+  rmSync(connected.storage, { recursive: true, force: true });
 
   // manifestTTL 0: every tag is past its TTL, so each pull tries the (gone) upstream first.
   const airgapped = await startMirror(t, { upstreams: { 'docker.io': { url: deadUrl } }, storage: moved, manifestTTL: '0' });
