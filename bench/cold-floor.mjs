@@ -25,6 +25,7 @@ process.on('exit', () => {
   stopAllSync();
   rmSync(work, { recursive: true, force: true });
 });
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 setTimeout(() => process.exit(3), 10 * 60_000).unref();
 
 const cpuOf = async (fn) => {

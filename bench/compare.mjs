@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { concurrentGets, curlGet } from './lib/clients.mjs';
 import { cpuSeconds, startDistribution, startFileServer, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
+import { median } from './lib/report.mjs';
 import { pushImage, randomBlobFile } from './lib/seed.mjs';
 
 const MiB = 1024 * 1024;
@@ -35,10 +36,6 @@ process.on('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 setTimeout(() => process.exit(3), 15 * 60_000).unref();
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const fmt = (xs, d = 3) => `${median(xs).toFixed(d)}  [${xs.map((x) => x.toFixed(d)).join(' ')}]`;
 let n = 0;
 const layer = randomBlobFile(join(work, 'big.layer'), size);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { App } from '../dist/app.js';
 import { parseConfig } from '../dist/config/index.js';
+import { median } from './lib/report.mjs';
 
 const { values: opts } = parseArgs({
   options: { blobs: { type: 'string', default: '100000' }, reps: { type: 'string', default: '5' }, keep: { type: 'boolean', default: false } },
@@ -74,7 +75,6 @@ async function timeStart() {
   return seconds;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 try {
   const generated = generate();
   console.log(`generated ${N} blobs in ${generated.seconds.toFixed(1)} s; load ${loadavg().map((l) => l.toFixed(1)).join(' / ')}, ${cpus().length} cores`);
