@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { OciError, parseRange, type Digest } from '../oci/index.js';
 import type { BlobInfo, ByteSpan } from '../storage/index.js';
-import { DigestMismatchError } from '../storage/index.js';
+import { DigestMismatchError, StorageError } from '../storage/index.js';
 import { UpstreamError } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { BlobDownload } from './blob-download.js';
@@ -92,6 +92,9 @@ export class BlobService {
     }
     const { download, joined } = this.download(ref, digest);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
+    const { writer } = await download.ready;
+    // Over budget or degraded storage: the bytes would land nowhere, and "synced" would be a lie.
+    if (writer.caching === false) throw new StorageError(`blob ${digest} cannot be cached now (storage degraded, or no room in storage.maxSize)`);
     const info = await download.done;
     return { size: info.size, downloaded: joined ? 0 : info.size };
   }

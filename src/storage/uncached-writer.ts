@@ -40,8 +40,10 @@ export class UncachedWriter implements BlobWriter {
 
   async write(chunk: Buffer): Promise<void> {
     if (this.#state !== 'writing') throw this.#abortReason ?? new StorageError(`write of ${this.digest} is closed`);
-    if (this.#hadFollowers && this.#followers.size === 0) {
-      throw new StorageError(`every client of the uncached download of ${this.digest} left`);
+    // Feeding the first bytes closes the door to new followers: with nobody following by then (all
+    // left, or none came, as for a sync), the rest of the upstream GET would go nowhere.
+    if (this.#followers.size === 0 && (this.#hadFollowers || this.#held !== undefined)) {
+      throw new StorageError(`no client follows the uncached download of ${this.digest}`);
     }
     const next = this.#written + chunk.length;
     if (this.expectedSize !== undefined && next > this.expectedSize) {

@@ -128,6 +128,20 @@ t.test('the upstream dropping mid-sync fails the run; the next run resumes with 
   t.ok(refetched.includes(second) && refetched.includes(layers[2]?.digest), 'the rest is');
 });
 
+t.test('a blob that cannot be cached fails the image instead of reporting it synced, and its GET stops', async (t) => {
+  const big = randomLayer(16 * 1024 * 1024, 'too-big');
+  const img = buildImage({ layers: [big] });
+  const { reg, mirror } = await startSyncWorld(t, { maxSize: '1MiB', sync: { retries: 0, entries: [{ upstream: UP, repository: 'team/big', tags: ['1'] }] } });
+  reg.pushImage('team/big', '1', img);
+  const run = await mirror.app.sync.run();
+  t.notOk(run.ok);
+  t.match(run.entries[0], { result: 'failure', images: [{ status: 'failed' }] });
+  t.match(JSON.stringify(run.entries[0]?.errors), /cannot be cached/);
+  const gets = reg.filter({ kind: 'blob', pathIncludes: big.digest });
+  t.ok(gets.length >= 1, 'the layer was asked for');
+  for (const get of gets) t.ok(get.bytesSent < big.size, `no upstream GET sent the whole layer into nothing (${get.bytesSent} of ${big.size})`);
+});
+
 t.test('429 with Retry-After: the run waits and succeeds', async (t) => {
   const img = quickImage('busy');
   const { reg, mirror } = await startSyncWorld(t, { sync: [{ upstream: UP, repository: 'team/app', tags: ['1'] }] });
