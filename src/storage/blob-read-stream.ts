@@ -3,6 +3,9 @@ import { Readable } from 'node:stream';
 import { StorageError } from './errors.js';
 import { READ_CHUNK_BYTES, ReadBufferPool, type ChunkRecycler } from './read-buffers.js';
 
+/** A file this small, read whole in one go, is copied out and its read buffer reused. */
+const SMALL_COPY_BYTES = 64 * 1024;
+
 export interface BlobReadStreamInit {
   /** For messages, and to open when no `fd` is given. */
   readonly path: string;
@@ -21,8 +24,9 @@ export interface BlobReadStreamInit {
 export class BlobReadStream extends Readable implements ChunkRecycler {
   readonly #path: string;
   #fd: number | undefined;
+  readonly #start: number;
   #pos: number;
-  readonly #end: number;
+  #end: number;
   #reading = false;
   /** _destroy arrived while a read was in flight: close once it lands, so the fd is never reused under it. */
   #closeWhenIdle: (() => void) | undefined;
@@ -32,6 +36,7 @@ export class BlobReadStream extends Readable implements ChunkRecycler {
     super({ highWaterMark: READ_CHUNK_BYTES });
     this.#path = init.path;
     this.#fd = init.fd;
+    this.#start = init.start;
     this.#pos = init.start;
     this.#end = init.end;
   }
@@ -65,7 +70,16 @@ export class BlobReadStream extends Readable implements ChunkRecycler {
         return this.destroy(new StorageError(`${this.#path} ended at ${pos}, before ${this.#end}`));
       }
       this.#pos += bytesRead;
-      this.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      if (bytesRead === buf.length) return void this.push(buf);
+      // A short read of a committed (immutable) file is its end: no second read to learn that. A small
+      // file read whole at once (a manifest, a config) leaves as an exact copy, so its reply does not
+      // hold a 1 MiB buffer; the tail of a large one keeps its pooled buffer, which is recycled.
+      if (bytesRead < length && this.#end === Infinity) this.#end = this.#pos;
+      if (pos !== this.#start || bytesRead > SMALL_COPY_BYTES) return void this.push(buf.subarray(0, bytesRead));
+      const exact = Buffer.allocUnsafe(bytesRead);
+      buf.copy(exact, 0, 0, bytesRead);
+      this.#buffers.give(buf);
+      this.push(exact);
     });
   }
 

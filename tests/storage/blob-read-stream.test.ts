@@ -79,3 +79,14 @@ t.test('destroyed mid-read, it closes and hands out nothing more', async (t) => 
   await once(stream, 'close');
   t.ok(stream.destroyed);
 });
+
+t.test('a small file read whole is one chunk of its own size, not a slice of a 1 MiB read buffer', async (t) => {
+  const path = join(t.testdir(), 'small');
+  const bytes = randomBytes(10_000);
+  writeFileSync(path, bytes);
+  const read = await drain(new BlobReadStream({ path, start: 0, end: Infinity }), false);
+  t.ok(read.bytes.equals(bytes));
+  t.equal(read.chunks, 1);
+  const [memory] = [...read.buffers];
+  t.ok(memory !== undefined && memory.byteLength < READ_CHUNK_BYTES, `the chunk holds ${memory?.byteLength} bytes of memory`);
+});
