@@ -73,8 +73,10 @@ export class KeyvMetadataStore implements MetadataStore {
   }
 
   async listTags(upstream: string, repository: string): Promise<string[]> {
+    // The key prefix picks this repository's tags before any value is parsed (sync prune asks per repository).
+    const prefix = tagKey(upstream, repository, '');
     const tags: string[] = [];
-    for await (const entry of this.tags()) if (entry.upstream === upstream && entry.repository === repository) tags.push(entry.tag);
+    for await (const [key, value] of this.#entries(prefix)) if (toTagRecord(value) !== undefined) tags.push(key.slice(prefix.length));
     return tags.sort();
   }
 
