@@ -34,11 +34,6 @@ export class RepositoryGlob {
     });
   }
 
-  /** True when it names no wildcard: a plain repository name. */
-  get literal(): boolean {
-    return !this.source.includes('*');
-  }
-
   matches(repository: string): boolean {
     return matchFrom(this.#parts, 0, repository.split('/'), 0);
   }

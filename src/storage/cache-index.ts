@@ -123,10 +123,6 @@ export class CacheIndex {
     return this.#lru.has(digest) || this.#pinned.has(digest);
   }
 
-  isPinned(digest: Digest): boolean {
-    return this.#pinned.has(digest);
-  }
-
   inUse(digest: Digest): boolean {
     return (this.#readers.get(digest) ?? 0) > 0;
   }
