@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import type { DestinationStream } from 'pino';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
@@ -8,7 +7,8 @@ import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from 
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
 import { createLogger, errorSummary, Metrics, statusSnapshot, type Logger } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
-import { BlobCache, createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type RecoverReport } from './storage/index.js';
+import { BlobCache, type RecoverReport } from './cache/index.js';
+import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore } from './storage/index.js';
 import { RateLimitLedger, SyncService, syncPinPatterns, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
 
@@ -69,7 +69,7 @@ export class App {
     const root = config.storage.path;
     const log = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
     // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
-    const health = (this.storageHealth = new StorageHealth({ probeDir: path.join(root, 'v1', 'tmp'), log, onChange: (d) => metrics.storageState(d) }));
+    const health = (this.storageHealth = new StorageHealth({ root, log, onChange: (d) => metrics.storageState(d) }));
     this.metadata = createMetadataStore(config.storage, {
       health,
       onConnectionChange: (up, reason) =>

@@ -2,18 +2,17 @@ import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { connect, type Server } from 'node:net';
 import path from 'node:path';
+import { storageLayout } from '../storage/index.js';
 
 /**
- * Who may use a storage directory, decided by one Unix socket: `<storage>/v1/admin.sock`.
+ * Who may use a storage directory, decided by one Unix socket (layout.ts: admin.sock).
  * Whoever listens on it (a `serve`, or a `cache` command working alone) holds the storage; the file
  * is 0600, so file permissions are the authorisation. A socket that refuses connections is left by a
  * dead holder and is replaced; the check-and-replace runs under a tiny mkdir mutex so two starters
  * can never both unlink and bind (see README, "Cache admin commands").
  */
-export const SOCKET_NAME = 'admin.sock';
-
 export function adminSocketPath(storageRoot: string): string {
-  return path.join(storageRoot, 'v1', SOCKET_NAME);
+  return storageLayout(storageRoot).adminSocket;
 }
 
 /** sun_path holds 108 bytes; longer paths go through the directory's fd (Linux /proc/self/fd). */

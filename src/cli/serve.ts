@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { App } from '../app.js';
 import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
-import { PinBudgetError } from '../storage/index.js';
+import { PinBudgetError } from '../cache/index.js';
 import { CliError } from './cli-error.js';
 
 export interface ServeOptions {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { parseDigest, type Digest } from '../../src/oci/index.js';
-import { CacheIndex } from '../../src/storage/index.js';
+import { CacheIndex } from '../../src/cache/index.js';
 
 const digest = (n: number): Digest => parseDigest(`sha256:${createHash('sha256').update(String(n)).digest('hex')}`);
 

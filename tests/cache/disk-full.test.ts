@@ -9,6 +9,7 @@ import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror, type TestMirror } from '../fixtures/mirror.js';
 import { request, type RawResponse } from '../fixtures/http.js';
 import { isCached, MiB, putRandomBlobs } from '../fixtures/cache.js';
+import { storageLayout } from '../../src/storage/layout.js';
 
 /** A small tmpfs, when this process may mount one (root in CI); undefined otherwise. */
 function smallTmpfs(t: { teardown(fn: () => void): void }, bytes: number): string | undefined {
@@ -95,7 +96,7 @@ t.test('unwritable storage (an injected error at the file-system boundary): pull
   const [blob] = putRandomBlobs(reg, 'team/app', 1, MiB) as [string];
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
   // Root ignores permissions: break the temp dir itself, so every new temp file fails (ENOTDIR).
-  const tmp = path.join(mirror.storage, 'v1', 'tmp');
+  const tmp = storageLayout(mirror.storage).tmpDir;
   rmSync(tmp, { recursive: true });
   writeFileSync(tmp, 'not a directory');
   for (let i = 0; i < 2; i++) t.ok(whole(await request(`${mirror.url}/v2/team/app/blobs/${blob}`), blob), `pull ${i + 1} is whole`);

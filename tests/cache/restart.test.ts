@@ -5,13 +5,14 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
-import { PinBudgetError } from '../../src/storage/index.js';
+import { PinBudgetError } from '../../src/cache/index.js';
 import { parseDigest } from '../../src/oci/index.js';
 import { buildImage, randomLayer, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
 import { blobPath, cacheNumbers, isCached, MiB, putRandomBlobs, tempFiles } from '../fixtures/cache.js';
+import { storageLayout } from '../../src/storage/layout.js';
 
 function tempStorage(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'regmirror-cache-'));
@@ -56,7 +57,7 @@ t.test('reconcile at start: temp files go, vanished blobs are dropped, unknown f
   await first.close();
   // What a kill -9 can leave: a half-written download, a blob unlinked mid-eviction whose record
   // and index entry remain, and a blob committed after the last index snapshot.
-  writeFileSync(path.join(storage, 'v1', 'tmp', `${'ab'.repeat(32)}.0123456789ab`), randomBytes(1000));
+  writeFileSync(path.join(storageLayout(storage).tmpDir, `${'ab'.repeat(32)}.0123456789ab`), randomBytes(1000));
   unlinkSync(blobPath(storage, b));
   const lateBytes = randomBytes(MiB / 4);
   const late = reg.putBlob('team/app', lateBytes);

@@ -7,6 +7,7 @@ import { startTestRegistry, type TestRegistry } from '../fixtures/test-registry.
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
 import { builtCliMissing, regmirror, snapshotTree, startServeProcess } from '../fixtures/cli.js';
+import { storageLayout } from '../../src/storage/layout.js';
 
 // Every cache command as a real child process on a store filled by real pulls, once with nobody
 // else on the storage (the CLI takes it) and once beside a running `serve` (the CLI asks it).
@@ -27,7 +28,7 @@ async function pull(t: Test, url: string, repo: string, tag: string, image: Imag
 
 function blobFile(storage: string, digest: string): string {
   const hex = digest.slice('sha256:'.length);
-  return path.join(storage, 'v1', 'blobs', 'sha256', hex.slice(0, 2), hex);
+  return path.join(storageLayout(storage).blobsDir, 'sha256', hex.slice(0, 2), hex);
 }
 
 interface Lsed {
@@ -151,7 +152,7 @@ async function scenario(t: Test, mode: 'alone' | 'beside serve'): Promise<void> 
     reg.pushImage('team/app', 'v1', app2);
     await withMirror((url) => pull(t, url, 'team/app', 'v1', app2));
     // A temp file a crash left an hour ago, and one as fresh as a download in flight.
-    const tmp = path.join(w.storage, 'v1', 'tmp');
+    const tmp = storageLayout(w.storage).tmpDir;
     writeFileSync(path.join(tmp, 'dead.1'), Buffer.alloc(1000));
     utimesSync(path.join(tmp, 'dead.1'), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
     writeFileSync(path.join(tmp, 'fresh.2'), Buffer.alloc(10));
@@ -204,7 +205,7 @@ t.test('a serve killed with -9 leaves a dead socket; the next command and serve 
   const serve = await startServeProcess(t, config);
   process.kill(serve.daemon.pid, 'SIGKILL');
   await serve.daemon.stop(1000);
-  t.ok(existsSync(path.join(w.storage, 'v1', 'admin.sock')), 'the socket file outlived its server');
+  t.ok(existsSync(storageLayout(w.storage).adminSocket), 'the socket file outlived its server');
   const r = await regmirror(['cache', 'ls', ...(['--config', config])]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /no cached tags/);

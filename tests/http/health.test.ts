@@ -10,6 +10,7 @@ import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { readyzUntil, request } from '../fixtures/http.js';
 import { parseExposition } from '../fixtures/prometheus.js';
+import { storageLayout } from '../../src/storage/layout.js';
 
 t.test('/healthz and /readyz answer outside /v2/', async (t) => {
   const reg = await startTestRegistry(t);
@@ -33,7 +34,7 @@ t.test('/readyz stays 200 but reports degraded when storage is not writable, and
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
   t.same(JSON.parse((await request(`${mirror.url}/readyz`)).body.toString()), { status: 'ok' });
   // Root ignores permissions, so break the probe path itself: the temp dir becomes a regular file.
-  const tmp = path.join(mirror.storage, 'v1', 'tmp');
+  const tmp = storageLayout(mirror.storage).tmpDir;
   rmSync(tmp, { recursive: true });
   writeFileSync(tmp, 'not a directory');
   const down = await readyzUntil(mirror.url, 200, 'degraded');

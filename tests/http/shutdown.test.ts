@@ -6,6 +6,7 @@ import path from 'node:path';
 import { randomLayer, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { request } from '../fixtures/http.js';
+import { storageLayout } from '../../src/storage/layout.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 
@@ -69,5 +70,5 @@ t.test('SIGTERM during a transfer: no new connections, the transfer finishes, th
   t.equal(sha256(body), digest);
   t.equal(await exit, 0, 'exit 0 after SIGTERM');
   const hex = digest.slice('sha256:'.length);
-  t.ok(existsSync(path.join(storage, 'v1', 'blobs', 'sha256', hex.slice(0, 2), hex)), 'the blob was committed to the cache before exit');
+  t.ok(existsSync(path.join(storageLayout(storage).blobsDir, 'sha256', hex.slice(0, 2), hex)), 'the blob was committed to the cache before exit');
 });

@@ -1,11 +1,11 @@
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest, type Digest } from '../../src/oci/index.js';
-import type { FsBlobWriter } from '../../src/storage/blob-writer.js';
+import type { FsBlobWriter } from '../../src/storage/blobs/blob-writer.js';
 import { DigestMismatchError, FsBlobStore, SizeMismatchError, StorageError, type BlobWriter } from '../../src/storage/index.js';
+import { storageLayout } from '../../src/storage/layout.js';
 
 function digestOf(bytes: Buffer): Digest {
   return parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
@@ -131,7 +131,7 @@ t.test('an aborted write fails its followers instead of ending them', async (t) 
   t.equal(seen.error, reason);
   t.equal(seen.ended, false);
   t.equal(seen.bytes, 20_000);
-  t.same(await readdir(join(root, 'v1', 'tmp')), []);
+  t.same(await readdir(storageLayout(root).tmpDir), []);
 
   const late = observe(writer.follow());
   await late.settled;
@@ -293,7 +293,7 @@ t.test('a failing temp file aborts the write and fails its followers', async (t)
   await seen.settled;
   t.equal(seen.error, err);
   await t.rejects(writer.commit(), StorageError);
-  t.same(await readdir(join(root, 'v1', 'tmp')), []);
+  t.same(await readdir(storageLayout(root).tmpDir), []);
 });
 
 t.test('a failing file read destroys only that follower', async (t) => {

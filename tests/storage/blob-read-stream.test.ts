@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { openSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { BlobReadStream } from '../../src/storage/blob-read-stream.js';
-import { READ_CHUNK_BYTES } from '../../src/storage/read-buffers.js';
+import { BlobReadStream } from '../../src/storage/blobs/blob-read-stream.js';
+import { READ_CHUNK_BYTES } from '../../src/storage/blobs/read-buffers.js';
 import { chunkRecycler, StorageError } from '../../src/storage/index.js';
 
 const SIZE = 5 * READ_CHUNK_BYTES + 12345;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest, type Digest } from '../../src/oci/index.js';
 import { DigestMismatchError, FsBlobStore, SizeMismatchError, StorageError, type BlobInfo } from '../../src/storage/index.js';
+import { storageLayout } from '../../src/storage/layout.js';
 
 function digestOf(bytes: Buffer, alg: 'sha256' | 'sha512' = 'sha256'): Digest {
   return parseDigest(`${alg}:${createHash(alg).update(bytes).digest('hex')}`);
@@ -57,8 +58,8 @@ t.test('a committed blob is visible to stat, open, list and can be deleted', asy
   t.same(await writer.commit(), { digest, size: 3000 }, 'commit twice answers the same');
 
   const hex = hexOf(digest);
-  t.same(await readFile(join(root, 'v1', 'blobs', 'sha256', hex.slice(0, 2), hex)), bytes, 'versioned layout');
-  t.same(await readdir(join(root, 'v1', 'tmp')), [], 'temp file renamed away');
+  t.same(await readFile(join(storageLayout(root).blobsDir, 'sha256', hex.slice(0, 2), hex)), bytes, 'versioned layout');
+  t.same(await readdir(storageLayout(root).tmpDir), [], 'temp file renamed away');
   t.same(await blobs.stat(digest), { digest, size: 3000 });
   const stream = await blobs.open(digest);
   t.ok(stream);
@@ -97,7 +98,7 @@ t.test('a digest mismatch throws, removes the temp file and leaves no blob', asy
   t.type(error, DigestMismatchError);
   t.equal((error as DigestMismatchError).expected, claimed);
   t.equal((error as DigestMismatchError).actual, digestOf(bytes));
-  t.same(await readdir(join(root, 'v1', 'tmp')), []);
+  t.same(await readdir(storageLayout(root).tmpDir), []);
   t.equal(await blobs.stat(claimed), undefined);
   t.same(await listAll(blobs), []);
   await t.rejects(writer.commit(), DigestMismatchError, 'commit again rejects the same way');
@@ -116,7 +117,7 @@ t.test('size mismatches', async (t) => {
     const err = await writer.commit().catch((e: unknown) => e);
     t.type(err, SizeMismatchError);
     t.match(err, { expected: 11, actual: 10 });
-    t.same(await readdir(join(root, 'v1', 'tmp')), []);
+    t.same(await readdir(storageLayout(root).tmpDir), []);
     t.equal(await blobs.stat(digest), undefined);
   });
 
@@ -127,7 +128,7 @@ t.test('size mismatches', async (t) => {
     t.type(err, SizeMismatchError);
     t.match(err, { expected: 9, actual: 10 });
     t.equal(writer.bytesWritten, 5);
-    t.same(await readdir(join(root, 'v1', 'tmp')), [], 'the writer aborted itself');
+    t.same(await readdir(storageLayout(root).tmpDir), [], 'the writer aborted itself');
     await t.rejects(writer.commit(), SizeMismatchError);
   });
 
@@ -143,11 +144,11 @@ t.test('abort deletes the temp file, is idempotent and closes the writer', async
   const digest = digestOf(bytes);
   const writer = await blobs.begin(digest);
   await writer.write(bytes);
-  t.equal((await readdir(join(root, 'v1', 'tmp'))).length, 1);
+  t.equal((await readdir(storageLayout(root).tmpDir)).length, 1);
   const reason = new Error('upstream went away');
   await Promise.all([writer.abort(reason), writer.abort(new Error('second'))]);
   await writer.abort(new Error('third'));
-  t.same(await readdir(join(root, 'v1', 'tmp')), []);
+  t.same(await readdir(storageLayout(root).tmpDir), []);
   await t.rejects(writer.write(bytes), reason);
   await t.rejects(writer.commit(), reason);
   t.equal(await blobs.stat(digest), undefined);
@@ -170,18 +171,18 @@ t.test('recover creates the layout and removes every temp file', async (t) => {
   const root = t.testdir();
   const fresh = new FsBlobStore({ root });
   t.same(await fresh.recover(), { removedTempFiles: 0 });
-  t.same((await readdir(join(root, 'v1'))).sort(), ['blobs', 'tmp']);
+  t.same((await readdir(storageLayout(root).base)).sort(), ['blobs', 'tmp']);
 
   const bytes = randomBytes(10);
   const writer = await fresh.begin(digestOf(bytes));
   await writer.write(bytes);
-  await writeFile(join(root, 'v1', 'tmp', 'stray'), 'x');
-  await mkdir(join(root, 'v1', 'tmp', 'strange-dir'));
+  await writeFile(join(storageLayout(root).tmpDir, 'stray'), 'x');
+  await mkdir(join(storageLayout(root).tmpDir, 'strange-dir'));
   const committed = await put(fresh, randomBytes(20));
 
   const restarted = new FsBlobStore({ root });
   t.same(await restarted.recover(), { removedTempFiles: 3 });
-  t.same(await readdir(join(root, 'v1', 'tmp')), []);
+  t.same(await readdir(storageLayout(root).tmpDir), []);
   t.same(await restarted.stat(committed.digest), committed, 'committed blobs survive');
   await writer.abort(new Error('crashed'));
 });
@@ -204,14 +205,14 @@ t.test('concurrent writers of the same digest both succeed with one file', async
   const [ia, ib] = await Promise.all([a.commit(), b.commit()]);
   t.same(ia, { digest, size: bytes.length });
   t.same(ib, { digest, size: bytes.length });
-  t.same(await readdir(join(root, 'v1', 'tmp')), []);
+  t.same(await readdir(storageLayout(root).tmpDir), []);
   t.same(await listAll(blobs), [{ digest, size: bytes.length }]);
   t.same(await readAll((await blobs.open(digest))!), bytes);
 
   const c = await blobs.begin(digest, bytes.length);
   await c.write(bytes);
   t.same(await c.commit(), { digest, size: bytes.length }, 'a later writer of a present blob also succeeds');
-  t.same(await readdir(join(root, 'v1', 'tmp')), []);
+  t.same(await readdir(storageLayout(root).tmpDir), []);
 });
 
 t.test('sha512 blobs live under their own algorithm and list with the others', async (t) => {
@@ -222,7 +223,7 @@ t.test('sha512 blobs live under their own algorithm and list with the others', a
   t.same(await put(blobs, bytes, d512), { digest: d512, size: 2048 });
   await put(blobs, bytes, d256);
   const hex = hexOf(d512);
-  t.same(await readFile(join(root, 'v1', 'blobs', 'sha512', hex.slice(0, 2), hex)), bytes);
+  t.same(await readFile(join(storageLayout(root).blobsDir, 'sha512', hex.slice(0, 2), hex)), bytes);
   t.same(await listAll(blobs), [
     { digest: d256, size: 2048 },
     { digest: d512, size: 2048 },
@@ -236,11 +237,11 @@ t.test('list skips files that are not blobs', async (t) => {
   const { root, blobs } = await store(t.testdir());
   const info = await put(blobs, Buffer.from('listed'));
   const hex = hexOf(info.digest);
-  const shard = join(root, 'v1', 'blobs', 'sha256', hex.slice(0, 2));
+  const shard = join(storageLayout(root).blobsDir, 'sha256', hex.slice(0, 2));
   await writeFile(join(shard, `${hex}~`), 'editor backup');
   await writeFile(join(shard, `${hex.slice(0, 2)}zz`), 'not hex');
-  await mkdir(join(root, 'v1', 'blobs', 'sha256', 'not-a-shard'));
-  await mkdir(join(root, 'v1', 'blobs', 'md5'));
+  await mkdir(join(storageLayout(root).blobsDir, 'sha256', 'not-a-shard'));
+  await mkdir(join(storageLayout(root).blobsDir, 'md5'));
   t.same(await listAll(blobs), [info]);
 });
 
@@ -284,5 +285,5 @@ t.test('abort during commit waits for the commit and undoes nothing', async (t) 
   const failing = bad.commit();
   await bad.abort(new Error('meanwhile'));
   await t.rejects(failing, DigestMismatchError);
-  t.same(await readdir(join(root, 'v1', 'tmp')), []);
+  t.same(await readdir(storageLayout(root).tmpDir), []);
 });

@@ -1,10 +1,10 @@
 import t from 'tap';
 import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { FileKvStore, StorageError, type SkippedLine } from '../../src/storage/index.js';
+import { storageLayout } from '../../src/storage/layout.js';
 
 function logPath(root: string): string {
-  return join(root, 'v1', 'metadata.log');
+  return storageLayout(root).metadataLog;
 }
 
 async function opened(root: string, options: Partial<ConstructorParameters<typeof FileKvStore>[0]> = {}): Promise<FileKvStore> {

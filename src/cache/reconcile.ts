@@ -1,7 +1,7 @@
 import type { Digest } from '../oci/index.js';
 import type { IndexedBlob } from './cache-index.js';
-import type { LoadedSnapshot } from './recency.js';
-import type { BlobInfo } from './types.js';
+import type { LoadedSnapshot } from './index-snapshot.js';
+import type { BlobInfo } from '../storage/index.js';
 
 export interface ReconcileResult {
   readonly blobs: IndexedBlob[];

@@ -1,15 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
-import { isErrno, syncDir } from './fs-util.js';
-import { StorageError } from './errors.js';
+import { isErrno, syncDir } from '../fs-util.js';
+import { storageLayout } from '../layout.js';
+import { StorageError } from '../errors.js';
 import { deleteLine, replayLog, setLine, writeSnapshot, writeText, type SkippedLine } from './kv-log.js';
 
 export type { SkippedLine } from './kv-log.js';
 
 export interface FileKvStoreOptions {
-  /** The storage directory; the log lives at `<root>/v1/metadata.log`. */
+  /** The storage directory; the log's path comes from layout.ts. */
   readonly root: string;
   /** Compact when the log holds more than this many lines per live entry. Default 2. */
   readonly compactRatio?: number;
@@ -54,8 +54,9 @@ export class FileKvStore extends EventEmitter implements KeyvStoreAdapter {
 
   constructor(options: FileKvStoreOptions) {
     super();
-    this.#dir = join(options.root, 'v1');
-    this.#file = join(this.#dir, 'metadata.log');
+    const layout = storageLayout(options.root);
+    this.#dir = layout.base;
+    this.#file = layout.metadataLog;
     this.#compactRatio = options.compactRatio ?? 2;
     this.#compactMinLines = options.compactMinLines ?? 1000;
     this.#onSkippedLine = options.onSkippedLine;

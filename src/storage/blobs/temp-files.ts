@@ -1,9 +1,10 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { isErrno } from './fs-util.js';
-import { StorageError } from './errors.js';
+import { isErrno } from '../fs-util.js';
+import { StorageError } from '../errors.js';
+import { storageLayout } from '../layout.js';
 
-/** In-progress blob writes (FsBlobStore's layout: `<root>/v1/tmp/<hex>.<random>`). */
+/** In-progress blob writes (names: layout.ts). */
 export interface TempFile {
   readonly name: string;
   readonly size: number;
@@ -11,7 +12,7 @@ export interface TempFile {
 }
 
 function tmpDir(root: string): string {
-  return path.join(root, 'v1', 'tmp');
+  return storageLayout(root).tmpDir;
 }
 
 export async function listTempFiles(root: string): Promise<TempFile[]> {

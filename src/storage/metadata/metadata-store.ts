@@ -1,8 +1,8 @@
 import Keyv, { type Deserialize, type KeyvStoreAdapter, type Serialize } from 'keyv';
-import { parseDigest, type Digest } from '../oci/index.js';
-import { MetadataUnavailableError, StorageError } from './errors.js';
+import { parseDigest, type Digest } from '../../oci/index.js';
+import { MetadataUnavailableError, StorageError } from '../errors.js';
 import { parseTagKey, tagKey, toBlobRecord, toManifestRecord, toTagRecord } from './metadata-records.js';
-import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, TagEntry, TagRecord } from './types.js';
+import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, TagEntry, TagRecord } from '../types.js';
 
 /**
  * A keyv store, optionally with an explicit open step (FileKvStore loads its log there, Redis

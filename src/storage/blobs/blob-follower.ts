@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
-import { StorageError } from './errors.js';
+import { StorageError } from '../errors.js';
 
 /**
  * Largest single read from a blob file. Large positional reads keep syscalls and

@@ -1,12 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/index.js';
-import type { FsBlobStore } from './blob-store.js';
 import { CacheIndex, type CacheIndexObserver, type RemoveResult, type Reservation } from './cache-index.js';
-import { StorageError } from './errors.js';
+import { StorageError, type BlobInfo, type BlobStore, type BlobWriter, type ByteSpan, type FsBlobStore, type StorageHealth } from '../storage/index.js';
 import { reconcile } from './reconcile.js';
-import { RecencyFile } from './recency.js';
-import type { StorageHealth } from './storage-health.js';
-import type { BlobInfo, BlobStore, BlobWriter, ByteSpan } from './types.js';
+import { IndexSnapshot } from './index-snapshot.js';
 import { UncachedWriter } from './uncached-writer.js';
 
 /** The pinned content already cached does not fit the budget: a start-up error, not a runtime surprise. */
@@ -58,7 +55,7 @@ export interface RecoverReport {
 export class BlobCache implements BlobStore {
   readonly index: CacheIndex;
   readonly #store: FsBlobStore;
-  readonly #recency: RecencyFile;
+  readonly #snapshot: IndexSnapshot;
   readonly #health: StorageHealth;
   readonly #forget: (digest: Digest) => Promise<void>;
   readonly #recordedSize: (digest: Digest) => Promise<number | undefined>;
@@ -71,7 +68,7 @@ export class BlobCache implements BlobStore {
 
   constructor(options: BlobCacheOptions) {
     this.#store = options.store;
-    this.#recency = new RecencyFile(options.root);
+    this.#snapshot = new IndexSnapshot(options.root);
     this.#health = options.health;
     this.#forget = options.forget;
     this.#recordedSize = options.recordedSize ?? (async () => undefined);
@@ -97,7 +94,7 @@ export class BlobCache implements BlobStore {
    */
   async recover(): Promise<RecoverReport> {
     const { removedTempFiles } = await this.#store.recover();
-    const snapshot = await this.#recency.load().catch(() => undefined);
+    const snapshot = await this.#snapshot.load().catch(() => undefined);
     const result = await reconcile(await this.#store.digests(), snapshot, (d) => this.#sizeOf(d));
     this.index.load(result.blobs);
     if (result.adopted > 0 || result.dropped.length > 0) this.index.markDirty();
@@ -126,7 +123,7 @@ export class BlobCache implements BlobStore {
   /** Writes the index snapshot if it changed. Never throws: a lost snapshot costs recency only. */
   flush(): Promise<void> {
     if (!this.index.dirty) return this.#flushing ?? Promise.resolve();
-    this.#flushing ??= this.#recency
+    this.#flushing ??= this.#snapshot
       .save(this.index.snapshot(), this.#now())
       .catch((error: unknown) => {
         if (!this.#health.report(error)) this.#log('warn', { error: (error as Error).message }, 'saving the cache index failed');

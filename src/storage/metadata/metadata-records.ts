@@ -1,5 +1,5 @@
-import { parseDigest } from '../oci/index.js';
-import type { BlobRecord, ManifestRecord, TagRecord } from './types.js';
+import { parseDigest } from '../../oci/index.js';
+import type { BlobRecord, ManifestRecord, TagRecord } from '../types.js';
 
 /**
  * Keys: `tag:<upstream>/<repository>:<tag>`, `manifest:<digest>`, `blob:<digest>`. The upstream

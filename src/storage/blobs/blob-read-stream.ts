@@ -1,6 +1,6 @@
 import { close, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
-import { StorageError } from './errors.js';
+import { StorageError } from '../errors.js';
 import { READ_CHUNK_BYTES, ReadBufferPool, type ChunkRecycler } from './read-buffers.js';
 
 /** A file this small, read whole in one go, is copied out and its read buffer reused. */

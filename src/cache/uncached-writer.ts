@@ -2,8 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
-import { DigestMismatchError, SizeMismatchError, StorageError } from './errors.js';
-import type { BlobInfo, BlobWriter, ByteSpan } from './types.js';
+import { DigestMismatchError, SizeMismatchError, StorageError, type BlobInfo, type BlobWriter, type ByteSpan } from '../storage/index.js';
 
 /**
  * A "write" that keeps nothing: bytes go straight to the clients that follow it, verified like a

@@ -1,5 +1,5 @@
 import KeyvRedis, { createClient } from '@keyv/redis';
-import { MetadataUnavailableError } from './errors.js';
+import { MetadataUnavailableError } from '../errors.js';
 import type { MetadataKvStore } from './metadata-store.js';
 
 export interface RedisKvStoreOptions {

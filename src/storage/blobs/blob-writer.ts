@@ -2,12 +2,12 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
-import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
+import { digestAlgorithm, digestHex, type Digest } from '../../oci/index.js';
 import { BlobFollower, type FollowSource, type RecentChunk } from './blob-follower.js';
 import { BlobReadStream } from './blob-read-stream.js';
-import { isErrno, syncDir } from './fs-util.js';
-import { DigestMismatchError, SizeMismatchError, StorageError } from './errors.js';
-import type { BlobInfo, BlobWriter, ByteSpan } from './types.js';
+import { isErrno, syncDir } from '../fs-util.js';
+import { DigestMismatchError, SizeMismatchError, StorageError } from '../errors.js';
+import type { BlobInfo, BlobWriter, ByteSpan } from '../types.js';
 
 export interface FsBlobWriterInit {
   readonly digest: Digest;

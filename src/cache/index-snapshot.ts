@@ -1,12 +1,11 @@
 import { open, readFile, rename } from 'node:fs/promises';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
-import { join } from 'node:path';
 import { isDigestString, parseDigest } from '../oci/index.js';
 import type { IndexedBlob } from './cache-index.js';
-import { isErrno } from './fs-util.js';
+import { isErrno, storageLayout } from '../storage/index.js';
 
 /**
- * The cache index on disk: `<root>/v1/cache-index.json`, one snapshot rewritten (temp file +
+ * The cache index on disk (layout.ts: cache-index.json), one snapshot rewritten (temp file +
  * rename) at most every flush interval while something changed, and at close. A warm hit costs no
  * I/O at all; a crash loses at most one interval of recency, never a blob (reconcile adopts files
  * the snapshot does not list). Repository keys are listed once and referenced by index, so 100,000
@@ -25,11 +24,11 @@ export interface LoadedSnapshot {
   readonly blobs: IndexedBlob[];
 }
 
-export class RecencyFile {
+export class IndexSnapshot {
   readonly #file: string;
 
   constructor(root: string) {
-    this.#file = join(root, 'v1', 'cache-index.json');
+    this.#file = storageLayout(root).indexSnapshot;
   }
 
   /** Undefined when absent or unreadable (a torn write): reconcile then adopts every file. */

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { newProbePath, storageLayout, type StorageLayout } from './layout.js';
 
 /** Errors that mean "this storage cannot take writes now", not "this one file is bad". */
 const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'ENOTDIR']);
@@ -20,8 +19,8 @@ export function isDiskError(error: unknown): boolean {
 }
 
 export interface StorageHealthOptions {
-  /** A directory on the storage filesystem where the probe file is written (the blob temp dir). */
-  readonly probeDir: string;
+  /** The storage directory; the probe file is written where blob writes go (layout.ts). */
+  readonly root: string;
   /** Called for the degraded warning (at most once per `warnIntervalMs`) and the recovery notice. */
   readonly log: (level: 'warn' | 'info', fields: Record<string, unknown>, message: string) => void;
   /** Told when the state flips (a gauge for alerting). */
@@ -47,7 +46,7 @@ const PROBE_BYTES = 64 * 1024;
  * real write is tried every few seconds until one succeeds. One warning a minute, not one per pull.
  */
 export class StorageHealth {
-  readonly #probeDir: string;
+  readonly #layout: StorageLayout;
   readonly #log: StorageHealthOptions['log'];
   readonly #onChange: (degraded: boolean) => void;
   readonly #now: () => number;
@@ -59,7 +58,7 @@ export class StorageHealth {
   #probing: Promise<boolean> | undefined;
 
   constructor(options: StorageHealthOptions) {
-    this.#probeDir = options.probeDir;
+    this.#layout = storageLayout(options.root);
     this.#log = options.log;
     this.#onChange = options.onChange ?? (() => {});
     this.#now = options.now ?? Date.now;
@@ -106,7 +105,7 @@ export class StorageHealth {
 
   async #probe(): Promise<boolean> {
     this.#lastProbe = this.#now();
-    const file = join(this.#probeDir, `.probe-${randomBytes(6).toString('hex')}`);
+    const file = newProbePath(this.#layout);
     try {
       await writeFile(file, Buffer.alloc(PROBE_BYTES), { flag: 'wx' });
     } catch (error) {

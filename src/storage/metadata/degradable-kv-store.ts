@@ -1,5 +1,5 @@
 import { FileKvStore, type FileKvStoreOptions } from './file-kv-store.js';
-import type { StorageHealth } from './storage-health.js';
+import type { StorageHealth } from '../health.js';
 
 /**
  * The embedded metadata log, tolerant of a full or read-only disk: a failed append is reported to

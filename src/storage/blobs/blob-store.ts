@@ -1,20 +1,20 @@
-import { randomBytes } from 'node:crypto';
 import { open as openCallback } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { digestAlgorithm, digestHex, parseDigest, type Digest } from '../oci/index.js';
+import { parseDigest, type Digest } from '../../oci/index.js';
 import { BlobReadStream } from './blob-read-stream.js';
 import { FsBlobWriter } from './blob-writer.js';
-import { isErrno } from './fs-util.js';
-import { StorageError } from './errors.js';
-import type { BlobInfo, BlobStore, BlobWriter, ByteSpan } from './types.js';
+import { isErrno } from '../fs-util.js';
+import { blobPath, newTempPath, storageLayout, type StorageLayout } from '../layout.js';
+import { StorageError } from '../errors.js';
+import type { BlobInfo, BlobStore, BlobWriter, ByteSpan } from '../types.js';
 
 const openFd = promisify(openCallback);
 
 export interface FsBlobStoreOptions {
-  /** The storage directory; the blob store owns `<root>/v1/blobs` and `<root>/v1/tmp`. */
+  /** The storage directory; the blob store owns its blobs and tmp folders (layout.ts). */
   readonly root: string;
 }
 
@@ -22,19 +22,16 @@ export interface FsBlobStoreOptions {
 const ALGORITHMS = ['sha256', 'sha512'] as const;
 const SHARD = /^[0-9a-f]{2}$/;
 
-/**
- * Blobs as files under a versioned layout: `<root>/v1/blobs/<alg>/<2 hex>/<hex>`, with
- * in-progress writes in `<root>/v1/tmp/` on the same filesystem so commit is one rename.
- * The `v1` level lets a later layout migrate instead of guess.
- */
+/** Blobs as files named by digest, written through temp files (paths: layout.ts). */
 export class FsBlobStore implements BlobStore {
+  readonly #layout: StorageLayout;
   readonly #blobsDir: string;
   readonly #tmpDir: string;
 
   constructor(options: FsBlobStoreOptions) {
-    const base = join(options.root, 'v1');
-    this.#blobsDir = join(base, 'blobs');
-    this.#tmpDir = join(base, 'tmp');
+    this.#layout = storageLayout(options.root);
+    this.#blobsDir = this.#layout.blobsDir;
+    this.#tmpDir = this.#layout.tmpDir;
   }
 
   async recover(): Promise<{ removedTempFiles: number }> {
@@ -79,8 +76,7 @@ export class FsBlobStore implements BlobStore {
     if (expectedSize !== undefined && !(Number.isSafeInteger(expectedSize) && expectedSize >= 0)) {
       throw new RangeError(`expected size must be a non-negative integer, got ${expectedSize}`);
     }
-    // The random suffix keeps concurrent writers of one digest (e.g. two processes) apart.
-    const tmpPath = join(this.#tmpDir, `${digestHex(digest)}.${randomBytes(6).toString('hex')}`);
+    const tmpPath = newTempPath(this.#layout, digest);
     let handle: FileHandle;
     try {
       handle = await openTemp(tmpPath, this.#tmpDir);
@@ -132,8 +128,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   #pathOf(digest: Digest): string {
-    const hex = digestHex(digest);
-    return join(this.#blobsDir, digestAlgorithm(digest), hex.slice(0, 2), hex);
+    return blobPath(this.#layout, digest);
   }
 }
 

@@ -1,0 +1,2 @@
+export { BlobCache, PinBudgetError, type BlobCacheOptions, type CacheLog, type RecoverReport } from './blob-cache.js';
+export { CacheIndex, type CacheIndexObserver, type IndexedBlob, type RemoveResult, type Reservation } from './cache-index.js';

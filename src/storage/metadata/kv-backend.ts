@@ -1,0 +1,45 @@
+import { redactRedisUrl, type Config } from '../../config/index.js';
+import { DegradableFileKvStore } from './degradable-kv-store.js';
+import { FileKvStore } from './file-kv-store.js';
+import { KeyvMetadataStore, type MetadataKvStore } from './metadata-store.js';
+import { createRedisKvStore } from './redis-kv-store.js';
+import type { StorageHealth } from '../health.js';
+import type { MetadataStore } from '../types.js';
+
+/**
+ * Where records live, apart from what the records are: the embedded log under the storage
+ * directory, or Redis shared by replicas. A feature with records of its own (users, tokens, audit)
+ * takes the same backend and keeps its keys under its own namespace segment, so one Redis or one
+ * log file serves every record kind and replicas see the same state.
+ */
+export interface KvBackend {
+  readonly store: MetadataKvStore;
+  /** keyv key prefix for this deployment: several deployments may share one Redis. */
+  readonly namespace: string;
+  /** Other replicas read and write the same records. */
+  readonly shared: boolean;
+}
+
+export interface KvBackendHooks {
+  readonly onConnectionChange?: (up: boolean, reason: string | undefined) => void;
+  /** With a health monitor (serve), a full disk degrades embedded writes instead of failing pulls. */
+  readonly health?: StorageHealth;
+}
+
+/** The configured backend; no I/O until its store is opened. */
+export function createKvBackend(storage: Config['storage'], hooks: KvBackendHooks = {}): KvBackend {
+  const { metadata } = storage;
+  const { health, onConnectionChange } = hooks;
+  if (metadata.kind === 'embedded') {
+    const store = health ? new DegradableFileKvStore({ root: storage.path, health }) : new FileKvStore({ root: storage.path });
+    return { store, namespace: 'regmirror', shared: false };
+  }
+  const store = createRedisKvStore({ url: metadata.url, displayUrl: redactRedisUrl(metadata.url), onConnectionChange });
+  return { store, namespace: metadata.namespace, shared: true };
+}
+
+/** Tags, manifests and blob links on the configured backend. */
+export function createMetadataStore(storage: Config['storage'], hooks: KvBackendHooks = {}): MetadataStore {
+  const { store, namespace, shared } = createKvBackend(storage, hooks);
+  return new KeyvMetadataStore(store, { namespace, shared });
+}
