@@ -124,6 +124,24 @@ function parseLast(value: string | null, kind: 'tags' | 'catalog'): string | und
 }
 
 /**
+ * A manifest path's `<reference>`. A reference that is neither a tag nor a digest is answered
+ * 404 MANIFEST_UNKNOWN, as by distribution, whose manifest route only matches valid references:
+ * no manifest can exist under it, and the spec (and its conformance suite, which asks for
+ * `.INVALID_MANIFEST_NAME`) wants 404 for a manifest that does not exist. A malformed digest
+ * stays DIGEST_INVALID 400, which the spec allows for a malformed digest.
+ */
+function parseManifestReference(ref: string): Reference {
+  try {
+    return parseReference(ref);
+  } catch (err) {
+    if (err instanceof OciError && err.code === 'TAG_INVALID') {
+      throw new OciError('MANIFEST_UNKNOWN', `manifest unknown: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
  * The route grammar: method + raw request target → typed route. undefined for paths outside
  * /v2 (the HTTP layer serves those); OciError for anything under /v2 we refuse.
  */
@@ -150,7 +168,7 @@ export function parseRoute(method: string, rawUrl: string, ctx: RouteContext): R
   const target = resolveTarget(ctx, split.name, query.get('ns') ?? undefined);
   switch (split.kind) {
     case 'manifests':
-      return { kind: 'manifest', ...target, reference: parseReference(split.ref) };
+      return { kind: 'manifest', ...target, reference: parseManifestReference(split.ref) };
     case 'blobs':
       return { kind: 'blob', ...target, digest: parseDigest(split.ref) };
     case 'referrers':

@@ -61,8 +61,10 @@ t.test('malformed input gets a 4xx OCI error and never reaches upstream', async 
     ['/v2/team/../etc/manifests/1', 400, 'NAME_INVALID'],
     ['/v2/team/%2e%2e/manifests/1', 400, 'NAME_INVALID'],
     [`/v2/${'a'.repeat(300)}/manifests/1`, 400, 'NAME_INVALID'],
-    ['/v2/team/app/manifests/-bad', 400, 'TAG_INVALID'],
-    [`/v2/team/app/manifests/${'t'.repeat(129)}`, 400, 'TAG_INVALID'],
+    // No manifest can be tagged so: 404, as for any manifest that does not exist.
+    ['/v2/team/app/manifests/-bad', 404, 'MANIFEST_UNKNOWN'],
+    ['/v2/team/app/manifests/.INVALID_MANIFEST_NAME', 404, 'MANIFEST_UNKNOWN'],
+    [`/v2/team/app/manifests/${'t'.repeat(129)}`, 404, 'MANIFEST_UNKNOWN'],
     ['/v2/team/app/manifests/sha256:abc', 400, 'DIGEST_INVALID'],
     [`/v2/team/app/blobs/sha256:${'A'.repeat(64)}`, 400, 'DIGEST_INVALID'],
     [`/v2/team/app/blobs/md5:${'a'.repeat(32)}`, 400, 'DIGEST_INVALID'],

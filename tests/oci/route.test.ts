@@ -138,8 +138,10 @@ const errors: [string, string, string, number, RegExp][] = [
   ['name too long after library mapping', `/v2/${'a'.repeat(250)}/manifests/v1`, 'NAME_INVALID', 400, /258 characters/],
   ['name 256', `/v2/x/${'a'.repeat(254)}/manifests/v1`, 'NAME_INVALID', 400, /256 characters/],
   ['prefix with empty rest', '/v2/ghcr.io//manifests/v1', 'NAME_INVALID', 400, /invalid repository name/],
-  ['bad tag', `/v2/a/manifests/${'t'.repeat(129)}`, 'TAG_INVALID', 400, /invalid tag/],
-  ['empty reference', '/v2/a/manifests/', 'TAG_INVALID', 400, /invalid tag/],
+  // A reference that cannot name a manifest: 404 like any manifest that does not exist.
+  ['bad tag', `/v2/a/manifests/${'t'.repeat(129)}`, 'MANIFEST_UNKNOWN', 404, /invalid tag/],
+  ['tag with a leading dot', '/v2/a/manifests/.INVALID_MANIFEST_NAME', 'MANIFEST_UNKNOWN', 404, /invalid tag/],
+  ['empty reference', '/v2/a/manifests/', 'MANIFEST_UNKNOWN', 404, /invalid tag/],
   ['bad digest ref', '/v2/a/manifests/sha256:abc', 'DIGEST_INVALID', 400, /64 hex/],
   ['blob by tag', '/v2/a/blobs/latest', 'DIGEST_INVALID', 400, /not a digest/],
   ['blob uppercase digest', `/v2/a/blobs/sha256:${hex.toUpperCase()}`, 'DIGEST_INVALID', 400, /lowercase/],
