@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
-import { nonEmptyString, object, onlyKeys, optionalString } from './fields.js';
+import { integer, nonEmptyString, object, onlyKeys, optionalString } from './fields.js';
 import { parsePins } from './repositories.js';
 import { parseSyncConfig } from './sync.js';
 import { parseMetadata } from './metadata.js';
@@ -140,10 +140,7 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): Up
   }
   const t = object(u['timeouts'] ?? {}, `${key}.timeouts`);
   onlyKeys(t, ['connect', 'headers', 'bodyIdle'], `${key}.timeouts`);
-  const connections = u['connections'] ?? 32;
-  if (typeof connections !== 'number' || !Number.isInteger(connections) || connections < 1 || connections > 1024) {
-    throw new ConfigError(`${key}.connections`, 'must be an integer from 1 to 1024');
-  }
+  const connections = integer(u['connections'] ?? 32, `${key}.connections`, 1, 1024);
   return {
     name,
     url,

@@ -24,7 +24,7 @@ export interface SyncEntry {
   /** Unique; the `job` label in metrics and /api/status. */
   readonly name: string;
   readonly upstream: string;
-  /** A repository name, or a glob (`*` within a path segment, `**` across them) expanded via the catalog. */
+  /** A repository name, or a glob (grammar in oci/repository-glob.ts) expanded via the catalog. */
   readonly repository: string;
   readonly isPattern: boolean;
   readonly tags: TagFilter;
