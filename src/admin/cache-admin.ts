@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
+import { digestAlgorithm, digestHex, RepositoryFilter, type Digest } from '../oci/index.js';
 import { listTempFiles, removeTempFile, type BlobStore, type MetadataStore, type TagEntry } from '../storage/index.js';
 import type { BlobRemover } from './blob-remover.js';
 import { ReferenceWalker } from './references.js';
@@ -144,17 +144,14 @@ function tagId(e: Pick<TagEntry, 'upstream' | 'repository' | 'tag'>): string {
 }
 
 /**
- * `--repo` globs: `*` stays inside one path segment, `**` crosses them. A pattern matches the
- * repository (`library/alpine`) or the upstream and repository (`docker.io/library/alpine`).
+ * `--repo`: a repository glob (oci/repository-glob.ts) matched against the repository
+ * (`library/alpine`) or the upstream and repository (`docker.io/library/alpine`). Throws
+ * RepositoryGlobError for a pattern outside the grammar.
  */
 export function repoMatcher(pattern: string | undefined): (e: Pick<TagEntry, 'upstream' | 'repository'>) => boolean {
   if (pattern === undefined) return () => true;
-  const source = pattern
-    .split('**')
-    .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
-    .join('.*');
-  const re = new RegExp(`^${source}$`);
-  return (e) => re.test(e.repository) || re.test(`${e.upstream}/${e.repository}`);
+  const filter = new RepositoryFilter(pattern);
+  return (e) => filter.matches(e.upstream, e.repository);
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {

@@ -7,6 +7,7 @@ import {
   createAdminSocketServer,
   FileBlobRemover,
   releaseStorage,
+  repoMatcher,
   runCommand,
   whoHolds,
   type AdminCommand,
@@ -15,6 +16,7 @@ import { parseDuration, type Config } from '../config/index.js';
 import { createMetadataStore, FsBlobStore } from '../storage/index.js';
 import { formatGc, formatLs, formatPrune, formatVerify } from './cache-format.js';
 import { CliError } from './cli-error.js';
+import { globArgument } from './glob-argument.js';
 import { loadConfigOrExit } from './serve.js';
 
 interface CommonOptions {
@@ -59,7 +61,7 @@ function pruneCommand(o: { olderThan?: string; repo?: string; dryRun?: boolean }
   if (o.olderThan === undefined && o.repo === undefined) throw new CliError('cache prune: give --older-than DURATION and/or --repo PATTERN', 2);
   const olderThanMs = o.olderThan === undefined ? undefined : parseDuration(o.olderThan);
   if (olderThanMs === undefined && o.olderThan !== undefined) throw new CliError(`cache prune: --older-than: "${o.olderThan}" is not a duration such as "30d" or "12h"`, 2);
-  if (o.repo === '') throw new CliError('cache prune: --repo: the pattern is empty', 2);
+  if (o.repo !== undefined) globArgument('cache prune: --repo', () => repoMatcher(o.repo));
   return { command: 'prune', dryRun: o.dryRun === true, ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(o.repo !== undefined ? { repo: o.repo } : {}) };
 }
 

@@ -1,7 +1,7 @@
 import { App } from '../app.js';
-import type { EntryResult, SyncRunResult } from '../sync/index.js';
-import { entryMatches } from '../sync/patterns.js';
+import { selectEntries, type EntryResult, type SyncRunResult } from '../sync/index.js';
 import { CliError } from './cli-error.js';
+import { globArgument } from './glob-argument.js';
 import { loadConfigOrExit } from './serve.js';
 import { formatBytes } from './format-bytes.js';
 import { TtyProgress } from './sync-progress.js';
@@ -19,7 +19,7 @@ export interface SyncOptions {
 export async function syncCommand(options: SyncOptions): Promise<void> {
   const config = await loadConfigOrExit({ config: options.config, storage: options.storage, logLevel: options.logLevel ?? 'warn' });
   if (config.sync.entries.length === 0) throw new CliError(`config error: ${options.config} has no sync entries`, 2);
-  if (!config.sync.entries.some((e) => entryMatches(options.only, e))) throw new CliError(`--only ${options.only ?? ''} matches no sync entry`, 2);
+  if (globArgument('--only', () => selectEntries(config.sync.entries, options.only)).length === 0) throw new CliError(`--only ${options.only ?? ''} matches no sync entry`, 2);
   // stdout carries the table or the JSON; log lines go to stderr.
   const app = new App(config, { logDestination: process.stderr });
   const progress = !options.json && process.stdout.isTTY ? new TtyProgress(process.stdout) : undefined;

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { RepositoryGlob, RepositoryGlobError } from '../oci/index.js';
 import { ConfigError } from './errors.js';
+import { integer, nonEmptyString, object, onlyKeys, optionalString } from './fields.js';
+import { parsePins } from './repositories.js';
 import { parseSyncConfig } from './sync.js';
 import { parseMetadata } from './metadata.js';
-import type { Config, RepositoryPattern, UpstreamConfig } from './types.js';
+import type { Config, UpstreamConfig } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 
 export { ConfigError };
@@ -15,8 +16,6 @@ export interface ConfigOverrides {
   readonly storage?: string;
   readonly logLevel?: string;
 }
-
-type Json = Record<string, unknown>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync'];
@@ -141,10 +140,7 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): Up
   }
   const t = object(u['timeouts'] ?? {}, `${key}.timeouts`);
   onlyKeys(t, ['connect', 'headers', 'bodyIdle'], `${key}.timeouts`);
-  const connections = u['connections'] ?? 32;
-  if (typeof connections !== 'number' || !Number.isInteger(connections) || connections < 1 || connections > 1024) {
-    throw new ConfigError(`${key}.connections`, 'must be an integer from 1 to 1024');
-  }
+  const connections = integer(u['connections'] ?? 32, `${key}.connections`, 1, 1024);
   return {
     name,
     url,
@@ -159,34 +155,6 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): Up
     },
     connections,
   };
-}
-
-/**
- * `storage.pin`: "<upstream>/<repository glob>" (grammar in oci/repository-glob.ts). The upstream may
- * be a name or an alias; a one-segment pattern on a Docker Hub-like upstream gets `library/`, as
- * a one-segment pull does, so "docker.io/alpine" pins what `docker pull alpine` fetched.
- */
-function parsePins(value: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>): RepositoryPattern[] {
-  if (!Array.isArray(value)) throw new ConfigError('storage.pin', 'must be a list of "<upstream>/<repository pattern>" strings');
-  return value.map((entry: unknown, i) => {
-    const key = `storage.pin[${i}]`;
-    if (typeof entry !== 'string') throw new ConfigError(key, 'must be a string such as "docker.io/library/*"');
-    const slash = entry.indexOf('/');
-    const host = slash < 0 ? entry : entry.slice(0, slash);
-    const upstream = [...upstreams.values()].find((u) => u.name === host || u.aliases.includes(host));
-    if (upstream === undefined) {
-      throw new ConfigError(key, `"${entry}" must start with a configured upstream (${[...upstreams.keys()].join(', ')}), e.g. "${[...upstreams.keys()][0]}/team/*"`);
-    }
-    let repository = slash < 0 ? '' : entry.slice(slash + 1);
-    try {
-      new RepositoryGlob(repository);
-    } catch (err) {
-      if (err instanceof RepositoryGlobError) throw new ConfigError(key, err.message);
-      throw err;
-    }
-    if (upstream.officialLibrary && !repository.includes('/') && repository !== '**') repository = `library/${repository}`;
-    return { upstream: upstream.name, repository };
-  });
 }
 
 function checkAliases(upstreams: ReadonlyMap<string, UpstreamConfig>): void {
@@ -229,26 +197,4 @@ function durationMs(value: unknown, key: string): number {
   const ms = parseDuration(value);
   if (ms === undefined || ms <= 0) throw new ConfigError(key, 'must be a positive duration such as "30s"');
   return ms;
-}
-
-function object(value: unknown, key: string): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(key, value === undefined ? 'is required' : 'must be an object');
-  }
-  return value as Json;
-}
-
-function onlyKeys(obj: Json, allowed: readonly string[], key: string): void {
-  for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) throw new ConfigError(key === '' ? k : `${key}.${k}`, `unknown key (allowed: ${allowed.filter((a) => !a.startsWith('$')).join(', ')})`);
-  }
-}
-
-function nonEmptyString(value: unknown, key: string): string {
-  if (typeof value !== 'string' || value === '') throw new ConfigError(key, 'must be a non-empty string');
-  return value;
-}
-
-function optionalString(value: unknown, key: string): string | undefined {
-  return value === undefined ? undefined : nonEmptyString(value, key);
 }

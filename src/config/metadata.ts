@@ -1,4 +1,4 @@
-import { ConfigError } from './load.js';
+import { ConfigError } from './errors.js';
 import type { MetadataConfig } from './types.js';
 
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

@@ -1,7 +1,8 @@
 import { CronExpressionParser } from 'cron-parser';
 import semver from 'semver';
-import { parseRepositoryName, RepositoryGlob, RepositoryGlobError } from '../oci/index.js';
 import { ConfigError } from './errors.js';
+import { boolean, integer, object, onlyKeys, type Json } from './fields.js';
+import { parseRepository } from './repositories.js';
 import type { UpstreamConfig } from './types.js';
 import { parseDuration } from './units.js';
 
@@ -23,7 +24,7 @@ export interface SyncEntry {
   /** Unique; the `job` label in metrics and /api/status. */
   readonly name: string;
   readonly upstream: string;
-  /** A repository name, or a glob (`*` within a path segment, `**` across them) expanded via the catalog. */
+  /** A repository name, or a glob (grammar in oci/repository-glob.ts) expanded via the catalog. */
   readonly repository: string;
   readonly isPattern: boolean;
   readonly tags: TagFilter;
@@ -49,13 +50,10 @@ export interface SyncConfig {
   readonly maxRetryAfterMs: number;
 }
 
-type Json = Record<string, unknown>;
-
 const SYNC_KEYS = ['entries', 'concurrency', 'rateLimitReserve', 'jitter', 'retries', 'maxRetryAfter'];
 const ENTRY_KEYS = ['name', 'upstream', 'repository', 'tags', 'platforms', 'schedule', 'prune', 'runOnStart'];
 const TAG_KEYS = ['exact', 'include', 'exclude', 'semver', 'latest'];
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
-const GLOB = /\*/;
 
 export const NO_SYNC: SyncConfig = { entries: [], concurrency: 4, rateLimitReserve: 10, jitterMs: 60_000, retries: 3, maxRetryAfterMs: 300_000 };
 
@@ -111,33 +109,6 @@ function parseEntry(value: unknown, key: string, upstreams: ReadonlyMap<string, 
   };
 }
 
-function parseRepository(value: unknown, key: string, upstream: UpstreamConfig): { repository: string; isPattern: boolean } {
-  if (typeof value !== 'string' || value === '') throw new ConfigError(key, 'must be a repository name such as "library/nginx", or a pattern such as "myteam/*"');
-  // Docker Hub's one-segment names are library/ names, as on the pull path.
-  const full = upstream.officialLibrary && !value.includes('/') ? `library/${value}` : value;
-  if (GLOB.test(full)) {
-    // The grammar of storage.pin: sync's repositories join the pins, so both must read alike.
-    try {
-      new RepositoryGlob(full);
-    } catch (err) {
-      if (err instanceof RepositoryGlobError) throw new ConfigError(key, err.message);
-      throw err;
-    }
-    return { repository: full, isPattern: true };
-  }
-  if (!isRepositoryName(full)) throw new ConfigError(key, `"${value}" is not a valid repository name`);
-  return { repository: full, isPattern: false };
-}
-
-function isRepositoryName(value: string): boolean {
-  try {
-    parseRepositoryName(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function parseTags(value: unknown, key: string): TagFilter {
   const t: Json = Array.isArray(value) ? { exact: value } : object(value, key);
   onlyKeys(t, TAG_KEYS, key);
@@ -188,23 +159,4 @@ export function parseSchedule(value: unknown, key: string): Schedule {
     throw new ConfigError(key, `${JSON.stringify(value)} is neither an interval ("6h") nor a cron expression: ${(err as Error).message}`);
   }
   return { kind: 'cron', expression: value.trim() };
-}
-
-function integer(value: unknown, key: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw new ConfigError(key, `must be an integer from ${min} to ${max}`);
-  return value;
-}
-
-function boolean(value: unknown, key: string): boolean {
-  if (typeof value !== 'boolean') throw new ConfigError(key, 'must be true or false');
-  return value;
-}
-
-function object(value: unknown, key: string): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(key, 'must be an object');
-  return value as Json;
-}
-
-function onlyKeys(obj: Json, allowed: readonly string[], key: string): void {
-  for (const k of Object.keys(obj)) if (!allowed.includes(k)) throw new ConfigError(`${key}.${k}`, `unknown key (allowed: ${allowed.join(', ')})`);
 }

@@ -2,6 +2,7 @@ export { OCI_ERROR_STATUS, OciError, ociErrorBody, type OciErrorCode, type OciEr
 export { computeDigest, digestAlgorithm, digestHex, isDigestString, parseDigest, type Digest, type DigestAlgorithm } from './digest.js';
 export {
   MAX_NAME_LENGTH,
+  officialName,
   parseReference,
   parseRepositoryName,
   parseTag,
@@ -23,4 +24,4 @@ export { parseManifest, type Descriptor, type ParsedManifest, type Platform } fr
 export { contentRange, parseRange, unsatisfiedContentRange, type RangeRequest } from './range.js';
 export { MAX_LAST_LENGTH, MAX_PAGE_SIZE, parseRoute, type RepoTarget, type Route, type RouteContext } from './route.js';
 export { nextPageFromLink, tagsListLink, type PageQuery } from './pagination.js';
-export { RepositoryGlob, RepositoryGlobError } from './repository-glob.js';
+export { RepositoryFilter, RepositoryGlob, RepositoryGlobError } from './repository-glob.js';

@@ -28,6 +28,17 @@ export function parseRepositoryName(value: string): RepositoryName {
   return value as RepositoryName;
 }
 
+/**
+ * Docker Hub's official images: a one-segment name is `library/<name>` there, and the registry
+ * does not expand it itself (registry-protocol.md §3.6). Applies to client names and to the
+ * repository globs of pins and sync entries alike, so `alpine` means one thing everywhere. A
+ * glob holding `**` can match names of any depth (`**` is everything, not only `library/`), so
+ * it is left as written; a `*` stays inside one segment, so `ngin*` reads as `library/ngin*`.
+ */
+export function officialName(name: string, library: boolean): string {
+  return library && name !== '' && !name.includes('/') && !name.includes('**') ? `library/${name}` : name;
+}
+
 export function parseTag(value: string): Tag {
   if (!TAG.test(value)) {
     throw new OciError('TAG_INVALID', `invalid tag ${quoteInput(value)}: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`);

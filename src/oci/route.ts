@@ -1,6 +1,6 @@
 import { parseDigest, type Digest } from './digest.js';
 import { OciError, quoteInput } from './errors.js';
-import { parseReference, parseRepositoryName, type Reference, type RepositoryName } from './names.js';
+import { officialName, parseReference, parseRepositoryName, type Reference, type RepositoryName } from './names.js';
 
 export interface RouteContext {
   /** configured upstream names (e.g. 'docker.io', 'ghcr.io', '127.0.0.1:5001') → whether one-segment names get 'library/' */
@@ -101,7 +101,7 @@ function resolveTarget(ctx: RouteContext, clientName: string, ns: string | undef
   // Docker Hub does not expand official images itself (§3.6); clients addressing the mirror
   // directly (`mirror:5000/alpine`) send one-segment names. Mapped before validation so the
   // length limit applies to the name that goes upstream.
-  if (ctx.upstreams.get(upstream)?.officialLibrary === true && name !== '' && !name.includes('/')) name = `library/${name}`;
+  name = officialName(name, ctx.upstreams.get(upstream)?.officialLibrary === true);
   return { upstream, name: parseRepositoryName(name), clientName, ns };
 }
 

@@ -1,6 +1,6 @@
 export { SyncService, type RunOptions, type SyncServiceOptions } from './service.js';
 export { RateLimitLedger, ReserveReachedError } from './rate-limit.js';
-export { syncPinPatterns, globToRegExp, type PinPattern } from './patterns.js';
+export { entryRepositories, selectEntries, syncPinPatterns } from './entry-patterns.js';
 export { realTimers, nextSlot, type Timers } from './scheduler.js';
 export { selectTags, tagVersion } from './tags.js';
 export type { EntryResult, ImageResult, SyncProgress, SyncRunResult } from './types.js';

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { SyncConfig, SyncEntry } from '../config/index.js';
 import type { Mirror, RepoRef } from '../mirror/index.js';
 import { errorSummary } from '../observability/index.js';
-import { parseRepositoryName, parseTag, RepositoryGlob } from '../oci/index.js';
+import { parseRepositoryName, parseTag } from '../oci/index.js';
+import { entryRepositories } from './entry-patterns.js';
 import type { Limiter } from './limiter.js';
 import { ReserveReachedError, withRetry, type RateLimitLedger, type RetryPolicy } from './rate-limit.js';
 import { onlyExact, selectTags } from './tags.js';
@@ -43,7 +44,7 @@ export async function runJob(entry: SyncEntry, shared: JobDeps, options: JobOpti
   let stoppedByRateLimit: string | null = null;
   const log = deps.logger.child({ job: entry.name, upstream: entry.upstream });
   try {
-    const repositories = entry.isPattern ? await expand(entry, deps, options) : [entry.repository];
+    const repositories = await entryRepositories(entry, () => catalog(entry, deps, options));
     if (entry.isPattern && repositories.length === 0) errors.push(`no repository on ${entry.upstream} matches ${entry.repository}`);
     for (const repository of repositories) {
       options.signal?.throwIfAborted();
@@ -168,15 +169,12 @@ async function prune(ref: RepoRef, upstreamTags: readonly string[], deps: JobDep
   return gone;
 }
 
-async function expand(entry: SyncEntry, deps: JobDeps, options: JobOptions): Promise<string[]> {
-  let names: string[];
+async function catalog(entry: SyncEntry, deps: JobDeps, options: JobOptions): Promise<string[]> {
   try {
-    names = await listAll((last) => deps.mirror.catalog(entry.upstream, { n: PAGE, last }, options.signal), 'repositories', deps.retry, options.signal);
+    return await listAll((last) => deps.mirror.catalog(entry.upstream, { n: PAGE, last }, options.signal), 'repositories', deps.retry, options.signal);
   } catch (err) {
     throw new Error(`repository pattern ${entry.repository} needs ${entry.upstream}'s catalog, which failed (${err instanceof Error ? err.message : String(err)}); list repositories by name instead`);
   }
-  const glob = new RepositoryGlob(entry.repository);
-  return names.filter((n) => glob.matches(n)).sort();
 }
 
 /** Every name of a paginated list (`tags` or `repositories` in the JSON body), following Link. */

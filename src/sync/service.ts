@@ -4,7 +4,7 @@ import type { Mirror } from '../mirror/index.js';
 import { errorSummary, type SyncObserver } from '../observability/index.js';
 import { runJob, type JobDeps } from './job.js';
 import { Limiter } from './limiter.js';
-import { entryMatches } from './patterns.js';
+import { selectEntries } from './entry-patterns.js';
 import type { RateLimitLedger, RetryPolicy } from './rate-limit.js';
 import { realTimers, Scheduler, type Timers } from './scheduler.js';
 import type { EntryResult, SyncProgress, SyncRunResult } from './types.js';
@@ -58,7 +58,7 @@ export class SyncService {
 
   /** Every matching entry at once (the limiter bounds the downloads); ok when all succeeded. */
   async run(options: RunOptions = {}): Promise<SyncRunResult> {
-    const entries = this.entries.filter((e) => entryMatches(options.only, e));
+    const entries = selectEntries(this.entries, options.only);
     const results = await Promise.all(entries.map((e) => this.runEntry(e, options)));
     return { ok: results.every((r) => r.result === 'success'), entries: results };
   }

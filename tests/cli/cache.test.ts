@@ -219,7 +219,8 @@ t.test('bad arguments: one line, exit 2', { skip: missing }, async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [['cache', 'prune', '--config', config], /^regmirror: cache prune: give --older-than DURATION and\/or --repo PATTERN$/],
     [['cache', 'prune', '--older-than', 'soon', '--config', config], /^regmirror: cache prune: --older-than: "soon" is not a duration/],
-    [['cache', 'prune', '--repo', '', '--config', config], /^regmirror: cache prune: --repo: the pattern is empty$/],
+    [['cache', 'prune', '--repo', '', '--config', config], /^regmirror: cache prune: --repo: the repository pattern is empty$/],
+    [['cache', 'prune', '--repo', 'lib**', '--config', config], /^regmirror: cache prune: --repo: "\*\*" must be a whole segment in "lib\*\*"/],
     [['cache', 'ls', '--bogus', '--config', config], /^error: unknown option '--bogus'$/],
     [['cache', 'verify', '--fix=yes', '--config', config], /^error: /],
     [['cache', 'gc', '--config', path.join(os.tmpdir(), 'no-such-regmirror.json')], /^regmirror: config error: cannot read config file/],

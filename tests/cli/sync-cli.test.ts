@@ -81,6 +81,9 @@ t.test('regmirror sync: --dry-run, --json, the table, and exit codes', async (t)
   const none = await cli(['sync', '--config', config, '--only', 'zzz']);
   t.equal(none.code, 2);
   t.match(none.stderr, /--only zzz matches no sync entry/);
+  const badGlob = await cli(['sync', '--config', config, '--only', 'team/ap?']);
+  t.equal(badGlob.code, 2);
+  t.match(badGlob.stderr, /^regmirror: --only: segment "ap\?" of "team\/ap\?" may hold only [^\n]*\n$/);
 });
 
 t.test('regmirror sync: a bad sync line is one line and exit 2', async (t) => {

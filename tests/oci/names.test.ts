@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseReference, parseRepositoryName, parseTag, referenceString } from '../../src/oci/index.js';
+import { officialName, parseReference, parseRepositoryName, parseTag, referenceString } from '../../src/oci/index.js';
 
 const hex64 = '9'.repeat(64);
 
@@ -101,4 +101,18 @@ t.test('references', async (t) => {
   for (const value of ['v1', `sha512:${'a'.repeat(128)}`]) {
     t.equal(referenceString(parseReference(value)), value);
   }
+});
+
+t.test('officialName: one-segment names and globs get library/, names of any depth do not', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['alpine', 'library/alpine'],
+    ['ngin*', 'library/ngin*'],
+    ['*', 'library/*'],
+    ['**', '**'],
+    ['library/alpine', 'library/alpine'],
+    ['team/*', 'team/*'],
+    ['', ''],
+  ];
+  for (const [name, official] of cases) t.equal(officialName(name, true), official, name);
+  t.equal(officialName('alpine', false), 'alpine', 'only on an upstream with library');
 });
