@@ -1,16 +1,14 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { serve } from './serve.js';
 import { registerCacheCommands } from './cache.js';
 import { syncCommand } from './sync.js';
 import { CliError } from './cli-error.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+import { packageVersion } from './version.js';
 
 const program = new Command('regmirror')
   .description('A pull-through caching mirror for container registries')
-  .version(pkg.version)
+  .version(packageVersion())
   .showSuggestionAfterError()
   .exitOverride();
 

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { packageVersion } from './version.js';
 import { App } from '../app.js';
 import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
 import { PinBudgetError } from '../cache/index.js';
@@ -23,8 +23,7 @@ export async function loadConfigOrExit(options: ServeOptions): Promise<Config> {
 
 export async function serve(options: ServeOptions): Promise<void> {
   const config = await loadConfigOrExit(options);
-  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  const app = new App(config, { version });
+  const app = new App(config, { version: packageVersion() });
   try {
     await app.start();
   } catch (err) {

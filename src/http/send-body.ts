@@ -1,6 +1,20 @@
 import type { ServerResponse } from 'node:http';
 import { finished, type Readable } from 'node:stream';
-import { chunkRecycler } from '../storage/index.js';
+
+/**
+ * A body whose chunks may be handed back once the socket has written them, so their memory is
+ * reused for the next read. Declared here, by the one consumer; a stream offers it just by having
+ * the method (the blob file readers do).
+ */
+interface ChunkRecycler {
+  /** `chunk` came from this stream and nothing references it any more. */
+  recycle(chunk: Buffer): void;
+}
+
+function chunkRecycler(stream: Readable): ChunkRecycler | undefined {
+  const candidate = stream as Readable & Partial<ChunkRecycler>;
+  return typeof candidate.recycle === 'function' ? (candidate as ChunkRecycler) : undefined;
+}
 
 /**
  * Writes `body` to `res` with backpressure and resolves once the response finished; rejects (and

@@ -5,7 +5,6 @@ export type { ManifestReply } from './manifests.js';
 export type { CacheOutcome, MirrorObserver } from './observer.js';
 export { noopObserver } from './observer.js';
 export type { RepoRef } from './types.js';
-// Mirror calls fail with the upstream's own typed errors; sync tells retryable ones apart by them.
-export { UpstreamError } from '../upstream/index.js';
+export { retryable, type Retryable } from './retryable.js';
 export { PinSet } from './pins.js';
 export { ManifestReferences, type ReferenceSink } from './references.js';

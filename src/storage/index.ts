@@ -18,6 +18,5 @@ export { createRedisKvStore, type RedisKvStoreOptions } from './metadata/redis-k
 export { createKvBackend, createMetadataStore, type KvBackend, type KvBackendHooks } from './metadata/kv-backend.js';
 export { listTempFiles, removeTempFile, type TempFile } from './blobs/temp-files.js';
 export { StorageHealth, type DegradedState, type StorageHealthOptions } from './health.js';
-export { chunkRecycler, type ChunkRecycler } from './blobs/read-buffers.js';
 export { isErrno } from './fs-util.js';
 export { storageLayout, type StorageLayout } from './layout.js';

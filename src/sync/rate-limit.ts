@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UpstreamError } from '../mirror/index.js';
+import { retryable, type Retryable } from '../mirror/index.js';
 
 /**
  * A value is trusted this long: Docker Hub's window refills over hours, and only responses refresh
@@ -42,7 +42,7 @@ export interface RetryPolicy {
   readonly baseDelayMs: number;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Told about each pause, for the log. */
-  readonly onRetry?: (info: { attempt: number; delayMs: number; error: UpstreamError; job?: string }) => void;
+  readonly onRetry?: (info: { attempt: number; delayMs: number; error: Error; retry: Retryable; job?: string }) => void;
 }
 
 /**
@@ -55,10 +55,11 @@ export async function withRetry<T>(task: () => Promise<T>, policy: RetryPolicy, 
     try {
       return await task();
     } catch (err) {
-      if (!(err instanceof UpstreamError) || (err.failure !== 'rate-limited' && err.failure !== 'unavailable') || attempt > policy.retries) throw err;
-      const delayMs = err.details.retryAfter !== undefined ? err.details.retryAfter * 1000 : policy.baseDelayMs * 2 ** (attempt - 1);
+      const retry = retryable(err);
+      if (retry === undefined || attempt > policy.retries) throw err;
+      const delayMs = retry.retryAfterSeconds !== undefined ? retry.retryAfterSeconds * 1000 : policy.baseDelayMs * 2 ** (attempt - 1);
       if (delayMs > policy.maxRetryAfterMs) throw err;
-      policy.onRetry?.({ attempt, delayMs, error: err });
+      policy.onRetry?.({ attempt, delayMs, error: err as Error, retry });
       await pause(delayMs, signal);
     }
   }

@@ -46,8 +46,8 @@ export class SyncService {
       maxRetryAfterMs: config.maxRetryAfterMs,
       baseDelayMs: 1000,
       ...(options.retrySleep ? { sleep: options.retrySleep } : {}),
-      onRetry: ({ attempt, delayMs, error, job }) =>
-        logger.warn({ job, upstream: error.upstream, failure: error.failure, attempt, delayMs, error: errorSummary(error) }, error.failure === 'rate-limited' ? 'sync rate-limited by upstream; backing off' : 'sync: upstream unavailable; retrying'),
+      onRetry: ({ attempt, delayMs, error, retry, job }) =>
+        logger.warn({ job, upstream: retry.upstream, failure: retry.reason, attempt, delayMs, error: errorSummary(error) }, retry.reason === 'rate-limited' ? 'sync rate-limited by upstream; backing off' : 'sync: upstream unavailable; retrying'),
     };
     this.deps = { mirror, limiter: this.limiter, ledger, config, retry, logger, now: () => timers.now() };
   }

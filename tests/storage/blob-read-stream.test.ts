@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { BlobReadStream } from '../../src/storage/blobs/blob-read-stream.js';
 import { READ_CHUNK_BYTES } from '../../src/storage/blobs/read-buffers.js';
-import { chunkRecycler, StorageError } from '../../src/storage/index.js';
+import { StorageError } from '../../src/storage/index.js';
 
 const SIZE = 5 * READ_CHUNK_BYTES + 12345;
 
@@ -26,7 +26,7 @@ async function drain(stream: BlobReadStream, recycle: boolean): Promise<{ bytes:
     chunks += 1;
     buffers.add(buf.buffer);
     parts.push(Buffer.from(buf));
-    if (recycle) chunkRecycler(stream)?.recycle(buf);
+    if (recycle) stream.recycle(buf);
   }
   return { bytes: Buffer.concat(parts), buffers, chunks };
 }

@@ -1,13 +1,8 @@
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { StorageError } from '../errors.js';
+import { READ_CHUNK_BYTES } from './read-buffers.js';
 
-/**
- * Largest single read from a blob file. Large positional reads keep syscalls and
- * promise hops per byte low on the hot path; 1 MiB is also the stream buffer size,
- * so a paused client costs at most about two of these.
- */
-export const MAX_READ_BYTES = 1024 * 1024;
 
 /** What a follower needs from the in-progress write it follows. */
 export interface FollowSource {
@@ -53,7 +48,7 @@ export class BlobFollower extends Readable {
   #released = false;
 
   constructor(source: FollowSource, start: number, end: number) {
-    super({ highWaterMark: MAX_READ_BYTES });
+    super({ highWaterMark: READ_CHUNK_BYTES });
     this.#source = source;
     this.#pos = start;
     this.#end = end;
@@ -115,7 +110,7 @@ export class BlobFollower extends Readable {
         this.#wanting = this.push(piece);
         continue;
       }
-      this.#readFile(Math.min(limit - this.#pos, MAX_READ_BYTES));
+      this.#readFile(Math.min(limit - this.#pos, READ_CHUNK_BYTES));
       return;
     }
   }

@@ -1,7 +1,7 @@
 import { close, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { StorageError } from '../errors.js';
-import { READ_CHUNK_BYTES, ReadBufferPool, type ChunkRecycler } from './read-buffers.js';
+import { READ_CHUNK_BYTES, ReadBufferPool } from './read-buffers.js';
 
 /** A file this small, read whole in one go, is copied out and its read buffer reused. */
 const SMALL_COPY_BYTES = 64 * 1024;
@@ -21,7 +21,7 @@ export interface BlobReadStreamInit {
  * that hands chunks back through `recycle()` (the HTTP send loop does, once the socket wrote them)
  * lets the next reads reuse them; one that does not gets fresh buffers, like fs.createReadStream.
  */
-export class BlobReadStream extends Readable implements ChunkRecycler {
+export class BlobReadStream extends Readable {
   readonly #path: string;
   #fd: number | undefined;
   readonly #start: number;

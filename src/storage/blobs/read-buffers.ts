@@ -1,21 +1,11 @@
-import type { Readable } from 'node:stream';
-
-/** Size of one read from a blob file, and of the buffers the readers keep for reuse. */
+/**
+ * Largest single read from a blob file (file readers and followers alike), and the size of the
+ * buffers they keep for reuse. Large positional reads keep syscalls and promise hops per byte low
+ * on the hot path; it is also the stream buffer size, so a paused client costs about two of these.
+ */
 export const READ_CHUNK_BYTES = 1024 * 1024;
 /** A consumer that recycles keeps about two chunks in flight (one in the socket, one read ahead). */
 const POOL_MAX = 4;
-
-/** A stream whose chunks may be handed back once the consumer is entirely done with them. */
-export interface ChunkRecycler {
-  /** `chunk` came from this stream and nothing references it any more: its memory may be reused. */
-  recycle(chunk: Buffer): void;
-}
-
-/** The stream's recycler if it is one (BlobReadStream, BlobFollower); other streams get none. */
-export function chunkRecycler(stream: Readable): ChunkRecycler | undefined {
-  const candidate = stream as Readable & Partial<ChunkRecycler>;
-  return typeof candidate.recycle === 'function' ? (candidate as ChunkRecycler) : undefined;
-}
 
 /**
  * Read buffers of one stream. A fresh 1 MiB buffer per read makes V8 count the whole blob as

@@ -1,0 +1,20 @@
+import { UpstreamError } from '../upstream/index.js';
+
+/** A failed mirror call that may succeed if made again later. */
+export interface Retryable {
+  readonly upstream: string;
+  readonly reason: 'rate-limited' | 'unavailable';
+  /** From upstream's Retry-After, when it sent one. */
+  readonly retryAfterSeconds: number | undefined;
+}
+
+/**
+ * Whether a mirror call's failure is worth another try: upstream was rate-limiting or unavailable.
+ * Not found, denied or a bad response stay final. Callers (sync) learn this here instead of
+ * depending on the upstream client's error classes.
+ */
+export function retryable(error: unknown): Retryable | undefined {
+  if (!(error instanceof UpstreamError)) return undefined;
+  if (error.failure !== 'rate-limited' && error.failure !== 'unavailable') return undefined;
+  return { upstream: error.upstream, reason: error.failure, retryAfterSeconds: error.details.retryAfter };
+}
