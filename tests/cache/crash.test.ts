@@ -9,6 +9,7 @@ import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
 import { serveChild } from '../fixtures/serve-child.js';
 import { isCached, MiB, pausedGet, tempFiles } from '../fixtures/cache.js';
+import { checkCacheInvariants, closeAndCheckInvariants } from '../fixtures/cache-invariants.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'regmirror-crash-'));
@@ -48,6 +49,8 @@ t.test('kill -9 mid-download: after a restart nothing partial is served and the 
   t.equal(reg.count({ kind: 'blob', method: 'GET' }), 1, 'fetched afresh from upstream');
   second.kill('SIGTERM');
   t.equal((await second.exited).code, 0, 'a clean shutdown after recovery');
+  // serve's default budget (the config sets none).
+  t.same(await checkCacheInvariants(storage, { maxSize: 20 * 1024 * MiB }), [], 'the cache directory is sound');
 });
 
 t.test('serve exits 2 with one line when the cached pinned content exceeds storage.maxSize', async (t) => {
@@ -61,7 +64,8 @@ t.test('serve exits 2 with one line when the cached pinned content exceeds stora
   await request(`${mirror.url}/v2/team/pinned/manifests/v1`, { headers: { accept: image.mediaType } });
   for (const d of [image.config.digest, image.layers[0]!.digest]) await request(`${mirror.url}/v2/team/pinned/blobs/${d}`);
   await mirror.app.settled();
-  await mirror.close();
+  const pinnedDigests = [image.manifestDigest, image.config.digest, image.layers[0]!.digest];
+  await closeAndCheckInvariants(t, mirror, { maxSize: 1024 * MiB, pinnedDigests });
 
   const child = serveChild(t, dir, { listen: '127.0.0.1:0', storage: { path: storage, maxSize: '512KiB', pin }, upstreams: { 'docker.io': { url: reg.url } }, log: { level: 'silent' } });
   const run = await child.exited;
@@ -69,4 +73,5 @@ t.test('serve exits 2 with one line when the cached pinned content exceeds stora
   const lines = run.stderr.trim().split('\n');
   t.equal(lines.length, 1, 'one line');
   t.match(lines[0], /^regmirror: config error: storage\.maxSize \(524288 bytes\) is smaller than the pinned content already cached \(\d+ bytes\)/);
+  t.same(await checkCacheInvariants(storage, { maxSize: 1024 * MiB, pinnedDigests }), [], 'the refused start deleted nothing');
 });

@@ -10,6 +10,7 @@ import { startMirror, type TestMirror } from '../fixtures/mirror.js';
 import { request, type RawResponse } from '../fixtures/http.js';
 import { isCached, MiB, putRandomBlobs } from '../fixtures/cache.js';
 import { storageLayout } from '../../src/storage/layout.js';
+import { closeAndCheckInvariants } from '../fixtures/cache-invariants.js';
 
 /** A small tmpfs, when this process may mount one (root in CI); undefined otherwise. */
 function smallTmpfs(t: { teardown(fn: () => void): void }, bytes: number): string | undefined {
@@ -89,6 +90,8 @@ t.test('disk full (a real tmpfs): pulls stream from upstream, readiness and stat
   const after = JSON.parse((await request(`${mirror.url}/api/status`)).body.toString()) as { storage: { state: string } };
   t.equal(after.storage.state, 'ok');
   t.equal((await mirror.app.metrics.storageDegraded.get()).values[0]?.value, 0);
+  // startMirror's default budget.
+  await closeAndCheckInvariants(t, mirror, { maxSize: 1024 * MiB });
 });
 
 t.test('unwritable storage (an injected error at the file-system boundary): pulls still stream, nothing is cached', async (t) => {
@@ -110,4 +113,5 @@ t.test('unwritable storage (an injected error at the file-system boundary): pull
   t.ok(whole(await request(`${mirror.url}/v2/team/app/blobs/${blob}`), blob));
   await mirror.app.settled();
   t.ok(isCached(mirror.storage, blob), 'cached again');
+  await closeAndCheckInvariants(t, mirror, { maxSize: 1024 * MiB });
 });

@@ -5,6 +5,7 @@ import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
 import { cacheNumbers, isCached, MiB, pausedGet, putRandomBlobs, tempFiles } from '../fixtures/cache.js';
+import { closeAndCheckInvariants } from '../fixtures/cache-invariants.js';
 
 async function pull(url: string, digest: string): Promise<string> {
   const res = await request(`${url}/v2/team/app/blobs/${digest}`);
@@ -37,6 +38,7 @@ t.test('least recently used blobs go first and the cache stays inside the budget
   await mirror.app.cache.index.settled();
   t.ok((await cacheNumbers(mirror.app)).bytes <= 3.5 * MiB, 'still inside the budget');
   t.notOk(isCached(mirror.storage, c), 'c was next in line');
+  await closeAndCheckInvariants(t, mirror, { maxSize: 3.5 * MiB });
 });
 
 t.test('a blob larger than the whole budget streams to the client and is not kept', async (t) => {
@@ -58,6 +60,7 @@ t.test('a blob larger than the whole budget streams to the client and is not kep
   t.equal(ranged.body.length, 100);
   t.equal(reg.count({ kind: 'blob', method: 'GET' }), 3, 'each request went upstream');
   t.same(await cacheNumbers(mirror.app), { bytes: MiB / 2, blobs: 1, evictions: 0 });
+  await closeAndCheckInvariants(t, mirror, { maxSize: 2 * MiB });
 });
 
 t.test('a blob being read is never deleted: eviction passes over it', async (t) => {
@@ -80,6 +83,7 @@ t.test('a blob being read is never deleted: eviction passes over it', async (t) 
   t.equal(await reader.finish(), big, 'the slow client got every byte');
   t.equal(await mirror.app.cache.remove(parseDigest(c)), 'removed', 'the safe delete removes a blob nobody reads');
   t.equal(await mirror.app.cache.remove(parseDigest(c)), 'absent');
+  await closeAndCheckInvariants(t, mirror, { maxSize: 17.5 * MiB });
 });
 
 t.test('a manifest whose blobs were evicted is still served; its blobs come back on demand', async (t) => {
@@ -102,4 +106,5 @@ t.test('a manifest whose blobs were evicted is still served; its blobs come back
   t.equal(again.status, 200);
   t.equal(sha256(again.body), image.manifestDigest);
   for (const layer of image.layers) t.equal(await pull(mirror.url, layer.digest), layer.digest, 'refetched');
+  await closeAndCheckInvariants(t, mirror, { maxSize: 4 * MiB });
 });
