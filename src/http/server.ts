@@ -97,7 +97,7 @@ async function authorize(access: AccessController, req: IncomingMessage, route: 
 }
 
 /** What a route needs: a pull of its repository; `/v2/` and the catalog name none. */
-export function requiredAccess(route: Route): Access[] {
+function requiredAccess(route: Route): Access[] {
   if (route.kind === 'base' || route.kind === 'catalog') return [];
   return [{ upstream: route.upstream, repository: route.name, action: 'pull' }];
 }

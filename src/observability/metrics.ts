@@ -4,7 +4,8 @@ import type { UpstreamObserver } from '../upstream/index.js';
 import type { CacheObserver, HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
 import { StatusTracker } from './status-tracker.js';
 
-type ServedLabel = 'cache' | 'upstream';
+/** regmirror_served_bytes_total's `source` values, which the status page reports as they are. */
+export type ServedLabel = 'cache' | 'upstream';
 
 /**
  * regmirror_served_bytes_total keeps two label values, which dashboards read as "bytes no upstream
