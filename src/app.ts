@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
+import type { AccessController } from './access/index.js';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
-import { createLogger, errorSummary, Metrics, statusSnapshot, type Logger } from './observability/index.js';
+import { createLogger, errorSummary, Metrics, statusSnapshot, type AuditSink, type Logger } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
 import { BlobCache, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore } from './storage/index.js';
@@ -20,6 +21,10 @@ export interface AppOptions {
   readonly version?: string;
   /** The sync scheduler's clock (tests pass fake timers; the work stays real). */
   readonly syncTimers?: Timers;
+  /** Who may pull what from the registry API (default: everyone everything). */
+  readonly access?: AccessController;
+  /** Told about every registry API request (default: nothing). */
+  readonly audit?: AuditSink;
 }
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
@@ -138,7 +143,15 @@ export class App {
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
-    this.server = createHttpServer({ mirror, routes: routeContext(config), logger: this.logger, ops: mainOps, observer: metrics });
+    this.server = createHttpServer({
+      reader: mirror,
+      routes: routeContext(config),
+      logger: this.logger,
+      ops: mainOps,
+      observer: metrics,
+      access: options.access,
+      audit: options.audit,
+    });
     this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics });
   }
 

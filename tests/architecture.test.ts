@@ -2,7 +2,7 @@ import t from 'tap';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-// architecture.md's arrows, held for every folder: http and sync use mirror; mirror uses upstream,
+// architecture.md's arrows, held for every folder: http and sync use mirror, http uses access; mirror uses upstream,
 // cache and storage; cache (the budget: eviction, pins, recency) uses storage; everything may use oci,
 // config and observability; oci uses nothing. Each folder lists the folders and the packages it may
 // import; node: built-ins are free except in oci, which stays pure. A nested folder (storage/blobs)
@@ -15,6 +15,8 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   config: { folders: ['oci'], packages: /^(node:(fs\/promises|path)|semver|cron-parser)$/ },
   observability: { folders: [...COMMON, 'mirror', 'upstream'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },
+  // The server side of access control: decides on resolved repositories, knows no HTTP server or store.
+  access: { folders: COMMON, packages: /^node:.*$/ },
   // storage/'s own files: the shared types, errors, layout, health, and the index over both halves.
   storage: { folders: [...COMMON, 'storage/blobs', 'storage/metadata'], packages: /^node:.*$/ },
   // Bytes by digest and records by key know nothing of each other.
@@ -25,7 +27,7 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   // Every byte sync fetches goes through the cache policy: no upstream or storage, no HTTP client.
   sync: { folders: [...COMMON, 'mirror'], packages: /^(node:.*|semver|cron-parser|pino)$/ },
   admin: { folders: [...COMMON, 'storage'], packages: /^node:.*$/ },
-  http: { folders: [...COMMON, 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
+  http: { folders: [...COMMON, 'access', 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
   cli: { folders: [...COMMON, 'admin', 'storage', 'cache', 'sync', 'mirror'], packages: /^(node:.*|commander)$/ },
 };
 

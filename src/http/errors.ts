@@ -1,5 +1,5 @@
 import { OciError, type OciErrorCode } from '../oci/index.js';
-import { ConfigError } from '../config/index.js';
+import { AccessChallenge, AccessDenied } from '../access/index.js';
 import { MetadataUnavailableError, StorageError } from '../storage/index.js';
 import { UpstreamError, type UpstreamFailure } from '../upstream/index.js';
 
@@ -12,26 +12,31 @@ export interface ErrorAnswer {
   readonly unexpected: boolean;
 }
 
-/** What the request was about, so "not found" upstream becomes the right OCI code. */
-export type Subject = 'manifest' | 'blob' | 'tags' | 'other';
+/** Which "not found" the request can produce, so a 404 from upstream becomes the right OCI code. */
+export type NotFoundKind = 'manifest' | 'blob' | 'tags' | 'other';
 
 /** The one mapping from anything thrown to an OCI error answer. */
-export function toErrorAnswer(err: unknown, subject: Subject): ErrorAnswer {
+export function toErrorAnswer(err: unknown, notFound: NotFoundKind): ErrorAnswer {
   if (err instanceof OciError) {
     return { status: err.status, code: err.code, message: err.message, headers: err.headers, unexpected: false };
   }
-  if (err instanceof UpstreamError) return fromUpstream(err, subject);
+  if (err instanceof UpstreamError) return fromUpstream(err, notFound);
+  if (err instanceof AccessChallenge) {
+    // The mirror's own challenge: the client logs in to the mirror and retries.
+    return { status: 401, code: 'UNAUTHORIZED', message: err.message, headers: { 'www-authenticate': err.challenge }, unexpected: false };
+  }
+  if (err instanceof AccessDenied) return { status: 403, code: 'DENIED', message: err.message, headers: {}, unexpected: false };
   if (err instanceof MetadataUnavailableError) {
     // Not a bug here: the shared metadata store is down. Retry-able, and readiness already says so.
     return { status: 503, code: 'UNAVAILABLE', message: 'the metadata store is unreachable; retry later', headers: { 'retry-after': '10' }, unexpected: false };
   }
-  if (err instanceof StorageError || err instanceof ConfigError) {
+  if (err instanceof StorageError) {
     return { status: 500, code: 'UNKNOWN', message: 'internal storage error', headers: {}, unexpected: true };
   }
   return { status: 500, code: 'UNKNOWN', message: 'internal error', headers: {}, unexpected: true };
 }
 
-const NOT_FOUND_CODE: Readonly<Record<Subject, OciErrorCode>> = {
+const NOT_FOUND_CODE: Readonly<Record<NotFoundKind, OciErrorCode>> = {
   manifest: 'MANIFEST_UNKNOWN',
   blob: 'BLOB_UNKNOWN',
   tags: 'NAME_UNKNOWN',
@@ -40,7 +45,7 @@ const NOT_FOUND_CODE: Readonly<Record<Subject, OciErrorCode>> = {
 
 const PASSED_THROUGH_NOT_FOUND: ReadonlySet<string> = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
 
-function fromUpstream(err: UpstreamError, subject: Subject): ErrorAnswer {
+function fromUpstream(err: UpstreamError, notFound: NotFoundKind): ErrorAnswer {
   const failure: UpstreamFailure = err.failure;
   const answer = (status: number, code: OciErrorCode, message: string, headers: Record<string, string> = {}): ErrorAnswer => ({
     status,
@@ -51,8 +56,8 @@ function fromUpstream(err: UpstreamError, subject: Subject): ErrorAnswer {
   });
   switch (failure) {
     case 'not-found': {
-      const code = err.details.ociCode !== undefined && PASSED_THROUGH_NOT_FOUND.has(err.details.ociCode) ? (err.details.ociCode as OciErrorCode) : NOT_FOUND_CODE[subject];
-      return answer(404, code, `${err.upstream}: ${subject === 'other' ? 'not found' : `${subject} unknown`}`);
+      const code = err.details.ociCode !== undefined && PASSED_THROUGH_NOT_FOUND.has(err.details.ociCode) ? (err.details.ociCode as OciErrorCode) : NOT_FOUND_CODE[notFound];
+      return answer(404, code, `${err.upstream}: ${notFound === 'other' ? 'not found' : `${notFound} unknown`}`);
     }
     case 'unauthorized':
       // No WWW-Authenticate: the client has nothing to log in to; the mirror's credentials are at fault.

@@ -1,19 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { contentRange, OciError, parseAccept, tagsListLink, unsatisfiedContentRange, type Route } from '../oci/index.js';
-import type { Mirror } from '../mirror/index.js';
-import type { Subject } from './errors.js';
+import { contentRange, MediaType, OciError, parseAccept, tagsListLink, unsatisfiedContentRange, type Route } from '../oci/index.js';
+import type { RegistryReader, Source } from '../mirror/index.js';
+import type { NotFoundKind } from './errors.js';
 import { sendBody } from './send-body.js';
 
-/** Per-request facts the handlers fill in for the access log. */
+/** Per-request facts the handlers fill in for the access log, metrics and audit. */
 export interface RequestNote {
-  cache?: 'hit' | 'miss';
+  /** Where a blob body came from. */
+  source?: Source;
   bytes?: number;
 }
 
 export interface HandlerContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  readonly mirror: Mirror;
+  readonly reader: RegistryReader;
   readonly signal: AbortSignal;
   readonly note: RequestNote;
 }
@@ -21,7 +22,7 @@ export interface HandlerContext {
 type RouteOf<K extends Route['kind']> = Extract<Route, { kind: K }>;
 type Handler<K extends Route['kind']> = (ctx: HandlerContext, route: RouteOf<K>) => Promise<void>;
 
-export const SUBJECT: Readonly<Record<Route['kind'], Subject>> = {
+export const NOT_FOUND_KIND: Readonly<Record<Route['kind'], NotFoundKind>> = {
   base: 'other',
   catalog: 'other',
   manifest: 'manifest',
@@ -34,9 +35,10 @@ const base: Handler<'base'> = async ({ res, req }) => {
   sendJson(res, req, 200, '{}');
 };
 
-const manifest: Handler<'manifest'> = async ({ req, res, mirror, note }, route) => {
+const manifest: Handler<'manifest'> = async ({ req, res, reader, note }, route) => {
   const head = req.method === 'HEAD';
-  const reply = await mirror.manifest(route, route.reference, parseAccept(req.headers.accept), !head);
+  const accept = parseAccept(req.headers.accept);
+  const reply = head ? await reader.manifestHead(route, route.reference, accept) : await reader.manifest(route, route.reference, accept);
   const etag = `"${reply.digest}"`;
   res.setHeader('docker-content-digest', reply.digest);
   res.setHeader('etag', etag);
@@ -49,22 +51,22 @@ const manifest: Handler<'manifest'> = async ({ req, res, mirror, note }, route) 
   res.end(head ? undefined : reply.bytes);
 };
 
-const blob: Handler<'blob'> = async ({ req, res, mirror, signal, note }, route) => {
+const blob: Handler<'blob'> = async ({ req, res, reader, signal, note }, route) => {
   res.setHeader('docker-content-digest', route.digest);
   res.setHeader('accept-ranges', 'bytes');
   res.setHeader('etag', `"${route.digest}"`);
   if (req.method === 'HEAD') {
-    const { size } = await mirror.blobHead(route, route.digest, signal);
+    const { size } = await reader.blobHead(route, route.digest, signal);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size }).end();
     return;
   }
-  const reply = await mirror.blob(route, route.digest, singleHeader(req.headers.range), signal);
+  const reply = await reader.blob(route, route.digest, singleHeader(req.headers.range), signal);
   if (reply.kind === 'unsatisfiable') {
     throw new OciError('RANGE_INVALID', `requested range not satisfiable for a blob of ${reply.size} bytes`, {
       headers: { 'content-range': unsatisfiedContentRange(reply.size) },
     });
   }
-  note.cache = reply.source === 'cache' ? 'hit' : 'miss';
+  note.source = reply.source;
   const headers: Record<string, string | number> = {
     'content-type': 'application/octet-stream',
     // Content is addressed by digest: it never changes.
@@ -80,10 +82,16 @@ const blob: Handler<'blob'> = async ({ req, res, mirror, signal, note }, route) 
   await sendBody(reply.body, res, note);
 };
 
-const tags: Handler<'tags'> = async ({ req, res, mirror, signal }, route) => {
-  const page = await mirror.tags(route, { n: route.n, last: route.last }, signal);
+const tags: Handler<'tags'> = async ({ req, res, reader, signal }, route) => {
+  const page = await reader.tags(route, { n: route.n, last: route.last }, signal);
   if (page.next !== undefined) res.setHeader('link', tagsListLink(route, page.next));
   sendJson(res, req, 200, page.body);
+};
+
+const referrers: Handler<'referrers'> = async ({ req, res, reader, signal }, route) => {
+  const reply = await reader.referrers(route, route.digest, route.artifactType, signal);
+  if (reply.filtered) res.setHeader('oci-filters-applied', 'artifactType');
+  sendJson(res, req, 200, reply.body, MediaType.ociIndex);
 };
 
 export function dispatch(ctx: HandlerContext, route: Route): Promise<void> {
@@ -101,9 +109,7 @@ export function dispatch(ctx: HandlerContext, route: Route): Promise<void> {
       // store needs a repository index in the metadata store, which does not exist yet.
       throw new OciError('UNSUPPORTED', 'the catalog is not served by this mirror', { status: 404 });
     case 'referrers':
-      // 404 tells clients the API is unsupported, so they use the sha256-<hex> fallback tag, which
-      // flows through the ordinary manifest path. Never a 200-empty list we did not ask upstream for.
-      throw new OciError('UNSUPPORTED', 'the referrers API is not served by this mirror', { status: 404 });
+      return referrers(ctx, route);
     default: {
       const unhandled: never = route;
       throw new Error(`unhandled route ${JSON.stringify(unhandled)}`);
@@ -111,9 +117,9 @@ export function dispatch(ctx: HandlerContext, route: Route): Promise<void> {
   }
 }
 
-export function sendJson(res: ServerResponse, req: IncomingMessage, status: number, body: string | Buffer): void {
+export function sendJson(res: ServerResponse, req: IncomingMessage, status: number, body: string | Buffer, contentType = 'application/json'): void {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length });
+  res.writeHead(status, { 'content-type': contentType, 'content-length': bytes.length });
   res.end(req.method === 'HEAD' ? undefined : bytes);
 }
 

@@ -5,7 +5,7 @@ import { DigestMismatchError, StorageError } from '../storage/index.js';
 import { UpstreamError } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { BlobDownload } from './blob-download.js';
-import type { RepoRef, ServiceDeps } from './types.js';
+import type { RepoRef, ServiceDeps, Source } from './types.js';
 
 export type BlobReply =
   | {
@@ -15,7 +15,7 @@ export type BlobReply =
       readonly size: number | undefined;
       readonly span: ByteSpan | undefined;
       readonly body: Readable;
-      readonly source: 'cache' | 'upstream';
+      readonly source: Source;
     }
   | { readonly kind: 'unsatisfiable'; readonly size: number };
 

@@ -1,10 +1,10 @@
 export { Mirror } from './mirror.js';
-export type { MirrorOptions, TagsReply } from './mirror.js';
+export type { MirrorOptions } from './mirror.js';
 export type { BlobReply } from './blobs.js';
 export type { ManifestReply } from './manifests.js';
 export type { CacheOutcome, MirrorObserver } from './observer.js';
 export { noopObserver } from './observer.js';
-export type { RepoRef } from './types.js';
+export type { PageRequest, ReferrersReply, RegistryReader, RepoRef, Source, SyncMirror, TagsReply } from './types.js';
 export { retryable, type Retryable } from './retryable.js';
 export { PinSet } from './pins.js';
 export { ManifestReferences, type ReferenceSink } from './references.js';

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import { nextPageFromLink, type Digest, type Reference } from '../oci/index.js';
+import { nextPageFromLink, OciError, type Digest, type Reference } from '../oci/index.js';
 import type { BlobStore, MetadataStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import type { MirrorObserver } from './observer.js';
-import type { RepoRef, UpstreamLookup } from './types.js';
+import type { PageRequest, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
 
 export interface MirrorOptions {
   readonly upstreams: ReadonlyMap<string, Upstream>;
@@ -19,14 +19,8 @@ export interface MirrorOptions {
   readonly manifestServed?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => void;
 }
 
-export interface TagsReply {
-  readonly body: Buffer;
-  /** Where the next page starts, already read out of upstream's Link header. */
-  readonly next: { n: number | undefined; last: string | undefined } | undefined;
-}
-
-/** The cache policy, one object the HTTP layer and the sync job both talk to. */
-export class Mirror {
+/** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
+export class Mirror implements RegistryReader, SyncMirror {
   private readonly blobs: BlobService;
   private readonly manifests: ManifestService;
   private readonly upstreams: UpstreamLookup;
@@ -56,8 +50,12 @@ export class Mirror {
     });
   }
 
-  manifest(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean): Promise<ManifestReply> {
-    return this.manifests.get(ref, reference, accept, withBody);
+  manifest(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply> {
+    return this.manifests.get(ref, reference, accept, true);
+  }
+
+  manifestHead(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply> {
+    return this.manifests.get(ref, reference, accept, false);
   }
 
   blob(ref: RepoRef, digest: Digest, range: string | undefined, signal?: AbortSignal): Promise<BlobReply> {
@@ -74,15 +72,23 @@ export class Mirror {
   }
 
   /** Tag lists are mutable and cheap upstream: passed through, never cached. */
-  async tags(ref: RepoRef, query: { n: number | undefined; last: string | undefined }, signal?: AbortSignal): Promise<TagsReply> {
+  async tags(ref: RepoRef, query: PageRequest, signal?: AbortSignal): Promise<TagsReply> {
     const page = await this.upstreams.get(ref.upstream).listTags(ref.name, pageQuery(query), signal);
     return { body: page.body, next: nextPageFromLink(page.link) };
   }
 
   /** One page of the upstream's /v2/_catalog, passed through like tags. */
-  async catalog(upstream: string, query: { n: number | undefined; last: string | undefined }, signal?: AbortSignal): Promise<TagsReply> {
+  async catalog(upstream: string, query: PageRequest, signal?: AbortSignal): Promise<TagsReply> {
     const page = await this.upstreams.get(upstream).listCatalog(pageQuery(query), signal);
     return { body: page.body, next: nextPageFromLink(page.link) };
+  }
+
+  /**
+   * 404 tells clients the API is unsupported, so they use the sha256-<hex> fallback tag, which
+   * flows through the ordinary manifest path. Never a 200-empty list we did not ask upstream for.
+   */
+  async referrers(): Promise<ReferrersReply> {
+    throw new OciError('UNSUPPORTED', 'the referrers API is not served by this mirror', { status: 404 });
   }
 
   /** The digest a tag points to locally, without asking upstream (sync's dry run). */
@@ -111,7 +117,7 @@ export class Mirror {
 }
 
 /** exactOptionalPropertyTypes: absent keys, not undefined values. */
-function pageQuery(query: { n: number | undefined; last: string | undefined }): { n?: number; last?: string } {
+function pageQuery(query: PageRequest): { n?: number; last?: string } {
   const q: { n?: number; last?: string } = {};
   if (query.n !== undefined) q.n = query.n;
   if (query.last !== undefined) q.last = query.last;

@@ -1,8 +1,17 @@
-import type { RepositoryName } from '../oci/index.js';
+import type { Digest, Reference, RepositoryName } from '../oci/index.js';
 import type { Logger } from 'pino';
 import type { BlobStore, MetadataStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
+import type { BlobReply } from './blobs.js';
+import type { ManifestReply } from './manifests.js';
 import type { MirrorObserver } from './observer.js';
+
+/**
+ * Where the bytes of an answer came from, one vocabulary for replies, the access log, metrics and
+ * audit: the committed store, a download another request started, this request's own upstream
+ * fetch, or a stored copy served because upstream could not revalidate it.
+ */
+export type Source = 'cache' | 'inflight' | 'upstream' | 'stale';
 
 /** Which registry and repository a request is about, after routing. */
 export interface RepoRef {
@@ -22,4 +31,49 @@ export interface ServiceDeps {
   readonly metadata: MetadataStore;
   readonly observer: MirrorObserver;
   readonly logger: Logger;
+}
+
+export interface PageRequest {
+  readonly n: number | undefined;
+  readonly last: string | undefined;
+}
+
+export interface TagsReply {
+  readonly body: Buffer;
+  /** Where the next page starts, already read out of upstream's Link header. */
+  readonly next: PageRequest | undefined;
+}
+
+export interface ReferrersReply {
+  /** An OCI image index listing the referrers. */
+  readonly body: Buffer;
+  /** Whether the list was filtered by artifactType (OCI-Filters-Applied). */
+  readonly filtered: boolean;
+}
+
+/**
+ * What the registry API serves to clients. An interface so a decorator (a policy gate, a referrers
+ * proxy) can wrap the mirror and be served in its place, while reading through the undecorated one.
+ */
+export interface RegistryReader {
+  /** The manifest with its bytes. */
+  manifest(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply>;
+  /** The manifest's digest, media type and size, without its bytes. */
+  manifestHead(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply>;
+  blob(ref: RepoRef, digest: Digest, range: string | undefined, signal?: AbortSignal): Promise<BlobReply>;
+  blobHead(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }>;
+  tags(ref: RepoRef, query: PageRequest, signal?: AbortSignal): Promise<TagsReply>;
+  referrers(ref: RepoRef, digest: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrersReply>;
+}
+
+/** What sync needs from the mirror: the pull path for content, plus the local tag records prune compares. */
+export interface SyncMirror {
+  manifest(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply>;
+  tags(ref: RepoRef, query: PageRequest, signal?: AbortSignal): Promise<TagsReply>;
+  catalog(upstream: string, query: PageRequest, signal?: AbortSignal): Promise<TagsReply>;
+  /** Resolves once the blob is verified and committed; `downloaded` counts bytes this call fetched. */
+  ensureBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number; downloaded: number }>;
+  cachedTag(ref: RepoRef, tag: string): Promise<Digest | undefined>;
+  localTags(ref: RepoRef): Promise<string[]>;
+  forgetTag(ref: RepoRef, tag: string): Promise<void>;
 }

@@ -5,3 +5,4 @@ export { Metrics, OTHER_REPOSITORY_LABEL, type MetricsOptions } from './metrics.
 export type { CacheObserver, HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
 export { statusSnapshot, type StatusOptions, type StatusSnapshot, type StatusUpstreamInfo } from './status.js';
 export type { UpstreamState } from './status-tracker.js';
+export { noopAudit, type AuditDecision, type AuditEvent, type AuditSink } from './audit.js';

@@ -1,8 +1,18 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CacheOutcome, MirrorObserver } from '../mirror/index.js';
+import type { CacheOutcome, MirrorObserver, Source } from '../mirror/index.js';
 import type { UpstreamObserver } from '../upstream/index.js';
 import type { CacheObserver, HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
 import { StatusTracker } from './status-tracker.js';
+
+/** regmirror_served_bytes_total's `source` values, which the status page reports as they are. */
+export type ServedLabel = 'cache' | 'upstream';
+
+/**
+ * regmirror_served_bytes_total keeps two label values, which dashboards read as "bytes no upstream
+ * had to send" and "bytes fetched for a client": a stale copy is stored bytes, and a download another
+ * request started is still upstream traffic.
+ */
+const SERVED_LABEL: Readonly<Record<Source, ServedLabel>> = { cache: 'cache', stale: 'cache', upstream: 'upstream', inflight: 'upstream' };
 
 export interface MetricsOptions {
   /** Repositories with their own label on regmirror_repository_*; 0 (default) leaves those metrics out. */
@@ -81,7 +91,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   readonly repositoryBytes: Counter<string> | undefined;
 
   private readonly lookupChildren: Readonly<Record<(typeof KINDS)[number], Readonly<Record<CacheOutcome, Counter.Internal>>>>;
-  private readonly servedChildren: Readonly<Record<'cache' | 'upstream', Counter.Internal>>;
+  private readonly servedChildren: Readonly<Record<ServedLabel, Counter.Internal>>;
   private readonly httpChildren = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<string> }>();
 
   constructor(options: MetricsOptions = {}) {
@@ -159,9 +169,9 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     child.duration.observe(seconds);
   }
 
-  served(upstream: string, repository: string, source: 'cache' | 'upstream' | undefined, bytes: number): void {
+  served(upstream: string, repository: string, source: Source | undefined, bytes: number): void {
     if (bytes <= 0) return;
-    if (source !== undefined) this.servedChildren[source].inc(bytes);
+    if (source !== undefined) this.servedChildren[SERVED_LABEL[source]].inc(bytes);
     this.tracker.served(upstream, repository, bytes);
     if (this.repositoryBytes !== undefined) {
       const key = `${upstream}/${repository}`;

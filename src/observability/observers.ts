@@ -1,3 +1,5 @@
+import type { Source } from '../mirror/index.js';
+
 /**
  * Event interfaces for the parts that are not the cache policy or an upstream (those define their own:
  * MirrorObserver, UpstreamObserver). Metrics implements every one; callers only see these shapes,
@@ -9,7 +11,7 @@ export interface HttpObserver {
   /** `route` is a bounded name (a route kind or an ops endpoint), never a path. */
   request(method: string, route: string, status: number, seconds: number): void;
   /** Body bytes sent for one repository; `source` is known for blob bodies only. */
-  served(upstream: string, repository: string, source: 'cache' | 'upstream' | undefined, bytes: number): void;
+  served(upstream: string, repository: string, source: Source | undefined, bytes: number): void;
 }
 
 /** What cache accounting and eviction report (issue 4 calls these). */

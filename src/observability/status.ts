@@ -1,5 +1,5 @@
 import type { Counter, Gauge } from 'prom-client';
-import type { Metrics } from './metrics.js';
+import type { Metrics, ServedLabel } from './metrics.js';
 import type { UpstreamState } from './status-tracker.js';
 
 /** Upstreams as the status page shows them: name and API origin (config forbids credentials in it). */
@@ -29,7 +29,8 @@ export interface StatusSnapshot {
     readonly lookups: { readonly blob: Lookups; readonly manifest: Lookups };
     /** (hit + stale) / all lookups since start, blobs and manifests together; null before any. */
     readonly hitRatio: number | null;
-    readonly bytesServed: { readonly cache: number; readonly upstream: number };
+    /** By where the bytes came from, in the served-bytes metric's terms (a stale copy counts as cache). */
+    readonly bytesServed: Readonly<Record<ServedLabel, number>>;
     /** Blob bytes served from disk: each is a byte no upstream had to send. */
     readonly bytesSaved: number;
     readonly downloadsInFlight: number;

@@ -22,6 +22,17 @@ export {
 } from './media-types.js';
 export { parseManifest, type Descriptor, type ParsedManifest, type Platform } from './manifest.js';
 export { contentRange, parseRange, unsatisfiedContentRange, type RangeRequest } from './range.js';
-export { MAX_LAST_LENGTH, MAX_PAGE_SIZE, parseRoute, type RepoTarget, type Route, type RouteContext } from './route.js';
+export {
+  MAX_LAST_LENGTH,
+  MAX_PAGE_SIZE,
+  parseRequest,
+  parseRoute,
+  resolveRoute,
+  resolveTarget,
+  type ParsedRequest,
+  type RepoTarget,
+  type Route,
+  type RouteContext,
+} from './route.js';
 export { nextPageFromLink, tagsListLink, type PageQuery } from './pagination.js';
 export { RepositoryFilter, RepositoryGlob, RepositoryGlobError } from './repository-glob.js';

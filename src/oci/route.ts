@@ -75,8 +75,13 @@ function lookupUpstream(ctx: RouteContext, value: string): string | undefined {
   return ctx.aliases.get(value);
 }
 
-/** Picks the upstream from ?ns=, a path prefix, or the default, then applies library/. */
-function resolveTarget(ctx: RouteContext, clientName: string, ns: string | undefined): RepoTarget {
+/**
+ * Maps the repository name a client wrote (with any upstream prefix) and its `?ns=` value to the
+ * upstream and the repository name sent there: ?ns= first, then a path prefix, then the default,
+ * then library/. Pure and callable alone, so anything naming a repository the way a client does
+ * (a token scope `repository:<name>:pull`) resolves it exactly as a request path would.
+ */
+export function resolveTarget(ctx: RouteContext, clientName: string, ns: string | undefined): RepoTarget {
   let upstream: string;
   let name = clientName;
   if (ns !== undefined) {
@@ -142,10 +147,19 @@ function parseManifestReference(ref: string): Reference {
 }
 
 /**
- * The route grammar: method + raw request target → typed route. undefined for paths outside
+ * A request target split by the route grammar alone: nothing validated that needs the
+ * configuration (which upstream, which repository name goes there).
+ */
+export type ParsedRequest =
+  | { readonly kind: 'base' }
+  | { readonly kind: 'catalog'; readonly n: number | undefined; readonly last: string | undefined }
+  | { readonly kind: 'repository'; readonly api: 'tags' | Separator; readonly clientName: string; readonly ref: string; readonly query: URLSearchParams };
+
+/**
+ * The route grammar: method + raw request target → split request. undefined for paths outside
  * /v2 (the HTTP layer serves those); OciError for anything under /v2 we refuse.
  */
-export function parseRoute(method: string, rawUrl: string, ctx: RouteContext): Route | undefined {
+export function parseRequest(method: string, rawUrl: string): ParsedRequest | undefined {
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
   if (path !== '/v2' && !path.startsWith('/v2/')) return undefined;
@@ -165,15 +179,31 @@ export function parseRoute(method: string, rawUrl: string, ctx: RouteContext): R
     return { kind: 'catalog', n: parsePageSize(query.get('n')), last: parseLast(query.get('last'), 'catalog') };
   }
   const split = splitRepoPath(path.slice('/v2'.length), path);
-  const target = resolveTarget(ctx, split.name, query.get('ns') ?? undefined);
-  switch (split.kind) {
+  return { kind: 'repository', api: split.kind, clientName: split.name, ref: split.ref, query };
+}
+
+/**
+ * A split request → typed route: the target is resolved (resolveTarget) before the reference and
+ * query are validated, so an unmirrored ?ns= is NAME_UNKNOWN whatever else is wrong.
+ */
+export function resolveRoute(parsed: ParsedRequest, ctx: RouteContext): Route {
+  if (parsed.kind !== 'repository') return parsed;
+  const { query } = parsed;
+  const target = resolveTarget(ctx, parsed.clientName, query.get('ns') ?? undefined);
+  switch (parsed.api) {
     case 'manifests':
-      return { kind: 'manifest', ...target, reference: parseManifestReference(split.ref) };
+      return { kind: 'manifest', ...target, reference: parseManifestReference(parsed.ref) };
     case 'blobs':
-      return { kind: 'blob', ...target, digest: parseDigest(split.ref) };
+      return { kind: 'blob', ...target, digest: parseDigest(parsed.ref) };
     case 'referrers':
-      return { kind: 'referrers', ...target, digest: parseDigest(split.ref), artifactType: query.get('artifactType') ?? undefined };
+      return { kind: 'referrers', ...target, digest: parseDigest(parsed.ref), artifactType: query.get('artifactType') ?? undefined };
     case 'tags':
       return { kind: 'tags', ...target, n: parsePageSize(query.get('n')), last: parseLast(query.get('last'), 'tags') };
   }
+}
+
+/** parseRequest then resolveRoute: undefined outside /v2. */
+export function parseRoute(method: string, rawUrl: string, ctx: RouteContext): Route | undefined {
+  const parsed = parseRequest(method, rawUrl);
+  return parsed === undefined ? undefined : resolveRoute(parsed, ctx);
 }

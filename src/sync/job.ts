@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { SyncConfig, SyncEntry } from '../config/index.js';
-import type { Mirror, RepoRef } from '../mirror/index.js';
+import type { RepoRef, SyncMirror } from '../mirror/index.js';
 import { errorSummary } from '../observability/index.js';
 import { parseRepositoryName, parseTag } from '../oci/index.js';
 import { entryRepositories } from './entry-patterns.js';
@@ -11,7 +11,7 @@ import type { EntryResult, ImageResult, SyncProgress } from './types.js';
 import { planImage, type ImagePlan } from './walk.js';
 
 export interface JobDeps {
-  readonly mirror: Mirror;
+  readonly mirror: SyncMirror;
   /** Shared by every job: the bound on blob downloads at once. */
   readonly limiter: Limiter;
   readonly ledger: RateLimitLedger;

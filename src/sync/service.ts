@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { SyncConfig, SyncEntry } from '../config/index.js';
-import type { Mirror } from '../mirror/index.js';
+import type { SyncMirror } from '../mirror/index.js';
 import { errorSummary, type SyncObserver } from '../observability/index.js';
 import { runJob, type JobDeps } from './job.js';
 import { Limiter } from './limiter.js';
@@ -11,7 +11,7 @@ import type { EntryResult, SyncProgress, SyncRunResult } from './types.js';
 
 export interface SyncServiceOptions {
   readonly config: SyncConfig;
-  readonly mirror: Mirror;
+  readonly mirror: SyncMirror;
   readonly observer: SyncObserver;
   readonly logger: Logger;
   readonly ledger: RateLimitLedger;

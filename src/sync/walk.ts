@@ -1,5 +1,5 @@
 import { isIndexMediaType, MANIFEST_MEDIA_TYPES, parseManifest, type Descriptor, type Digest, type ParsedManifest, type Reference } from '../oci/index.js';
-import type { Mirror, RepoRef } from '../mirror/index.js';
+import type { RepoRef, SyncMirror } from '../mirror/index.js';
 
 export interface ImagePlan {
   readonly digest: Digest;
@@ -18,15 +18,15 @@ const MAX_DEPTH = 4;
  * manifest request (retries, the rate-limit reserve).
  */
 export async function planImage(
-  mirror: Mirror,
+  mirror: SyncMirror,
   ref: RepoRef,
   reference: Reference,
   platforms: readonly string[],
   fetch: <T>(task: () => Promise<T>) => Promise<T>,
 ): Promise<ImagePlan> {
   const get = async (r: Reference): Promise<{ digest: Digest; parsed: ParsedManifest }> => {
-    const reply = await fetch(() => mirror.manifest(ref, r, MANIFEST_MEDIA_TYPES, true));
-    // withBody: true always yields bytes.
+    const reply = await fetch(() => mirror.manifest(ref, r, MANIFEST_MEDIA_TYPES));
+    // manifest() (not manifestHead) always yields bytes.
     return { digest: reply.digest, parsed: parseManifest(reply.bytes ?? Buffer.alloc(0), reply.mediaType) };
   };
   const top = await get(reference);

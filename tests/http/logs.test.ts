@@ -18,7 +18,7 @@ interface AccessLine {
   reference?: string;
   status: number;
   bytes?: number;
-  cache?: string;
+  source?: string;
   durationMs: number;
 }
 
@@ -53,8 +53,8 @@ t.test('one JSON access line per request, carrying the request id the client got
   t.equal(sha256(cold.body), layer.digest);
   await mirror.app.settled();
   const warm = await request(`${mirror.url}/v2/team/app/blobs/${layer.digest}`);
-  t.match(await lineFor(mirror.logs, cold.headers['x-request-id']), { route: 'blob', reference: layer.digest, status: 200, bytes: layer.size, cache: 'miss' });
-  t.match(await lineFor(mirror.logs, warm.headers['x-request-id']), { route: 'blob', reference: layer.digest, status: 200, bytes: layer.size, cache: 'hit' });
+  t.match(await lineFor(mirror.logs, cold.headers['x-request-id']), { route: 'blob', reference: layer.digest, status: 200, bytes: layer.size, source: 'upstream' });
+  t.match(await lineFor(mirror.logs, warm.headers['x-request-id']), { route: 'blob', reference: layer.digest, status: 200, bytes: layer.size, source: 'cache' });
 
   const missing = await request(`${mirror.url}/v2/team/app/manifests/nope`);
   t.match(await lineFor(mirror.logs, missing.headers['x-request-id']), { route: 'manifest', status: 404 });

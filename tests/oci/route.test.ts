@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseRoute, type RouteContext } from '../../src/oci/index.js';
+import { parseRoute, resolveTarget, type RouteContext } from '../../src/oci/index.js';
 
 const hex = 'ab'.repeat(32);
 const dg = `sha256:${hex}`;
@@ -187,4 +187,24 @@ t.test('error messages do not echo huge input', async (t) => {
   t.throws(() => parseRoute('GET', url, ctx), { code: 'NAME_INVALID', message: /^.{0,200}$/s });
   t.throws(() => parseRoute('GET', `/v2/${'x/'.repeat(3000)}`, ctx), { code: 'UNSUPPORTED', message: /^.{0,200}$/s });
   t.throws(() => parseRoute('GET', `/v2/a/manifests/v1?ns=${'q'.repeat(5000)}`, ctx), { code: 'NAME_UNKNOWN', message: /^.{0,200}$/s });
+});
+
+t.test('resolveTarget alone: the name a client writes → (upstream, repository)', async (t) => {
+  // [label, client name, ns, upstream, repository]
+  const cases: [string, string, string | undefined, string, string][] = [
+    ['default upstream', 'team/app', undefined, 'docker.io', 'team/app'],
+    ['default upstream, library/', 'alpine', undefined, 'docker.io', 'library/alpine'],
+    ['path prefix', 'ghcr.io/o/r', undefined, 'ghcr.io', 'o/r'],
+    ['path prefix alias, library/', 'index.docker.io/alpine', undefined, 'docker.io', 'library/alpine'],
+    ['path prefix on a non-library upstream', 'ghcr.io/solo', undefined, 'ghcr.io', 'solo'],
+    ['?ns=', 'o/r', 'ghcr.io', 'ghcr.io', 'o/r'],
+    ['?ns= alias, library/', 'alpine', 'registry-1.docker.io', 'docker.io', 'library/alpine'],
+    ['?ns= keeps a prefix-like name', 'ghcr.io/o/r', 'ghcr.io', 'ghcr.io', 'ghcr.io/o/r'],
+  ];
+  for (const [label, name, ns, upstream, repository] of cases) {
+    t.same(resolveTarget(ctx, name, ns), { upstream, name: repository, clientName: name, ns }, label);
+  }
+  t.same(resolveTarget(ghcrDefault, 'alpine', undefined), { upstream: 'ghcr.io', name: 'alpine', clientName: 'alpine', ns: undefined }, 'no library/ on a non-library default');
+  t.throws(() => resolveTarget(ctx, 'o/r', 'quay.io'), { code: 'NAME_UNKNOWN', status: 404 }, 'an unmirrored ns is refused');
+  t.throws(() => resolveTarget(ctx, 'Bad/Name', undefined), { code: 'NAME_INVALID' }, 'the resolved name is validated');
 });
