@@ -6,7 +6,7 @@ import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
-import { createLogger, errorSummary, Metrics, statusSnapshot, type AuditSink, type Logger } from './observability/index.js';
+import { createLogger, errorSummary, Metrics, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
 import { BlobCache, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore } from './storage/index.js';
@@ -136,10 +136,7 @@ export class App {
     const ops: OpsEndpoints = {
       readiness: this.readiness,
       metrics: () => metrics.exposition(),
-      status: async () => ({
-        ...(await statusSnapshot(metrics, { upstreams: upstreamList, ...(options.version ? { version: options.version } : {}) })),
-        storage: storageStatus(health, cache),
-      }),
+      status: () => statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache) }),
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
@@ -230,7 +227,7 @@ function adminTempGraceMs(config: Config): number {
   return Math.max(15 * 60_000, 2 * idle);
 }
 
-function storageStatus(health: StorageHealth, cache: BlobCache): unknown {
+function storageStatus(health: StorageHealth, cache: BlobCache): StorageStatus {
   const degraded = health.degraded;
   return {
     state: degraded ? 'degraded' : 'ok',

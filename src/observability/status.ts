@@ -10,6 +10,15 @@ export interface StatusUpstreamInfo {
 
 type Lookups = Record<'hit' | 'miss' | 'coalesced' | 'stale', number>;
 
+/** Whether the storage takes writes, and what pins hold; the App reads it from the cache. */
+export interface StorageStatus {
+  readonly state: 'ok' | 'degraded';
+  /** The error code that degraded it (ENOSPC, EROFS, …); null while ok. */
+  readonly reason: string | null;
+  readonly degradedSince: string | null;
+  readonly pinnedBytes: number;
+}
+
 /** The JSON of `/api/status`: what the status page renders and what a CLI may print. */
 export interface StatusSnapshot {
   readonly service: 'regmirror';
@@ -58,6 +67,8 @@ export interface StatusSnapshot {
     readonly images: number;
     readonly lastRun: { readonly startedAt: string | null; readonly finishedAt: string | null; readonly images: number; readonly bytes: number; readonly errors: number } | null;
   }[];
+  /** Absent where no storage is attached (a status built from metrics alone). */
+  readonly storage?: StorageStatus;
 }
 
 export interface StatusOptions {
@@ -65,6 +76,7 @@ export interface StatusOptions {
   readonly version?: string;
   readonly topRepositories?: number;
   readonly now?: () => number;
+  readonly storage?: () => StorageStatus;
 }
 
 /** Reads the live numbers out of the metrics (one source of truth for the page and for Prometheus). */
@@ -138,6 +150,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       images: sum(syncImages, { job }),
       lastRun: s.lastRun === undefined ? null : { ...s.lastRun, startedAt: iso(s.lastRun.startedAt), finishedAt: iso(s.lastRun.finishedAt) },
     })),
+    ...(options.storage ? { storage: options.storage() } : {}),
   };
 }
 
