@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
 import { listTempFiles, removeTempFile, type BlobStore, type MetadataStore, type TagEntry } from '../storage/index.js';
 import type { BlobRemover } from './blob-remover.js';
-import { ReferenceWalker } from './references.js';
+import { StoredManifestGraph } from './stored-manifest-graph.js';
 import type { GcResult, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
 
 const REMOVE_BATCH = 32;
@@ -30,7 +30,7 @@ export class CacheAdmin {
 
   async ls(): Promise<LsResult> {
     const { store, metadata } = this.deps;
-    const walker = new ReferenceWalker(store);
+    const walker = new StoredManifestGraph(store);
     const sizes = new Map<Digest, number>();
     for await (const blob of store.list()) sizes.set(blob.digest, blob.size);
     const tags = [];
@@ -129,7 +129,7 @@ export class CacheAdmin {
   }
 
   private async reachable(dropping: ReadonlySet<string> | undefined): Promise<Set<Digest>> {
-    const walker = new ReferenceWalker(this.deps.store);
+    const walker = new StoredManifestGraph(this.deps.store);
     const reached = new Set<Digest>();
     for await (const entry of this.deps.metadata.tags()) {
       if (dropping?.has(tagId(entry))) continue;
