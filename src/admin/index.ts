@@ -1,5 +1,6 @@
 export { CacheAdmin, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
 export { FileBlobRemover, type BlobRemover } from './blob-remover.js';
+export { pinnedInSnapshot, type PinnedBlobs } from './pinned-blobs.js';
 export { callAdmin, createAdminSocketServer, describeHolder, runCommand, type AdminReply } from './admin-socket.js';
 export { holdStorage, releaseStorage, whoHolds } from './hold.js';
 export { acquireStorage, adminSocketPath, isLive } from './storage-lock.js';

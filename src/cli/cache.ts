@@ -6,11 +6,13 @@ import {
   callAdmin,
   createAdminSocketServer,
   FileBlobRemover,
+  pinnedInSnapshot,
   releaseStorage,
   runCommand,
   whoHolds,
   type AdminCommand,
 } from '../admin/index.js';
+import { configuredPins } from '../app.js';
 import { parseDuration, type Config } from '../config/index.js';
 import { createMetadataStore, FsBlobStore } from '../storage/index.js';
 import { formatGc, formatLs, formatPrune, formatVerify } from './cache-format.js';
@@ -104,7 +106,15 @@ async function runHere(config: Config, cmd: AdminCommand): Promise<{ held: true;
   try {
     await metadata.open();
     // Alone on the storage: no download is in flight, so every temp file is an orphan.
-    const admin = new CacheAdmin({ root, store, metadata, remover: new FileBlobRemover(store, metadata), tempGraceMs: undefined });
+    const pins = configuredPins(config);
+    const admin = new CacheAdmin({
+      root,
+      store,
+      metadata,
+      remover: new FileBlobRemover(store, metadata),
+      pinned: pinnedInSnapshot(root, (key) => pins.matchesKey(key)),
+      tempGraceMs: undefined,
+    });
     return { held: true, value: await runCommand(admin, cmd) };
   } catch (err) {
     throw new CliError(`cache ${cmd.command}: ${err instanceof Error ? err.message : String(err)}`, 1);

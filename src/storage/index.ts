@@ -19,6 +19,7 @@ export { createMetadataStore } from './metadata-from-config.js';
 export { listTempFiles, removeTempFile, type TempFile } from './temp-files.js';
 export { BlobCache, PinBudgetError, type BlobCacheOptions, type CacheLog, type RecoverReport } from './blob-cache.js';
 export { CacheIndex, type CacheIndexObserver, type IndexedBlob, type RemoveResult, type Reservation } from './cache-index.js';
+export { RecencyFile } from './recency.js';
 export { DegradableFileKvStore } from './degradable-kv-store.js';
 export { StorageHealth, isDiskError, type DegradedState, type StorageHealthOptions } from './storage-health.js';
 export { UncachedWriter } from './uncached-writer.js';
