@@ -44,7 +44,7 @@ export class App {
   readonly storageHealth: StorageHealth;
   private readonly server: Server;
   private readonly mirror: Mirror;
-  /** The storage's admin socket: holding it is holding the storage (src/admin/storage-lock.ts). */
+  /** The storage's admin socket: holding it is holding the storage (src/admin/storage-owner.ts). */
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
   readonly sync: SyncService;

@@ -1,7 +1,7 @@
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { CacheAdmin } from './cache-admin.js';
 import { parseCommand, type AdminCommand, type Holder } from './protocol.js';
-import { adminSocketPath, socketAddress } from './storage-lock.js';
+import { describeHolder } from './storage-owner.js';
 
 const MAX_BODY = 64 * 1024;
 
@@ -62,10 +62,6 @@ export function createAdminSocketServer(holder: Holder, admin: CacheAdmin | unde
   return server;
 }
 
-export function describeHolder(holder: Holder): string {
-  return holder.kind === 'serve' ? `a running regmirror serve (pid ${holder.pid})` : `regmirror ${holder.command} (pid ${holder.pid})`;
-}
-
 function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return void res.destroy();
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -80,30 +76,4 @@ async function readBody(req: IncomingMessage): Promise<string> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-export interface AdminReply {
-  readonly status: number;
-  readonly body: unknown;
-}
-
-/** One request to whoever holds `storageRoot`. Rejects when nobody listens (ECONNREFUSED/ENOENT). */
-export function callAdmin(storageRoot: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<AdminReply> {
-  const address = socketAddress(adminSocketPath(storageRoot));
-  return new Promise<AdminReply>((resolve, reject) => {
-    const req = request({ socketPath: address.path, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  }).finally(() => address.release());
 }

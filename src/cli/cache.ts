@@ -1,15 +1,15 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import {
-  acquireStorage,
   CacheAdmin,
   callAdmin,
   createAdminSocketServer,
+  describeStorageHolder,
   FileBlobRemover,
   pinnedInSnapshot,
   releaseStorage,
   runCommand,
-  whoHolds,
+  tryHoldStorage,
   type AdminCommand,
 } from '../admin/index.js';
 import { configuredPins } from '../app.js';
@@ -93,13 +93,13 @@ async function execute(options: CommonOptions, cmd: AdminCommand): Promise<unkno
     const result = await runHere(config, cmd);
     if (result.held) return result.value;
   }
-  throw new CliError(`cache ${cmd.command}: storage ${root} is in use by ${await whoHolds(root)}`, 1);
+  throw new CliError(`cache ${cmd.command}: storage ${root} is in use by ${await describeStorageHolder(root)}`, 1);
 }
 
 async function runHere(config: Config, cmd: AdminCommand): Promise<{ held: true; value: unknown } | { held: false }> {
   const root = config.storage.path;
   const holder = createAdminSocketServer({ kind: 'cache', pid: process.pid, command: `cache ${cmd.command}` }, undefined, () => {});
-  const lock = await acquireStorage(root, holder);
+  const lock = await tryHoldStorage(root, holder);
   if (!lock.held) return { held: false };
   const store = new FsBlobStore({ root });
   const metadata = createMetadataStore(config.storage);
