@@ -1,27 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { CacheAdmin } from './cache-admin.js';
-import { parseCommand, type AdminCommand, type Holder } from './protocol.js';
+import { parseCommand, runCommand, type AdminRequest } from './commands/index.js';
+import type { Holder } from './protocol.js';
 import { describeHolder } from './storage-owner.js';
 
 const MAX_BODY = 64 * 1024;
-
-/** Runs one admin command; both the server and an offline CLI go through this. */
-export function runCommand(admin: CacheAdmin, cmd: AdminCommand): Promise<unknown> {
-  switch (cmd.command) {
-    case 'ls':
-      return admin.ls();
-    case 'verify':
-      return admin.verify(cmd.fix);
-    case 'gc':
-      return admin.gc({ dryRun: false });
-    case 'prune':
-      return admin.prune(cmd);
-    default: {
-      const unknown: never = cmd;
-      throw new Error(`unknown admin command ${JSON.stringify(unknown)}`);
-    }
-  }
-}
 
 /**
  * The HTTP server on the storage's admin socket. With an admin (a running `serve`) it runs
@@ -43,7 +26,7 @@ export function createAdminSocketServer(holder: Holder, admin: CacheAdmin | unde
     if (req.method === 'GET' && req.url === '/v1/owner') return send(res, 200, holder);
     if (req.method !== 'POST' || req.url !== '/v1/command') return send(res, 404, { error: 'not found' });
     const body = await readBody(req);
-    let cmd: AdminCommand | undefined;
+    let cmd: AdminRequest | undefined;
     try {
       cmd = parseCommand(JSON.parse(body));
     } catch {

@@ -1,7 +1,8 @@
 export { CacheAdmin, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
 export { FileBlobRemover, type BlobRemover } from './blob-remover.js';
 export { pinnedInSnapshot, type PinnedBlobs } from './pinned-blobs.js';
-export { createAdminSocketServer, runCommand } from './admin-socket.js';
+export { createAdminSocketServer } from './admin-socket.js';
+export { ADMIN_COMMANDS, parseCommand, runCommand, UsageError, type AdminCommandSpec, type AdminRequest, type CliOption } from './commands/index.js';
 export {
   adminSocketPath,
   callAdmin,
@@ -13,4 +14,4 @@ export {
   tryHoldStorage,
   type AdminReply,
 } from './storage-owner.js';
-export type { AdminCommand, GcResult, Holder, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
+export type { GcResult, Holder, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
