@@ -49,7 +49,7 @@ export class App {
   readonly storageHealth: StorageHealth;
   private readonly server: Server;
   private readonly mirror: Mirror;
-  /** The storage's admin socket: holding it is holding the storage (src/admin/storage-lock.ts). */
+  /** The storage's admin socket: holding it is holding the storage (src/admin/storage-owner.ts). */
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
   readonly sync: SyncService;
@@ -82,7 +82,7 @@ export class App {
           ? this.logger.info('metadata store reachable again')
           : this.logger.warn({ reason }, 'metadata store unreachable: pulls that need it get 503 until it returns'),
     });
-    const pins = new PinSet(config.storage.pin).with(syncPinPatterns(config.sync));
+    const pins = configuredPins(config);
     const cache = (this.cache = new BlobCache({
       store: new FsBlobStore({ root }),
       root,
@@ -115,6 +115,7 @@ export class App {
         // cache.delete refuses a blob a client is reading, updates the budget accounting and drops
         // the metadata record itself (forget, above): nothing more to delete here.
         remover: { remove: (digest) => cache.delete(digest) },
+        pinned: async () => new Set(cache.index.pinnedDigests()),
         tempGraceMs: adminTempGraceMs(config),
       }),
       (err) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed'),
@@ -216,6 +217,11 @@ export class App {
     })();
     return this.closing;
   }
+}
+
+/** `storage.pin` and the repositories sync keeps: what eviction and `cache gc` leave alone. */
+export function configuredPins(config: Config): PinSet {
+  return new PinSet(config.storage.pin).with(syncPinPatterns(config.sync));
 }
 
 /**

@@ -4,14 +4,16 @@ import path from 'node:path';
 
 // architecture.md's arrows, held for every folder: http and sync use mirror, http uses access; mirror uses upstream,
 // cache and storage; cache (the budget: eviction, pins, recency) uses storage; everything may use oci,
-// config and observability; oci uses nothing. Each folder lists the folders and the packages it may
+// config, observability and concurrency; oci uses nothing. Each folder lists the folders and the packages it may
 // import; node: built-ins are free except in oci, which stays pure. A nested folder (storage/blobs)
 // has a rule of its own, so outside storage/ only its index (the folder `storage`) may be imported.
 const SRC = path.resolve(import.meta.dirname, '../src');
-const COMMON = ['oci', 'config', 'observability'];
+const COMMON = ['oci', 'config', 'observability', 'concurrency'];
 
 const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   oci: { folders: [], packages: /^node:crypto$/ },
+  // Small primitives (in-flight coalescing) every folder shares: they know nothing of the others.
+  concurrency: { folders: [], packages: /^node:.*$/ },
   config: { folders: ['oci'], packages: /^(node:(fs\/promises|path)|semver|cron-parser)$/ },
   observability: { folders: [...COMMON, 'mirror', 'upstream'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },
@@ -26,7 +28,8 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   mirror: { folders: [...COMMON, 'upstream', 'storage', 'cache'], packages: /^(node:.*|lru-cache|pino)$/ },
   // Every byte sync fetches goes through the cache policy: no upstream or storage, no HTTP client.
   sync: { folders: [...COMMON, 'mirror'], packages: /^(node:.*|semver|cron-parser|pino)$/ },
-  admin: { folders: [...COMMON, 'storage'], packages: /^node:.*$/ },
+  // Admin commands work on the cache directory: they read the cache index for pins.
+  admin: { folders: [...COMMON, 'storage', 'cache'], packages: /^node:.*$/ },
   http: { folders: [...COMMON, 'access', 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
   cli: { folders: [...COMMON, 'admin', 'storage', 'cache', 'sync', 'mirror'], packages: /^(node:.*|commander)$/ },
 };
@@ -55,7 +58,8 @@ t.test('every folder of src/ imports only what the architecture allows', async (
   const folders = new Set(
     all.map((f) => path.relative(SRC, path.dirname(f)).split(path.sep).join('/')).filter((d) => d !== ''),
   );
-  t.same([...folders].filter((d) => RULES[d] === undefined).sort(), [], 'every folder has a rule (a new one needs its arrows stated here)');
+  // A subfolder without a rule of its own (admin/commands) is held to its parent's.
+  t.same([...folders].filter((d) => ruleOf(d) === undefined).sort(), [], 'every folder has a rule (a new one needs its arrows stated here)');
   for (const file of all) {
     const rel = path.relative(SRC, file);
     const folder = ruleOf(path.dirname(rel));

@@ -1,27 +1,10 @@
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { CacheAdmin } from './cache-admin.js';
-import { parseCommand, type AdminCommand, type Holder } from './protocol.js';
-import { adminSocketPath, socketAddress } from './storage-lock.js';
+import { parseCommand, runCommand, type AdminRequest } from './commands/index.js';
+import type { Holder } from './protocol.js';
+import { describeHolder } from './storage-owner.js';
 
 const MAX_BODY = 64 * 1024;
-
-/** Runs one admin command; both the server and an offline CLI go through this. */
-export function runCommand(admin: CacheAdmin, cmd: AdminCommand): Promise<unknown> {
-  switch (cmd.command) {
-    case 'ls':
-      return admin.ls();
-    case 'verify':
-      return admin.verify(cmd.fix);
-    case 'gc':
-      return admin.gc({ dryRun: false });
-    case 'prune':
-      return admin.prune(cmd);
-    default: {
-      const unknown: never = cmd;
-      throw new Error(`unknown admin command ${JSON.stringify(unknown)}`);
-    }
-  }
-}
 
 /**
  * The HTTP server on the storage's admin socket. With an admin (a running `serve`) it runs
@@ -43,7 +26,7 @@ export function createAdminSocketServer(holder: Holder, admin: CacheAdmin | unde
     if (req.method === 'GET' && req.url === '/v1/owner') return send(res, 200, holder);
     if (req.method !== 'POST' || req.url !== '/v1/command') return send(res, 404, { error: 'not found' });
     const body = await readBody(req);
-    let cmd: AdminCommand | undefined;
+    let cmd: AdminRequest | undefined;
     try {
       cmd = parseCommand(JSON.parse(body));
     } catch {
@@ -62,10 +45,6 @@ export function createAdminSocketServer(holder: Holder, admin: CacheAdmin | unde
   return server;
 }
 
-export function describeHolder(holder: Holder): string {
-  return holder.kind === 'serve' ? `a running regmirror serve (pid ${holder.pid})` : `regmirror ${holder.command} (pid ${holder.pid})`;
-}
-
 function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return void res.destroy();
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -80,30 +59,4 @@ async function readBody(req: IncomingMessage): Promise<string> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-export interface AdminReply {
-  readonly status: number;
-  readonly body: unknown;
-}
-
-/** One request to whoever holds `storageRoot`. Rejects when nobody listens (ECONNREFUSED/ENOENT). */
-export function callAdmin(storageRoot: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<AdminReply> {
-  const address = socketAddress(adminSocketPath(storageRoot));
-  return new Promise<AdminReply>((resolve, reject) => {
-    const req = request({ socketPath: address.path, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  }).finally(() => address.release());
 }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { digestAlgorithm, digestHex, RepositoryFilter, type Digest } from '../oci/index.js';
 import { listTempFiles, removeTempFile, type BlobStore, type MetadataStore, type TagEntry } from '../storage/index.js';
 import type { BlobRemover } from './blob-remover.js';
-import { ReferenceWalker } from './references.js';
+import type { PinnedBlobs } from './pinned-blobs.js';
+import { StoredManifestGraph } from './stored-manifest-graph.js';
 import type { GcResult, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
 
 const REMOVE_BATCH = 32;
@@ -12,6 +13,8 @@ export interface CacheAdminDeps {
   readonly store: BlobStore;
   readonly metadata: MetadataStore;
   readonly remover: BlobRemover;
+  /** What pins protect: gc never collects it, reached by a tag or not. */
+  readonly pinned: PinnedBlobs;
   /**
    * Temp files younger than this may belong to a download in flight (a running server); undefined
    * when the caller holds the storage alone, so every temp file is an orphan.
@@ -30,7 +33,7 @@ export class CacheAdmin {
 
   async ls(): Promise<LsResult> {
     const { store, metadata } = this.deps;
-    const walker = new ReferenceWalker(store);
+    const walker = new StoredManifestGraph(store);
     const sizes = new Map<Digest, number>();
     for await (const blob of store.list()) sizes.set(blob.digest, blob.size);
     const tags = [];
@@ -78,9 +81,10 @@ export class CacheAdmin {
   async gc(options: { dryRun: boolean; dropping?: ReadonlySet<string> } = { dryRun: false }): Promise<GcResult> {
     const { store, metadata, remover, root } = this.deps;
     const onDisk = await collect(store.list());
-    const reached = await this.reachable(options.dropping);
+    const keep = await this.reachable(options.dropping);
+    for (const digest of await this.deps.pinned()) keep.add(digest);
     const blobs: Array<{ digest: string; size: number }> = [];
-    const garbage = onDisk.filter((b) => !reached.has(b.digest));
+    const garbage = onDisk.filter((b) => !keep.has(b.digest));
     // A few removals at a time: the embedded log then appends their records' deletions in one write.
     for (let i = 0; i < garbage.length; i += REMOVE_BATCH) {
       const batch = garbage.slice(i, i + REMOVE_BATCH);
@@ -92,7 +96,7 @@ export class CacheAdmin {
     let records = 0;
     // Shared records describe upstreams, true for every replica; only the embedded ones go with the files.
     if (!metadata.shared) {
-      const stale = async (digest: Digest) => !reached.has(digest) && (options.dryRun || (await store.stat(digest)) === undefined);
+      const stale = async (digest: Digest) => !keep.has(digest) && (options.dryRun || (await store.stat(digest)) === undefined);
       for (const { digest } of await collect(metadata.manifests())) {
         if (!(await stale(digest))) continue;
         if (!options.dryRun) await metadata.deleteManifest(digest);
@@ -129,7 +133,7 @@ export class CacheAdmin {
   }
 
   private async reachable(dropping: ReadonlySet<string> | undefined): Promise<Set<Digest>> {
-    const walker = new ReferenceWalker(this.deps.store);
+    const walker = new StoredManifestGraph(this.deps.store);
     const reached = new Set<Digest>();
     for await (const entry of this.deps.metadata.tags()) {
       if (dropping?.has(tagId(entry))) continue;

@@ -1,6 +1,17 @@
 export { CacheAdmin, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
 export { FileBlobRemover, type BlobRemover } from './blob-remover.js';
-export { callAdmin, createAdminSocketServer, describeHolder, runCommand, type AdminReply } from './admin-socket.js';
-export { holdStorage, releaseStorage, whoHolds } from './hold.js';
-export { acquireStorage, adminSocketPath, isLive } from './storage-lock.js';
-export type { AdminCommand, GcResult, Holder, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
+export { pinnedInSnapshot, type PinnedBlobs } from './pinned-blobs.js';
+export { createAdminSocketServer } from './admin-socket.js';
+export { ADMIN_COMMANDS, parseCommand, runCommand, UsageError, type AdminCommandSpec, type AdminRequest, type CliOption } from './commands/index.js';
+export {
+  adminSocketPath,
+  callAdmin,
+  describeHolder,
+  describeStorageHolder,
+  holdStorage,
+  isLive,
+  releaseStorage,
+  tryHoldStorage,
+  type AdminReply,
+} from './storage-owner.js';
+export type { GcResult, Holder, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';

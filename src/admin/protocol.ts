@@ -1,4 +1,4 @@
-/** What travels over the admin socket (JSON), and what `--json` prints. */
+/** What the admin commands answer over the socket (JSON), and what `--json` prints; requests are in commands/. */
 
 export interface LsResult {
   readonly tags: ReadonlyArray<{
@@ -44,38 +44,9 @@ export interface PruneResult {
   readonly gc: GcResult;
 }
 
-export type AdminCommand =
-  | { readonly command: 'ls' }
-  | { readonly command: 'verify'; readonly fix: boolean }
-  | { readonly command: 'gc' }
-  | ({ readonly command: 'prune' } & PruneRequest);
-
 /** Who holds a storage directory, as its socket answers `GET /v1/owner`. */
 export interface Holder {
   readonly kind: 'serve' | 'cache';
   readonly pid: number;
   readonly command: string;
-}
-
-/** Parses a request body; undefined when it is not a command (answered 400). */
-export function parseCommand(value: unknown): AdminCommand | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  switch (v['command']) {
-    case 'ls':
-    case 'gc':
-      return { command: v['command'] };
-    case 'verify':
-      return { command: 'verify', fix: v['fix'] === true };
-    case 'prune': {
-      const olderThanMs = v['olderThanMs'];
-      const repo = v['repo'];
-      if (olderThanMs !== undefined && (typeof olderThanMs !== 'number' || !(olderThanMs >= 0))) return undefined;
-      if (repo !== undefined && typeof repo !== 'string') return undefined;
-      if (olderThanMs === undefined && repo === undefined) return undefined;
-      return { command: 'prune', dryRun: v['dryRun'] === true, ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(repo !== undefined ? { repo } : {}) };
-    }
-    default:
-      return undefined;
-  }
 }

@@ -123,6 +123,11 @@ export class CacheIndex {
     return this.#lru.has(digest) || this.#pinned.has(digest);
   }
 
+  /** The cached blobs eviction leaves alone: `cache gc` keeps them too. */
+  pinnedDigests(): Digest[] {
+    return [...this.#pinned.keys()];
+  }
+
   inUse(digest: Digest): boolean {
     return (this.#readers.get(digest) ?? 0) > 0;
   }

@@ -1,4 +1,4 @@
-import { formatBytes } from './format-bytes.js';
+import { formatBytes } from '../config/index.js';
 import type { SyncProgress } from '../sync/index.js';
 
 interface Bar {

@@ -1,9 +1,9 @@
 import { App } from '../app.js';
+import { formatBytes } from '../config/index.js';
 import { selectEntries, type EntryResult, type SyncRunResult } from '../sync/index.js';
 import { CliError } from './cli-error.js';
 import { globArgument } from './glob-argument.js';
 import { loadConfigOrExit } from './serve.js';
-import { formatBytes } from './format-bytes.js';
 import { TtyProgress } from './sync-progress.js';
 
 export interface SyncOptions {

@@ -2,5 +2,5 @@ export type { Config, MetadataConfig, RepositoryPattern, UpstreamConfig } from '
 export { ConfigError, loadConfigFile, parseConfig } from './load.js';
 export type { ConfigOverrides } from './load.js';
 export { redactRedisUrl } from './metadata.js';
-export { parseDuration, parseSize } from './units.js';
+export { formatBytes, parseDuration, parseSize } from './units.js';
 export { NO_SYNC, parseSchedule, type Schedule, type SyncConfig, type SyncEntry, type TagFilter } from './sync.js';

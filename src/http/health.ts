@@ -1,3 +1,5 @@
+import { Coalescer } from '../concurrency/index.js';
+
 export interface ReadyResult {
   readonly ok: boolean;
   /** Why not ready, one short line per failed check (no paths to secrets, no stacks). */
@@ -35,7 +37,8 @@ export class Readiness {
   private readonly timeoutMs: number;
   private readonly now: () => number;
   private last: { at: number; result: ReadyResult } | undefined;
-  private running: Promise<ReadyResult> | undefined;
+  /** One key: concurrent probes share one run of the checks. */
+  private readonly running = new Coalescer<ReadyResult>();
   private stopping = false;
 
   constructor(
@@ -54,8 +57,7 @@ export class Readiness {
   async check(): Promise<ReadyResult> {
     if (this.stopping) return { ok: false, reasons: ['shutting down'] };
     if (this.last !== undefined && this.now() - this.last.at < this.cacheMs) return this.last.result;
-    this.running ??= this.runAll().finally(() => (this.running = undefined));
-    return this.running;
+    return this.running.run('checks', () => this.runAll()).promise;
   }
 
   private async runAll(): Promise<ReadyResult> {

@@ -15,7 +15,7 @@ import {
 import type { TagRecord } from '../storage/index.js';
 import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
-import { Coalescer } from './coalesce.js';
+import { Coalescer } from '../concurrency/index.js';
 import type { RepoRef, ServiceDeps } from './types.js';
 
 export interface ManifestReply {

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { parseManifest, type Digest } from '../oci/index.js';
+import { childDescriptors, parseManifest, type Digest } from '../oci/index.js';
 import type { RepoRef } from './types.js';
 
 /** Where the references go: the blob cache (pins and recency follow them). */
@@ -30,8 +30,7 @@ export class ManifestReferences {
     if (bytes === undefined || this.#seen.has(key)) return;
     let children: Digest[];
     try {
-      const parsed = parseManifest(bytes, mediaType);
-      children = [...parsed.manifests, ...(parsed.config ? [parsed.config] : []), ...parsed.layers].map((d) => d.digest);
+      children = childDescriptors(parseManifest(bytes, mediaType)).map((d) => d.digest);
     } catch {
       // Stored manifests were parsed when fetched; an unreadable one references nothing we can follow.
       children = [];

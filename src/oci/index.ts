@@ -20,7 +20,14 @@ export {
   parseAccept,
   stripMediaTypeParams,
 } from './media-types.js';
-export { parseManifest, type Descriptor, type ParsedManifest, type Platform } from './manifest.js';
+export { childDescriptors, parseManifest, type Descriptor, type ParsedManifest, type Platform } from './manifest.js';
+export {
+  ManifestGraphTooDeepError,
+  walkManifestGraph,
+  type ManifestGraph,
+  type ManifestGraphRoot,
+  type WalkOptions,
+} from './manifest-graph.js';
 export { contentRange, parseRange, unsatisfiedContentRange, type RangeRequest } from './range.js';
 export {
   MAX_LAST_LENGTH,

@@ -183,3 +183,12 @@ export function parseManifest(bytes: Uint8Array, contentType: string): ParsedMan
     subject: optionalDescriptor(obj, 'subject', false),
   };
 }
+
+/**
+ * What a manifest references, in walk order: an index's manifests, then an image's config and
+ * layers. The subject is no child: a referrer points back at the image it describes, and keeping
+ * the referrer must not keep that image.
+ */
+export function childDescriptors(manifest: ParsedManifest): Descriptor[] {
+  return [...manifest.manifests, ...(manifest.config ? [manifest.config] : []), ...manifest.layers];
+}

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { Coalescer } from '../concurrency/index.js';
 import type { SyncConfig, SyncEntry } from '../config/index.js';
 import type { SyncMirror } from '../mirror/index.js';
 import { errorSummary, type SyncObserver } from '../observability/index.js';
@@ -32,7 +33,8 @@ export interface RunOptions {
 export class SyncService {
   /** One bound on blob downloads for every job, scheduled or one-shot. */
   readonly limiter: Limiter;
-  private readonly running = new Map<string, Promise<EntryResult>>();
+  /** Entry name → its run in flight. */
+  private readonly running = new Coalescer<EntryResult>();
   private readonly abort = new AbortController();
   private readonly deps: JobDeps;
   private scheduler: Scheduler | undefined;
@@ -67,11 +69,10 @@ export class SyncService {
   runEntry(entry: SyncEntry, options: RunOptions = {}): Promise<EntryResult> {
     const dryRun = options.dryRun ?? false;
     if (dryRun) return runJob(entry, this.deps, { dryRun, progress: options.progress, signal: this.abort.signal });
-    const existing = this.running.get(entry.name);
-    if (existing !== undefined) return existing;
     const { observer } = this.options;
-    observer.syncStarted(entry.name);
-    const run = runJob(entry, this.deps, { dryRun, progress: options.progress, signal: this.abort.signal }).then((r) => {
+    return this.running.run(entry.name, async () => {
+      observer.syncStarted(entry.name);
+      const r = await runJob(entry, this.deps, { dryRun, progress: options.progress, signal: this.abort.signal });
       const images = r.images.filter((i) => i.status === 'synced').reduce((n, i) => n + i.manifests, 0);
       observer.syncFinished({
         job: r.job,
@@ -84,11 +85,7 @@ export class SyncService {
         ...(r.errors[0] !== undefined ? { error: r.errors[0] } : {}),
       });
       return r;
-    });
-    this.running.set(entry.name, run);
-    const forget = () => this.running.delete(entry.name);
-    run.then(forget, forget);
-    return run;
+    }).promise;
   }
 
   /** Arms every scheduled (and runOnStart) entry; called by App.start(). */
@@ -107,6 +104,6 @@ export class SyncService {
   async close(): Promise<void> {
     this.scheduler?.stop();
     this.abort.abort(new Error('regmirror is shutting down'));
-    await Promise.allSettled([...this.running.values()]);
+    await Promise.allSettled(this.running.pending());
   }
 }

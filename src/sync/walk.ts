@@ -1,4 +1,14 @@
-import { isIndexMediaType, MANIFEST_MEDIA_TYPES, parseManifest, type Descriptor, type Digest, type ParsedManifest, type Reference } from '../oci/index.js';
+import {
+  isIndexMediaType,
+  MANIFEST_MEDIA_TYPES,
+  parseManifest,
+  walkManifestGraph,
+  type Descriptor,
+  type Digest,
+  type ManifestGraph,
+  type ParsedManifest,
+  type Reference,
+} from '../oci/index.js';
 import type { RepoRef, SyncMirror } from '../mirror/index.js';
 
 export interface ImagePlan {
@@ -32,20 +42,21 @@ export async function planImage(
   const top = await get(reference);
   const blobs = new Map<string, Descriptor>();
   let manifests = 0;
-  const visit = async (m: ParsedManifest, depth: number): Promise<void> => {
-    if (m.kind !== 'index') {
-      manifests++;
-      for (const d of [...(m.config ? [m.config] : []), ...m.layers]) blobs.set(d.digest, d);
-      return;
-    }
-    if (depth >= MAX_DEPTH) throw new Error(`index nested deeper than ${MAX_DEPTH} levels`);
-    for (const child of m.manifests) {
+  const graph: ManifestGraph = {
+    load: async (digest) => (await get({ kind: 'digest', digest })).parsed,
+    // Only an index's children are fetched, and of those only the selected platforms (and nested indexes).
+    descend: (child, parent) => {
+      if (parent.kind !== 'index') return false;
       const nested = child.platform === undefined && isIndexMediaType(child.mediaType);
-      if (!nested && !platformSelected(child, platforms)) continue;
-      await visit((await get({ kind: 'digest', digest: child.digest })).parsed, depth + 1);
-    }
+      return nested || platformSelected(child, platforms);
+    },
   };
-  await visit(top.parsed, 0);
+  const onManifest = (_digest: Digest, m: ParsedManifest) => {
+    if (m.kind === 'index') return;
+    manifests++;
+    for (const d of [...(m.config ? [m.config] : []), ...m.layers]) blobs.set(d.digest, d);
+  };
+  await walkManifestGraph({ digest: top.digest, mediaType: top.parsed.mediaType, parsed: top.parsed }, graph, { maxDepth: MAX_DEPTH, onManifest });
   return { digest: top.digest, manifests, blobs: [...blobs.values()] };
 }
 

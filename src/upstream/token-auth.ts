@@ -1,3 +1,4 @@
+import { Coalescer } from '../concurrency/index.js';
 import type { UpstreamConfig } from '../config/index.js';
 import { UpstreamError } from './errors.js';
 import { realmMayReceiveCredentials } from './realm-trust.js';
@@ -37,7 +38,7 @@ const MAX_CACHED_TOKENS = 1000;
  */
 export class TokenAuth {
   private readonly cache = new Map<string, CachedToken>();
-  private readonly inflight = new Map<string, Promise<CachedToken>>();
+  private readonly inflight = new Coalescer<CachedToken>();
 
   constructor(
     private readonly config: UpstreamConfig,
@@ -54,12 +55,7 @@ export class TokenAuth {
     const key = cacheKey(realm, cacheScope);
     const cached = this.cache.get(key);
     if (cached !== undefined && cached.expiresAt > this.now()) return cached;
-    let pending = this.inflight.get(key);
-    if (pending === undefined) {
-      pending = this.fetch(realm, requestScope).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, pending);
-    }
-    const fresh = await pending;
+    const fresh = await this.inflight.run(key, () => this.fetch(realm, requestScope)).promise;
     this.store(key, fresh);
     return fresh;
   }

@@ -44,17 +44,20 @@ async function ls(t: Test, base: string[]): Promise<Lsed> {
 /** Pulls through a mirror: the running serve, or (alone) an in-process one opened and closed around it. */
 type Puller = (fn: (url: string) => Promise<void>) => Promise<void>;
 
-function world(t: Test): { reg: Promise<TestRegistry>; storage: string; config: (regUrl: string) => string } {
+function world(t: Test): { reg: Promise<TestRegistry>; storage: string; config: (regUrl: string, pin?: string[]) => string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rm-cache-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const storage = path.join(dir, 'data');
   return {
     reg: startTestRegistry(t),
     storage,
-    config: (regUrl) => {
+    config: (regUrl, pin) => {
       const file = path.join(dir, 'mirror.config.json');
       // manifestTTL 0: every pull by tag revalidates, so a tag moved upstream moves here at once.
-      writeFileSync(file, JSON.stringify({ upstreams: { 'docker.io': { url: regUrl } }, storage: { path: storage }, manifestTTL: '0', log: { level: 'warn' } }));
+      writeFileSync(
+        file,
+        JSON.stringify({ upstreams: { 'docker.io': { url: regUrl } }, storage: { path: storage, ...(pin ? { pin } : {}) }, manifestTTL: '0', log: { level: 'warn' } }),
+      );
       return file;
     },
   };
@@ -198,6 +201,47 @@ async function scenario(t: Test, mode: 'alone' | 'beside serve'): Promise<void> 
 
 t.test('cache commands with the storage to themselves', { skip: missing }, (t) => scenario(t, 'alone'));
 t.test('cache commands beside a running serve', { skip: missing }, (t) => scenario(t, 'beside serve'));
+
+async function pinnedScenario(t: Test, mode: 'alone' | 'beside serve'): Promise<void> {
+  const w = world(t);
+  const reg = await w.reg;
+  const pin = ['docker.io/team/**'];
+  const config = w.config(reg.url, pin);
+  const base = ['--config', config];
+  const [pinnedOld, pinnedNew, freeOld, freeNew] = ['pinned-old', 'pinned-new', 'free-old', 'free-new'].map((n) => quickImage(`${n}-${mode}`)) as [Image, Image, Image, Image];
+  let withMirror: Puller;
+  if (mode === 'beside serve') {
+    const serve = await startServeProcess(t, config);
+    withMirror = (fn) => fn(serve.url);
+  } else {
+    withMirror = async (fn) => {
+      const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, storage: w.storage, manifestTTL: '0', pin });
+      try {
+        await fn(mirror.url);
+      } finally {
+        await mirror.close();
+      }
+    };
+  }
+  // Both tags move upstream: the old images are then reached by no tag, one of them in a pinned repository.
+  for (const [repo, old, next] of [['team/app', pinnedOld, pinnedNew], ['other/tool', freeOld, freeNew]] as const) {
+    reg.pushImage(repo, 'v1', old);
+    await withMirror((url) => pull(t, url, repo, 'v1', old));
+    reg.pushImage(repo, 'v1', next);
+    await withMirror((url) => pull(t, url, repo, 'v1', next));
+  }
+  const digests = (img: Image) => [img.manifestDigest, img.config.digest, ...img.layers.map((l) => l.digest)];
+
+  const gc = await regmirror(['cache', 'gc', '--json', ...base]);
+  t.equal(gc.code, 0, gc.stderr);
+  const deleted = (JSON.parse(gc.stdout) as { blobs: Array<{ digest: string }> }).blobs.map((b) => b.digest).sort();
+  t.same(deleted, digests(freeOld).sort(), 'only the unpinned old image is collected');
+  for (const d of digests(pinnedOld)) t.ok(existsSync(blobFile(w.storage, d)), `pinned ${d.slice(0, 19)} stays though no tag reaches it`);
+  for (const d of digests(freeOld)) t.notOk(existsSync(blobFile(w.storage, d)), `unpinned ${d.slice(0, 19)} is gone`);
+}
+
+t.test('gc keeps pinned content no tag reaches, alone', { skip: missing }, (t) => pinnedScenario(t, 'alone'));
+t.test('gc keeps pinned content no tag reaches, beside serve', { skip: missing }, (t) => pinnedScenario(t, 'beside serve'));
 
 t.test('a serve killed with -9 leaves a dead socket; the next command and serve replace it', { skip: missing }, async (t) => {
   const w = world(t);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MAX_MANIFEST_BYTES, MediaType, parseManifest } from '../../src/oci/index.js';
+import { childDescriptors, MAX_MANIFEST_BYTES, MediaType, parseManifest } from '../../src/oci/index.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const enc = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
@@ -177,4 +177,17 @@ t.test('the input bytes are not modified', async (t) => {
   const copy = bytes.slice();
   parseManifest(bytes, MediaType.ociIndex);
   t.same(bytes, copy);
+});
+
+t.test('childDescriptors: index children, then config and layers; never the subject', async (t) => {
+  const digests = (value: unknown, type: string) => childDescriptors(parseManifest(enc(value), type)).map((c) => c.digest);
+  t.same(digests(ociImage, MediaType.ociManifest), [d('c'), d('1'), d('2')], 'image manifest: config, then layers in order');
+  t.same(digests(ociIndex, MediaType.ociIndex), [d('a'), d('b'), d('e'), d('f')], 'OCI index: every child, unknown types included');
+  t.same(digests(dockerList, MediaType.dockerManifestList), [d('a')], 'Docker manifest list');
+  t.same(digests(dockerImage, MediaType.dockerManifest), [d('c'), d('1')], 'Docker image manifest');
+  const subject = { mediaType: MediaType.ociManifest, digest: d('5'), size: 42 };
+  const empty = { mediaType: MediaType.ociEmpty, digest: d('4'), size: 2 };
+  const artifact = { schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType: 'application/vnd.example.sig', config: empty, layers: [], subject };
+  t.same(digests(artifact, MediaType.ociManifest), [d('4')], 'artifact without layers: its config only, not the image it refers to');
+  t.same(digests(schema1, MediaType.dockerSchema1), [], 'schema1 carries no descriptors');
 });

@@ -1,11 +1,14 @@
 import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, rmdir, stat, unlink } from 'node:fs/promises';
+import { request } from 'node:http';
 import { connect, type Server } from 'node:net';
 import path from 'node:path';
-import { storageLayout } from '../storage/index.js';
+import { StorageError, storageLayout } from '../storage/index.js';
+import type { Holder } from './protocol.js';
 
 /**
- * Who may use a storage directory, decided by one Unix socket (layout.ts: admin.sock).
+ * Who owns a storage directory: hold it, try to, release it, ask who holds it, talk to the holder.
+ * Ownership is decided by one Unix socket (layout.ts: admin.sock).
  * Whoever listens on it (a `serve`, or a `cache` command working alone) holds the storage; the file
  * is 0600, so file permissions are the authorisation. A socket that refuses connections is left by a
  * dead holder and is replaced; the check-and-replace runs under a tiny mkdir mutex so two starters
@@ -43,11 +46,18 @@ export type LockResult = { readonly held: true; readonly server: Server } | { re
 /** A mutex dir older than this belongs to a process that died inside the few ms it is held. */
 const STALE_MUTEX_MS = 5000;
 
+/** Holds the storage with `server` listening on its socket, or throws a StorageError naming who holds it. */
+export async function holdStorage(root: string, server: Server): Promise<void> {
+  const result = await tryHoldStorage(root, server);
+  if (result.held) return;
+  throw new StorageError(`storage ${root} is in use by ${await describeStorageHolder(root)}`);
+}
+
 /**
  * Tries to hold the storage by listening on its socket with `server` (which then answers whoever
  * connects). Resolves `{ held: false }` when a live process holds it.
  */
-export async function acquireStorage(storageRoot: string, server: Server): Promise<LockResult> {
+export async function tryHoldStorage(storageRoot: string, server: Server): Promise<LockResult> {
   const file = adminSocketPath(storageRoot);
   await mkdir(path.dirname(file), { recursive: true });
   const address = socketAddress(file);
@@ -138,4 +148,54 @@ async function breakStaleMutex(dir: string): Promise<void> {
   } catch {
     // gone already, or another process broke it
   }
+}
+
+/** Stops listening (the socket file goes with it); safe when it never listened. */
+export function releaseStorage(server: Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // An http.Server (the admin socket) also drops its idle keep-alive connections.
+    (server as Partial<{ closeAllConnections(): void }>).closeAllConnections?.();
+  });
+}
+
+/** Who holds the storage, for a message; "another process" when it does not say. */
+export async function describeStorageHolder(root: string): Promise<string> {
+  try {
+    const reply = await callAdmin(root, 'GET', '/v1/owner');
+    return describeHolder(reply.body as Holder);
+  } catch {
+    return 'another process';
+  }
+}
+
+export function describeHolder(holder: Holder): string {
+  return holder.kind === 'serve' ? `a running regmirror serve (pid ${holder.pid})` : `regmirror ${holder.command} (pid ${holder.pid})`;
+}
+
+export interface AdminReply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** One request to whoever holds `storageRoot`. Rejects when nobody listens (ECONNREFUSED/ENOENT). */
+export function callAdmin(storageRoot: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<AdminReply> {
+  const address = socketAddress(adminSocketPath(storageRoot));
+  return new Promise<AdminReply>((resolve, reject) => {
+    const req = request({ socketPath: address.path, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  }).finally(() => address.release());
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { acquireStorage, adminSocketPath, isLive, releaseStorage } from '../../src/admin/index.js';
+import { adminSocketPath, holdStorage, isLive, releaseStorage, tryHoldStorage } from '../../src/admin/index.js';
 
 function tempRoot(t: { teardown(fn: () => void): void }, suffix = ''): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rm-lock-'));
@@ -20,7 +20,7 @@ function idle(): Server {
 t.test('of many processes racing for one storage, exactly one holds it', async (t) => {
   const root = tempRoot(t);
   const servers = Array.from({ length: 8 }, idle);
-  const results = await Promise.all(servers.map((s) => acquireStorage(root, s)));
+  const results = await Promise.all(servers.map((s) => tryHoldStorage(root, s)));
   t.equal(results.filter((r) => r.held).length, 1, 'one holder');
   const socket = adminSocketPath(root);
   t.equal(statSync(socket).mode & 0o777, 0o600, 'only the owner may connect');
@@ -29,7 +29,7 @@ t.test('of many processes racing for one storage, exactly one holds it', async (
   await releaseStorage(holder);
   t.notOk(existsSync(socket), 'released: the socket file is gone');
   const next = idle();
-  t.ok((await acquireStorage(root, next)).held, 'free again after release');
+  t.ok((await tryHoldStorage(root, next)).held, 'free again after release');
   await releaseStorage(next);
 });
 
@@ -37,8 +37,17 @@ t.test('a storage path longer than a socket address allows still works', async (
   const root = tempRoot(t, 'x'.repeat(60) + '/' + 'y'.repeat(60));
   t.ok(adminSocketPath(root).length > 108);
   const a = idle();
-  t.ok((await acquireStorage(root, a)).held);
-  t.notOk((await acquireStorage(root, idle())).held, 'a second one sees the holder');
+  t.ok((await tryHoldStorage(root, a)).held);
+  t.notOk((await tryHoldStorage(root, idle())).held, 'a second one sees the holder');
   await releaseStorage(a);
   t.notOk(existsSync(adminSocketPath(root)));
+});
+
+t.test('holdStorage refuses a held storage, naming the holder as well as it can', async (t) => {
+  const root = tempRoot(t);
+  const first = idle();
+  await holdStorage(root, first);
+  t.teardown(() => releaseStorage(first));
+  // An idle holder answers no /v1/owner: it is described generically.
+  await t.rejects(holdStorage(root, idle()), { name: 'StorageError', message: /^storage .* is in use by another process$/ });
 });

@@ -1,0 +1,58 @@
+import { parseDuration } from '../../config/index.js';
+import { RepositoryGlobError } from '../../oci/index.js';
+import { repoMatcher } from '../cache-admin.js';
+import type { PruneRequest, PruneResult } from '../protocol.js';
+import { UsageError, type AdminCommandSpec } from './command.js';
+import { shortDigest } from './format.js';
+import { gc } from './gc.js';
+
+type Prune = { readonly command: 'prune' } & PruneRequest;
+
+export const prune: AdminCommandSpec<Prune, PruneResult> = {
+  name: 'prune',
+  description: 'drop tags by age of last pull or by repository, then collect what they alone held',
+  options: [
+    { flags: '--older-than <duration>', description: 'tags not pulled for this long, e.g. 30d' },
+    { flags: '--repo <pattern>', description: 'repositories matching a glob, e.g. "library/*" or "docker.io/**"' },
+    { flags: '--dry-run', description: 'report what would go, change nothing' },
+  ],
+  fromCli(o) {
+    const olderThan = o['olderThan'] as string | undefined;
+    const repo = o['repo'] as string | undefined;
+    if (olderThan === undefined && repo === undefined) throw new UsageError('give --older-than DURATION and/or --repo PATTERN');
+    const olderThanMs = olderThan === undefined ? undefined : parseDuration(olderThan);
+    if (olderThanMs === undefined && olderThan !== undefined) throw new UsageError(`--older-than: "${olderThan}" is not a duration such as "30d" or "12h"`);
+    if (repo !== undefined) checkRepoPattern(repo);
+    return request(o['dryRun'] === true, olderThanMs, repo);
+  },
+  parse(v) {
+    const olderThanMs = v['olderThanMs'];
+    const repo = v['repo'];
+    if (olderThanMs !== undefined && (typeof olderThanMs !== 'number' || !(olderThanMs >= 0))) return undefined;
+    if (repo !== undefined && typeof repo !== 'string') return undefined;
+    if (olderThanMs === undefined && repo === undefined) return undefined;
+    return request(v['dryRun'] === true, olderThanMs, repo);
+  },
+  run: (admin, r) => admin.prune(r),
+  format(result) {
+    const verb = result.gc.dryRun ? 'would prune' : 'pruned';
+    const lines = result.tags.map((t) => `${verb} ${t.upstream}/${t.repository}:${t.tag} (${shortDigest(t.digest)})`);
+    lines.push(`${verb} ${result.tags.length} tags`);
+    lines.push(gc.format(result.gc));
+    return lines.join('\n');
+  },
+};
+
+/** The same grammar as pins and sync entries; a pattern outside it is a usage error, not a failed prune. */
+function checkRepoPattern(pattern: string): void {
+  try {
+    repoMatcher(pattern);
+  } catch (err) {
+    if (err instanceof RepositoryGlobError) throw new UsageError(`--repo: ${err.message}`);
+    throw err;
+  }
+}
+
+function request(dryRun: boolean, olderThanMs: number | undefined, repo: string | undefined): Prune {
+  return { command: 'prune', dryRun, ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(repo !== undefined ? { repo } : {}) };
+}
