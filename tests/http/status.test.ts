@@ -3,6 +3,7 @@ import { quickImage, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
+import { until } from '../fixtures/poll.js';
 import { MiB, putRandomBlobs } from '../fixtures/cache.js';
 import { startSyncWorld, UP } from '../fixtures/sync.js';
 import type { StatusSnapshot } from '../../src/observability/index.js';
@@ -41,11 +42,7 @@ t.test('/api/status: traffic, repositories, upstream state and what the cache ho
   const layerBytes = img.layers.reduce((n, l) => n + l.size, 0);
 
   // The access path records a request when the server sees it end: wait until all were counted.
-  let s = await status(mirror.url);
-  for (let i = 0; i < 100 && s.traffic.bytesServed.cache < layerBytes; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    s = await status(mirror.url);
-  }
+  let s = await until('every request counted', () => status(mirror.url), (x) => x.traffic.bytesServed.cache >= layerBytes);
   t.same(s.traffic.lookups.manifest, { hit: 0, miss: 2, coalesced: 0, stale: 0 });
   t.same(s.traffic.lookups.blob, { hit: 2, miss: 2, coalesced: 0, stale: 0 });
   t.equal(s.traffic.hitRatio, 2 / 6);

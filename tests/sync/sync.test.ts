@@ -1,7 +1,8 @@
 import t from 'tap';
 import { request } from '../fixtures/http.js';
 import { buildImage, buildIndex, quickImage, randomLayer, sha256 } from '../fixtures/images.js';
-import { startSyncWorld, until, UP } from '../fixtures/sync.js';
+import { startSyncWorld, UP } from '../fixtures/sync.js';
+import { until } from '../fixtures/poll.js';
 
 t.test('an exact tag syncs once, then pulls through the mirror with the upstream stopped', async (t) => {
   const img = quickImage('exact');
