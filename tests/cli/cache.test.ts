@@ -6,13 +6,11 @@ import { quickImage, sha256, type Image } from '../fixtures/images.js';
 import { startTestRegistry, type TestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
-import { builtCliMissing, regmirror, snapshotTree, startServeProcess } from '../fixtures/cli.js';
+import { snapshotTree } from '../fixtures/cache.js';
+import { regmirror, startServe } from '../fixtures/regmirror-process.js';
 
 // Every cache command as a real child process on a store filled by real pulls, once with nobody
 // else on the storage (the CLI takes it) and once beside a running `serve` (the CLI asks it).
-
-const missing = builtCliMissing();
-if (missing) t.fail(missing);
 
 const ACCEPT = { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' };
 
@@ -72,7 +70,7 @@ async function scenario(t: Test, mode: 'alone' | 'beside serve'): Promise<void> 
   let withMirror: Puller;
   let serveUrl: string | undefined;
   if (mode === 'beside serve') {
-    const serve = await startServeProcess(t, config);
+    const serve = await startServe(t, config);
     serveUrl = serve.url;
     withMirror = (fn) => fn(serve.url);
     const second = await regmirror(['serve', '--config', config, '--listen', '127.0.0.1:0']);
@@ -195,24 +193,24 @@ async function scenario(t: Test, mode: 'alone' | 'beside serve'): Promise<void> 
   });
 }
 
-t.test('cache commands with the storage to themselves', { skip: missing }, (t) => scenario(t, 'alone'));
-t.test('cache commands beside a running serve', { skip: missing }, (t) => scenario(t, 'beside serve'));
+t.test('cache commands with the storage to themselves', (t) => scenario(t, 'alone'));
+t.test('cache commands beside a running serve', (t) => scenario(t, 'beside serve'));
 
-t.test('a serve killed with -9 leaves a dead socket; the next command and serve replace it', { skip: missing }, async (t) => {
+t.test('a serve killed with -9 leaves a dead socket; the next command and serve replace it', async (t) => {
   const w = world(t);
   const config = w.config((await w.reg).url);
-  const serve = await startServeProcess(t, config);
+  const serve = await startServe(t, config);
   process.kill(serve.daemon.pid, 'SIGKILL');
   await serve.daemon.stop(1000);
   t.ok(existsSync(path.join(w.storage, 'v1', 'admin.sock')), 'the socket file outlived its server');
   const r = await regmirror(['cache', 'ls', ...(['--config', config])]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /no cached tags/);
-  const again = await startServeProcess(t, config);
+  const again = await startServe(t, config);
   t.equal((await request(`${again.url}/v2/`)).status, 200);
 });
 
-t.test('bad arguments: one line, exit 2', { skip: missing }, async (t) => {
+t.test('bad arguments: one line, exit 2', async (t) => {
   const w = world(t);
   const config = w.config('http://127.0.0.1:9');
   const cases: Array<[string[], RegExp]> = [

@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { builtCliMissing, regmirror } from '../fixtures/cli.js';
+import { regmirror } from '../fixtures/regmirror-process.js';
 import { quickImage, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { buildMirror, startMirror } from '../fixtures/mirror.js';
@@ -99,7 +99,7 @@ t.test('Redis down mid-run: 503 with a reason, no crash, and recovery when it re
   }
 });
 
-t.test('cache commands on a replica: shared tags listed, only local files collected', { skip: redisTools.skip || builtCliMissing() }, async (t) => {
+t.test('cache commands on a replica: shared tags listed, only local files collected', { skip: redisTools.skip }, async (t) => {
   const reg = await startTestRegistry(t);
   const image = quickImage('redis-admin');
   reg.pushImage('team/app', 'v1', image);
