@@ -11,7 +11,7 @@ export interface ChunkRecycler {
   recycle(chunk: Buffer): void;
 }
 
-/** The stream's recycler if it is one (BlobReadStream, BlobFollower); other streams get none. */
+/** The stream's recycler if it is one (BlobReadStream); other streams, followers included, get none. */
 export function chunkRecycler(stream: Readable): ChunkRecycler | undefined {
   const candidate = stream as Readable & Partial<ChunkRecycler>;
   return typeof candidate.recycle === 'function' ? (candidate as ChunkRecycler) : undefined;
