@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [--reps N] [--out FILE] [--keep] [--profile] [--node-arg=FLAG ...]
-// regmirror side by side with distribution in proxy mode (issue 8). Writes BENCHMARKS.md (full runs).
+// regmirror side by side with distribution in proxy mode. Writes BENCHMARKS.md (full runs).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';

@@ -1,5 +1,5 @@
 // npm run build && node bench/startup.mjs [--blobs N] [--reps N] [--keep]
-// Start-up time with a large cache (issue 4: 100,000 cached blobs ready in <= 3 s). Generates a store
+// Start-up time with a large cache (the target: 100,000 cached blobs ready in <= 3 s). Generates a store
 // of N small blob files, their metadata records and a cache-index snapshot under a temp dir, then
 // times App.start() (recovery, reconcile, metadata load, listening) to the first 200 from /readyz.
 // Runs twice per repetition: with the index snapshot (every normal restart) and without it (the

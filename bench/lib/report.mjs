@@ -1,4 +1,4 @@
-// Medians, the bar of issue 8, and BENCHMARKS.md.
+// Medians, the per-figure targets against the comparison system, and BENCHMARKS.md.
 import { cpus, release, totalmem } from 'node:os';
 
 const load = (l) => l.map((x) => x.toFixed(1)).join(' / ');

@@ -116,7 +116,7 @@ export class Mirror implements RegistryReader, SyncMirror {
   }
 }
 
-/** exactOptionalPropertyTypes: absent keys, not undefined values. */
+/** Only the parameters the client sent: an absent key is left out of the upstream query. */
 function pageQuery(query: PageRequest): { n?: number; last?: string } {
   const q: { n?: number; last?: string } = {};
   if (query.n !== undefined) q.n = query.n;

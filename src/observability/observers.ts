@@ -14,7 +14,7 @@ export interface HttpObserver {
   served(upstream: string, repository: string, source: Source | undefined, bytes: number): void;
 }
 
-/** What cache accounting and eviction report (issue 4 calls these). */
+/** What cache accounting and eviction report: the size after each change, and each blob evicted. */
 export interface CacheObserver {
   /** The current totals, after a commit, an eviction or the start-up scan. */
   cacheSize(bytes: number, blobs: number): void;
@@ -41,7 +41,7 @@ export interface SyncRunReport {
   readonly error?: string;
 }
 
-/** What the sync jobs report (the sync issue calls these). */
+/** What the sync jobs report: a run starting, and how it ended. */
 export interface SyncObserver {
   syncStarted(job: string): void;
   syncFinished(report: SyncRunReport): void;

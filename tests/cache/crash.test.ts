@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -7,7 +7,7 @@ import { buildImage, randomLayer, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
-import { serveChild } from '../fixtures/serve-child.js';
+import { regmirror, startServe } from '../fixtures/regmirror-process.js';
 import { isCached, MiB, pausedGet, tempFiles } from '../fixtures/cache.js';
 import { checkCacheInvariants, closeAndCheckInvariants } from '../fixtures/cache-invariants.js';
 
@@ -27,18 +27,18 @@ t.test('kill -9 mid-download: after a restart nothing partial is served and the 
   const never = new Promise<void>(() => {});
   const removeFault = reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: 2 * MiB, release: never });
 
-  const first = serveChild(t, dir, config);
-  const url = await first.listening;
+  const first = await startServe(t, { dir, config });
+  const url = first.url;
   const client = await pausedGet(`${url}/v2/team/app/blobs/${digest}`);
   t.equal(tempFiles(storage).length, 1, 'a temp file holds the partial download');
-  first.kill('SIGKILL');
-  const died = await first.exited;
+  first.daemon.kill('SIGKILL');
+  const died = await first.daemon.exit;
   t.equal(died.signal, 'SIGKILL');
   client.res.destroy();
   removeFault();
 
-  const second = serveChild(t, dir, config);
-  const url2 = await second.listening;
+  const second = await startServe(t, { dir, config });
+  const url2 = second.url;
   t.same(tempFiles(storage), [], 'the orphaned temp file was removed at start');
   t.notOk(isCached(storage, digest), 'no partial blob in the store');
   reg.resetRequests();
@@ -47,8 +47,8 @@ t.test('kill -9 mid-download: after a restart nothing partial is served and the 
   t.ok(res.complete);
   t.equal(sha256(res.body), digest, 'the whole, verified blob');
   t.equal(reg.count({ kind: 'blob', method: 'GET' }), 1, 'fetched afresh from upstream');
-  second.kill('SIGTERM');
-  t.equal((await second.exited).code, 0, 'a clean shutdown after recovery');
+  second.daemon.kill('SIGTERM');
+  t.equal((await second.daemon.exit).code, 0, 'a clean shutdown after recovery');
   // serve's default budget (the config sets none).
   t.same(await checkCacheInvariants(storage, { maxSize: 20 * 1024 * MiB }), [], 'the cache directory is sound');
 });
@@ -67,8 +67,9 @@ t.test('serve exits 2 with one line when the cached pinned content exceeds stora
   const pinnedDigests = [image.manifestDigest, image.config.digest, image.layers[0]!.digest];
   await closeAndCheckInvariants(t, mirror, { maxSize: 1024 * MiB, pinnedDigests });
 
-  const child = serveChild(t, dir, { listen: '127.0.0.1:0', storage: { path: storage, maxSize: '512KiB', pin }, upstreams: { 'docker.io': { url: reg.url } }, log: { level: 'silent' } });
-  const run = await child.exited;
+  const file = path.join(dir, 'mirror.config.json');
+  writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', storage: { path: storage, maxSize: '512KiB', pin }, upstreams: { 'docker.io': { url: reg.url } }, log: { level: 'silent' } }));
+  const run = await regmirror(['serve', '--config', file]);
   t.equal(run.code, 2);
   const lines = run.stderr.trim().split('\n');
   t.equal(lines.length, 1, 'one line');

@@ -3,11 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { quickImage, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror, type TestMirror } from '../fixtures/mirror.js';
-import { request, type RawResponse } from '../fixtures/http.js';
+import { readyzUntil, request, type RawResponse } from '../fixtures/http.js';
 import { isCached, MiB, putRandomBlobs } from '../fixtures/cache.js';
 import { storageLayout } from '../../src/storage/layout.js';
 import { closeAndCheckInvariants } from '../fixtures/cache-invariants.js';
@@ -29,15 +28,8 @@ function smallTmpfs(t: { teardown(fn: () => void): void }, bytes: number): strin
   return dir;
 }
 
-async function readyz(mirror: TestMirror, status: string): Promise<{ status: string; reasons?: string[] }> {
-  let body: { status: string; reasons?: string[] } = { status: '' };
-  // Readiness answers are reused for a second: poll, bounded.
-  for (let i = 0; i < 60; i++) {
-    body = JSON.parse((await request(`${mirror.url}/readyz`)).body.toString()) as typeof body;
-    if (body.status === status) break;
-    await sleep(50);
-  }
-  return body;
+async function readyz(mirror: TestMirror, state: string): Promise<{ status: string; reasons?: string[] }> {
+  return JSON.parse((await readyzUntil(mirror.url, { state })).body.toString()) as { status: string; reasons?: string[] };
 }
 
 function whole(res: RawResponse, digest: string): boolean {

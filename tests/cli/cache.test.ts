@@ -6,14 +6,12 @@ import { quickImage, sha256, type Image } from '../fixtures/images.js';
 import { startTestRegistry, type TestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
-import { builtCliMissing, regmirror, snapshotTree, startServeProcess } from '../fixtures/cli.js';
+import { snapshotTree } from '../fixtures/cache.js';
+import { regmirror, startServe } from '../fixtures/regmirror-process.js';
 import { storageLayout } from '../../src/storage/layout.js';
 
 // Every cache command as a real child process on a store filled by real pulls, once with nobody
 // else on the storage (the CLI takes it) and once beside a running `serve` (the CLI asks it).
-
-const missing = builtCliMissing();
-if (missing) t.fail(missing);
 
 const ACCEPT = { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' };
 
@@ -76,7 +74,7 @@ async function scenario(t: Test, mode: 'alone' | 'beside serve'): Promise<void> 
   let withMirror: Puller;
   let serveUrl: string | undefined;
   if (mode === 'beside serve') {
-    const serve = await startServeProcess(t, config);
+    const serve = await startServe(t, config);
     serveUrl = serve.url;
     withMirror = (fn) => fn(serve.url);
     const second = await regmirror(['serve', '--config', config, '--listen', '127.0.0.1:0']);
@@ -199,8 +197,8 @@ async function scenario(t: Test, mode: 'alone' | 'beside serve'): Promise<void> 
   });
 }
 
-t.test('cache commands with the storage to themselves', { skip: missing }, (t) => scenario(t, 'alone'));
-t.test('cache commands beside a running serve', { skip: missing }, (t) => scenario(t, 'beside serve'));
+t.test('cache commands with the storage to themselves', (t) => scenario(t, 'alone'));
+t.test('cache commands beside a running serve', (t) => scenario(t, 'beside serve'));
 
 async function pinnedScenario(t: Test, mode: 'alone' | 'beside serve'): Promise<void> {
   const w = world(t);
@@ -211,7 +209,7 @@ async function pinnedScenario(t: Test, mode: 'alone' | 'beside serve'): Promise<
   const [pinnedOld, pinnedNew, freeOld, freeNew] = ['pinned-old', 'pinned-new', 'free-old', 'free-new'].map((n) => quickImage(`${n}-${mode}`)) as [Image, Image, Image, Image];
   let withMirror: Puller;
   if (mode === 'beside serve') {
-    const serve = await startServeProcess(t, config);
+    const serve = await startServe(t, config);
     withMirror = (fn) => fn(serve.url);
   } else {
     withMirror = async (fn) => {
@@ -240,24 +238,24 @@ async function pinnedScenario(t: Test, mode: 'alone' | 'beside serve'): Promise<
   for (const d of digests(freeOld)) t.notOk(existsSync(blobFile(w.storage, d)), `unpinned ${d.slice(0, 19)} is gone`);
 }
 
-t.test('gc keeps pinned content no tag reaches, alone', { skip: missing }, (t) => pinnedScenario(t, 'alone'));
-t.test('gc keeps pinned content no tag reaches, beside serve', { skip: missing }, (t) => pinnedScenario(t, 'beside serve'));
+t.test('gc keeps pinned content no tag reaches, alone', (t) => pinnedScenario(t, 'alone'));
+t.test('gc keeps pinned content no tag reaches, beside serve', (t) => pinnedScenario(t, 'beside serve'));
 
-t.test('a serve killed with -9 leaves a dead socket; the next command and serve replace it', { skip: missing }, async (t) => {
+t.test('a serve killed with -9 leaves a dead socket; the next command and serve replace it', async (t) => {
   const w = world(t);
   const config = w.config((await w.reg).url);
-  const serve = await startServeProcess(t, config);
+  const serve = await startServe(t, config);
   process.kill(serve.daemon.pid, 'SIGKILL');
   await serve.daemon.stop(1000);
   t.ok(existsSync(storageLayout(w.storage).adminSocket), 'the socket file outlived its server');
   const r = await regmirror(['cache', 'ls', ...(['--config', config])]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /no cached tags/);
-  const again = await startServeProcess(t, config);
+  const again = await startServe(t, config);
   t.equal((await request(`${again.url}/v2/`)).status, 200);
 });
 
-t.test('bad arguments: one line, exit 2', { skip: missing }, async (t) => {
+t.test('bad arguments: one line, exit 2', async (t) => {
   const w = world(t);
   const config = w.config('http://127.0.0.1:9');
   const cases: Array<[string[], RegExp]> = [

@@ -1,40 +1,16 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { quickImage } from '../fixtures/images.js';
 import { startTestRegistry, type TestRegistry } from '../fixtures/test-registry.js';
-import { startServeProcess } from '../fixtures/cli.js';
-
-// The built CLI, as operators run it (CI runs `npm run build` before the tests).
-const MAIN = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[]): Promise<Run> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
-
-const cli = (args: string[]) => run(process.execPath, [MAIN, ...args]);
+import { runCommand } from '../fixtures/daemons.js';
+import { regmirror as cli, regmirrorShellLine, startServe } from '../fixtures/regmirror-process.js';
 
 function writeConfig(dir: string, reg: TestRegistry, sync: unknown): string {
   const file = path.join(dir, `c-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(file, JSON.stringify({ upstreams: { 'registry.test': { url: reg.url } }, storage: { path: 'cache' }, sync }));
   return file;
 }
-
-t.before(() => {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
-});
 
 t.test('regmirror sync: --dry-run, --json, the table, and exit codes', async (t) => {
   const reg = await startTestRegistry(t);
@@ -112,7 +88,7 @@ t.test('regmirror sync on a TTY draws progress bars per image and for bytes', as
   const dir = t.testdir({});
   const config = writeConfig(dir, reg, [{ upstream: 'registry.test', repository: 'team/app', tags: ['1'] }]);
   // util-linux `script` gives the child a pseudo-terminal.
-  const r = await run('script', ['-qec', `${process.execPath} ${MAIN} sync --config ${config}`, '/dev/null']);
+  const r = await runCommand('script', ['-qec', regmirrorShellLine(['sync', '--config', config]), '/dev/null'], { timeoutMs: 60_000 });
   t.equal(r.code, 0, r.stdout);
   t.match(r.stdout, /\x1b\[2K\[#{24}\] ok registry\.test\/team\/app: team\/app:1 {2}3\/3 blobs/);
   t.match(r.stdout, /\[#{24}\] {3}[\d.]+ (B|KiB) \/ [\d.]+ (B|KiB)/);
@@ -124,7 +100,7 @@ t.test('regmirror sync refuses a storage a running serve holds, and leaves it un
   reg.pushImage('team/app', '1', quickImage('cli-held'));
   const dir = t.testdir({});
   const config = writeConfig(dir, reg, [{ upstream: 'registry.test', repository: 'team/app', tags: ['1'] }]);
-  await startServeProcess(t, config);
+  await startServe(t, config);
   const res = await cli(['sync', '--config', config]);
   t.equal(res.code, 1);
   t.match(res.stderr, /^regmirror: storage .* is in use by a running regmirror serve \(pid \d+\)\n$/, 'one line naming the holder');

@@ -2,7 +2,8 @@ import t, { type Test } from 'tap';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCommand, tempDir, type CommandResult, type TeardownHost } from '../fixtures/daemons.js';
+import { runCommand, tempDir, type CommandResult } from '../fixtures/daemons.js';
+import type { TeardownHost } from '../fixtures/teardown.js';
 import { BIG_LAYER_BYTES, SECOND, startE2eWorld } from '../fixtures/e2e-world.js';
 import { toolsMissing } from '../fixtures/tools.js';
 

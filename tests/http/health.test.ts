@@ -37,14 +37,14 @@ t.test('/readyz stays 200 but reports degraded when storage is not writable, and
   const tmp = storageLayout(mirror.storage).tmpDir;
   rmSync(tmp, { recursive: true });
   writeFileSync(tmp, 'not a directory');
-  const down = await readyzUntil(mirror.url, 200, 'degraded');
+  const down = await readyzUntil(mirror.url, { status: 200, state: 'degraded' });
   t.equal(down.status, 200, 'still ready: every pull is served from upstream');
   const body = JSON.parse(down.body.toString()) as { status: string; reasons: string[] };
   t.equal(body.status, 'degraded');
   t.same(body.reasons, ['storage: not writable (ENOTDIR): serving without caching']);
   rmSync(tmp);
   mkdirSync(tmp);
-  t.same(JSON.parse((await readyzUntil(mirror.url, 200, 'ok')).body.toString()), { status: 'ok' });
+  t.same(JSON.parse((await readyzUntil(mirror.url, { status: 200, state: 'ok' })).body.toString()), { status: 'ok' });
 });
 
 t.test('Readiness answers not ready once shutdown began', async (t) => {

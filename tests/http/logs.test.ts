@@ -1,8 +1,10 @@
 import t from 'tap';
-import { buildImage, buildLayer, quickImage, sha256 } from '../fixtures/images.js';
+import { buildImage, buildLayer, quickImage, randomLayer, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
+import { MiB, pausedGet } from '../fixtures/cache.js';
+import { until } from '../fixtures/poll.js';
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 const CANARY = `canary-${Math.random().toString(36).slice(2)}-observability`;
@@ -27,14 +29,9 @@ function accessLines(logs: readonly string[]): AccessLine[] {
 }
 
 /** The access line for a response, found by the request id header it carried. */
-async function lineFor(logs: readonly string[], requestId: unknown): Promise<AccessLine | undefined> {
-  // The line is written when the server sees the response end, a moment after the client may have.
-  for (let i = 0; i < 100; i++) {
-    const line = accessLines(logs).find((l) => l.requestId === requestId);
-    if (line) return line;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return undefined;
+function lineFor(logs: readonly string[], requestId: unknown): Promise<AccessLine | undefined> {
+  // The line is written when the server sees the response close, a moment after the client may have.
+  return until(`the access line of ${String(requestId)}`, () => accessLines(logs).find((l) => l.requestId === requestId));
 }
 
 t.test('one JSON access line per request, carrying the request id the client got', async (t) => {
@@ -47,7 +44,6 @@ t.test('one JSON access line per request, carrying the request id the client got
   const manifest = await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
   const m = await lineFor(mirror.logs, manifest.headers['x-request-id']);
   t.match(m, { level: 'info', method: 'GET', route: 'manifest', upstream: 'docker.io', repository: 'team/app', reference: '1', status: 200, bytes: img.manifest.length });
-  t.type(m?.durationMs, 'number');
 
   const cold = await request(`${mirror.url}/v2/team/app/blobs/${layer.digest}`);
   t.equal(sha256(cold.body), layer.digest);
@@ -66,6 +62,26 @@ t.test('one JSON access line per request, carrying the request id the client got
   // Probes and scrapes are routine: logged at debug, not info.
   const probe = await request(`${mirror.url}/healthz`);
   t.match(await lineFor(mirror.logs, probe.headers['x-request-id']), { level: 'debug', route: 'healthz', status: 200 });
+});
+
+t.test('an access line duration spans the whole response, in milliseconds', async (t) => {
+  const reg = await startTestRegistry(t);
+  const layer = randomLayer(2 * MiB, 'duration');
+  const digest = reg.putBlob('team/app', layer.gz);
+  let release!: () => void;
+  reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: 256 * 1024, release: new Promise<void>((r) => (release = r)), times: 1 });
+  t.teardown(() => release());
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  const get = await pausedGet(`${mirror.url}/v2/team/app/blobs/${digest}`);
+  // The server saw the request before these first bytes and cannot end the response before the
+  // upstream is released, so its duration is at least the time held here.
+  const firstBytes = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const heldMs = performance.now() - firstBytes;
+  release();
+  t.equal(await get.finish(), digest);
+  const line = await lineFor(mirror.logs, get.res.headers['x-request-id']);
+  t.ok((line?.durationMs ?? 0) >= heldMs, `durationMs ${String(line?.durationMs)} covers the ${heldMs} ms the body was held`);
 });
 
 t.test('canary secret: the upstream password and tokens reach no log line, no metric, no status and no body', async (t) => {

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
@@ -7,8 +6,7 @@ import { randomLayer, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { request } from '../fixtures/http.js';
 import { storageLayout } from '../../src/storage/layout.js';
-
-const MAIN = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+import { startServe } from '../fixtures/regmirror-process.js';
 
 t.test('SIGTERM during a transfer: no new connections, the transfer finishes, the blob is cached, exit 0', async (t) => {
   const reg = await startTestRegistry(t);
@@ -22,24 +20,10 @@ t.test('SIGTERM during a transfer: no new connections, the transfer finishes, th
   const storage = path.join(dir, 'cache');
   const config = path.join(dir, 'c.json');
   writeFileSync(config, JSON.stringify({ upstreams: { 'docker.io': { url: reg.url } }, storage: { path: storage }, shutdownGrace: '30s', log: { level: 'info' } }));
-  // Same TypeScript loader as this process (see tests/cli/cli.test.ts).
-  const child = spawn(process.execPath, [...process.execArgv, MAIN, 'serve', '--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => child.kill('SIGKILL'));
-  let stdout = '';
-  const waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-    for (const w of waiters) {
-      const m = w.re.exec(stdout);
-      if (m) w.resolve(m);
-    }
-  });
-  const until = (re: RegExp) => new Promise<RegExpExecArray>((resolve) => waiters.push({ re, resolve }));
+  const serve = await startServe(t, config);
+  const url = serve.url;
   let exited = false;
-  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => ((exited = true), resolve(code))));
-
-  const port = (await until(/"address":"127\.0\.0\.1:(\d+)"/))[1];
-  const url = `http://127.0.0.1:${port}`;
+  const exit = serve.daemon.exit.then((e) => ((exited = true), e.code));
 
   // A client pulling the blob; resolves `firstBytes` as soon as some bytes arrived.
   let firstBytes!: () => void;
@@ -58,8 +42,8 @@ t.test('SIGTERM during a transfer: no new connections, the transfer finishes, th
   });
   await gotSome;
 
-  child.kill('SIGTERM');
-  await until(/shutting down/);
+  serve.daemon.kill('SIGTERM');
+  await serve.daemon.waitForLine(/shutting down/, 30_000);
   await t.rejects(request(`${url}/v2/`), { code: 'ECONNREFUSED' }, 'no new connections once shutting down');
   t.equal(exited, false, 'still running while a transfer is in flight');
 

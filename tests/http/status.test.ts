@@ -3,9 +3,13 @@ import { quickImage, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
+import { until } from '../fixtures/poll.js';
+import { MiB, putRandomBlobs } from '../fixtures/cache.js';
+import { startSyncWorld, UP } from '../fixtures/sync.js';
 import type { StatusSnapshot } from '../../src/observability/index.js';
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json';
+const ISO = /^\d{4}-\d\d-\d\dT/;
 
 async function status(url: string): Promise<StatusSnapshot> {
   const res = await request(`${url}/api/status`);
@@ -13,11 +17,12 @@ async function status(url: string): Promise<StatusSnapshot> {
   return JSON.parse(res.body.toString()) as StatusSnapshot;
 }
 
-t.test('/api/status: traffic, repositories, upstream state, cache and sync hooks', async (t) => {
+t.test('/api/status: traffic, repositories, upstream state and what the cache holds', async (t) => {
   const reg = await startTestRegistry(t, { rateLimit: { limit: 100, remaining: 7 } });
   const img = quickImage('status');
   reg.pushImage('team/app', '1', img);
-  reg.pushImage('team/other', '1', quickImage('status-other'));
+  const other = quickImage('status-other');
+  reg.pushImage('team/other', '1', other);
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
 
   const empty = await status(mirror.url);
@@ -36,19 +41,8 @@ t.test('/api/status: traffic, repositories, upstream state, cache and sync hooks
   for (const layer of img.layers) await request(`${mirror.url}/v2/team/app/blobs/${layer.digest}`);
   const layerBytes = img.layers.reduce((n, l) => n + l.size, 0);
 
-  // The hooks issue 4 (cache accounting) and the sync jobs call.
-  mirror.app.metrics.cacheSize(2 ** 29, 12);
-  mirror.app.metrics.evicted(1000, 2);
-  mirror.app.metrics.syncStarted('nightly');
-  mirror.app.metrics.syncFinished({ job: 'nightly', result: 'success', bytes: 5000, images: 3, finishedAt: Date.parse('2026-01-02T03:04:05Z') });
-  mirror.app.metrics.syncFinished({ job: 'hourly', result: 'failure', bytes: 0, images: 0, error: 'upstream unavailable' });
-
   // The access path records a request when the server sees it end: wait until all were counted.
-  let s = await status(mirror.url);
-  for (let i = 0; i < 100 && s.traffic.bytesServed.cache < layerBytes; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    s = await status(mirror.url);
-  }
+  let s = await until('every request counted', () => status(mirror.url), (x) => x.traffic.bytesServed.cache >= layerBytes);
   t.same(s.traffic.lookups.manifest, { hit: 0, miss: 2, coalesced: 0, stale: 0 });
   t.same(s.traffic.lookups.blob, { hit: 2, miss: 2, coalesced: 0, stale: 0 });
   t.equal(s.traffic.hitRatio, 2 / 6);
@@ -63,19 +57,9 @@ t.test('/api/status: traffic, repositories, upstream state, cache and sync hooks
   t.equal(up?.rateLimitRemaining, reg.rateLimit?.remaining);
   t.equal(up?.requests, reg.requests.length, 'one count per upstream request');
   t.equal(up?.errors, 0);
-  t.same(s.cache, { sizeBytes: 2 ** 29, maxSizeBytes: 2 ** 30, fill: 0.5, blobs: 12, evictions: 2, evictedBytes: 1000 });
-  t.same(s.sync.find((j) => j.job === 'nightly'), {
-    job: 'nightly',
-    running: false,
-    lastResult: 'success',
-    lastRunAt: '2026-01-02T03:04:05.000Z',
-    lastSuccessAt: '2026-01-02T03:04:05.000Z',
-    lastError: null,
-    bytes: 5000,
-    images: 3,
-    lastRun: { startedAt: null, finishedAt: '2026-01-02T03:04:05.000Z', images: 3, bytes: 5000, errors: 0 },
-  });
-  t.match(s.sync.find((j) => j.job === 'hourly'), { lastResult: 'failure', lastSuccessAt: null, lastError: 'upstream unavailable' });
+  // The cache holds what the client pulled, each once: two manifests and the layers.
+  const cached = layerBytes + img.manifest.length + other.manifest.length;
+  t.same(s.cache, { sizeBytes: cached, maxSizeBytes: 2 ** 30, fill: cached / 2 ** 30, blobs: img.layers.length + 2, evictions: 0, evictedBytes: 0 });
 
   // An upstream that stops answering turns "down" and its failures count as errors.
   await reg.stop();
@@ -83,5 +67,37 @@ t.test('/api/status: traffic, repositories, upstream state, cache and sync hooks
   s = await status(mirror.url);
   t.equal(s.upstreams[0]?.state, 'down');
   t.equal(s.upstreams[0]?.lastStatus, 'error');
-  t.ok((s.upstreams[0]?.errors ?? 0) >= 1);
+  t.equal(s.upstreams[0]?.errors, 2, 'the failed manifest request and its one retry on a refused connection');
+});
+
+t.test('/api/status: evictions are the ones the cache made', async (t) => {
+  const reg = await startTestRegistry(t);
+  const [a, b] = putRandomBlobs(reg, 'team/app', 2, MiB) as [string, string];
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, maxSize: 1.5 * MiB });
+  for (const digest of [a, b]) {
+    t.equal(sha256((await request(`${mirror.url}/v2/team/app/blobs/${digest}`)).body), digest);
+    await mirror.app.settled();
+  }
+  // Eviction runs after the commit that overflowed the budget; the index settles once it is done.
+  await mirror.app.cache.index.settled();
+  t.same((await status(mirror.url)).cache, { sizeBytes: MiB, maxSizeBytes: 1.5 * MiB, fill: MiB / (1.5 * MiB), blobs: 1, evictions: 1, evictedBytes: MiB });
+});
+
+t.test('/api/status: sync jobs as a real run left them', async (t) => {
+  const img = quickImage('status-sync');
+  const { reg, mirror } = await startSyncWorld(t, {
+    sync: [
+      { name: 'nightly', upstream: UP, repository: 'team/app', tags: ['1'] },
+      { name: 'hourly', upstream: UP, repository: 'team/app', tags: ['missing'] },
+    ],
+  });
+  reg.pushImage('team/app', '1', img);
+  const run = await mirror.app.sync.run();
+  t.same(run.entries.map((e) => [e.job, e.result]), [['nightly', 'success'], ['hourly', 'failure']]);
+  const s = await status(mirror.url);
+  const bytes = img.config.size + img.layers.reduce((n, l) => n + l.size, 0);
+  const nightly = s.sync.find((j) => j.job === 'nightly');
+  t.match(nightly, { running: false, lastResult: 'success', lastError: null, bytes, images: 1, lastRun: { images: 1, bytes, errors: 0, startedAt: ISO, finishedAt: ISO } });
+  t.equal(nightly?.lastSuccessAt, nightly?.lastRunAt, 'the last run was the last success');
+  t.match(s.sync.find((j) => j.job === 'hourly'), { running: false, lastResult: 'failure', lastSuccessAt: null, lastError: /missing/, bytes: 0, images: 0, lastRun: { images: 0, errors: 1 } });
 });

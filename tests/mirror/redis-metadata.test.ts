@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { builtCliMissing, regmirror } from '../fixtures/cli.js';
+import { regmirror } from '../fixtures/regmirror-process.js';
 import { quickImage, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { buildMirror, startMirror } from '../fixtures/mirror.js';
@@ -78,7 +78,7 @@ t.test('Redis down mid-run: 503 with a reason, no crash, and recovery when it re
   t.equal((await request(`${mirror.url}/v2/team/app/manifests/v1`, { headers: MANIFEST_ACCEPT })).status, 200);
 
   await redis.stop();
-  const down = await readyzUntil(mirror.url, 503);
+  const down = await readyzUntil(mirror.url, { status: 503 });
   t.equal(down.status, 503);
   const body = JSON.parse(down.body.toString()) as { reasons: string[] };
   t.match(body.reasons.join('\n'), /^metadata: .*Redis at redis:\/\/\[redacted\]@127\.0\.0\.1:\d+\/? is unreachable/);
@@ -88,7 +88,7 @@ t.test('Redis down mid-run: 503 with a reason, no crash, and recovery when it re
   t.equal(pull.headers['retry-after'], '10');
 
   await redis.restart();
-  t.equal((await readyzUntil(mirror.url, 200)).status, 200, 'ready again once Redis is back');
+  t.equal((await readyzUntil(mirror.url, { status: 200 })).status, 200, 'ready again once Redis is back');
   t.equal(mirror.logs.filter((l) => l.includes('metadata store unreachable')).length, 1, 'the loss is logged once');
   t.equal(mirror.logs.filter((l) => l.includes('metadata store reachable again')).length, 1, 'and the recovery');
   const again = await request(`${mirror.url}/v2/team/app/manifests/v1`, { headers: MANIFEST_ACCEPT });
@@ -99,7 +99,7 @@ t.test('Redis down mid-run: 503 with a reason, no crash, and recovery when it re
   }
 });
 
-t.test('cache commands on a replica: shared tags listed, only local files collected', { skip: redisTools.skip || builtCliMissing() }, async (t) => {
+t.test('cache commands on a replica: shared tags listed, only local files collected', { skip: redisTools.skip }, async (t) => {
   const reg = await startTestRegistry(t);
   const image = quickImage('redis-admin');
   reg.pushImage('team/app', 'v1', image);

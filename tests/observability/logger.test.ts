@@ -1,11 +1,10 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger } from '../../src/observability/index.js';
 import { haveTool } from '../fixtures/tools.js';
-
-const MAIN = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+import { spawnDaemon } from '../fixtures/daemons.js';
+import { regmirrorShellLine } from '../fixtures/regmirror-process.js';
 
 t.test('JSON lines with secrets redacted wherever they sit', async (t) => {
   const lines: string[] = [];
@@ -25,29 +24,9 @@ t.test('a terminal gets human-readable lines; a pipe gets JSON', { skip: haveToo
   const dir = t.testdir({});
   const config = path.join(dir, 'c.json');
   writeFileSync(config, JSON.stringify({ upstreams: { 'docker.io': { url: 'http://127.0.0.1:9' } }, storage: { path: 'cache' } }));
-  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = [process.execPath, ...process.execArgv, MAIN, 'serve', '--config', config, '--listen', '127.0.0.1:0'].map(quote).join(' ');
-  const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const killGroup = () => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  };
-  t.teardown(killGroup);
-  let out = '';
-  const listening = new Promise<void>((resolve) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (/regmirror listening/.test(out)) resolve();
-    });
-  });
-  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  await Promise.race([listening, closed]);
-  killGroup();
-  await closed;
-  const line = out.split(/\r?\n/).find((l) => l.includes('regmirror listening')) ?? '';
+  const serve = spawnDaemon('script', 'script', ['-qec', regmirrorShellLine(['serve', '--config', config, '--listen', '127.0.0.1:0']), '/dev/null']);
+  t.teardown(() => serve.stop(10_000));
+  const line = (await serve.waitForLine(/regmirror listening/, 60_000)).input;
   t.ok(line !== '', 'the start-up line was printed');
   t.notMatch(line.trim(), /^\{/, 'not a JSON line');
   t.match(line, /INFO/, 'the level as a word');

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { FakeTimers } from '../fixtures/fake-timers.js';
 import { randomLayer, buildImage, quickImage } from '../fixtures/images.js';
-import { startSyncWorld, until, UP } from '../fixtures/sync.js';
+import { startSyncWorld, UP } from '../fixtures/sync.js';
+import { until } from '../fixtures/poll.js';
 
 t.test('a scheduled entry fires on its interval and never overlaps itself', async (t) => {
   const timers = new FakeTimers();

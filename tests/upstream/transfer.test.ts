@@ -129,8 +129,10 @@ t.test('observer: one event per exchange, rate limit remaining', async (t) => {
   const registry = await startTestRegistry(t, { auth: bearer, rateLimit: { limit: 100, remaining: 50 } });
   registry.pushImage('team/app', '1.0', quickImage('observed'));
   const { up, seen } = upstreamFor(t, registry.url, creds);
+  const started = performance.now();
   await up.getManifest(repo, parseReference('1.0'), []);
   await up.headManifest(repo, parseReference('1.0'), []);
+  const spanSeconds = (performance.now() - started) / 1000;
   t.same(
     seen.requests.map((e) => [e.upstream, e.method, e.status]),
     [
@@ -141,7 +143,9 @@ t.test('observer: one event per exchange, rate limit remaining', async (t) => {
     ],
     'challenge, token, manifest, head',
   );
-  t.ok(seen.requests.every((e) => e.seconds >= 0));
+  // Each duration lies inside the span the calls took, which also pins the unit to seconds (a
+  // duration in milliseconds would exceed the span); a loopback exchange still takes more than 0 s.
+  for (const e of seen.requests) t.ok(e.seconds > 0 && e.seconds <= spanSeconds, `${e.method} ${e.status}: ${e.seconds} s within ${spanSeconds} s`);
   t.same(seen.remaining, [49, 49], 'GET counted one pull, HEAD is free');
 });
 

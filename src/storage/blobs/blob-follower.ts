@@ -8,7 +8,6 @@ import { READ_CHUNK_BYTES } from './read-buffers.js';
 export interface FollowSource {
   /** The temp file; it stays readable after the rename or unlink on POSIX. */
   readonly handle: FileHandle;
-  /** True once the digest was verified and the file is in place. */
   /** The digest matched (the fsync and rename may still be running). */
   readonly committed: boolean;
   /** Exclusive end of the bytes a follower may hand out now (the held-back tail excluded). */
