@@ -13,7 +13,8 @@ const COMMON = ['oci', 'config', 'observability'];
 const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   oci: { folders: [], packages: /^node:crypto$/ },
   config: { folders: ['oci'], packages: /^(node:(fs\/promises|path)|semver|cron-parser)$/ },
-  observability: { folders: [...COMMON, 'mirror', 'upstream'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
+  // Metrics implements the observer interfaces their producers define (mirror, upstream, cache).
+  observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },
   // storage/'s own files: the shared types, errors, layout, health, and the index over both halves.
   storage: { folders: [...COMMON, 'storage/blobs', 'storage/metadata'], packages: /^node:.*$/ },
