@@ -90,7 +90,12 @@ export class App {
       recordedSize: async (digest) => (await this.metadata.getBlob(digest))?.size,
       log,
     }));
-    const references = new ManifestReferences(cache);
+    const references = new ManifestReferences({
+      sink: cache,
+      links: this.metadata,
+      onLinkFailed: (ref, digest, error) =>
+        this.logger.warn({ upstream: ref.upstream, repository: ref.name, digest, error: errorSummary(error) }, 'recording repository links failed'),
+    });
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
       store: cache,

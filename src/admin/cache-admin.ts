@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
-import { listTempFiles, removeTempFile, type BlobStore, type MetadataStore, type TagEntry } from '../storage/index.js';
+import { listTempFiles, removeTempFile, type BlobStore, type MetadataWalker, type TagEntry } from '../storage/index.js';
 import type { BlobRemover } from './blob-remover.js';
 import { ReferenceWalker } from './references.js';
 import type { GcResult, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
@@ -10,7 +10,7 @@ const REMOVE_BATCH = 32;
 export interface CacheAdminDeps {
   readonly root: string;
   readonly store: BlobStore;
-  readonly metadata: MetadataStore;
+  readonly metadata: MetadataWalker;
   readonly remover: BlobRemover;
   /**
    * Temp files younger than this may belong to a download in flight (a running server); undefined

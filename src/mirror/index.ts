@@ -8,4 +8,4 @@ export type { RepoRef } from './types.js';
 // Mirror calls fail with the upstream's own typed errors; sync tells retryable ones apart by them.
 export { UpstreamError } from '../upstream/index.js';
 export { PinSet } from './pins.js';
-export { ManifestReferences, type ReferenceSink } from './references.js';
+export { ManifestReferences, type ManifestReferencesOptions, type ReferenceSink } from './references.js';

@@ -1,22 +1,25 @@
 import type { Logger } from 'pino';
 import { nextPageFromLink, type Digest, type Reference } from '../oci/index.js';
-import type { BlobStore, MetadataStore } from '../storage/index.js';
+import type { BlobStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import type { MirrorObserver } from './observer.js';
-import type { RepoRef, UpstreamLookup } from './types.js';
+import type { MirrorMetadata, RepoRef, UpstreamLookup } from './types.js';
 
 export interface MirrorOptions {
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly store: BlobStore;
-  readonly metadata: MetadataStore;
+  readonly metadata: MirrorMetadata;
   readonly observer: MirrorObserver;
   readonly logger: Logger;
   readonly manifestTTLms: number;
   readonly now?: () => number;
-  /** Told about every manifest answered: the blob cache records references for pins and recency. */
-  readonly manifestServed?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => void;
+  /**
+   * Told about every manifest answered, before the client gets it: the blob cache records references
+   * for pins and recency, and the metadata store links the repository to what the manifest references.
+   */
+  readonly manifestServed?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => Promise<void>;
 }
 
 export interface TagsReply {
@@ -30,7 +33,7 @@ export class Mirror {
   private readonly blobs: BlobService;
   private readonly manifests: ManifestService;
   private readonly upstreams: UpstreamLookup;
-  private readonly metadata: MetadataStore;
+  private readonly metadata: MirrorMetadata;
 
   constructor(options: MirrorOptions) {
     const { upstreams, store, metadata, observer, logger } = options;

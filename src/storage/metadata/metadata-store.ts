@@ -1,8 +1,19 @@
 import Keyv, { type Deserialize, type KeyvStoreAdapter, type Serialize } from 'keyv';
 import { parseDigest, type Digest } from '../../oci/index.js';
 import { MetadataUnavailableError, StorageError } from '../errors.js';
-import { parseTagKey, tagKey, toBlobRecord, toManifestRecord, toTagRecord } from './metadata-records.js';
-import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, TagEntry, TagRecord } from '../types.js';
+import {
+  isLinkRecord,
+  LINK_RECORD,
+  linkKey,
+  linkPrefix,
+  parseLinkSuffix,
+  parseTagKey,
+  tagKey,
+  toBlobRecord,
+  toManifestRecord,
+  toTagRecord,
+} from './metadata-records.js';
+import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, RepositoryLink, TagEntry, TagRecord } from '../types.js';
 
 /**
  * A keyv store, optionally with an explicit open step (FileKvStore loads its log there, Redis
@@ -94,6 +105,24 @@ export class KeyvMetadataStore implements MetadataStore {
 
   async setBlob(digest: Digest, record: BlobRecord): Promise<void> {
     await this.#set(`blob:${digest}`, record);
+  }
+
+  async link(upstream: string, repository: string, digests: readonly Digest[]): Promise<void> {
+    await Promise.all(digests.map((digest) => this.#set(linkKey(upstream, repository, digest), LINK_RECORD)));
+  }
+
+  async hasLink(upstream: string, repository: string, digest: Digest): Promise<boolean> {
+    return isLinkRecord(await this.#get(linkKey(upstream, repository, digest)));
+  }
+
+  async linkedRepositories(digest: Digest): Promise<RepositoryLink[]> {
+    const prefix = linkPrefix(digest);
+    const links: RepositoryLink[] = [];
+    for await (const [key, value] of this.#entries(prefix)) {
+      const link = isLinkRecord(value) ? parseLinkSuffix(key.slice(prefix.length)) : undefined;
+      if (link !== undefined) links.push(link);
+    }
+    return links.sort((a, b) => a.upstream.localeCompare(b.upstream) || a.repository.localeCompare(b.repository));
   }
 
   deleteBlob(digest: Digest): Promise<void> {
