@@ -29,6 +29,8 @@ export interface KeyvMetadataStoreOptions {
   readonly namespace?: string;
   /** Other replicas read the same records (Redis). Default false. */
   readonly shared?: boolean;
+  /** The clock that decides whether an entry with a ttl has expired. Default Date.now. */
+  readonly now?: () => number;
 }
 
 /**
@@ -44,6 +46,7 @@ export class KeyvMetadataStore implements MetadataStore {
   readonly shared: boolean;
   readonly #store: MetadataKvStore;
   readonly #keyv: Keyv;
+  readonly #now: () => number;
   /** The keyv key prefix (`<namespace>:<key>`). */
   readonly namespace: string;
   #closed: Promise<void> | undefined;
@@ -52,6 +55,7 @@ export class KeyvMetadataStore implements MetadataStore {
     this.#store = store;
     this.namespace = options.namespace ?? 'regmirror';
     this.shared = options.shared ?? false;
+    this.#now = options.now ?? Date.now;
     this.#keyv = new Keyv({
       store,
       namespace: this.namespace,
@@ -180,7 +184,7 @@ export class KeyvMetadataStore implements MetadataStore {
       for await (const [rawKey, raw] of iterator.call(this.#store, this.namespace) as AsyncIterable<[string, unknown]>) {
         if (typeof rawKey !== 'string' || !rawKey.startsWith(prefix) || typeof raw !== 'string') continue;
         const data = parseStored(raw);
-        if (data === undefined || (typeof data.expires === 'number' && data.expires <= Date.now())) continue;
+        if (data === undefined || (typeof data.expires === 'number' && data.expires <= this.#now())) continue;
         yield [rawKey.slice(this.namespace.length + 1), data.value];
       }
     } catch (cause) {
