@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
-import { parseDigest, type Digest } from '../../src/oci/index.js';
+import { parseDigest, parseRepositoryName, type Digest } from '../../src/oci/index.js';
+import { ManifestReferences } from '../../src/mirror/index.js';
 import { createMetadataStore, type MetadataStore } from '../../src/storage/index.js';
 import type { Config } from '../../src/config/index.js';
 import { buildLayer, quickImage, sha256, type Image } from '../fixtures/images.js';
@@ -7,6 +8,7 @@ import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
 import { redisTools, sharedRedisUrl, uniqueNamespace } from '../fixtures/redis.js';
+import { startSyncWorld, UP } from '../fixtures/sync.js';
 
 // Which repositories hold a digest, as the metadata store records it: read back through a store of
 // its own on the same configuration, as a restarted process or another replica would.
@@ -51,6 +53,19 @@ t.test('pulling one image from two repositories links both, and the links surviv
   ]);
 });
 
+t.test('a synced image is linked to the repository it was synced from', async (t) => {
+  const image = quickImage('links-sync');
+  const { reg, mirror } = await startSyncWorld(t, { sync: [{ upstream: UP, repository: 'team/app', tags: ['1.0'] }] });
+  reg.pushImage('team/app', '1.0', image);
+  const run = await mirror.app.sync.run();
+  t.ok(run.ok, JSON.stringify(run.entries[0]?.errors));
+  await mirror.close();
+
+  const store = await openStore(t, mirror.app.config.storage);
+  const digests = imageDigests(image);
+  t.same(await linkedTo(store, UP, 'team/app', digests), digests.map(() => true));
+});
+
 t.test('a cached blob confirmed by another upstream is linked to the repository that confirmed it', async (t) => {
   const one = await startTestRegistry(t);
   const two = await startTestRegistry(t);
@@ -82,4 +97,30 @@ t.test('links written by one replica are visible to another through Redis', { sk
   const digests = imageDigests(image);
   t.same(await linkedTo(replica, 'up.test', 'team/app', digests), digests.map(() => true));
   t.same(await linkedTo(replica, 'up.test', 'team/other', digests), digests.map(() => false), 'only the repository pulled');
+});
+
+t.test('a failed link write does not fail the serve, and the next serve writes it', async (t) => {
+  const image = quickImage('links-failing');
+  const written: Digest[][] = [];
+  const failures: unknown[] = [];
+  let down = true;
+  const references = new ManifestReferences({
+    sink: { recordRepository: () => {}, touch: () => {} },
+    links: {
+      link: async (_upstream, _repository, digests) => {
+        if (down) throw new Error('metadata store unreachable');
+        written.push([...digests]);
+      },
+    },
+    onLinkFailed: (_ref, _digest, error) => failures.push(error),
+  });
+  const ref = { upstream: 'up.test', name: parseRepositoryName('team/app') };
+  const digest = parseDigest(image.manifestDigest);
+  await references.served(ref, digest, image.mediaType, image.manifest);
+  t.equal(failures.length, 1, 'reported');
+  down = false;
+  await references.served(ref, digest, image.mediaType, image.manifest);
+  t.same(written, [imageDigests(image)], 'written on the next serve');
+  await references.served(ref, digest, image.mediaType, image.manifest);
+  t.equal(written.length, 1, 'and not again once written');
 });
