@@ -42,7 +42,7 @@ export function parseLinkSuffix(suffix: string): RepositoryLink | undefined {
 }
 
 /** A link's value says nothing yet beyond its key; any object counts, so later fields stay readable. */
-export const LINK_RECORD: object = {};
+export const LINK_RECORD: object = Object.freeze({});
 
 // Records come back from disk or Redis, possibly written by another version: anything
 // that does not have the expected shape counts as absent rather than reaching the caller.
