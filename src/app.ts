@@ -16,6 +16,7 @@ import { createUpstream, type Upstream, type UpstreamObserver } from './upstream
 export interface AppOptions {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
   readonly logDestination?: DestinationStream;
+  /** The one clock for tag TTLs, token lifetimes, record expiry, rate-limit windows and prune ages. Default Date.now. */
   readonly now?: () => number;
   /** Shown on the status page. */
   readonly version?: string;
@@ -62,7 +63,8 @@ export class App {
     this.logger = createLogger(config.log.level, options.logDestination);
     const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize }));
     // Sync reads the rate-limit budget from the same hook that feeds the gauge.
-    const ledger = new RateLimitLedger(options.now);
+    const now = options.now ?? Date.now;
+    const ledger = new RateLimitLedger(now);
     const upstreamObserver: UpstreamObserver = {
       upstreamRequest: (e) => metrics.upstreamRequest(e),
       rateLimitRemaining: (upstream, remaining) => {
@@ -70,13 +72,14 @@ export class App {
         ledger.rateLimitRemaining(upstream, remaining);
       },
     };
-    this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: upstreamObserver })]));
+    this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: upstreamObserver, now })]));
     const root = config.storage.path;
     const log = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
     // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
     const health = (this.storageHealth = new StorageHealth({ root, log, onChange: (d) => metrics.storageState(d) }));
     this.metadata = createMetadataStore(config.storage, {
       health,
+      now,
       onConnectionChange: (up, reason) =>
         up
           ? this.logger.info('metadata store reachable again')
@@ -95,7 +98,12 @@ export class App {
       recordedSize: async (digest) => (await this.metadata.getBlob(digest))?.size,
       log,
     }));
-    const references = new ManifestReferences(cache);
+    const references = new ManifestReferences({
+      sink: cache,
+      links: this.metadata,
+      onLinkFailed: (ref, digest, error) =>
+        this.logger.warn({ upstream: ref.upstream, repository: ref.name, digest, error: errorSummary(error) }, 'recording repository links failed'),
+    });
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
       store: cache,
@@ -104,7 +112,7 @@ export class App {
       observer: metrics,
       logger: this.logger,
       manifestTTLms: config.manifestTTLms,
-      ...(options.now ? { now: options.now } : {}),
+      now,
     }));
     this.adminServer = createAdminSocketServer(
       { kind: 'serve', pid: process.pid, command: 'serve' },
@@ -117,6 +125,7 @@ export class App {
         remover: { remove: (digest) => cache.delete(digest) },
         pinned: async () => new Set(cache.index.pinnedDigests()),
         tempGraceMs: adminTempGraceMs(config),
+        now,
       }),
       (err) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed'),
     );

@@ -15,7 +15,8 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   // Small primitives (in-flight coalescing) every folder shares: they know nothing of the others.
   concurrency: { folders: [], packages: /^node:.*$/ },
   config: { folders: ['oci'], packages: /^(node:(fs\/promises|path)|semver|cron-parser)$/ },
-  observability: { folders: [...COMMON, 'mirror', 'upstream'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
+  // Metrics implements the observer interfaces their producers define (mirror, upstream, cache).
+  observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },
   // The server side of access control: decides on resolved repositories, knows no HTTP server or store.
   access: { folders: COMMON, packages: /^node:.*$/ },

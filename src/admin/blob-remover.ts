@@ -1,5 +1,5 @@
 import type { Digest } from '../oci/index.js';
-import type { BlobStore, MetadataStore } from '../storage/index.js';
+import type { BlobStore, MetadataWalker } from '../storage/index.js';
 
 /**
  * The one way the admin commands delete a blob. The default removes the file and, unless other
@@ -14,7 +14,7 @@ export interface BlobRemover {
 export class FileBlobRemover implements BlobRemover {
   constructor(
     private readonly store: BlobStore,
-    private readonly metadata: MetadataStore,
+    private readonly metadata: MetadataWalker,
   ) {}
 
   async remove(digest: Digest): Promise<boolean> {

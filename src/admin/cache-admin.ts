@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { digestAlgorithm, digestHex, RepositoryFilter, type Digest } from '../oci/index.js';
-import { listTempFiles, removeTempFile, type BlobStore, type MetadataStore, type TagEntry } from '../storage/index.js';
+import { listTempFiles, removeTempFile, type BlobStore, type MetadataWalker, type TagEntry } from '../storage/index.js';
 import type { BlobRemover } from './blob-remover.js';
 import type { PinnedBlobs } from './pinned-blobs.js';
 import { StoredManifestGraph } from './stored-manifest-graph.js';
@@ -11,7 +11,7 @@ const REMOVE_BATCH = 32;
 export interface CacheAdminDeps {
   readonly root: string;
   readonly store: BlobStore;
-  readonly metadata: MetadataStore;
+  readonly metadata: MetadataWalker;
   readonly remover: BlobRemover;
   /** What pins protect: gc never collects it, reached by a tag or not. */
   readonly pinned: PinnedBlobs;

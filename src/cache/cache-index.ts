@@ -1,8 +1,10 @@
 import type { Digest } from '../oci/index.js';
 
-/** What the index reports; observability's Metrics implements it (CacheObserver). */
+/** What cache accounting and eviction report; observability's Metrics implements it. */
 export interface CacheIndexObserver {
+  /** The current totals, after a commit, an eviction or the start-up scan. */
   cacheSize(bytes: number, blobs: number): void;
+  /** Blobs removed to stay under the budget. */
   evicted(bytes: number, blobs?: number): void;
 }
 

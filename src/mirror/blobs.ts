@@ -121,6 +121,7 @@ export class BlobService {
       throw err;
     }
     await metadata.setBlob(digest, { size: info.size, upstreams: [...(record?.upstreams ?? []), ref.upstream] });
+    await metadata.link(ref.upstream, ref.name, [digest]);
     return info;
   }
 

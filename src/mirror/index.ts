@@ -7,4 +7,4 @@ export { noopObserver } from './observer.js';
 export type { PageRequest, ReferrersReply, RegistryReader, RepoRef, Source, SyncMirror, TagsReply } from './types.js';
 export { retryable, type Retryable } from './retryable.js';
 export { PinSet } from './pins.js';
-export { ManifestReferences, type ReferenceSink } from './references.js';
+export { ManifestReferences, type ManifestReferencesOptions, type ReferenceSink } from './references.js';

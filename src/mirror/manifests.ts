@@ -29,8 +29,8 @@ export interface ManifestReply {
 interface Deps extends ServiceDeps {
   readonly ttlMs: number;
   readonly now: () => number;
-  /** Told about every manifest answered (pins and cache recency follow it). */
-  readonly served?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => void;
+  /** Told about every manifest answered (pins, cache recency and repository links follow it); answered once it resolves. */
+  readonly served?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => Promise<void>;
 }
 
 interface Entry {
@@ -62,7 +62,7 @@ export class ManifestService {
   async get(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean): Promise<ManifestReply> {
     const { digest, mediaType, size } = reference.kind === 'digest' ? await this.byDigest(ref, reference.digest) : await this.byTag(ref, reference.tag, accept);
     const bytes = withBody ? await this.bytes(ref, { digest, mediaType, size }) : undefined;
-    this.deps.served?.(ref, digest, mediaType, bytes);
+    await this.deps.served?.(ref, digest, mediaType, bytes);
     return { digest, mediaType, size, bytes };
   }
 

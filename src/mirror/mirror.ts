@@ -1,22 +1,25 @@
 import type { Logger } from 'pino';
 import { nextPageFromLink, OciError, type Digest, type Reference } from '../oci/index.js';
-import type { BlobStore, MetadataStore } from '../storage/index.js';
+import type { BlobStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import type { MirrorObserver } from './observer.js';
-import type { PageRequest, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
+import type { MirrorMetadata, PageRequest, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
 
 export interface MirrorOptions {
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly store: BlobStore;
-  readonly metadata: MetadataStore;
+  readonly metadata: MirrorMetadata;
   readonly observer: MirrorObserver;
   readonly logger: Logger;
   readonly manifestTTLms: number;
   readonly now?: () => number;
-  /** Told about every manifest answered: the blob cache records references for pins and recency. */
-  readonly manifestServed?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => void;
+  /**
+   * Told about every manifest answered, before the client gets it: the blob cache records references
+   * for pins and recency, and the metadata store links the repository to what the manifest references.
+   */
+  readonly manifestServed?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => Promise<void>;
 }
 
 /** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
@@ -24,7 +27,7 @@ export class Mirror implements RegistryReader, SyncMirror {
   private readonly blobs: BlobService;
   private readonly manifests: ManifestService;
   private readonly upstreams: UpstreamLookup;
-  private readonly metadata: MetadataStore;
+  private readonly metadata: MirrorMetadata;
 
   constructor(options: MirrorOptions) {
     const { upstreams, store, metadata, observer, logger } = options;

@@ -1,6 +1,6 @@
 import type { Digest, Reference, RepositoryName } from '../oci/index.js';
 import type { Logger } from 'pino';
-import type { BlobStore, MetadataStore } from '../storage/index.js';
+import type { BlobStore, ContentLinks, TagStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import type { BlobReply } from './blobs.js';
 import type { ManifestReply } from './manifests.js';
@@ -24,11 +24,14 @@ export interface UpstreamLookup {
   get(name: string): Upstream;
 }
 
+/** The metadata roles the cache policy uses: tags, and what content is held where. */
+export type MirrorMetadata = TagStore & ContentLinks;
+
 /** What every cache-policy service is built from. */
 export interface ServiceDeps {
   readonly upstreams: UpstreamLookup;
   readonly store: BlobStore;
-  readonly metadata: MetadataStore;
+  readonly metadata: MirrorMetadata;
   readonly observer: MirrorObserver;
   readonly logger: Logger;
 }

@@ -1,7 +1,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheOutcome, MirrorObserver, Source } from '../mirror/index.js';
 import type { UpstreamObserver } from '../upstream/index.js';
-import type { CacheObserver, HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
+import type { CacheIndexObserver } from '../cache/index.js';
+import type { HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
 import { StatusTracker } from './status-tracker.js';
 
 /** regmirror_served_bytes_total's `source` values, which the status page reports as they are. */
@@ -41,7 +42,7 @@ const UPSTREAM_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
  * in one process keep separate numbers). Implements each observer interface with synchronous
  * increments; label children that repeat are bound once and reused.
  */
-export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, CacheObserver, SyncObserver {
+export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, CacheIndexObserver, SyncObserver {
   readonly registry = new Registry();
   readonly tracker: StatusTracker;
   readonly startedAt: number;
@@ -180,7 +181,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     }
   }
 
-  // CacheObserver
+  // CacheIndexObserver
 
   cacheSize(bytes: number, blobs: number): void {
     this.cacheBytes.set(bytes);
@@ -192,6 +193,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     this.evictedBytes.inc(bytes);
   }
 
+  /** StorageHealth's onChange: storage turned full/unwritable (true) or writable again (false). */
   storageState(degraded: boolean): void {
     this.storageDegraded.set(degraded ? 1 : 0);
   }

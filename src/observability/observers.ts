@@ -1,9 +1,10 @@
 import type { Source } from '../mirror/index.js';
 
 /**
- * Event interfaces for the parts that are not the cache policy or an upstream (those define their own:
- * MirrorObserver, UpstreamObserver). Metrics implements every one; callers only see these shapes,
- * so nothing outside observability/ imports prom-client. Every method is a synchronous increment.
+ * Event interfaces for the parts that are not the cache policy, the cache budget or an upstream (those
+ * define their own: MirrorObserver, CacheIndexObserver, UpstreamObserver). Metrics implements every
+ * one; callers only see these shapes, so nothing outside observability/ imports prom-client. Every
+ * method is a synchronous increment.
  */
 
 /** What the HTTP listener reports once per finished request. */
@@ -12,16 +13,6 @@ export interface HttpObserver {
   request(method: string, route: string, status: number, seconds: number): void;
   /** Body bytes sent for one repository; `source` is known for blob bodies only. */
   served(upstream: string, repository: string, source: Source | undefined, bytes: number): void;
-}
-
-/** What cache accounting and eviction report: the size after each change, and each blob evicted. */
-export interface CacheObserver {
-  /** The current totals, after a commit, an eviction or the start-up scan. */
-  cacheSize(bytes: number, blobs: number): void;
-  /** Blobs removed to stay under the budget. */
-  evicted(bytes: number, blobs?: number): void;
-  /** Storage turned full/unwritable (true) or writable again (false). */
-  storageState(degraded: boolean): void;
 }
 
 export interface SyncRunReport {

@@ -4,11 +4,15 @@ export type {
   BlobStore,
   BlobWriter,
   ByteSpan,
+  ContentLinks,
   DigestEntry,
   ManifestRecord,
   MetadataStore,
+  MetadataWalker,
+  RepositoryLink,
   TagEntry,
   TagRecord,
+  TagStore,
 } from './types.js';
 export { DigestMismatchError, MetadataUnavailableError, SizeMismatchError, StorageError } from './errors.js';
 export { FsBlobStore, type FsBlobStoreOptions } from './blobs/blob-store.js';

@@ -86,26 +86,54 @@ export interface BlobRecord {
   readonly upstreams: readonly string[];
 }
 
-/** Tags, manifest media types and blob links. keyv underneath. */
-export interface MetadataStore {
-  open(): Promise<void>;
-  close(): Promise<void>;
+/** One repository of one upstream that was seen to hold a digest. */
+export interface RepositoryLink {
+  readonly upstream: string;
+  readonly repository: string;
+}
+
+/** Tags by (upstream, repository, tag): the only mutable names the mirror keeps. */
+export interface TagStore {
   getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined>;
   setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void>;
   /** The tags recorded for one repository (sync's prune reads them; walks the store: not for hot paths). */
   listTags(upstream: string, repository: string): Promise<string[]>;
   deleteTag(upstream: string, repository: string, tag: string): Promise<void>;
+}
+
+/**
+ * What content is and where it may be served: manifest records, blob records (per upstream), and
+ * links per (upstream, repository, digest). A link says that repository was seen to hold the digest
+ * upstream: a manifest referencing it was served there, or upstream confirmed it in that scope.
+ */
+export interface ContentLinks {
   getManifest(digest: Digest): Promise<ManifestRecord | undefined>;
   setManifest(digest: Digest, record: ManifestRecord): Promise<void>;
   getBlob(digest: Digest): Promise<BlobRecord | undefined>;
   setBlob(digest: Digest, record: BlobRecord): Promise<void>;
   deleteBlob(digest: Digest): Promise<void>;
-  // Enumeration and removal for the cache admin commands. Walks are not snapshots: a record written
-  // during one may or may not appear. Records of the wrong shape are skipped, as on reads.
-  deleteManifest(digest: Digest): Promise<void>;
+  /** Records that this repository holds these digests; linking twice is harmless. */
+  link(upstream: string, repository: string, digests: readonly Digest[]): Promise<void>;
+  hasLink(upstream: string, repository: string, digest: Digest): Promise<boolean>;
+  /** Every repository linked to the digest (walks the store: not for hot paths). */
+  linkedRepositories(digest: Digest): Promise<RepositoryLink[]>;
+}
+
+/**
+ * Enumeration and removal for the cache admin commands. Walks are not snapshots: a record written
+ * during one may or may not appear. Records of the wrong shape are skipped, as on reads.
+ */
+export interface MetadataWalker extends Pick<TagStore, 'deleteTag'>, Pick<ContentLinks, 'deleteBlob'> {
   tags(): AsyncIterable<TagEntry>;
   manifests(): AsyncIterable<DigestEntry<ManifestRecord>>;
   blobs(): AsyncIterable<DigestEntry<BlobRecord>>;
+  deleteManifest(digest: Digest): Promise<void>;
   /** True when other replicas read these records too (Redis): local deletions then leave them alone. */
   readonly shared: boolean;
+}
+
+/** Every record role on one backend (keyv underneath), with its lifecycle. */
+export interface MetadataStore extends TagStore, ContentLinks, MetadataWalker {
+  open(): Promise<void>;
+  close(): Promise<void>;
 }

@@ -21,6 +21,12 @@ const MAX_TAGS_BYTES = 4 * 1024 * 1024;
 
 type Outcome<T> = { readonly kind: 'value'; readonly value: T } | { readonly kind: 'challenge'; readonly challenge: Headers[string] };
 
+export interface HttpUpstreamDeps {
+  readonly observer: UpstreamObserver;
+  /** The clock token lifetimes are measured by. Default Date.now. */
+  readonly now?: () => number;
+}
+
 /** One configured registry over HTTP (registry-protocol.md §1, §3; checklist 6-12, 17-20). */
 export class HttpUpstream implements Upstream {
   readonly name: string;
@@ -29,10 +35,10 @@ export class HttpUpstream implements Upstream {
   /** Origin plus base path, without a trailing slash. */
   private readonly base: string;
 
-  constructor(config: UpstreamConfig, deps: { readonly observer: UpstreamObserver }) {
+  constructor(config: UpstreamConfig, deps: HttpUpstreamDeps) {
     this.name = config.name;
     this.transport = new Transport(config, deps.observer);
-    this.auth = new Authorizer(config, new TokenAuth(config, this.transport));
+    this.auth = new Authorizer(config, new TokenAuth(config, this.transport, deps.now));
     this.base = `${config.url.origin}${config.url.pathname.replace(/\/+$/, '')}`;
   }
 

@@ -2,6 +2,7 @@ import t from 'tap';
 import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { FileKvStore, StorageError, type SkippedLine } from '../../src/storage/index.js';
 import { storageLayout } from '../../src/storage/layout.js';
+import { FakeTimers } from '../fixtures/fake-timers.js';
 
 function logPath(root: string): string {
   return storageLayout(root).metadataLog;
@@ -176,15 +177,18 @@ t.test('iterator walks the live entries of a namespace', async (t) => {
 
 t.test('entries with a ttl expire, also across a reopen', async (t) => {
   const root = t.testdir();
-  const store = await opened(root);
+  const clock = new FakeTimers();
+  const now = () => clock.now();
+  const store = await opened(root, { now });
   await store.set('short', 'x', 1);
   await store.set('long', 'y', 3_600_000);
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  t.equal(await store.get('short'), 'x', 'alive until its ttl has passed');
+  clock.advance(1);
   t.equal(await store.get('short'), undefined);
   t.equal(await store.get('long'), 'y');
   await store.set('plain', 'z', 0);
   await store.close();
-  const reopened = await opened(root);
+  const reopened = await opened(root, { now });
   t.teardown(() => reopened.close());
   t.same(await reopened.getMany(['short', 'long', 'plain']), [undefined, 'y', 'z']);
 });

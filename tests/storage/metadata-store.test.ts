@@ -140,6 +140,62 @@ for (const [name, backend] of Object.entries(backends)) {
       t.same((await collect(neighbour.tags())).map((e) => e.repository), ['library/busybox'], 'the other namespace is untouched');
     });
 
+    t.test('listTags lists one repository of one upstream; deleteTag forgets a tag for good', async (t) => {
+      const place = await backend.place(t);
+      const { meta } = await place.open();
+      await meta.setTag('r.test', 'team/app', 'b', tag);
+      await meta.setTag('r.test', 'team/app', 'a', tag);
+      await meta.setTag('r.test', 'team/app/sub', 'x', tag);
+      await meta.setTag('r.test', 'team/ap', 'y', tag);
+      await meta.setTag('other.test', 'team/app', 'z', tag);
+      t.same(await meta.listTags('r.test', 'team/app'), ['a', 'b'], 'no neighbouring repository or upstream leaks in');
+      await meta.deleteTag('r.test', 'team/app', 'a');
+      t.equal(await meta.getTag('r.test', 'team/app', 'a'), undefined);
+      await meta.close();
+      const { meta: again } = await place.open();
+      t.teardown(() => again.close());
+      t.same(await again.listTags('r.test', 'team/app'), ['b'], 'the delete survives a reopen');
+    });
+
+    t.test('links record which repositories hold a digest, per upstream, and survive a reopen', async (t) => {
+      const place = await backend.place(t);
+      const { meta } = await place.open();
+      const [d1, d2, d3] = [digestOf('l1'), digestOf('l2'), digestOf('l3')];
+      await meta.link('localhost:5000', 'team/app', [d1, d2]);
+      await meta.link('localhost:5000', 'team/app', [d1]);
+      await meta.link('other.test', 'team/app/sub', [d1]);
+      t.ok(await meta.hasLink('localhost:5000', 'team/app', d1));
+      t.ok(await meta.hasLink('localhost:5000', 'team/app', d2));
+      t.notOk(await meta.hasLink('localhost:5000', 'team/app', d3), 'a digest never linked');
+      t.notOk(await meta.hasLink('other.test', 'team/app', d1), 'another upstream');
+      t.notOk(await meta.hasLink('localhost:5000', 'team/app/sub', d1), 'another repository');
+      const d4 = digestOf('l4');
+      await meta.link('a/b', 'c', [d4]);
+      t.notOk(await meta.hasLink('a', 'b/c', d4), 'the upstream name cannot run into the repository');
+      t.strictSame(await meta.linkedRepositories(d4), [{ upstream: 'a/b', repository: 'c' }]);
+      t.strictSame(await meta.linkedRepositories(d1), [
+        { upstream: 'localhost:5000', repository: 'team/app' },
+        { upstream: 'other.test', repository: 'team/app/sub' },
+      ]);
+      t.strictSame(await meta.linkedRepositories(d3), []);
+      await meta.close();
+      const { meta: again } = await place.open();
+      t.teardown(() => again.close());
+      t.ok(await again.hasLink('localhost:5000', 'team/app', d2));
+      t.strictSame(await again.linkedRepositories(d2), [{ upstream: 'localhost:5000', repository: 'team/app' }]);
+    });
+
+    t.test('a blob record written before links existed stays readable beside them', async (t) => {
+      const { meta, kv } = await (await backend.place(t)).open('old');
+      t.teardown(() => meta.close());
+      const d = digestOf('old');
+      // The exact line the previous release wrote: the record's shape is unchanged.
+      await kv.set(`${meta.namespace}:blob:${d}`, JSON.stringify({ value: { size: 9, upstreams: ['docker.io'] } }));
+      await meta.link('docker.io', 'library/alpine', [d]);
+      t.strictSame(await meta.getBlob(d), { size: 9, upstreams: ['docker.io'] });
+      t.same((await collect(meta.blobs())).map((b) => b.digest), [d], 'links are not blob records');
+    });
+
     t.test('records of the wrong shape read as absent and are skipped in listings', async (t) => {
       const { meta, kv } = await (await backend.place(t)).open('ns');
       t.teardown(() => meta.close());
@@ -173,6 +229,9 @@ for (const [name, backend] of Object.entries(backends)) {
       await t.rejects(meta.deleteBlob(d), StorageError);
       await t.rejects(meta.setTag('u', 'r', 't', tag), StorageError);
       await t.rejects(collect(meta.tags()), StorageError);
+      await t.rejects(meta.link('u', 'r', [d]), StorageError);
+      await t.rejects(meta.hasLink('u', 'r', d), StorageError);
+      await t.rejects(meta.linkedRepositories(d), StorageError);
     });
   });
 }

@@ -17,6 +17,8 @@ export interface FileKvStoreOptions {
   readonly compactMinLines?: number;
   /** Told about each line skipped while loading: a torn last line after a crash, or a corrupt one. */
   readonly onSkippedLine?: (info: SkippedLine) => void;
+  /** The clock entries with a ttl expire by. Default Date.now. */
+  readonly now?: () => number;
 }
 
 interface Waiter {
@@ -41,6 +43,7 @@ export class FileKvStore extends EventEmitter implements KeyvStoreAdapter {
   readonly #compactRatio: number;
   readonly #compactMinLines: number;
   readonly #onSkippedLine: ((info: SkippedLine) => void) | undefined;
+  readonly #now: () => number;
   readonly #values = new Map<string, unknown>();
   /** Only entries set with a ttl; usually empty. */
   readonly #expires = new Map<string, number>();
@@ -60,6 +63,7 @@ export class FileKvStore extends EventEmitter implements KeyvStoreAdapter {
     this.#compactRatio = options.compactRatio ?? 2;
     this.#compactMinLines = options.compactMinLines ?? 1000;
     this.#onSkippedLine = options.onSkippedLine;
+    this.#now = options.now ?? Date.now;
     this.opts = { dialect: 'regmirror-jsonl', url: this.#file };
   }
 
@@ -87,7 +91,7 @@ export class FileKvStore extends EventEmitter implements KeyvStoreAdapter {
       if (!isErrno(error, 'ENOENT')) throw error;
     }
     const entries = { values: this.#values, expires: this.#expires };
-    const { lines, clean } = replayLog(text, entries, Date.now(), this.#onSkippedLine);
+    const { lines, clean } = replayLog(text, entries, this.#now(), this.#onSkippedLine);
     this.#logLines = lines;
     this.#handle = await open(this.#file, 'a');
     try {
@@ -197,7 +201,7 @@ export class FileKvStore extends EventEmitter implements KeyvStoreAdapter {
     if (value === undefined) return undefined;
     const expires = this.#expires.get(key);
     // Expired entries stay until the next compaction drops them; keyv deletes on read too.
-    return expires !== undefined && expires <= Date.now() ? undefined : value;
+    return expires !== undefined && expires <= this.#now() ? undefined : value;
   }
 
   #setLine(key: string, value: unknown, ttl: number | undefined): string {
@@ -205,7 +209,7 @@ export class FileKvStore extends EventEmitter implements KeyvStoreAdapter {
     if (value === undefined) return this.#deleteLine(key);
     this.#values.set(key, value);
     if (typeof ttl === 'number' && ttl > 0) {
-      const expires = Date.now() + ttl;
+      const expires = this.#now() + ttl;
       this.#expires.set(key, expires);
       return setLine(key, value, expires);
     }
@@ -276,7 +280,7 @@ export class FileKvStore extends EventEmitter implements KeyvStoreAdapter {
    * or the flush loop, so no append interleaves with it.
    */
   async #compact(): Promise<void> {
-    const lines = await writeSnapshot(this.#tmpFile(), { values: this.#values, expires: this.#expires }, Date.now());
+    const lines = await writeSnapshot(this.#tmpFile(), { values: this.#values, expires: this.#expires }, this.#now());
     await rename(this.#tmpFile(), this.#file);
     const old = this.#handle;
     this.#handle = await open(this.#file, 'a');

@@ -18,28 +18,34 @@ export interface KvBackend {
   readonly namespace: string;
   /** Other replicas read and write the same records. */
   readonly shared: boolean;
+  /** The clock its records with a ttl expire by, for every record API built on this backend. */
+  readonly now?: () => number;
 }
 
 export interface KvBackendHooks {
   readonly onConnectionChange?: (up: boolean, reason: string | undefined) => void;
   /** With a health monitor (serve), a full disk degrades embedded writes instead of failing pulls. */
   readonly health?: StorageHealth;
+  /** The clock records with a ttl expire by (tests pass a fake one). Default Date.now. */
+  readonly now?: () => number;
 }
 
 /** The configured backend; no I/O until its store is opened. */
 export function createKvBackend(storage: Config['storage'], hooks: KvBackendHooks = {}): KvBackend {
   const { metadata } = storage;
-  const { health, onConnectionChange } = hooks;
+  const { health, onConnectionChange, now } = hooks;
+  const clock = now ? { now } : {};
   if (metadata.kind === 'embedded') {
-    const store = health ? new DegradableFileKvStore({ root: storage.path, health }) : new FileKvStore({ root: storage.path });
-    return { store, namespace: 'regmirror', shared: false };
+    const options = { root: storage.path, ...clock };
+    const store = health ? new DegradableFileKvStore({ ...options, health }) : new FileKvStore(options);
+    return { store, namespace: 'regmirror', shared: false, ...clock };
   }
   const store = createRedisKvStore({ url: metadata.url, displayUrl: redactRedisUrl(metadata.url), onConnectionChange });
-  return { store, namespace: metadata.namespace, shared: true };
+  return { store, namespace: metadata.namespace, shared: true, ...clock };
 }
 
 /** Tags, manifests and blob links on the configured backend. */
 export function createMetadataStore(storage: Config['storage'], hooks: KvBackendHooks = {}): MetadataStore {
-  const { store, namespace, shared } = createKvBackend(storage, hooks);
-  return new KeyvMetadataStore(store, { namespace, shared });
+  const { store, ...options } = createKvBackend(storage, hooks);
+  return new KeyvMetadataStore(store, options);
 }

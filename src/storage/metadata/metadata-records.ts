@@ -1,10 +1,12 @@
-import { parseDigest } from '../../oci/index.js';
-import type { BlobRecord, ManifestRecord, TagRecord } from '../types.js';
+import { parseDigest, type Digest } from '../../oci/index.js';
+import type { BlobRecord, ManifestRecord, RepositoryLink, TagRecord } from '../types.js';
 
 /**
- * Keys: `tag:<upstream>/<repository>:<tag>`, `manifest:<digest>`, `blob:<digest>`. The upstream
- * name is URI-encoded so it cannot contain the `/` that starts the repository, and a repository
- * never contains `:` (nor a tag), so distinct triples never share a key and a key parses back.
+ * Keys: `tag:<upstream>/<repository>:<tag>`, `manifest:<digest>`, `blob:<digest>`,
+ * `link:<digest>:<upstream>/<repository>`. The upstream name is URI-encoded so it cannot contain the
+ * `/` that starts the repository, and a repository never contains `:` (nor a tag, nor a digest's
+ * hex), so distinct keys never collide and a key parses back. A link key starts with its digest so
+ * that the links of one digest share a prefix.
  */
 export function tagKey(upstream: string, repository: string, tag: string): string {
   return `tag:${encodeURIComponent(upstream)}/${repository}:${tag}`;
@@ -20,11 +22,37 @@ export function parseTagKey(key: string): { upstream: string; repository: string
   }
 }
 
+export function linkKey(upstream: string, repository: string, digest: Digest): string {
+  return `${linkPrefix(digest)}${encodeURIComponent(upstream)}/${repository}`;
+}
+
+export function linkPrefix(digest: Digest): string {
+  return `link:${digest}:`;
+}
+
+/** The repository part of a link key, after `linkPrefix(digest)`. */
+export function parseLinkSuffix(suffix: string): RepositoryLink | undefined {
+  const m = /^([^/:]+)\/([^:]+)$/.exec(suffix);
+  if (m === null) return undefined;
+  try {
+    return { upstream: decodeURIComponent(m[1] ?? ''), repository: m[2] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A link's value says nothing yet beyond its key; any object counts, so later fields stay readable. */
+export const LINK_RECORD: object = Object.freeze({});
+
 // Records come back from disk or Redis, possibly written by another version: anything
 // that does not have the expected shape counts as absent rather than reaching the caller.
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function isLinkRecord(value: unknown): boolean {
+  return isObject(value);
 }
 
 export function toTagRecord(value: unknown): TagRecord | undefined {

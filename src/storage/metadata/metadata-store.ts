@@ -1,8 +1,19 @@
 import Keyv, { type Deserialize, type KeyvStoreAdapter, type Serialize } from 'keyv';
 import { parseDigest, type Digest } from '../../oci/index.js';
 import { MetadataUnavailableError, StorageError } from '../errors.js';
-import { parseTagKey, tagKey, toBlobRecord, toManifestRecord, toTagRecord } from './metadata-records.js';
-import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, TagEntry, TagRecord } from '../types.js';
+import {
+  isLinkRecord,
+  LINK_RECORD,
+  linkKey,
+  linkPrefix,
+  parseLinkSuffix,
+  parseTagKey,
+  tagKey,
+  toBlobRecord,
+  toManifestRecord,
+  toTagRecord,
+} from './metadata-records.js';
+import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, RepositoryLink, TagEntry, TagRecord } from '../types.js';
 
 /**
  * A keyv store, optionally with an explicit open step (FileKvStore loads its log there, Redis
@@ -18,6 +29,8 @@ export interface KeyvMetadataStoreOptions {
   readonly namespace?: string;
   /** Other replicas read the same records (Redis). Default false. */
   readonly shared?: boolean;
+  /** The clock that decides whether an entry with a ttl has expired. Default Date.now. */
+  readonly now?: () => number;
 }
 
 /**
@@ -33,6 +46,7 @@ export class KeyvMetadataStore implements MetadataStore {
   readonly shared: boolean;
   readonly #store: MetadataKvStore;
   readonly #keyv: Keyv;
+  readonly #now: () => number;
   /** The keyv key prefix (`<namespace>:<key>`). */
   readonly namespace: string;
   #closed: Promise<void> | undefined;
@@ -41,6 +55,7 @@ export class KeyvMetadataStore implements MetadataStore {
     this.#store = store;
     this.namespace = options.namespace ?? 'regmirror';
     this.shared = options.shared ?? false;
+    this.#now = options.now ?? Date.now;
     this.#keyv = new Keyv({
       store,
       namespace: this.namespace,
@@ -94,6 +109,24 @@ export class KeyvMetadataStore implements MetadataStore {
 
   async setBlob(digest: Digest, record: BlobRecord): Promise<void> {
     await this.#set(`blob:${digest}`, record);
+  }
+
+  async link(upstream: string, repository: string, digests: readonly Digest[]): Promise<void> {
+    await Promise.all(digests.map((digest) => this.#set(linkKey(upstream, repository, digest), LINK_RECORD)));
+  }
+
+  async hasLink(upstream: string, repository: string, digest: Digest): Promise<boolean> {
+    return isLinkRecord(await this.#get(linkKey(upstream, repository, digest)));
+  }
+
+  async linkedRepositories(digest: Digest): Promise<RepositoryLink[]> {
+    const prefix = linkPrefix(digest);
+    const links: RepositoryLink[] = [];
+    for await (const [key, value] of this.#entries(prefix)) {
+      const link = isLinkRecord(value) ? parseLinkSuffix(key.slice(prefix.length)) : undefined;
+      if (link !== undefined) links.push(link);
+    }
+    return links.sort((a, b) => a.upstream.localeCompare(b.upstream) || a.repository.localeCompare(b.repository));
   }
 
   deleteBlob(digest: Digest): Promise<void> {
@@ -151,7 +184,7 @@ export class KeyvMetadataStore implements MetadataStore {
       for await (const [rawKey, raw] of iterator.call(this.#store, this.namespace) as AsyncIterable<[string, unknown]>) {
         if (typeof rawKey !== 'string' || !rawKey.startsWith(prefix) || typeof raw !== 'string') continue;
         const data = parseStored(raw);
-        if (data === undefined || (typeof data.expires === 'number' && data.expires <= Date.now())) continue;
+        if (data === undefined || (typeof data.expires === 'number' && data.expires <= this.#now())) continue;
         yield [rawKey.slice(this.namespace.length + 1), data.value];
       }
     } catch (cause) {
