@@ -1,4 +1,5 @@
 import { unlink, writeFile } from 'node:fs/promises';
+import { Coalescer } from '../concurrency/index.js';
 import { newProbePath, storageLayout, type StorageLayout } from './layout.js';
 
 /** Errors that mean "this storage cannot take writes now", not "this one file is bad". */
@@ -55,7 +56,7 @@ export class StorageHealth {
   #state: DegradedState | undefined;
   #lastWarn = Number.NEGATIVE_INFINITY;
   #lastProbe = Number.NEGATIVE_INFINITY;
-  #probing: Promise<boolean> | undefined;
+  readonly #probes = new Coalescer<boolean, 'probe'>();
 
   constructor(options: StorageHealthOptions) {
     this.#layout = storageLayout(options.root);
@@ -99,8 +100,7 @@ export class StorageHealth {
 
   /** Writes and removes a probe file; clears or sets the degraded state. Concurrent calls share one probe. */
   probe(): Promise<boolean> {
-    this.#probing ??= this.#probe().finally(() => (this.#probing = undefined));
-    return this.#probing;
+    return this.#probes.run('probe', () => this.#probe()).promise;
   }
 
   async #probe(): Promise<boolean> {
