@@ -135,7 +135,7 @@ export class App {
       observer: metrics,
       logger: this.logger,
       ledger,
-      ...(options.syncTimers ? { timers: options.syncTimers } : {}),
+      timers: options.syncTimers,
     });
     this.readiness = new Readiness([
       // Never "not ready": with storage full or read-only every pull is still served from upstream.

@@ -66,7 +66,7 @@ function print(text: string): void {
  * waits its turn by failing with a clear message rather than writing the log alongside.
  */
 async function execute(options: CommonOptions, cmd: AdminRequest): Promise<unknown> {
-  const config = await loadConfigOrExit({ config: options.config, ...(options.storage !== undefined ? { storage: options.storage } : {}) });
+  const config = await loadConfigOrExit({ config: options.config, storage: options.storage });
   const root = config.storage.path;
   // A mistyped --storage must not quietly create (and report on) an empty cache.
   if (!existsSync(root)) throw new CliError(`cache ${cmd.command}: storage ${root} does not exist`, 1);

@@ -49,7 +49,7 @@ export class Mirror implements RegistryReader, SyncMirror {
       logger,
       ttlMs: options.manifestTTLms,
       now: options.now ?? Date.now,
-      ...(options.manifestServed ? { served: options.manifestServed } : {}),
+      served: options.manifestServed,
     });
   }
 

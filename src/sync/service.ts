@@ -47,7 +47,7 @@ export class SyncService {
       retries: config.retries,
       maxRetryAfterMs: config.maxRetryAfterMs,
       baseDelayMs: 1000,
-      ...(options.retrySleep ? { sleep: options.retrySleep } : {}),
+      sleep: options.retrySleep,
       onRetry: ({ attempt, delayMs, error, retry, job }) =>
         logger.warn({ job, upstream: retry.upstream, failure: retry.reason, attempt, delayMs, error: errorSummary(error) }, retry.reason === 'rate-limited' ? 'sync rate-limited by upstream; backing off' : 'sync: upstream unavailable; retrying'),
     };
