@@ -236,7 +236,7 @@ function storageStatus(health: StorageHealth, cache: BlobCache): unknown {
     state: degraded ? 'degraded' : 'ok',
     reason: degraded?.reason ?? null,
     degradedSince: degraded ? new Date(degraded.since).toISOString() : null,
-    pinnedBytes: cache.index.pinnedBytes,
+    pinnedBytes: cache.pinnedBytes,
   };
 }
 
