@@ -68,7 +68,8 @@ export class PassThroughWriter implements BlobWriter {
   }
 
   follow(span?: ByteSpan): Readable {
-    if (this.#state === 'aborted' || this.#fed > 0) {
+    // After commit nothing is left to read either (an empty blob feeds no byte, so check the state).
+    if (this.#state !== 'writing' || this.#fed > 0) {
       const failed = new Readable({ read() {} });
       failed.destroy(this.#abortReason ?? new StorageError(`the pass-through download of ${this.digest} already started`));
       return failed;
