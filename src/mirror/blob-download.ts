@@ -10,7 +10,7 @@ export interface StartedDownload extends BlobTarget {
   readonly size: number | undefined;
 }
 
-export type DownloadResult = { info: BlobInfo; kept: boolean } | { error: unknown; bytes: number };
+export type DownloadResult = { info: BlobInfo } | { error: unknown; bytes: number };
 
 /**
  * One fetch of a blob from its source, written to a temp file while any number of clients follow
@@ -40,7 +40,7 @@ export class BlobDownload {
         // A pass-through writer's promise is its followers' backpressure: wait for every chunk there.
         const info = await pump(body, writer, kept ? WRITE_WINDOW : 1);
         if (kept) await ingest.link(ref.upstream, digest, info.size);
-        onFinished({ info, kept });
+        onFinished({ info });
         return info;
       } catch (error) {
         onFinished({ error, bytes: writer.bytesWritten });
