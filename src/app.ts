@@ -123,7 +123,7 @@ export class App {
         // cache.delete refuses a blob a client is reading, updates the budget accounting and drops
         // the metadata record itself (forget, above): nothing more to delete here.
         remover: { remove: (digest) => cache.delete(digest) },
-        pinned: async () => new Set(cache.index.pinnedDigests()),
+        pinned: async () => new Set(cache.pinnedDigests()),
         tempGraceMs: adminTempGraceMs(config),
         now,
       }),
@@ -248,7 +248,7 @@ function storageStatus(health: StorageHealth, cache: BlobCache): StorageStatus {
     state: degraded ? 'degraded' : 'ok',
     reason: degraded?.reason ?? null,
     degradedSince: degraded ? new Date(degraded.since).toISOString() : null,
-    pinnedBytes: cache.index.pinnedBytes,
+    pinnedBytes: cache.pinnedBytes,
   };
 }
 

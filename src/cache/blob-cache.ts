@@ -1,10 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/index.js';
 import { CacheIndex, type CacheIndexObserver, type RemoveResult, type Reservation } from './cache-index.js';
-import { StorageError, type BlobInfo, type BlobStore, type BlobWriter, type ByteSpan, type FsBlobStore, type StorageHealth } from '../storage/index.js';
+import { StorageError, type BlobInfo, type BlobStore, type BlobWriter, type ByteSpan, type EnumerableBlobStore, type StorageHealth } from '../storage/index.js';
 import { reconcile } from './reconcile.js';
 import { IndexSnapshot } from './index-snapshot.js';
-import { UncachedWriter } from './uncached-writer.js';
 
 /** The pinned content already cached does not fit the budget: a start-up error, not a runtime surprise. */
 export class PinBudgetError extends StorageError {
@@ -20,7 +19,7 @@ export class PinBudgetError extends StorageError {
 export type CacheLog = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => void;
 
 export interface BlobCacheOptions {
-  readonly store: FsBlobStore;
+  readonly store: EnumerableBlobStore;
   readonly root: string;
   readonly maxSize: number;
   /** Whether `<upstream>/<repository>` is pinned (mirror's PinSet.matchesKey). */
@@ -49,12 +48,12 @@ export interface RecoverReport {
 /**
  * The blob store inside its budget: every read holds the digest (never deleted under a reader),
  * every download first reserves its Content-Length (evicting LRU blobs to make room), commits are
- * accounted, and what cannot be cached (too big, no room, storage degraded) is streamed through an
- * UncachedWriter instead. Wraps FsBlobStore; the mirror sees only the BlobStore interface.
+ * accounted, and what cannot be cached (too big, no room, storage degraded) gets no writer: the
+ * caller streams it without keeping it. Wraps a file store; the mirror sees only the BlobStore interface.
  */
 export class BlobCache implements BlobStore {
-  readonly index: CacheIndex;
-  readonly #store: FsBlobStore;
+  readonly #index: CacheIndex;
+  readonly #store: EnumerableBlobStore;
   readonly #snapshot: IndexSnapshot;
   readonly #health: StorageHealth;
   readonly #forget: (digest: Digest) => Promise<void>;
@@ -75,7 +74,7 @@ export class BlobCache implements BlobStore {
     this.#log = options.log;
     this.#flushIntervalMs = options.flushIntervalMs ?? 30_000;
     this.#now = options.now ?? Date.now;
-    this.index = new CacheIndex({
+    this.#index = new CacheIndex({
       maxSize: options.maxSize,
       isPinned: options.isPinned,
       observer: options.observer,
@@ -96,19 +95,19 @@ export class BlobCache implements BlobStore {
     const { removedTempFiles } = await this.#store.recover();
     const snapshot = await this.#snapshot.load().catch(() => undefined);
     const result = await reconcile(await this.#store.digests(), snapshot, (d) => this.#sizeOf(d));
-    this.index.load(result.blobs);
-    if (result.adopted > 0 || result.dropped.length > 0) this.index.markDirty();
+    this.#index.load(result.blobs);
+    if (result.adopted > 0 || result.dropped.length > 0) this.#index.markDirty();
     for (const digest of result.dropped) await this.#forget(digest).catch(() => {});
-    if (this.index.pinnedBytes > this.index.maxSize) throw new PinBudgetError(this.index.pinnedBytes, this.index.maxSize);
-    this.index.enforce();
-    await this.index.settled();
+    if (this.#index.pinnedBytes > this.#index.maxSize) throw new PinBudgetError(this.#index.pinnedBytes, this.#index.maxSize);
+    this.#index.enforce();
+    await this.#index.settled();
     this.#timer = setInterval(() => void this.flush(), this.#flushIntervalMs);
     this.#timer.unref();
     return {
       removedTempFiles,
-      blobs: this.index.count,
-      bytes: this.index.bytes,
-      pinnedBytes: this.index.pinnedBytes,
+      blobs: this.#index.count,
+      bytes: this.#index.bytes,
+      pinnedBytes: this.#index.pinnedBytes,
       adopted: result.adopted,
       dropped: result.dropped.length,
     };
@@ -122,9 +121,9 @@ export class BlobCache implements BlobStore {
 
   /** Writes the index snapshot if it changed. Never throws: a lost snapshot costs recency only. */
   flush(): Promise<void> {
-    if (!this.index.dirty) return this.#flushing ?? Promise.resolve();
+    if (!this.#index.dirty) return this.#flushing ?? Promise.resolve();
     this.#flushing ??= this.#snapshot
-      .save(this.index.snapshot(), this.#now())
+      .save(this.#index.snapshot(), this.#now())
       .catch((error: unknown) => {
         if (!this.#health.report(error)) this.#log('warn', { error: (error as Error).message }, 'saving the cache index failed');
       })
@@ -132,11 +131,26 @@ export class BlobCache implements BlobStore {
     return this.#flushing;
   }
 
+  /** Resolves once the evictions and deletions decided so far have finished. */
+  settled(): Promise<void> {
+    return this.#index.settled();
+  }
+
+  /** Bytes of cached content that pins keep (never evicted). */
+  get pinnedBytes(): number {
+    return this.#index.pinnedBytes;
+  }
+
+  /** The cached blobs eviction leaves alone: `cache gc` keeps them too. */
+  pinnedDigests(): Digest[] {
+    return this.#index.pinnedDigests();
+  }
+
   /** Stops the flush timer and writes the last snapshot. Safe twice. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       clearInterval(this.#timer);
-      await this.index.settled();
+      await this.#index.settled();
       await this.#flushing;
       await this.flush();
     })();
@@ -149,47 +163,51 @@ export class BlobCache implements BlobStore {
 
   async open(digest: Digest, span?: ByteSpan): Promise<Readable | undefined> {
     // Held before the first await: an eviction deciding meanwhile sees the reader.
-    this.index.acquire(digest);
+    this.#index.acquire(digest);
     let stream: Readable | undefined;
     try {
       stream = await this.#store.open(digest, span);
     } catch (error) {
-      this.index.release(digest);
+      this.#index.release(digest);
       throw error;
     }
     if (stream === undefined) {
-      this.index.release(digest);
+      this.#index.release(digest);
       return undefined;
     }
-    this.index.touch(digest);
-    stream.once('close', () => this.index.release(digest));
+    this.#index.touch(digest);
+    stream.once('close', () => this.#index.release(digest));
     return stream;
   }
 
-  async begin(digest: Digest, expectedSize?: number): Promise<BlobWriter> {
-    if (!(await this.#health.usable())) return new UncachedWriter(digest, expectedSize);
+  async begin(digest: Digest, expectedSize?: number): Promise<BlobWriter | undefined> {
+    if (!(await this.#health.usable())) return undefined;
     let reservation: Reservation | undefined;
     if (expectedSize !== undefined) {
-      reservation = await this.index.reserve(expectedSize);
+      reservation = await this.#index.reserve(expectedSize);
       if (reservation === undefined) {
-        this.#log('debug', { digest, size: expectedSize, budget: this.index.maxSize, pinnedBytes: this.index.pinnedBytes }, 'no room in the cache budget: streaming without caching');
-        return new UncachedWriter(digest, expectedSize);
+        this.#log('debug', { digest, size: expectedSize, budget: this.#index.maxSize, pinnedBytes: this.#index.pinnedBytes }, 'no room in the cache budget: streaming without caching');
+        return undefined;
       }
     }
-    let writer: BlobWriter;
+    let writer: BlobWriter | undefined;
     try {
       writer = await this.#store.begin(digest, expectedSize);
     } catch (error) {
       reservation?.release();
-      if (this.#health.report(error)) return new UncachedWriter(digest, expectedSize);
+      if (this.#health.report(error)) return undefined;
       throw error;
     }
-    return new AccountedWriter(writer, this.index, this.#health, reservation);
+    if (writer === undefined) {
+      reservation?.release();
+      return undefined;
+    }
+    return new AccountedWriter(writer, this.#index, this.#health, reservation);
   }
 
   /** BlobStore.delete: an operator's delete; refuses a blob in use. Pinned blobs go too (force). */
   async delete(digest: Digest): Promise<boolean> {
-    return (await this.index.remove(digest, { force: true })) === 'removed';
+    return (await this.#index.remove(digest, { force: true })) === 'removed';
   }
 
   /**
@@ -198,17 +216,17 @@ export class BlobCache implements BlobStore {
    * and its metadata record are gone and the totals were updated.
    */
   remove(digest: Digest, options: { force?: boolean } = {}): Promise<RemoveResult> {
-    return this.index.remove(digest, options);
+    return this.#index.remove(digest, options);
   }
 
   /** A manifest served for this repository references these digests (itself included): pins follow them. */
   recordRepository(upstream: string, repository: string, digests: readonly Digest[]): void {
-    this.index.addRepository(`${upstream}/${repository}`, digests);
+    this.#index.addRepository(`${upstream}/${repository}`, digests);
   }
 
   /** A read served from memory (a hot manifest): recency only. */
   touch(digest: Digest): void {
-    this.index.touch(digest);
+    this.#index.touch(digest);
   }
 
   list(): AsyncIterable<BlobInfo> {

@@ -1,50 +1,49 @@
 import type { Readable } from 'node:stream';
-import type { Digest, RepositoryName } from '../oci/index.js';
-import type { BlobInfo, BlobStore, BlobWriter } from '../storage/index.js';
-import type { Upstream } from '../upstream/index.js';
+import type { Digest } from '../oci/index.js';
+import type { BlobInfo, BlobWriter } from '../storage/index.js';
+import type { BlobSource } from './blob-source.js';
+import type { BlobTarget, Ingest } from './ingest.js';
+import type { RepoRef } from './types.js';
 
-export interface StartedDownload {
-  readonly writer: BlobWriter;
-  /** Total blob size when upstream sent a Content-Length. */
+export interface StartedDownload extends BlobTarget {
+  /** Total blob size when the source said it up front (a Content-Length). */
   readonly size: number | undefined;
 }
 
+export type DownloadResult = { info: BlobInfo } | { error: unknown; bytes: number };
+
 /**
- * One upstream GET of a blob, written to a temp file while any number of clients follow it.
+ * One fetch of a blob from its source, written to a temp file while any number of clients follow
+ * it (or, when the store keeps nothing now, streamed to the clients that followed from the start).
  * It belongs to no client: a client that goes away destroys only its own follower, and the
  * download goes on to fill the cache (the reference proxy aborts the fill instead).
  */
 export class BlobDownload {
-  /** Resolves once upstream answered and the temp file is open; rejects with the upstream's error. */
+  /** Resolves once the source answered and the writer is open; rejects with the source's error. */
   readonly ready: Promise<StartedDownload>;
-  /** Resolves after the digest was verified and the blob committed. */
+  /** Resolves after the digest was verified, the blob committed and, if kept, linked to `ref.upstream`. */
   readonly done: Promise<BlobInfo>;
 
-  constructor(
-    upstream: Upstream,
-    repository: RepositoryName,
-    digest: Digest,
-    store: BlobStore,
-    onFinished: (result: { info: BlobInfo } | { error: unknown; bytes: number }) => Promise<void>,
-  ) {
+  constructor(source: BlobSource, ref: RepoRef, digest: Digest, ingest: Ingest, onFinished: (result: DownloadResult) => void) {
     const started = (async () => {
-      const res = await upstream.getBlob(repository, digest);
+      const { size, body } = await source.open(ref, digest);
       try {
-        const writer = await store.begin(digest, res.contentLength);
-        return { writer, size: res.contentLength, body: res.body };
+        return { ...(await ingest.begin(digest, size)), size, body };
       } catch (err) {
-        res.body.destroy();
+        body.destroy();
         throw err;
       }
     })();
-    this.ready = started.then(({ writer, size }) => ({ writer, size }));
-    this.done = started.then(async ({ writer, body }) => {
+    this.ready = started.then(({ writer, kept, size }) => ({ writer, kept, size }));
+    this.done = started.then(async ({ writer, kept, body }) => {
       try {
-        const info = await pump(body, writer);
-        await onFinished({ info });
+        // A pass-through writer's promise is its followers' backpressure: wait for every chunk there.
+        const info = await pump(body, writer, kept ? WRITE_WINDOW : 1);
+        if (kept) await ingest.link(ref, digest, info.size);
+        onFinished({ info });
         return info;
       } catch (error) {
-        await onFinished({ error, bytes: writer.bytesWritten });
+        onFinished({ error, bytes: writer.bytesWritten });
         throw error;
       }
     });
@@ -61,9 +60,7 @@ export class BlobDownload {
  */
 const WRITE_WINDOW = 64;
 
-async function pump(body: Readable, writer: BlobWriter): Promise<BlobInfo> {
-  // An uncached writer's promise is its followers' backpressure: wait for every chunk there.
-  const window = writer.caching === false ? 1 : WRITE_WINDOW;
+async function pump(body: Readable, writer: BlobWriter, window: number): Promise<BlobInfo> {
   const pending: Promise<void>[] = [];
   try {
     // The upstream is read at the disk's pace, never at a client's: followers read the file.

@@ -5,6 +5,7 @@ import { DigestMismatchError, StorageError } from '../storage/index.js';
 import { UpstreamError } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { BlobDownload } from './blob-download.js';
+import type { BlobSource } from './blob-source.js';
 import type { RepoRef, ServiceDeps, Source } from './types.js';
 
 export type BlobReply =
@@ -19,11 +20,16 @@ export type BlobReply =
     }
   | { readonly kind: 'unsatisfiable'; readonly size: number };
 
-/** Blob policy: local first, one coalesced upstream download per (upstream, digest) otherwise. */
+interface Deps extends ServiceDeps {
+  /** Where missing blobs are fetched from. */
+  readonly source: BlobSource;
+}
+
+/** Blob policy: local first, one coalesced download per (upstream, digest) otherwise. */
 export class BlobService {
   private readonly downloads = new Map<string, BlobDownload>();
 
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(private readonly deps: Deps) {}
 
   async head(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }> {
     const local = await this.local(ref, digest, signal);
@@ -51,13 +57,13 @@ export class BlobService {
     }
     const { download, joined } = this.download(ref, digest);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
-    const { writer, size } = await download.ready;
-    if (writer.caching === false) {
+    const { writer, kept, size } = await download.ready;
+    if (!kept) {
       // Nothing lands on disk, so only clients following from the first byte can share it.
       this.forget(ref, digest, download);
       if (writer.bytesWritten > 0 && !retried) return this.get(ref, digest, rangeHeader, signal, true);
     }
-    if (size === undefined && rangeHeader !== undefined && writer.caching !== false) {
+    if (size === undefined && rangeHeader !== undefined && kept) {
       // Without a total size no exact Content-Range can be written; resuming clients reject a 200,
       // so let the download finish and answer from the verified file.
       const info = await download.done;
@@ -76,7 +82,7 @@ export class BlobService {
       this.forget(ref, digest, download);
       return this.get(ref, digest, rangeHeader, signal);
     }
-    return { kind: 'body', status: span ? 206 : 200, size, span, body, source: 'upstream' };
+    return { kind: 'body', status: span ? 206 : 200, size, span, body, source: joined ? 'inflight' : 'upstream' };
   }
 
   /**
@@ -92,16 +98,16 @@ export class BlobService {
     }
     const { download, joined } = this.download(ref, digest);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
-    const { writer } = await download.ready;
+    const { kept } = await download.ready;
     // Over budget or degraded storage: the bytes would land nowhere, and "synced" would be a lie.
-    if (writer.caching === false) throw new StorageError(`blob ${digest} cannot be cached now (storage degraded, or no room in storage.maxSize)`);
+    if (!kept) throw new StorageError(`blob ${digest} cannot be cached now (storage degraded, or no room in storage.maxSize)`);
     const info = await download.done;
     return { size: info.size, downloaded: joined ? 0 : info.size };
   }
 
   /** The committed blob, if this upstream is known to hold it. */
   private async local(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobInfo | undefined> {
-    const { store, metadata, upstreams } = this.deps;
+    const { store, metadata, upstreams, ingest } = this.deps;
     const info = await store.stat(digest);
     if (info === undefined) return undefined;
     const record = await metadata.getBlob(digest);
@@ -120,8 +126,7 @@ export class BlobService {
       if (err instanceof UpstreamError && err.failure === 'not-found') throw new OciError('BLOB_UNKNOWN', `blob unknown to ${ref.upstream}`);
       throw err;
     }
-    await metadata.setBlob(digest, { size: info.size, upstreams: [...(record?.upstreams ?? []), ref.upstream] });
-    await metadata.link(ref.upstream, ref.name, [digest]);
+    await ingest.link(ref, digest, info.size);
     return info;
   }
 
@@ -139,18 +144,10 @@ export class BlobService {
     const key = downloadKey(ref, digest);
     const existing = this.downloads.get(key);
     if (existing !== undefined) return { download: existing, joined: true };
-    const { store, metadata, observer, logger, upstreams } = this.deps;
+    const { source, ingest, observer, logger } = this.deps;
     observer.downloadStarted();
-    const download = new BlobDownload(upstreams.get(ref.upstream), ref.name, digest, store, async (result) => {
+    const download = new BlobDownload(source, ref, digest, ingest, (result) => {
       if ('info' in result) {
-        // Streamed without caching: no file, so no link to record.
-        if ((await download.ready).writer.caching === false) {
-          observer.downloadFinished('committed', result.info.size);
-          return;
-        }
-        const record = await metadata.getBlob(digest);
-        const linked = new Set([...(record?.upstreams ?? []), ref.upstream]);
-        await metadata.setBlob(digest, { size: result.info.size, upstreams: [...linked] });
         observer.downloadFinished('committed', result.info.size);
         return;
       }
@@ -171,10 +168,6 @@ export class BlobService {
   private forget(ref: RepoRef, digest: Digest, download: BlobDownload): void {
     const key = downloadKey(ref, digest);
     if (this.downloads.get(key) === download) this.downloads.delete(key);
-  }
-
-  get downloadsInFlight(): number {
-    return this.downloads.size;
   }
 
   /** Resolves when every download in flight now has been committed and linked, or has failed. */

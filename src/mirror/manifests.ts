@@ -1,7 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import {
   acceptsMediaType,
-  computeDigest,
   digestAlgorithm,
   isDigestString,
   MANIFEST_MEDIA_TYPES,
@@ -12,7 +11,7 @@ import {
   type Reference,
   type Tag,
 } from '../oci/index.js';
-import type { TagRecord } from '../storage/index.js';
+import { DigestMismatchError, type TagRecord } from '../storage/index.js';
 import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { Coalescer } from '../concurrency/index.js';
@@ -39,6 +38,11 @@ interface Entry {
   readonly size: number;
 }
 
+/** A fetched manifest; `kept` false when the store would not cache it now (nothing recorded, not even its tag). */
+interface Fetched extends Entry {
+  readonly kept: boolean;
+}
+
 const PULL_TOUCH_MS = 60_000;
 
 /** Manifests are small and hot (every pull starts with one): keep recent ones in memory. */
@@ -51,6 +55,7 @@ const MEMORY_CACHE_BYTES = 64 * 1024 * 1024;
  */
 export class ManifestService {
   private readonly fetches = new Coalescer<Entry>();
+  private readonly gets = new Coalescer<Fetched>();
   private readonly memory = new LRUCache<string, Buffer>({ maxSize: MEMORY_CACHE_BYTES, sizeCalculation: (b) => b.length || 1 });
 
   constructor(private readonly deps: Deps) {}
@@ -99,7 +104,7 @@ export class ManifestService {
       const { promise } = this.fetches.run(key, async () => {
         const head = await upstreams.get(ref.upstream).headManifest(ref.name, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
         if (head.digest === record.digest) {
-          await metadata.setTag(ref.upstream, ref.name, tag, { ...record, fetchedAt: now(), pulledAt: now() });
+          await this.deps.ingest.tag(ref, tag, record);
           return record;
         }
         const next = head.digest !== undefined && isDigestString(head.digest) ? parseDigest(head.digest) : undefined;
@@ -123,8 +128,9 @@ export class ManifestService {
   }
 
   private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest): Promise<Entry> {
-    const entry = (await this.cached(ref, digest)) ?? (await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES));
-    await this.deps.metadata.setTag(ref.upstream, ref.name, tag, { ...entry, fetchedAt: this.deps.now(), pulledAt: this.deps.now() });
+    const cached = await this.cached(ref, digest);
+    const entry = cached !== undefined ? { ...cached, kept: true } : await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
+    if (entry.kept) await this.deps.ingest.tag(ref, tag, entry);
     return entry;
   }
 
@@ -144,29 +150,32 @@ export class ManifestService {
   }
 
   /** One upstream GET per (upstream, repository, reference, accept) at a time; stores and verifies. */
-  private fetch(ref: RepoRef, reference: Reference, accept: readonly string[], recordTag = true): Promise<Entry> {
+  private fetch(ref: RepoRef, reference: Reference, accept: readonly string[], recordTag = true): Promise<Fetched> {
     const refString = reference.kind === 'tag' ? reference.tag : reference.digest;
     const key = `get\u0000${ref.upstream}\u0000${ref.name}\u0000${refString}\u0000${accept.join(',')}`;
-    return this.fetches.run(key, async () => {
+    return this.gets.run(key, async () => {
       const response = await this.deps.upstreams.get(ref.upstream).getManifest(ref.name, reference, accept);
-      const entry = await this.store(ref, response, reference.kind === 'digest' ? reference.digest : undefined);
-      if (reference.kind === 'tag' && recordTag) {
-        await this.deps.metadata.setTag(ref.upstream, ref.name, reference.tag, { ...entry, fetchedAt: this.deps.now(), pulledAt: this.deps.now() });
-      }
-      return entry;
+      const fetched = await this.store(ref, response, reference.kind === 'digest' ? reference.digest : undefined);
+      if (reference.kind === 'tag' && recordTag && fetched.kept) await this.deps.ingest.tag(ref, reference.tag, fetched);
+      return fetched;
     }).promise;
   }
 
-  /** Verifies and stores upstream's exact bytes; the digest served is always one we computed. */
-  private async store(ref: RepoRef, response: ManifestResponse, expected: Digest | undefined): Promise<Entry> {
+  /**
+   * Verifies and stores upstream's exact bytes; the digest served is always one we checked or
+   * computed. Bytes the store would not keep now are served from memory and recorded nowhere.
+   */
+  private async store(ref: RepoRef, response: ManifestResponse, expected: Digest | undefined): Promise<Fetched> {
     const { bytes } = response;
     const header = response.digestHeader !== undefined && isDigestString(response.digestHeader) ? parseDigest(response.digestHeader) : undefined;
-    const algorithm = expected !== undefined ? digestAlgorithm(expected) : header !== undefined ? digestAlgorithm(header) : 'sha256';
-    const digest = computeDigest(bytes, algorithm);
     const claimed = expected ?? header;
-    if (claimed !== undefined && claimed !== digest) {
+    let digest: Digest;
+    try {
+      digest = await this.deps.ingest.verify(bytes, claimed, claimed !== undefined ? digestAlgorithm(claimed) : 'sha256');
+    } catch (err) {
+      if (!(err instanceof DigestMismatchError)) throw err;
       this.deps.observer.digestMismatch('manifest');
-      throw new UpstreamError(ref.upstream, 'bad-response', `manifest digest ${digest} does not match ${claimed}`);
+      throw new UpstreamError(ref.upstream, 'bad-response', `manifest digest ${err.actual} does not match ${claimed}`);
     }
     let mediaType: string;
     try {
@@ -175,25 +184,9 @@ export class ManifestService {
     } catch (err) {
       throw new UpstreamError(ref.upstream, 'bad-response', `upstream sent an invalid manifest: ${(err as Error).message}`);
     }
-    const entry: Entry = { digest, mediaType, size: bytes.length };
-    const { store, metadata } = this.deps;
-    if ((await store.stat(digest)) === undefined) {
-      const writer = await store.begin(digest, bytes.length);
-      try {
-        await writer.write(bytes);
-        await writer.commit();
-      } catch (err) {
-        await writer.abort(err as Error);
-        throw err;
-      }
-    }
-    await metadata.setManifest(digest, { mediaType, size: bytes.length });
-    const blob = await metadata.getBlob(digest);
-    if (!blob?.upstreams.includes(ref.upstream)) {
-      await metadata.setBlob(digest, { size: bytes.length, upstreams: [...(blob?.upstreams ?? []), ref.upstream] });
-    }
+    const kept = await this.deps.ingest.content(ref, digest, mediaType, bytes);
     this.memory.set(digest, bytes);
-    return entry;
+    return { digest, mediaType, size: bytes.length, kept };
   }
 
   /** A manifest this upstream is known to hold, from metadata (no bytes read). */

@@ -3,6 +3,8 @@ import { nextPageFromLink, OciError, type Digest, type Reference } from '../oci/
 import type { BlobStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
+import { upstreamBlobSource } from './blob-source.js';
+import { Ingest } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import type { MirrorObserver } from './observer.js';
 import type { MirrorMetadata, PageRequest, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
@@ -40,15 +42,18 @@ export class Mirror implements RegistryReader, SyncMirror {
         return upstream;
       },
     };
-    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, observer, logger });
+    const now = options.now ?? Date.now;
+    const ingest = new Ingest({ store, metadata, now });
+    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams) });
     this.manifests = new ManifestService({
       upstreams: this.upstreams,
       store,
       metadata,
+      ingest,
       observer,
       logger,
       ttlMs: options.manifestTTLms,
-      now: options.now ?? Date.now,
+      now,
       served: options.manifestServed,
     });
   }
@@ -107,10 +112,6 @@ export class Mirror implements RegistryReader, SyncMirror {
   /** Forgets a tag; its manifest and blobs stay (other tags or digests may use them). */
   forgetTag(ref: RepoRef, tag: string): Promise<void> {
     return this.metadata.deleteTag(ref.upstream, ref.name, tag);
-  }
-
-  get downloadsInFlight(): number {
-    return this.blobs.downloadsInFlight;
   }
 
   /** Waits for the downloads in flight to be committed (or to fail): shutdown drains them. */

@@ -4,6 +4,7 @@ import type { BlobStore, ContentLinks, TagStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import type { BlobReply } from './blobs.js';
 import type { ManifestReply } from './manifests.js';
+import type { Ingest } from './ingest.js';
 import type { MirrorObserver } from './observer.js';
 
 /**
@@ -32,6 +33,8 @@ export interface ServiceDeps {
   readonly upstreams: UpstreamLookup;
   readonly store: BlobStore;
   readonly metadata: MirrorMetadata;
+  /** How fetched content enters the store and the records (verify → commit → link → tag). */
+  readonly ingest: Ingest;
   readonly observer: MirrorObserver;
   readonly logger: Logger;
 }

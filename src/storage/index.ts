@@ -5,6 +5,7 @@ export type {
   BlobWriter,
   ByteSpan,
   ContentLinks,
+  EnumerableBlobStore,
   DigestEntry,
   ManifestRecord,
   MetadataStore,
@@ -16,6 +17,7 @@ export type {
 } from './types.js';
 export { DigestMismatchError, MetadataUnavailableError, SizeMismatchError, StorageError } from './errors.js';
 export { FsBlobStore, type FsBlobStoreOptions } from './blobs/blob-store.js';
+export { createVerifier, type CreateVerifier, type Verifier } from './blobs/verifier.js';
 export { FileKvStore, type FileKvStoreOptions, type SkippedLine } from './metadata/file-kv-store.js';
 export { KeyvMetadataStore, type KeyvMetadataStoreOptions, type MetadataKvStore } from './metadata/metadata-store.js';
 export { createRedisKvStore, type RedisKvStoreOptions } from './metadata/redis-kv-store.js';

@@ -22,10 +22,18 @@ export interface BlobStore {
   stat(digest: Digest): Promise<BlobInfo | undefined>;
   /** A stream of the committed blob (or a span of it); undefined if absent. */
   open(digest: Digest, span?: ByteSpan): Promise<Readable | undefined>;
-  /** Starts an in-progress write to a fresh temp file. */
-  begin(digest: Digest, expectedSize?: number): Promise<BlobWriter>;
+  /**
+   * Starts an in-progress write. Undefined means "will not cache this now" (no room in the budget,
+   * storage degraded): the caller streams the bytes elsewhere, and nothing lands in the store.
+   */
+  begin(digest: Digest, expectedSize?: number): Promise<BlobWriter | undefined>;
   delete(digest: Digest): Promise<boolean>;
   list(): AsyncIterable<BlobInfo>;
+}
+
+/** A store that can name its committed digests from directory listings alone (the budget's start-up reconcile). */
+export interface EnumerableBlobStore extends BlobStore {
+  digests(): Promise<Digest[]>;
 }
 
 export interface BlobWriter {
@@ -33,11 +41,6 @@ export interface BlobWriter {
   /** Bytes written to the temp file so far (what followers may read, minus the held-back tail). */
   readonly bytesWritten: number;
   readonly expectedSize: number | undefined;
-  /**
-   * `false` for a write that keeps nothing (streamed to its followers only, see UncachedWriter):
-   * only clients that followed it from the first byte can read it, and nothing lands in the store.
-   */
-  readonly caching?: false;
   /** Appends a chunk and feeds the hash; resolves once it is in the file. */
   write(chunk: Buffer): Promise<void>;
   /**

@@ -25,7 +25,7 @@ t.test('least recently used blobs go first and the cache stays inside the budget
   t.equal(await pull(mirror.url, a), a, 'a warm read makes a the most recent');
   t.equal(await pull(mirror.url, d), d);
   await mirror.app.settled();
-  await mirror.app.cache.index.settled();
+  await mirror.app.cache.settled();
   t.same([a, b, c, d].map((x) => isCached(mirror.storage, x)), [true, false, true, true], 'b, the least recently used, was evicted');
   t.same(await cacheNumbers(mirror.app), { bytes: 3 * MiB, blobs: 3, evictions: 1 });
   const evictedBytes = (await mirror.app.metrics.evictedBytes.get()).values[0]?.value;
@@ -35,7 +35,7 @@ t.test('least recently used blobs go first and the cache stays inside the budget
   t.equal(await pull(mirror.url, b), b, 'an evicted blob is fetched again on demand');
   t.equal(reg.count({ kind: 'blob', method: 'GET' }), 1);
   await mirror.app.settled();
-  await mirror.app.cache.index.settled();
+  await mirror.app.cache.settled();
   t.ok((await cacheNumbers(mirror.app)).bytes <= 3.5 * MiB, 'still inside the budget');
   t.notOk(isCached(mirror.storage, c), 'c was next in line');
   await closeAndCheckInvariants(t, mirror, { maxSize: 3.5 * MiB });
@@ -77,7 +77,7 @@ t.test('a blob being read is never deleted: eviction passes over it', async (t) 
   t.equal(await pull(mirror.url, b), b);
   t.equal(await pull(mirror.url, c), c);
   await mirror.app.settled();
-  await mirror.app.cache.index.settled();
+  await mirror.app.cache.settled();
   t.ok(isCached(mirror.storage, big), 'the blob being read is still there');
   t.notOk(isCached(mirror.storage, b), 'b was evicted instead');
   t.equal(await reader.finish(), big, 'the slow client got every byte');
@@ -100,7 +100,7 @@ t.test('a manifest whose blobs were evicted is still served; its blobs come back
     await pull(mirror.url, digest);
     await mirror.app.settled();
   }
-  await mirror.app.cache.index.settled();
+  await mirror.app.cache.settled();
   t.notOk(image.layers.some((l) => isCached(mirror.storage, l.digest)), 'the layers were evicted');
   const again = await request(`${mirror.url}/v2/team/app/manifests/v1`, { headers: { accept: image.mediaType } });
   t.equal(again.status, 200);

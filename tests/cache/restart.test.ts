@@ -42,7 +42,7 @@ t.test('recency survives a restart', async (t) => {
   t.same(await cacheNumbers(second.app), { bytes: 3 * MiB, blobs: 3, evictions: 0 }, 'the totals are known at start');
   await pull(second.url, 'team/app', d);
   await second.app.settled();
-  await second.app.cache.index.settled();
+  await second.app.cache.settled();
   t.same([a, b, c, d].map((x) => isCached(storage, x)), [true, false, true, true], 'b was the least recently used before the restart');
 });
 
@@ -86,7 +86,7 @@ t.test('pins: pinned content is never evicted; a budget below the pinned set sto
   const blobs = [image.config.digest, ...image.layers.map((l) => l.digest)];
   for (const digest of blobs) await pull(mirror.url, 'team/pinned', digest);
   await mirror.app.settled();
-  const pinnedBytes = mirror.app.cache.index.pinnedBytes;
+  const pinnedBytes = mirror.app.cache.pinnedBytes;
   t.equal(pinnedBytes, image.manifest.length + image.config.size + image.layers.reduce((n, l) => n + l.size, 0), 'manifest, config and layers are pinned');
 
   const others = putRandomBlobs(reg, 'team/other', 4, MiB / 2);
@@ -94,7 +94,7 @@ t.test('pins: pinned content is never evicted; a budget below the pinned set sto
     await pull(mirror.url, 'team/other', digest);
     await mirror.app.settled();
   }
-  await mirror.app.cache.index.settled();
+  await mirror.app.cache.settled();
   t.ok(blobs.every((d) => isCached(storage, d)) && isCached(storage, image.manifestDigest), 'the pinned image is whole although it is the oldest');
   t.ok(others.some((d) => !isCached(storage, d)), 'unpinned blobs were evicted instead');
   t.ok((await cacheNumbers(mirror.app)).bytes <= 4 * MiB, 'pinned bytes count against the budget');

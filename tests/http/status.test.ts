@@ -79,7 +79,7 @@ t.test('/api/status: evictions are the ones the cache made', async (t) => {
     await mirror.app.settled();
   }
   // Eviction runs after the commit that overflowed the budget; the index settles once it is done.
-  await mirror.app.cache.index.settled();
+  await mirror.app.cache.settled();
   t.same((await status(mirror.url)).cache, { sizeBytes: MiB, maxSizeBytes: 1.5 * MiB, fill: MiB / (1.5 * MiB), blobs: 1, evictions: 1, evictedBytes: MiB });
 });
 

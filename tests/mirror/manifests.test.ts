@@ -1,8 +1,11 @@
 import t from 'tap';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { buildImage, buildIndex, buildLayer, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { errorCode, request } from '../fixtures/http.js';
+import { isCached } from '../fixtures/cache.js';
+import { storageLayout } from '../../src/storage/layout.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -73,6 +76,40 @@ t.test('a manifest whose bytes do not match the digest is refused and not cached
   t.equal(good.status, 200);
   t.ok(good.body.equals(img.manifest));
   t.equal(reg.count({ kind: 'manifest', method: 'GET' }), 2, 'the bad answer was not cached');
+});
+
+t.test('a manifest pulled while storage cannot cache is served, recorded nowhere, and cached by the next pull', async (t) => {
+  const reg = await startTestRegistry(t);
+  const img = image('degraded');
+  reg.pushImage('team/app', '1', img);
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  // Every new temp file fails (ENOTDIR): storage turns degraded and keeps nothing.
+  const tmp = storageLayout(mirror.storage).tmpDir;
+  rmSync(tmp, { recursive: true });
+  writeFileSync(tmp, 'not a directory');
+  const tagUrl = `${mirror.url}/v2/team/app/manifests/1`;
+  const digestUrl = `${mirror.url}/v2/team/app/manifests/${img.manifestDigest}`;
+  for (const url of [tagUrl, digestUrl]) {
+    const res = await request(url, { headers: { accept: ALL } });
+    t.equal(res.status, 200);
+    t.ok(res.body.equals(img.manifest), 'upstream bytes');
+    t.equal(res.headers['docker-content-digest'], img.manifestDigest);
+  }
+  t.notOk(isCached(mirror.storage, img.manifestDigest), 'nothing kept');
+  t.equal(reg.count({ kind: 'manifest', method: 'GET' }), 2, 'no record claimed the bytes: the digest pull asked upstream again');
+
+  rmSync(tmp);
+  mkdirSync(tmp);
+  t.ok(await mirror.app.storageHealth.probe(), 'storage is writable again');
+  t.equal((await request(tagUrl, { headers: { accept: ALL } })).status, 200);
+  t.equal(reg.count({ kind: 'manifest', method: 'GET' }), 3, 'the tag was not recorded either: asked upstream');
+  t.ok(isCached(mirror.storage, img.manifestDigest), 'the next pull cached it');
+  await reg.stop();
+  for (const url of [tagUrl, digestUrl]) {
+    const res = await request(url, { headers: { accept: ALL } });
+    t.equal(res.status, 200, 'served with the upstream down');
+    t.ok(res.body.equals(img.manifest));
+  }
 });
 
 t.test('Accept decides: an index for clients that take one, passthrough for those that do not', async (t) => {

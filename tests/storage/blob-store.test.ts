@@ -1,24 +1,15 @@
 import t from 'tap';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { parseDigest, type Digest } from '../../src/oci/index.js';
+import type { Digest } from '../../src/oci/index.js';
 import { DigestMismatchError, FsBlobStore, SizeMismatchError, StorageError, type BlobInfo } from '../../src/storage/index.js';
 import { storageLayout } from '../../src/storage/layout.js';
-
-function digestOf(bytes: Buffer, alg: 'sha256' | 'sha512' = 'sha256'): Digest {
-  return parseDigest(`${alg}:${createHash(alg).update(bytes).digest('hex')}`);
-}
+import { blobStoreContract } from '../fixtures/blob-store-contract.js';
+import { digestOf, readAll } from '../fixtures/blob-streams.js';
 
 function hexOf(digest: Digest): string {
   return digest.slice(digest.indexOf(':') + 1);
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 async function listAll(store: FsBlobStore): Promise<BlobInfo[]> {
@@ -38,6 +29,10 @@ async function put(blobs: FsBlobStore, bytes: Buffer, digest = digestOf(bytes)):
   await writer.write(bytes);
   return writer.commit();
 }
+
+t.test('the BlobStore contract', async (t) => {
+  blobStoreContract(t, async (t) => ({ store: (await store(t.testdir())).blobs }));
+});
 
 t.test('a committed blob is visible to stat, open, list and can be deleted', async (t) => {
   const { root, blobs } = await store(t.testdir());
@@ -74,15 +69,6 @@ t.test('a committed blob is visible to stat, open, list and can be deleted', asy
   t.equal(await blobs.delete(digest), false);
   t.equal(await blobs.stat(digest), undefined);
   t.same(await listAll(blobs), []);
-});
-
-t.test('open with a span reads exactly the inclusive range', async (t) => {
-  const { blobs } = await store(t.testdir());
-  const bytes = randomBytes(5000);
-  const { digest } = await put(blobs, bytes);
-  t.same(await readAll((await blobs.open(digest, { start: 100, end: 199 }))!), bytes.subarray(100, 200));
-  t.same(await readAll((await blobs.open(digest, { start: 4999, end: 4999 }))!), bytes.subarray(4999));
-  t.same(await readAll((await blobs.open(digest, { start: 0, end: 4999 }))!), bytes);
 });
 
 t.test('a digest mismatch throws, removes the temp file and leaves no blob', async (t) => {

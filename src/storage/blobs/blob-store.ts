@@ -9,6 +9,7 @@ import { FsBlobWriter } from './blob-writer.js';
 import { isErrno } from '../fs-util.js';
 import { blobPath, newTempPath, storageLayout, type StorageLayout } from '../layout.js';
 import { StorageError } from '../errors.js';
+import { createVerifier, type CreateVerifier } from './verifier.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteSpan } from '../types.js';
 
 const openFd = promisify(openCallback);
@@ -16,6 +17,8 @@ const openFd = promisify(openCallback);
 export interface FsBlobStoreOptions {
   /** The storage directory; the blob store owns its blobs and tmp folders (layout.ts). */
   readonly root: string;
+  /** How writes check their bytes; hashing on the calling thread by default. */
+  readonly createVerifier?: CreateVerifier;
 }
 
 /** Algorithms that may have a directory under blobs/ (what oci's Digest admits). */
@@ -27,8 +30,10 @@ export class FsBlobStore implements BlobStore {
   readonly #layout: StorageLayout;
   readonly #blobsDir: string;
   readonly #tmpDir: string;
+  readonly #createVerifier: CreateVerifier;
 
   constructor(options: FsBlobStoreOptions) {
+    this.#createVerifier = options.createVerifier ?? createVerifier;
     this.#layout = storageLayout(options.root);
     this.#blobsDir = this.#layout.blobsDir;
     this.#tmpDir = this.#layout.tmpDir;
@@ -83,7 +88,8 @@ export class FsBlobStore implements BlobStore {
     } catch (cause) {
       throw new StorageError(`creating a temp file for ${digest} failed`, { cause });
     }
-    return new FsBlobWriter({ digest, expectedSize, handle, tmpPath, finalPath: this.#pathOf(digest) });
+    const verifier = this.#createVerifier(digest, expectedSize);
+    return new FsBlobWriter({ digest, expectedSize, handle, tmpPath, finalPath: this.#pathOf(digest), verifier });
   }
 
   async delete(digest: Digest): Promise<boolean> {

@@ -1,12 +1,12 @@
-import { createHash, type Hash } from 'node:crypto';
 import { mkdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
-import { digestAlgorithm, digestHex, type Digest } from '../../oci/index.js';
+import type { Digest } from '../../oci/index.js';
 import { BlobFollower, type FollowSource, type RecentChunk } from './blob-follower.js';
 import { BlobReadStream } from './blob-read-stream.js';
 import { isErrno, syncDir } from '../fs-util.js';
-import { DigestMismatchError, SizeMismatchError, StorageError } from '../errors.js';
+import { SizeMismatchError, StorageError } from '../errors.js';
+import type { Verifier } from './verifier.js';
 import type { BlobInfo, BlobWriter, ByteSpan } from '../types.js';
 
 export interface FsBlobWriterInit {
@@ -16,6 +16,8 @@ export interface FsBlobWriterInit {
   readonly handle: FileHandle;
   readonly tmpPath: string;
   readonly finalPath: string;
+  /** Sees every byte written, in order; commit() waits for its verdict. */
+  readonly verifier: Verifier;
 }
 
 type State = 'writing' | 'committing' | 'committed' | 'aborted';
@@ -45,7 +47,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   readonly handle: FileHandle;
   readonly #tmpPath: string;
   readonly #finalPath: string;
-  readonly #hash: Hash;
+  readonly #verifier: Verifier;
   #written = 0;
   #state: State = 'writing';
   /** The digest matched: every byte may be handed out, even while fsync and rename are still running. */
@@ -74,7 +76,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     this.handle = init.handle;
     this.#tmpPath = init.tmpPath;
     this.#finalPath = init.finalPath;
-    this.#hash = createHash(digestAlgorithm(init.digest));
+    this.#verifier = init.verifier;
   }
 
   get bytesWritten(): number {
@@ -145,7 +147,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     let at = start;
     for (const chunk of chunks) {
       if (chunk.length === 0) continue;
-      this.#hash.update(chunk);
+      this.#verifier.update(chunk);
       this.#recent.push({ buf: chunk, start: at });
       at += chunk.length;
     }
@@ -210,13 +212,8 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     // A write failed while we waited: it aborted already.
     if (this.#aborted()) throw this.#closedError();
     try {
-      if (this.expectedSize !== undefined && this.#written !== this.expectedSize) {
-        throw new SizeMismatchError(this.expectedSize, this.#written);
-      }
-      const actual = this.#hash.digest('hex');
-      if (actual !== digestHex(this.digest)) {
-        throw new DigestMismatchError(this.digest, `${digestAlgorithm(this.digest)}:${actual}`);
-      }
+      // Size, then digest: SizeMismatchError / DigestMismatchError.
+      await this.#verifier.finish();
       this.#verified = true;
       for (const follower of this.#followers) follower.wake();
       // The name must never point at bytes a power loss could take back.

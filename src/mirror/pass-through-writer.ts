@@ -1,26 +1,25 @@
-import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
-import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
-import { DigestMismatchError, SizeMismatchError, StorageError, type BlobInfo, type BlobWriter, type ByteSpan } from '../storage/index.js';
+import type { Digest } from '../oci/index.js';
+import { SizeMismatchError, StorageError, type BlobInfo, type BlobWriter, type ByteSpan, type Verifier } from '../storage/index.js';
 
 /**
- * A "write" that keeps nothing: bytes go straight to the clients that follow it, verified like a
- * cached download (the newest chunk is held back until the digest matched, so a mismatch ends
- * every response short). Used for a blob larger than the whole budget, when no room can be made,
- * and while storage is degraded. Upstream is read at the pace of the slowest follower (there is no
- * file to buffer in), and once every follower left the next write fails, so the upstream GET stops.
- * Followers must join before the first byte: the mirror starts a new download for a later client.
+ * A download that keeps nothing, for when the store gives no writer (a blob larger than the whole
+ * budget, no room can be made, storage degraded): bytes go straight to the clients that follow it,
+ * verified like a cached download (the newest chunk is held back until the digest matched, so a
+ * mismatch ends every response short). The source is read at the pace of the slowest follower
+ * (there is no file to buffer in), and once every follower left the next write fails, so the
+ * source's GET stops. Followers must join before the first byte: the mirror starts a new download
+ * for a later client.
  */
-export class UncachedWriter implements BlobWriter {
-  readonly caching = false;
-  readonly #hash: Hash;
+export class PassThroughWriter implements BlobWriter {
+  readonly #verifier: Verifier;
   /** Bytes received (hashed). */
   #written = 0;
   /** Bytes handed to followers: a client joining after the first one cannot be served. */
   #fed = 0;
   #held: { buf: Buffer; start: number } | undefined;
-  readonly #followers = new Set<UncachedFollower>();
+  readonly #followers = new Set<PassThroughFollower>();
   #hadFollowers = false;
   #state: 'writing' | 'committed' | 'aborted' = 'writing';
   #abortReason: Error | undefined;
@@ -28,8 +27,9 @@ export class UncachedWriter implements BlobWriter {
   constructor(
     readonly digest: Digest,
     readonly expectedSize: number | undefined,
+    verifier: Verifier,
   ) {
-    this.#hash = createHash(digestAlgorithm(digest));
+    this.#verifier = verifier;
   }
 
   /** Bytes already handed to followers (the held-back chunk excluded): above 0, nobody can join. */
@@ -42,7 +42,7 @@ export class UncachedWriter implements BlobWriter {
     // Feeding the first bytes closes the door to new followers: with nobody following by then (all
     // left, or none came, as for a sync), the rest of the upstream GET would go nowhere.
     if (this.#followers.size === 0 && (this.#hadFollowers || this.#held !== undefined)) {
-      throw new StorageError(`no client follows the uncached download of ${this.digest}`);
+      throw new StorageError(`no client follows the pass-through download of ${this.digest}`);
     }
     const next = this.#written + chunk.length;
     if (this.expectedSize !== undefined && next > this.expectedSize) {
@@ -50,7 +50,7 @@ export class UncachedWriter implements BlobWriter {
       await this.abort(error);
       throw error;
     }
-    this.#hash.update(chunk);
+    this.#verifier.update(chunk);
     const out = this.#held;
     this.#held = { buf: chunk, start: this.#written };
     this.#written = next;
@@ -68,12 +68,13 @@ export class UncachedWriter implements BlobWriter {
   }
 
   follow(span?: ByteSpan): Readable {
-    if (this.#state === 'aborted' || this.#fed > 0) {
+    // After commit nothing is left to read either (an empty blob feeds no byte, so check the state).
+    if (this.#state !== 'writing' || this.#fed > 0) {
       const failed = new Readable({ read() {} });
-      failed.destroy(this.#abortReason ?? new StorageError(`the uncached download of ${this.digest} already started`));
+      failed.destroy(this.#abortReason ?? new StorageError(`the pass-through download of ${this.digest} already started`));
       return failed;
     }
-    const follower = new UncachedFollower(span?.start ?? 0, span ? span.end + 1 : Number.POSITIVE_INFINITY);
+    const follower = new PassThroughFollower(span?.start ?? 0, span ? span.end + 1 : Number.POSITIVE_INFINITY);
     this.#hadFollowers = true;
     this.#followers.add(follower);
     follower.once('close', () => this.#followers.delete(follower));
@@ -82,23 +83,25 @@ export class UncachedWriter implements BlobWriter {
 
   async commit(): Promise<BlobInfo> {
     if (this.#state !== 'writing') throw this.#abortReason ?? new StorageError(`write of ${this.digest} is closed`);
-    if (this.expectedSize !== undefined && this.#written !== this.expectedSize) {
-      const error = new SizeMismatchError(this.expectedSize, this.#written);
-      await this.abort(error);
+    try {
+      await this.#verifier.finish();
+    } catch (error) {
+      await this.abort(error as Error);
       throw error;
     }
-    const actual = this.#hash.digest('hex');
-    if (actual !== digestHex(this.digest)) {
-      const error = new DigestMismatchError(this.digest, `${digestAlgorithm(this.digest)}:${actual}`);
-      await this.abort(error);
-      throw error;
-    }
+    // Aborted while the verdict was pending: its followers already failed.
+    if (this.#aborted()) throw this.#abortReason ?? new StorageError(`write of ${this.digest} is closed`);
     this.#state = 'committed';
     const held = this.#held;
     this.#held = undefined;
     if (held !== undefined) await this.#feed(held.buf, held.start);
     for (const f of this.#followers) f.finish();
     return { digest: this.digest, size: this.#written };
+  }
+
+  /** A method, not a field test: the state changes across awaits, which narrowing cannot see. */
+  #aborted(): boolean {
+    return this.#state === 'aborted';
   }
 
   async abort(reason: Error): Promise<void> {
@@ -111,7 +114,7 @@ export class UncachedWriter implements BlobWriter {
 }
 
 /** One client's view: the bytes of its span, the span's last byte held back until finish(). */
-class UncachedFollower extends PassThrough {
+class PassThroughFollower extends PassThrough {
   #pending: Buffer | undefined;
 
   readonly #start: number;
