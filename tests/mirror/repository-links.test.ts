@@ -81,7 +81,12 @@ t.test('a cached blob confirmed by another upstream is linked to the repository 
 
   const store = await openStore(t, mirror.app.config.storage);
   t.ok(await store.hasLink('two.test', 'c', parseDigest(digest)), 'linked to (two.test, c)');
-  t.strictSame(await store.linkedRepositories(parseDigest(digest)), [{ upstream: 'two.test', repository: 'c' }], 'nothing else was confirmed');
+  // The download itself linked (one.test, team/a): a blob pulled by digest alone is linked too.
+  t.strictSame(
+    (await store.linkedRepositories(parseDigest(digest))).map((l) => `${l.upstream}/${l.repository}`).sort(),
+    ['one.test/team/a', 'two.test/c'],
+    'the repository that downloaded it and the one that confirmed it, nothing else',
+  );
 });
 
 t.test('links written by one replica are visible to another through Redis', { skip: redisTools.skip }, async (t) => {
