@@ -114,6 +114,7 @@ export class App {
       manifestTTLms: config.manifestTTLms,
       now,
     }));
+    metrics.countDownloadsWith(() => mirror.downloadsInFlight);
     this.adminServer = createAdminSocketServer(
       { kind: 'serve', pid: process.pid, command: 'serve' },
       new CacheAdmin({

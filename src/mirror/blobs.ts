@@ -145,7 +145,6 @@ export class BlobService {
     const existing = this.downloads.get(key);
     if (existing !== undefined) return { download: existing, joined: true };
     const { source, ingest, observer, logger } = this.deps;
-    observer.downloadStarted();
     const download = new BlobDownload(source, ref, digest, ingest, (result) => {
       if ('info' in result) {
         observer.downloadFinished('committed', result.info.size);
@@ -168,6 +167,11 @@ export class BlobService {
   private forget(ref: RepoRef, digest: Digest, download: BlobDownload): void {
     const key = downloadKey(ref, digest);
     if (this.downloads.get(key) === download) this.downloads.delete(key);
+  }
+
+  /** Upstream downloads running now: the map itself, so no second count can drift from it. */
+  get inFlight(): number {
+    return this.downloads.size;
   }
 
   /** Resolves when every download in flight now has been committed and linked, or has failed. */

@@ -114,6 +114,10 @@ export class Mirror implements RegistryReader, SyncMirror {
     return this.metadata.deleteTag(ref.upstream, ref.name, tag);
   }
 
+  get downloadsInFlight(): number {
+    return this.blobs.inFlight;
+  }
+
   /** Waits for the downloads in flight to be committed (or to fail): shutdown drains them. */
   settled(): Promise<void> {
     return this.blobs.settled();

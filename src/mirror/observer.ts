@@ -6,14 +6,12 @@ export type CacheOutcome = 'hit' | 'miss' | 'coalesced' | 'stale';
 
 export interface MirrorObserver {
   cacheLookup(kind: 'blob' | 'manifest', outcome: CacheOutcome): void;
-  downloadStarted(): void;
   downloadFinished(result: 'committed' | 'failed', bytes: number): void;
   digestMismatch(kind: 'blob' | 'manifest'): void;
 }
 
 export const noopObserver: MirrorObserver = {
   cacheLookup() {},
-  downloadStarted() {},
   downloadFinished() {},
   digestMismatch() {},
 };

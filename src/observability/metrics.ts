@@ -49,7 +49,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   readonly cacheMaxBytes: number | undefined;
   private readonly perRepository: number;
   private readonly labelledRepositories = new Set<string>();
-  private inFlight = 0;
+  #downloadsInFlight: () => number = () => 0;
   private readonly now: () => number;
 
   readonly httpRequests = this.counter('regmirror_http_requests_total', 'HTTP requests answered, by method, route and status.', ['method', 'route', 'status']);
@@ -75,7 +75,13 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     registers: [this.registry],
   });
   readonly rateLimit = this.gauge('regmirror_upstream_ratelimit_remaining', 'Pulls left in the upstream rate-limit window, as advertised by its ratelimit-remaining header.', ['upstream']);
-  readonly downloadsInFlight = this.gauge('regmirror_blob_downloads_in_flight', 'Upstream blob downloads running now.', []);
+  readonly downloadsInFlight: Gauge<string> = new Gauge({
+    name: 'regmirror_blob_downloads_in_flight',
+    help: 'Upstream blob downloads running now.',
+    registers: [this.registry],
+    // Read at scrape time from the downloads themselves, not kept by increments that could drift.
+    collect: (): void => this.downloadsInFlight.set(this.#downloadsInFlight()),
+  });
   readonly downloads = this.counter('regmirror_blob_downloads_total', 'Upstream blob downloads finished, by result (committed|failed).', ['result']);
   readonly downloadedBytes = this.counter('regmirror_blob_downloaded_bytes_total', 'Blob bytes received from upstreams, by result of their download.', ['result']);
   readonly digestMismatches = this.counter('regmirror_digest_mismatches_total', 'Upstream content whose sha256 did not match its digest, by kind.', ['kind']);
@@ -121,20 +127,18 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     this.storageDegraded.set(0);
   }
 
+  /** Where the in-flight gauge reads its number (the mirror's own map of downloads). */
+  countDownloadsWith(read: () => number): void {
+    this.#downloadsInFlight = read;
+  }
+
   // MirrorObserver
 
   cacheLookup(kind: 'blob' | 'manifest', outcome: CacheOutcome): void {
     this.lookupChildren[kind][outcome].inc();
   }
 
-  downloadStarted(): void {
-    this.inFlight++;
-    this.downloadsInFlight.set(this.inFlight);
-  }
-
   downloadFinished(result: 'committed' | 'failed', bytes: number): void {
-    this.inFlight = Math.max(0, this.inFlight - 1);
-    this.downloadsInFlight.set(this.inFlight);
     this.downloads.labels(result).inc();
     if (bytes > 0) this.downloadedBytes.labels(result).inc(bytes);
   }
