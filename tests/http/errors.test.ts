@@ -7,7 +7,7 @@ import { toErrorAnswer } from '../../src/http/index.js';
 import type { NotFoundKind } from '../../src/http/errors.js';
 import * as mirror from '../../src/mirror/index.js';
 import * as oci from '../../src/oci/index.js';
-import { OciError, parseDigest, parseRoute, RepositoryGlobError, unsatisfiedContentRange } from '../../src/oci/index.js';
+import { ManifestGraphTooDeepError, OciError, parseDigest, parseRoute, RepositoryGlobError, unsatisfiedContentRange } from '../../src/oci/index.js';
 import * as storage from '../../src/storage/index.js';
 import { DigestMismatchError, MetadataUnavailableError, SizeMismatchError, StorageError } from '../../src/storage/index.js';
 import * as upstream from '../../src/upstream/index.js';
@@ -60,6 +60,8 @@ const CLASSES: Readonly<Record<string, readonly Row[]>> = {
   PinBudgetError: [['pin budget', new PinBudgetError(2, 1), internal]],
   // Raised while loading config, never at request time: the generic answer.
   RepositoryGlobError: [['glob', new RepositoryGlobError('bad glob'), internal]],
+  // Raised by sync and the admin commands walking stored manifests, never while serving a request.
+  ManifestGraphTooDeepError: [['graph too deep', new ManifestGraphTooDeepError(4), internal]],
 };
 
 function caught(fn: () => unknown): Error {
