@@ -1,13 +1,14 @@
-// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold|concurrent] [--keep] [--baseline DIR] [--node-arg=FLAG ...]   (after npm run build)
+// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold|concurrent|tags] [--keep] [--baseline DIR] [--node-arg=FLAG ...]   (after npm run build)
 // A quick A/B loop for optimising one path: the warm blob (regmirror, the reference and the plain
-// file server, alternately, with server CPU per GET) and the cold blob (fresh storage per run).
+// file server, alternately, with server CPU per GET), the cold blob (fresh storage per run) and tag
+// GETs of a warm manifest under wrk (req/s).
 // Prints medians and ratios only; `npm run bench` is what writes BENCHMARKS.md.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { concurrentGets, curlGet } from './lib/clients.mjs';
+import { concurrentGets, curlGet, MANIFEST_ACCEPT, wrk } from './lib/clients.mjs';
 import { cpuSeconds, startDistribution, startFileServer, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
 import { median } from './lib/report.mjs';
 import { pushImage, randomBlobFile } from './lib/seed.mjs';
@@ -72,6 +73,29 @@ if (values.only === undefined || values.only === 'warm') {
     `warm ratio vs reference ${(median(gbs.regmirror) / median(gbs.reference)).toFixed(2)}x, vs file server ${(median(gbs.regmirror) / median(gbs.fileServer)).toFixed(2)}x; ` +
       `cpu vs file server ${(median(cpu.regmirror) / median(cpu.fileServer)).toFixed(2)}x\n`,
   );
+  if (values.baseline) process.stdout.write(`warm regmirror / baseline ${(median(gbs.regmirror) / median(gbs.baseline)).toFixed(2)}x\n`);
+  for (const p of Object.values(procs)) await stopProcess(p);
+}
+
+if (values.only === undefined || values.only === 'tags') {
+  const small = randomBlobFile(join(work, 'small.layer'), 64 * 1024);
+  await pushImage(upstreamUrl, 'library/bench-tags', '1', [small]);
+  const tagPath = '/v2/library/bench-tags/manifests/1';
+  const procs = { regmirror: await start('regmirror'), reference: await start('reference') };
+  if (values.baseline) procs.baseline = await start('baseline');
+  const who = Object.keys(procs);
+  const load = { connections: 64, seconds: 3, headers: { Accept: MANIFEST_ACCEPT } };
+  for (const sys of who) await wrk(`http://${procs[sys].address}${tagPath}`, { ...load, seconds: 1 });
+  const rps = Object.fromEntries(who.map((k) => [k, []]));
+  for (let rep = 0; rep < reps; rep++) {
+    for (let i = 0; i < who.length; i++) {
+      const sys = who[(i + rep) % who.length];
+      rps[sys].push((await wrk(`http://${procs[sys].address}${tagPath}`, load)).rps);
+    }
+  }
+  for (const sys of who) process.stdout.write(`tags ${sys.padEnd(10)} req/s ${fmt(rps[sys], 0)}\n`);
+  process.stdout.write(`tags ratio vs reference ${(median(rps.regmirror) / median(rps.reference)).toFixed(2)}x\n`);
+  if (values.baseline) process.stdout.write(`tags regmirror / baseline ${(median(rps.regmirror) / median(rps.baseline)).toFixed(2)}x\n`);
   for (const p of Object.values(procs)) await stopProcess(p);
 }
 
