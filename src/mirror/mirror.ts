@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { nextPageFromLink, OciError, type Digest, type Reference } from '../oci/index.js';
+import { nextPageFromLink, OciError, type Digest, type PageQuery, type Reference } from '../oci/index.js';
 import type { BlobStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
@@ -7,7 +7,7 @@ import { upstreamBlobSource } from './blob-source.js';
 import { Ingest } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import type { MirrorObserver } from './observer.js';
-import type { MirrorMetadata, PageRequest, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
+import type { MirrorMetadata, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
 
 export interface MirrorOptions {
   readonly upstreams: ReadonlyMap<string, Upstream>;
@@ -80,14 +80,14 @@ export class Mirror implements RegistryReader, SyncMirror {
   }
 
   /** Tag lists are mutable and cheap upstream: passed through, never cached. */
-  async tags(ref: RepoRef, query: PageRequest, signal?: AbortSignal): Promise<TagsReply> {
-    const page = await this.upstreams.get(ref.upstream).listTags(ref.name, pageQuery(query), signal);
+  async tags(ref: RepoRef, query: PageQuery, signal?: AbortSignal): Promise<TagsReply> {
+    const page = await this.upstreams.get(ref.upstream).listTags(ref.name, query, signal);
     return { body: page.body, next: nextPageFromLink(page.link) };
   }
 
   /** One page of the upstream's /v2/_catalog, passed through like tags. */
-  async catalog(upstream: string, query: PageRequest, signal?: AbortSignal): Promise<TagsReply> {
-    const page = await this.upstreams.get(upstream).listCatalog(pageQuery(query), signal);
+  async catalog(upstream: string, query: PageQuery, signal?: AbortSignal): Promise<TagsReply> {
+    const page = await this.upstreams.get(upstream).listCatalog(query, signal);
     return { body: page.body, next: nextPageFromLink(page.link) };
   }
 
@@ -122,12 +122,4 @@ export class Mirror implements RegistryReader, SyncMirror {
   settled(): Promise<void> {
     return this.blobs.settled();
   }
-}
-
-/** Only the parameters the client sent: an absent key is left out of the upstream query. */
-function pageQuery(query: PageRequest): { n?: number; last?: string } {
-  const q: { n?: number; last?: string } = {};
-  if (query.n !== undefined) q.n = query.n;
-  if (query.last !== undefined) q.last = query.last;
-  return q;
 }

@@ -1,4 +1,4 @@
-import type { Digest, Reference, RepositoryName } from '../oci/index.js';
+import type { Digest, PageQuery, Reference, RepositoryName } from '../oci/index.js';
 import type { Logger } from 'pino';
 import type { BlobStore, ContentLinks, TagStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
@@ -39,15 +39,10 @@ export interface ServiceDeps {
   readonly logger: Logger;
 }
 
-export interface PageRequest {
-  readonly n: number | undefined;
-  readonly last: string | undefined;
-}
-
 export interface TagsReply {
   readonly body: Buffer;
   /** Where the next page starts, already read out of upstream's Link header. */
-  readonly next: PageRequest | undefined;
+  readonly next: PageQuery | undefined;
 }
 
 export interface ReferrersReply {
@@ -68,15 +63,15 @@ export interface RegistryReader {
   manifestHead(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply>;
   blob(ref: RepoRef, digest: Digest, range: string | undefined, signal?: AbortSignal): Promise<BlobReply>;
   blobHead(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }>;
-  tags(ref: RepoRef, query: PageRequest, signal?: AbortSignal): Promise<TagsReply>;
+  tags(ref: RepoRef, query: PageQuery, signal?: AbortSignal): Promise<TagsReply>;
   referrers(ref: RepoRef, digest: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrersReply>;
 }
 
 /** What sync needs from the mirror: the pull path for content, plus the local tag records prune compares. */
 export interface SyncMirror {
   manifest(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply>;
-  tags(ref: RepoRef, query: PageRequest, signal?: AbortSignal): Promise<TagsReply>;
-  catalog(upstream: string, query: PageRequest, signal?: AbortSignal): Promise<TagsReply>;
+  tags(ref: RepoRef, query: PageQuery, signal?: AbortSignal): Promise<TagsReply>;
+  catalog(upstream: string, query: PageQuery, signal?: AbortSignal): Promise<TagsReply>;
   /** Resolves once the blob is verified and committed; `downloaded` counts bytes this call fetched. */
   ensureBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number; downloaded: number }>;
   cachedTag(ref: RepoRef, tag: string): Promise<Digest | undefined>;

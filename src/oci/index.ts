@@ -41,5 +41,5 @@ export {
   type Route,
   type RouteContext,
 } from './route.js';
-export { nextPageFromLink, tagsListLink, type PageQuery } from './pagination.js';
+export { FIRST_PAGE, nextPageFromLink, tagsListLink, type PageQuery } from './pagination.js';
 export { RepositoryFilter, RepositoryGlob, RepositoryGlobError } from './repository-glob.js';

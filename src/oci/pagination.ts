@@ -1,9 +1,13 @@
 import { MAX_LAST_LENGTH, MAX_PAGE_SIZE } from './route.js';
 
+/** A page of a name list (tags, catalog) as the client asked for it; undefined: not given. */
 export interface PageQuery {
   readonly n: number | undefined;
   readonly last: string | undefined;
 }
+
+/** From the start, at the registry's own page size. */
+export const FIRST_PAGE: PageQuery = { n: undefined, last: undefined };
 
 /** The URI and the rel values of each link-value of an RFC 8288 Link header. */
 function* links(header: string): Generator<{ uri: string; rels: string[] }> {

@@ -5,6 +5,7 @@ import {
   referenceString,
   stripMediaTypeParams,
   type Digest,
+  type PageQuery,
   type Reference,
   type RepositoryName,
 } from '../oci/index.js';
@@ -111,16 +112,16 @@ export class HttpUpstream implements Upstream {
     return this.sizeByRangedGet(repo, url, signal);
   }
 
-  listTags(repo: RepositoryName, query: { n?: number; last?: string }, signal?: AbortSignal): Promise<TagsPage> {
+  listTags(repo: RepositoryName, query: PageQuery, signal?: AbortSignal): Promise<TagsPage> {
     return this.listPage(repo, this.url(repo, 'tags/list'), query, signal);
   }
 
-  listCatalog(query: { n?: number; last?: string }, signal?: AbortSignal): Promise<TagsPage> {
+  listCatalog(query: PageQuery, signal?: AbortSignal): Promise<TagsPage> {
     return this.listPage(CATALOG_SCOPE_KEY, new URL(`${this.base}/v2/_catalog`), query, signal);
   }
 
   /** A paginated JSON name list (tags or catalog), passed through with its Link header. */
-  private listPage(scopeRepo: string, url: URL, query: { n?: number; last?: string }, signal: AbortSignal | undefined): Promise<TagsPage> {
+  private listPage(scopeRepo: string, url: URL, query: PageQuery, signal: AbortSignal | undefined): Promise<TagsPage> {
     if (query.n !== undefined) url.searchParams.set('n', String(query.n));
     if (query.last !== undefined) url.searchParams.set('last', query.last);
     return this.call(scopeRepo, { method: 'GET', url, headers: { accept: 'application/json' }, followRedirects: true, signal }, async (ex, ctx) => {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Digest, Reference, RepositoryName } from '../oci/index.js';
+import type { Digest, PageQuery, Reference, RepositoryName } from '../oci/index.js';
 
 export interface ManifestResponse {
   /** The exact bytes upstream sent (capped at MAX_MANIFEST_BYTES). */
@@ -41,9 +41,9 @@ export interface Upstream {
   getBlob(repo: RepositoryName, digest: Digest, options?: { range?: { start: number; end?: number }; signal?: AbortSignal }): Promise<BlobResponse>;
   /** Size of the blob; falls back to a ranged GET when HEAD lacks Content-Length. */
   headBlob(repo: RepositoryName, digest: Digest, signal?: AbortSignal): Promise<{ size: number }>;
-  listTags(repo: RepositoryName, query: { n?: number; last?: string }, signal?: AbortSignal): Promise<TagsPage>;
+  listTags(repo: RepositoryName, query: PageQuery, signal?: AbortSignal): Promise<TagsPage>;
   /** /v2/_catalog (body `{"repositories": [...]}`); many registries refuse it (Docker Hub: 404/401). */
-  listCatalog(query: { n?: number; last?: string }, signal?: AbortSignal): Promise<TagsPage>;
+  listCatalog(query: PageQuery, signal?: AbortSignal): Promise<TagsPage>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import t, { type Test } from 'tap';
-import { parseDigest, parseReference, parseRepositoryName } from '../../src/oci/index.js';
+import { FIRST_PAGE, parseDigest, parseReference, parseRepositoryName } from '../../src/oci/index.js';
 import { type Upstream, type UpstreamFailure } from '../../src/upstream/index.js';
 import { quickImage } from '../fixtures/images.js';
 import { expectFailure as expectUpstreamFailure, testUpstream, type UpstreamOverrides } from '../fixtures/upstream.js';
@@ -133,7 +133,7 @@ t.test("Docker Hub's 401 for unknown repositories becomes not-found", async (t) 
 
   // With accepted credentials the realm vouched for us: still "missing or private".
   const withCreds = await startTestRegistry(t, { auth: { kind: 'bearer', username: 'mirror', password: CANARY }, unknownRepoIs401: true });
-  await expectFailure(t, upstreamFor(t, withCreds, { username: 'mirror', password: CANARY }).listTags(missing, {}), 'not-found');
+  await expectFailure(t, upstreamFor(t, withCreds, { username: 'mirror', password: CANARY }).listTags(missing, FIRST_PAGE), 'not-found');
   await expectFailure(t, upstreamFor(t, withCreds, { username: 'mirror', password: CANARY }).headBlob(missing, parseDigest(`sha256:${'a'.repeat(64)}`)), 'not-found');
 });
 

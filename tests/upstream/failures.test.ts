@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import t, { type Test } from 'tap';
-import { parseDigest, parseReference, parseRepositoryName } from '../../src/oci/index.js';
+import { FIRST_PAGE, parseDigest, parseReference, parseRepositoryName } from '../../src/oci/index.js';
 import type { UpstreamFailure } from '../../src/upstream/index.js';
 import { quickImage } from '../fixtures/images.js';
 import { expectFailure as expectUpstreamFailure, testUpstream, type UpstreamOverrides } from '../fixtures/upstream.js';
@@ -33,7 +33,7 @@ t.test('404s carry the OCI code', async (t) => {
   const noTag = await expectFailure(t, up.getManifest(repo, parseReference('nope'), []), 'not-found');
   t.equal(noTag?.details.ociCode, 'MANIFEST_UNKNOWN');
   t.equal(noTag?.details.status, 404);
-  const noRepo = await expectFailure(t, up.listTags(parseRepositoryName('team/none'), {}), 'not-found');
+  const noRepo = await expectFailure(t, up.listTags(parseRepositoryName('team/none'), FIRST_PAGE), 'not-found');
   t.equal(noRepo?.details.ociCode, 'NAME_UNKNOWN');
   const noBlob = await expectFailure(t, up.getBlob(repo, parseDigest(`sha256:${'b'.repeat(64)}`)), 'not-found');
   t.equal(noBlob?.details.ociCode, 'BLOB_UNKNOWN');
