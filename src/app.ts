@@ -9,7 +9,7 @@ import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
 import { createLogger, errorSummary, Metrics, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
 import { BlobCache, type RecoverReport } from './cache/index.js';
-import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore } from './storage/index.js';
+import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, syncPinPatterns, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
 
@@ -74,7 +74,7 @@ export class App {
     };
     this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: upstreamObserver, now })]));
     const root = config.storage.path;
-    const log = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
+    const log: StorageLog = (level, fields, message) => this.logger[level](fields, message);
     // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
     const health = (this.storageHealth = new StorageHealth({ root, log, onChange: (d) => metrics.storageState(d) }));
     this.metadata = createMetadataStore(config.storage, {

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/index.js';
 import { CacheIndex, type CacheIndexObserver, type RemoveResult, type Reservation } from './cache-index.js';
-import { StorageError, type BlobInfo, type BlobStore, type BlobWriter, type ByteSpan, type EnumerableBlobStore, type StorageHealth } from '../storage/index.js';
+import { StorageError, type BlobInfo, type BlobStore, type BlobWriter, type ByteSpan, type EnumerableBlobStore, type StorageHealth, type StorageLog } from '../storage/index.js';
 import { reconcile } from './reconcile.js';
 import { IndexSnapshot } from './index-snapshot.js';
 
@@ -16,8 +16,6 @@ export class PinBudgetError extends StorageError {
   }
 }
 
-export type CacheLog = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => void;
-
 export interface BlobCacheOptions {
   readonly store: EnumerableBlobStore;
   readonly root: string;
@@ -30,7 +28,7 @@ export interface BlobCacheOptions {
   readonly forget: (digest: Digest) => Promise<void>;
   /** The size the metadata recorded at commit, if any: adopting a file then needs no stat. */
   readonly recordedSize?: (digest: Digest) => Promise<number | undefined>;
-  readonly log: CacheLog;
+  readonly log: StorageLog;
   /** How often a changed index is written to disk. Default 30 s. */
   readonly flushIntervalMs?: number;
   readonly now?: () => number;
@@ -58,7 +56,7 @@ export class BlobCache implements BlobStore {
   readonly #health: StorageHealth;
   readonly #forget: (digest: Digest) => Promise<void>;
   readonly #recordedSize: (digest: Digest) => Promise<number | undefined>;
-  readonly #log: CacheLog;
+  readonly #log: StorageLog;
   readonly #flushIntervalMs: number;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;

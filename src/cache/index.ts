@@ -1,3 +1,3 @@
-export { BlobCache, PinBudgetError, type BlobCacheOptions, type CacheLog, type RecoverReport } from './blob-cache.js';
+export { BlobCache, PinBudgetError, type BlobCacheOptions, type RecoverReport } from './blob-cache.js';
 export { CacheIndex, type CacheIndexObserver, type IndexedBlob, type RemoveResult, type Reservation } from './cache-index.js';
 export { IndexSnapshot } from './index-snapshot.js';

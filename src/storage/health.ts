@@ -1,6 +1,7 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { Coalescer } from '../concurrency/index.js';
 import { newProbePath, storageLayout, type StorageLayout } from './layout.js';
+import type { StorageLog } from './types.js';
 
 /** Errors that mean "this storage cannot take writes now", not "this one file is bad". */
 const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'ENOTDIR']);
@@ -23,7 +24,7 @@ export interface StorageHealthOptions {
   /** The storage directory; the probe file is written where blob writes go (layout.ts). */
   readonly root: string;
   /** Called for the degraded warning (at most once per `warnIntervalMs`) and the recovery notice. */
-  readonly log: (level: 'warn' | 'info', fields: Record<string, unknown>, message: string) => void;
+  readonly log: StorageLog;
   /** Told when the state flips (a gauge for alerting). */
   readonly onChange?: (degraded: boolean) => void;
   readonly now?: () => number;

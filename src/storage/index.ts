@@ -4,6 +4,7 @@ export type {
   BlobStore,
   BlobWriter,
   ByteSpan,
+  StorageLog,
   ContentLinks,
   EnumerableBlobStore,
   DigestEntry,

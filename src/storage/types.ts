@@ -2,6 +2,12 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/index.js';
 
 /** Inclusive byte range, already validated against the blob size. */
+/**
+ * How storage and the cache report what an operator should see (degraded mode, recovery, eviction):
+ * a pino-shaped call, so the App passes its logger's methods without storage depending on pino.
+ */
+export type StorageLog = (level: 'warn' | 'info' | 'debug', fields: Record<string, unknown>, message: string) => void;
+
 export interface ByteSpan {
   readonly start: number;
   readonly end: number;
