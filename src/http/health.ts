@@ -1,4 +1,5 @@
 import { Coalescer } from '../concurrency/index.js';
+import { errorCode } from '../observability/index.js';
 
 export interface ReadyResult {
   readonly ok: boolean;
@@ -87,7 +88,7 @@ export class Readiness {
 
 /** An error code says enough and cannot carry a secret (a Redis URL in a message could). */
 function reason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code === 'string') return `failed (${code})`;
+  const code = errorCode(err);
+  if (code !== undefined) return `failed (${code})`;
   return err instanceof Error ? err.message : String(err);
 }

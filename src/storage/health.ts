@@ -1,22 +1,14 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { Coalescer } from '../concurrency/index.js';
+import { errorCode } from '../observability/index.js';
 import { newProbePath, storageLayout, type StorageLayout } from './layout.js';
 import type { StorageLog } from './types.js';
 
 /** Errors that mean "this storage cannot take writes now", not "this one file is bad". */
 const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'ENOTDIR']);
 
-/** The errno code of an error or of any error in its `cause` chain. */
-export function errnoCode(error: unknown): string | undefined {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
-}
-
-export function isDiskError(error: unknown): boolean {
-  const code = errnoCode(error);
+function isDiskError(error: unknown): boolean {
+  const code = errorCode(error);
   return code !== undefined && DISK_ERRORS.has(code);
 }
 
@@ -75,7 +67,7 @@ export class StorageHealth {
   /** Records `error` if it is a disk error; returns whether it was one. */
   report(error: unknown): boolean {
     if (!isDiskError(error)) return false;
-    this.#degrade(errnoCode(error) ?? 'unknown');
+    this.#degrade(errorCode(error) ?? 'unknown');
     return true;
   }
 
@@ -112,7 +104,7 @@ export class StorageHealth {
     } catch (error) {
       await unlink(file).catch(() => {});
       // Anything that stops a file being written here stops caching, whatever its code.
-      this.#degrade(errnoCode(error) ?? 'EIO');
+      this.#degrade(errorCode(error) ?? 'EIO');
       return false;
     }
     await unlink(file).catch(() => {});

@@ -1,3 +1,5 @@
+import { errorCode } from '../observability/index.js';
+
 /**
  * A URL as it may appear in messages: origin and path only. Query strings of storage redirects are
  * signatures (`verify=`, `sig=`, `X-Amz-*`; checklist 12), and userinfo is never printed.
@@ -24,17 +26,3 @@ export function safeCause(err: unknown): Error {
   return copy;
 }
 
-/** The error code of a low-level error, looking into AggregateError and `cause`. */
-export function errorCode(err: unknown, depth = 0): string | undefined {
-  if (typeof err !== 'object' || err === null || depth > 4) return undefined;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') return code;
-  if (err instanceof AggregateError) {
-    for (const inner of err.errors) {
-      const c = errorCode(inner, depth + 1);
-      if (c !== undefined) return c;
-    }
-  }
-  const cause = (err as { cause?: unknown }).cause;
-  return errorCode(cause, depth + 1);
-}

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorCode } from './redact.js';
+import { errorCode } from '../observability/index.js';
 
 /*
  * Failures where the request most likely never reached upstream's application, or a fresh
