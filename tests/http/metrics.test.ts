@@ -3,7 +3,7 @@ import { quickImage, randomLayer, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
-import { pausedGet } from '../fixtures/cache.js';
+import { pausedGet, pauseNextBlobGet } from '../fixtures/cache.js';
 import { apiRequests, scrape, scrapeWhen, type Exposition } from '../fixtures/prometheus.js';
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
@@ -163,9 +163,7 @@ t.test('/metrics counts a cold download in flight while upstream holds it, and n
   const layer = randomLayer(2 * 1024 * 1024, 'in-flight');
   const digest = reg.putBlob('team/app', layer.gz);
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: 1024 * 1024, release: released, times: 1 });
+  const release = pauseNextBlobGet(reg, 1024 * 1024);
   const get = pausedGet(`${mirror.url}/v2/team/app/blobs/${digest}`);
   await get;
   t.equal((await scrape(mirror.url)).value('regmirror_blob_downloads_in_flight'), 1, 'one download while upstream is paused');

@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { buildImage, buildLayer, randomLayer, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
+import { pauseNextBlobGet } from '../fixtures/cache.js';
 import { errorCode, request } from '../fixtures/http.js';
 
 t.test('cold GET streams to the client before upstream finished; warm GET needs no upstream', async (t) => {
@@ -11,9 +12,7 @@ t.test('cold GET streams to the client before upstream finished; warm GET needs 
   const digest = reg.putBlob('team/app', layer.gz);
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
 
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: 1024 * 1024, release: released, times: 1 });
+  const release = pauseNextBlobGet(reg, 1024 * 1024);
 
   // Read until some bytes arrived while upstream is still paused: proof of streaming, not store-and-forward.
   const firstBytes = await new Promise<{ got: number; rest: Promise<Buffer> }>((resolve, reject) => {
@@ -98,9 +97,7 @@ t.test('a client that leaves does not cancel the shared download', async (t) => 
   const layer = randomLayer(4 * 1024 * 1024, 'leave');
   const digest = reg.putBlob('team/app', layer.gz);
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: 512 * 1024, release: released, times: 1 });
+  const release = pauseNextBlobGet(reg, 512 * 1024);
   await new Promise<void>((resolve) => {
     const req = httpRequest(`${mirror.url}/v2/team/app/blobs/${digest}`, { agent: false }, (res) => {
       res.once('data', () => {
