@@ -18,6 +18,9 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   // Metrics implements the observer interfaces their producers define (mirror, upstream, cache).
   observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },
+  // Identities: who a credential is (htpasswd users, robot tokens, signed bearer tokens, failure throttling).
+  // Its files (robot tokens, the signing key) live under the storage root but are its own, not blobs or records.
+  auth: { folders: [...COMMON, 'access'], packages: /^(node:.*|jose|bcryptjs)$/ },
   // The server side of access control: decides on resolved repositories, knows no HTTP server or store.
   access: { folders: COMMON, packages: /^node:.*$/ },
   // storage/'s own files: the shared types, errors, layout, health, and the index over both halves.
@@ -30,9 +33,9 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   // Every byte sync fetches goes through the cache policy: no upstream or storage, no HTTP client.
   sync: { folders: [...COMMON, 'mirror'], packages: /^(node:.*|semver|cron-parser|pino)$/ },
   // Admin commands work on the cache directory: they read the cache index for pins.
-  admin: { folders: [...COMMON, 'storage', 'cache'], packages: /^node:.*$/ },
-  http: { folders: [...COMMON, 'access', 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
-  cli: { folders: [...COMMON, 'admin', 'storage', 'cache', 'sync', 'mirror'], packages: /^(node:.*|commander)$/ },
+  admin: { folders: [...COMMON, 'storage', 'cache', 'auth'], packages: /^node:.*$/ },
+  http: { folders: [...COMMON, 'access', 'auth', 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
+  cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror'], packages: /^(node:.*|commander)$/ },
 };
 
 /** The rule a file or folder falls under: its deepest folder that has one (undefined for src/ itself). */

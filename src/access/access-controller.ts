@@ -19,11 +19,31 @@ export interface AccessRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** The peer's address as the socket reports it (a proxy's, behind one); failed logins are throttled per address. */
+  readonly remoteAddress?: string;
+  /** The subject CN of a client certificate the TLS handshake verified against `tls.clientCA`. */
+  readonly clientCertificate?: string;
+}
+
+/** How an identity proved itself. */
+export type AuthMethod = 'anonymous' | 'basic' | 'bearer' | 'robot' | 'certificate';
+
+/** Who is asking, once credentials are checked: what the policy decides on and the audit log records. */
+export interface Identity {
+  /** A user name, a robot token's name, a certificate's CN, or `anonymous`. */
+  readonly subject: string;
+  /** What `access.rules` match the subject against: `users` (users and certificates) or `tokens`. */
+  readonly kind: 'anonymous' | 'user' | 'token';
+  readonly method: AuthMethod;
+  /** From `auth.groups`. */
+  readonly groups: readonly string[];
 }
 
 /** Who was let in; recorded with every request. */
 export interface Grant {
+  /** `identity.subject`, kept as the name every log line already uses. */
   readonly principal: string;
+  readonly identity?: Identity;
 }
 
 /**
@@ -34,6 +54,13 @@ export interface Grant {
  */
 export interface AccessController {
   authorize(request: AccessRequest, accesses: readonly Access[]): Promise<Grant>;
+  /**
+   * The operator endpoints: `metrics` (/metrics, under `access.metrics`) or `admin` (/api/status, the
+   * status page, sync control, under `access.admin`). Same answers as authorize().
+   */
+  authorizeOps(request: AccessRequest, endpoint: 'metrics' | 'admin'): Promise<Grant>;
+  /** Whether a grant already given may read a repository: filters listings such as the catalog. */
+  canRead(grant: Grant, upstream: string, repository: RepositoryName): boolean;
 }
 
 export const ANONYMOUS = 'anonymous';
@@ -41,4 +68,6 @@ export const ANONYMOUS = 'anonymous';
 /** Everyone may pull everything: the mirror without access control. */
 export const allowAll: AccessController = {
   authorize: () => Promise.resolve({ principal: ANONYMOUS }),
+  authorizeOps: () => Promise.resolve({ principal: ANONYMOUS }),
+  canRead: () => true,
 };

@@ -5,6 +5,7 @@ import { integer, nonEmptyString, object, onlyKeys, optionalString } from './fie
 import { parsePins } from './repositories.js';
 import { parseSyncConfig } from './sync.js';
 import { parseMetadata } from './metadata.js';
+import { checkPrivateUpstreams, parseAccess, parseAudit, parseAuth, parsePrivate, parseTls } from './security.js';
 import type { Config, UpstreamConfig } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 
@@ -18,8 +19,8 @@ export interface ConfigOverrides {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync'];
-const UPSTREAM_KEYS = ['url', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections'];
+const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit'];
+const UPSTREAM_KEYS = ['url', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   let text: string;
@@ -96,6 +97,9 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
   const shutdownGraceMs = parseDuration(root['shutdownGrace'] ?? '30s');
   if (shutdownGraceMs === undefined) throw new ConfigError('shutdownGrace', 'must be a duration such as "30s" or "0"');
 
+  const auth = parseAuth(root['auth'], baseDir);
+  checkPrivateUpstreams(upstreams, auth);
+
   return {
     listen,
     storage: { path: storagePath, maxSize, pin, metadata },
@@ -106,6 +110,10 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
     metrics: { listen: metricsListen, perRepository },
     shutdownGraceMs,
     sync: parseSyncConfig(root['sync'], upstreams, defaultUpstream),
+    tls: parseTls(root['tls'], baseDir, parseListen),
+    auth,
+    access: parseAccess(root['access'], auth, upstreams),
+    audit: parseAudit(root['audit'], baseDir),
   };
 }
 
@@ -154,6 +162,7 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): Up
       bodyIdleMs: durationMs(t['bodyIdle'] ?? '60s', `${key}.timeouts.bodyIdle`),
     },
     connections,
+    private: parsePrivate(u, key),
   };
 }
 

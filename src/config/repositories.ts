@@ -8,9 +8,14 @@ import type { RepositoryPattern, UpstreamConfig } from './types.js';
  * `docker pull alpine` fetched and "docker.io/**" pins every Docker Hub repository.
  */
 export function parsePins(value: unknown, upstreams: ReadonlyMap<string, UpstreamConfig>): RepositoryPattern[] {
-  if (!Array.isArray(value)) throw new ConfigError('storage.pin', 'must be a list of "<upstream>/<repository pattern>" strings');
+  return parseRepositoryPatterns(value, 'storage.pin', upstreams);
+}
+
+/** A list in the `storage.pin` grammar, wherever it appears (pins, `access.anonymous`, `access.rules[].repositories`). */
+export function parseRepositoryPatterns(value: unknown, listKey: string, upstreams: ReadonlyMap<string, UpstreamConfig>): RepositoryPattern[] {
+  if (!Array.isArray(value)) throw new ConfigError(listKey, 'must be a list of "<upstream>/<repository pattern>" strings');
   return value.map((entry: unknown, i) => {
-    const key = `storage.pin[${i}]`;
+    const key = `${listKey}[${i}]`;
     if (typeof entry !== 'string') throw new ConfigError(key, 'must be a string such as "docker.io/library/*"');
     const slash = entry.indexOf('/');
     const host = slash < 0 ? entry : entry.slice(0, slash);

@@ -20,6 +20,8 @@ export interface UpstreamConfig {
   };
   /** Keep-alive connections kept per upstream origin. */
   readonly connections: number;
+  /** No anonymous read, whatever `access.anonymous` says; an unauthorised request never pulls through. */
+  readonly private: boolean;
 }
 
 /** Where tags and manifest records live: the embedded log under storage.path, or a Redis several replicas share. */
@@ -39,6 +41,64 @@ export interface RepositoryPattern {
   readonly upstream: string;
   /** A glob over repository names, see oci/repository-glob.ts. */
   readonly repository: string;
+}
+
+/** `tls`: the main listener (or `tls.listen`) speaks HTTPS; files are re-read when they change. */
+export interface TlsConfig {
+  /** Absolute paths of PEM files. */
+  readonly cert: string;
+  readonly key: string;
+  /** CA bundle for optional client certificates; a verified certificate's subject CN is an identity. */
+  readonly clientCA: string | undefined;
+  /** Where HTTPS listens; undefined: `listen` itself serves HTTPS. With it, `listen` stays plain HTTP. */
+  readonly listen: { readonly host: string; readonly port: number } | undefined;
+}
+
+/** `auth`: the mirror's own identities. Present means "default deny" for whatever `access` does not allow. */
+export interface AuthConfig {
+  /** Absolute path of a bcrypt htpasswd file, re-read when it changes. */
+  readonly htpasswd: string | undefined;
+  /** Group name → user names. */
+  readonly groups: ReadonlyMap<string, readonly string[]>;
+  /** The token endpoint's public URL (behind an ingress); undefined: derived from the request's Host. */
+  readonly realm: string | undefined;
+  /** PEM private key that signs tokens; undefined: one generated into the storage on first start. */
+  readonly signingKey: string | undefined;
+  /** Lifetime of issued bearer tokens (`auth.tokenTTL`, default 5m). */
+  readonly tokenTTLms: number;
+}
+
+/** One `access.rules` entry: these identities may read these repositories. */
+export interface AccessRule {
+  readonly repositories: readonly RepositoryPattern[];
+  readonly users: readonly string[];
+  readonly groups: readonly string[];
+  /** Robot token names. */
+  readonly tokens: readonly string[];
+  readonly actions: readonly ['read'];
+}
+
+export interface AccessConfig {
+  /** Repositories anyone may read without credentials (never those of a private upstream). */
+  readonly anonymous: readonly RepositoryPattern[];
+  /** The most specific matching rule decides. */
+  readonly rules: readonly AccessRule[];
+  /** Who may see /api/status and the status page, and run admin actions over HTTP. */
+  readonly admin: { readonly users: readonly string[]; readonly groups: readonly string[] };
+  /** Who may scrape /metrics. */
+  readonly metrics: 'anonymous' | 'admin';
+  /** Addresses or CIDR ranges whose X-Forwarded-For is believed. */
+  readonly trustedProxies: readonly string[];
+}
+
+/** `audit`: one JSON line per pull and security event, apart from the application log. */
+export interface AuditConfig {
+  /** An absolute file path, or "stdout". */
+  readonly path: string;
+  /** Rotate the file when it reaches this many bytes (`audit.maxSize`, default 100MiB). */
+  readonly maxSize: number;
+  /** Rotated files kept (`audit.maxFiles`, default 5). */
+  readonly maxFiles: number;
 }
 
 export interface Config {
@@ -66,4 +126,9 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** Repositories kept mirrored ahead of demand (src/sync). */
   readonly sync: SyncConfig;
+  readonly tls: TlsConfig | undefined;
+  /** Undefined: no identities, everyone reads everything (the behaviour before auth existed). */
+  readonly auth: AuthConfig | undefined;
+  readonly access: AccessConfig;
+  readonly audit: AuditConfig | undefined;
 }

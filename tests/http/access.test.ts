@@ -1,5 +1,5 @@
 import t from 'tap';
-import { AccessChallenge, AccessDenied, type AccessController } from '../../src/access/index.js';
+import { AccessChallenge, AccessDenied, allowAll, type AccessController } from '../../src/access/index.js';
 import type { AuditEvent, AuditSink } from '../../src/observability/index.js';
 import { quickImage, sha256 } from '../fixtures/images.js';
 import { errorCode, request, type RawResponse } from '../fixtures/http.js';
@@ -33,7 +33,8 @@ function auditLog(): AuditSink & { events: AuditEvent[]; eventFor(res: RawRespon
   };
 }
 
-async function world(t: { teardown(fn: () => unknown): void }, access: AccessController) {
+async function world(t: { teardown(fn: () => unknown): void }, decide: Pick<AccessController, 'authorize'>) {
+  const access: AccessController = { ...allowAll, ...decide };
   const reg = await startTestRegistry(t);
   const img = quickImage('access');
   reg.pushImage('library/alpine', '3', img);
