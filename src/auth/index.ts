@@ -1,0 +1,1 @@
+export { InvalidCredentials, type BearerVerifier, type PasswordVerifier, type VerifiedToken } from './types.js';
