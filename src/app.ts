@@ -3,8 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import type { AccessController } from './access/index.js';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
+import { InvalidCredentials, loadSigningKey, TokenService, type PasswordVerifier } from './auth/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
-import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
+import { createHttpServer, createOpsServer, Readiness, TokenEndpoint, type CanRead, type OpsEndpoints, type TokenEndpointOptions } from './http/index.js';
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
 import { createLogger, errorSummary, Metrics, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
@@ -26,7 +27,15 @@ export interface AppOptions {
   readonly access?: AccessController;
   /** Told about every registry API request (default: nothing). */
   readonly audit?: AuditSink;
+  /** With `auth`: who a user name and password are (htpasswd users, robot tokens). Default: nobody. */
+  readonly passwords?: PasswordVerifier;
+  /** With `auth`: what an identity may read, asked per token scope. Default: nothing (auth on means deny). */
+  readonly canRead?: CanRead;
+  /** With `auth`: the identity a refresh token names, as it is now (undefined: gone). */
+  readonly refreshIdentity?: TokenEndpointOptions['refreshIdentity'];
 }
+
+const NOBODY: PasswordVerifier = { verify: () => Promise.reject(new InvalidCredentials('no user source is configured')) };
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
 const METADATA_PROBE = parseDigest(`sha256:${'0'.repeat(64)}`);
@@ -54,6 +63,8 @@ export class App {
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
   readonly sync: SyncService;
+  /** With `auth`: issues the mirror's bearer tokens and verifies them (the access controller's BearerVerifier). */
+  readonly tokens: TokenService | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -149,6 +160,18 @@ export class App {
       metrics: () => metrics.exposition(),
       status: () => statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache) }),
     };
+    const auth = config.auth;
+    this.tokens = auth && new TokenService({ key: () => loadSigningKey({ configured: auth.signingKey, storageRoot: root }), ttlMs: auth.tokenTTLms, now });
+    const tokenEndpoint =
+      this.tokens &&
+      new TokenEndpoint({
+        tokens: this.tokens,
+        passwords: options.passwords ?? NOBODY,
+        canRead: options.canRead ?? (() => false),
+        routes: routeContext(config),
+        audit: options.audit,
+        refreshIdentity: options.refreshIdentity,
+      });
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
     this.server = createHttpServer({
@@ -159,6 +182,7 @@ export class App {
       observer: metrics,
       access: options.access,
       audit: options.audit,
+      tokens: tokenEndpoint,
     });
     this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics });
   }
@@ -178,6 +202,8 @@ export class App {
 
   async start(): Promise<AddressInfo> {
     const recovered = await this.open();
+    const key = await this.tokens?.open();
+    if (key !== undefined) this.logger.info({ file: key.file, kid: key.kid, alg: key.alg }, key.generated ? 'token signing key generated' : 'token signing key loaded');
     const address = await listen(this.server, this.config.listen);
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(

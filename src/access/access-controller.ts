@@ -23,6 +23,8 @@ export interface AccessRequest {
   readonly remoteAddress?: string;
   /** The subject CN of a client certificate the TLS handshake verified against `tls.clientCA`. */
   readonly clientCertificate?: string;
+  /** Whether the connection is TLS: a challenge's derived realm uses the scheme the client came by. */
+  readonly secure?: boolean;
 }
 
 /** How an identity proved itself. */

@@ -1,1 +1,3 @@
 export { InvalidCredentials, type BearerVerifier, type PasswordVerifier, type VerifiedToken } from './types.js';
+export { generatedKeyFile, loadSigningKey, SigningKeyError, type SigningAlgorithm, type SigningKey, type SigningKeyLocation } from './signing-key.js';
+export { CLOCK_SKEW_S, DEFAULT_REFRESH_TTL_MS, TOKEN_ISSUER, TokenService, type IssuedToken, type TokenServiceOptions } from './token-service.js';

@@ -28,8 +28,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     await app.start();
   } catch (err) {
     await app.close(0);
-    // The config asks for more than it allows: a usage error, like any other bad config.
-    if (err instanceof PinBudgetError) throw new CliError(`config error: ${err.message}`, 2);
+    // The config asks for more than it allows, or names a file that is not what it says (auth.signingKey):
+    // a usage error, like any other bad config.
+    if (err instanceof PinBudgetError || err instanceof ConfigError) throw new CliError(`config error: ${err.message}`, 2);
     const code = (err as NodeJS.ErrnoException).code;
     throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${config.listen.host}:${config.listen.port} is already in use` : (err as Error).message}`, 1);
   }

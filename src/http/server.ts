@@ -9,6 +9,7 @@ import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpO
 import { toErrorAnswer } from './errors.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
 import { opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
+import type { TokenEndpoint } from './token-route.js';
 
 export interface HttpServerOptions {
   /** What the registry API serves: the mirror, or a decorator of it. */
@@ -22,6 +23,8 @@ export interface HttpServerOptions {
   readonly access?: AccessController;
   /** Told about every finished /v2 request; nothing by default. */
   readonly audit?: AuditSink;
+  /** `/v2/token`, served when auth is on (it audits its own events). */
+  readonly tokens?: TokenEndpoint;
 }
 
 /** The registry listener: /v2/ API plus the ops endpoints (health, readiness, metrics, status). */
@@ -64,6 +67,13 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
     if (!res.writableFinished) aborter.abort();
   });
   try {
+    // Before the route grammar, which refuses every POST under /v2: the OAuth2 grants are POSTs.
+    if (options.tokens?.matches(req.url) === true) {
+      ex.registryApi = false;
+      ex.routeName = 'token';
+      await options.tokens.serve(req, res, ex.requestId);
+      return;
+    }
     const parsed = parseRequest(req.method ?? 'GET', req.url ?? '/');
     if (parsed === undefined) {
       const op = opsRoute(req.url, ops);
@@ -87,7 +97,8 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
 
 async function authorize(access: AccessController, req: IncomingMessage, route: Route, ex: Exchange): Promise<Grant> {
   try {
-    const grant = await access.authorize({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, requiredAccess(route));
+    const secure = 'encrypted' in req.socket && req.socket.encrypted === true;
+    const grant = await access.authorize({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, secure }, requiredAccess(route));
     ex.decision = 'allowed';
     return grant;
   } catch (err) {

@@ -1,4 +1,4 @@
-export { OCI_ERROR_STATUS, OciError, ociErrorBody, type OciErrorCode, type OciErrorOptions } from './errors.js';
+export { OCI_ERROR_STATUS, OciError, ociErrorBody, quoteInput, type OciErrorCode, type OciErrorOptions } from './errors.js';
 export { computeDigest, digestAlgorithm, digestHex, isDigestString, parseDigest, type Digest, type DigestAlgorithm } from './digest.js';
 export {
   MAX_NAME_LENGTH,
