@@ -95,7 +95,7 @@ function parseEntry(value: unknown, key: string, upstreams: ReadonlyMap<string, 
   // Refused rather than skipped: the entry could never run, and a prune would read an empty upstream
   // tag list as "every imported tag is gone". `regmirror config check` catches it before a deploy.
   if (upstream.offline) {
-    throw new ConfigError(`${key}.upstream`, `${upstream.name} is offline and is never contacted: remove this entry here (export it on the connected side, then regmirror import)`);
+    throw new ConfigError(`${key}.upstream`, `${upstream.name} is offline and never contacted, so this entry could never run: keep it on the connected side, and pin what was carried in with storage.pin`);
   }
   const { repository, isPattern } = parseRepository(e['repository'], `${key}.repository`, upstream);
   const name = e['name'] ?? `${upstream.name}/${repository}`;

@@ -84,7 +84,7 @@ t.test('a sync entry on an offline upstream is refused, saying what to do instea
   const raw = { upstreams: { 'air.local': { offline: true, url: 'https://x' } }, sync: [{ repository: 'team/app', tags: ['1'] }] };
   const err = t.throws(() => parseConfig(raw, { baseDir: '/x', env: {} })) as ConfigError;
   t.equal(err.key, 'sync.entries[0].upstream');
-  t.match(err.message, /air\.local is offline .*regmirror import/);
+  t.match(err.message, /air\.local is offline .*storage\.pin/);
   t.equal(parseConfig({ ...raw, upstreams: { 'air.local': { url: 'https://x' } } }, { baseDir: '/x', env: {} }).sync.entries.length, 1, 'the same entry online is fine');
 });
 
