@@ -154,7 +154,7 @@ export class App {
       { name: 'storage', run: async () => ((await health.probe()) ? undefined : { degraded: `not writable (${health.degraded?.reason ?? 'unknown'}): serving without caching` }) },
       { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
     ]);
-    const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url.href }));
+    const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url?.href ?? null, offline: u.offline }));
     const ops: OpsEndpoints = {
       readiness: this.readiness,
       metrics: () => metrics.exposition(),
@@ -183,6 +183,7 @@ export class App {
       access: options.access,
       audit: options.audit,
       tokens: tokenEndpoint,
+      catalog: mirror,
     });
     this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics });
   }
@@ -310,7 +311,7 @@ export function redactedConfig(config: Config): unknown {
         name,
         // No key at all for an anonymous upstream: the logger's redaction would print '[redacted]' for
         // an undefined password too, which reads as if a secret were configured.
-        { ...u, url: u.url.href, ...(password === undefined ? {} : { password: '[redacted]' }) },
+        { ...u, url: u.url?.href, ...(password === undefined ? {} : { password: '[redacted]' }) },
       ]),
     ),
   };

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
-import { integer, nonEmptyString, object, onlyKeys, optionalString } from './fields.js';
+import { boolean, integer, nonEmptyString, object, onlyKeys, optionalString, type Json } from './fields.js';
 import { parsePins } from './repositories.js';
 import { parseSyncConfig } from './sync.js';
 import { parseMetadata } from './metadata.js';
@@ -20,7 +20,7 @@ export interface ConfigOverrides {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit'];
-const UPSTREAM_KEYS = ['url', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private'];
+const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   let text: string;
@@ -125,21 +125,11 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): Up
   }
   const u = object(value, key);
   onlyKeys(u, UPSTREAM_KEYS, key);
-  const url = parseUrl(u['url'], `${key}.url`);
-  const username = optionalString(u['username'], `${key}.username`);
-  const password = optionalString(u['password'], `${key}.password`);
-  const passwordEnv = optionalString(u['passwordEnv'], `${key}.passwordEnv`);
-  if (password !== undefined && passwordEnv !== undefined) throw new ConfigError(`${key}.password`, 'set either password or passwordEnv, not both');
-  let resolvedPassword = password;
-  if (passwordEnv !== undefined) {
-    resolvedPassword = env[passwordEnv];
-    if (resolvedPassword === undefined || resolvedPassword === '') {
-      throw new ConfigError(`${key}.passwordEnv`, `environment variable ${passwordEnv} is not set`);
-    }
-  }
-  if ((username === undefined) !== (resolvedPassword === undefined)) {
-    throw new ConfigError(`${key}.username`, 'username and password (or passwordEnv) go together');
-  }
+  // No url at all can only mean an upstream nobody may contact; with one, offline must be said.
+  const offline = boolean(u['offline'] ?? u['url'] === undefined, `${key}.offline`);
+  if (!offline && u['url'] === undefined) throw new ConfigError(`${key}.url`, 'is required unless the upstream is offline');
+  const url = u['url'] === undefined ? undefined : parseUrl(u['url'], `${key}.url`);
+  const credentials = parseCredentials(u, key, env, offline);
   const library = u['library'] ?? name === 'docker.io';
   if (typeof library !== 'boolean') throw new ConfigError(`${key}.library`, 'must be true or false');
   const aliasesRaw = u['aliases'] ?? (name === 'docker.io' ? ['index.docker.io', 'registry-1.docker.io'] : []);
@@ -152,8 +142,8 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): Up
   return {
     name,
     url,
-    username,
-    password: resolvedPassword,
+    offline,
+    ...credentials,
     officialLibrary: library,
     aliases: aliasesRaw,
     timeouts: {
@@ -164,6 +154,29 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): Up
     connections,
     private: parsePrivate(u, key),
   };
+}
+
+/**
+ * username with password or passwordEnv. An offline upstream never sends them, so none is resolved:
+ * a config carried to the disconnected side need not bring the environment variable along.
+ */
+function parseCredentials(u: Json, key: string, env: NodeJS.ProcessEnv, offline: boolean): Pick<UpstreamConfig, 'username' | 'password'> {
+  const username = optionalString(u['username'], `${key}.username`);
+  const password = optionalString(u['password'], `${key}.password`);
+  const passwordEnv = optionalString(u['passwordEnv'], `${key}.passwordEnv`);
+  if (password !== undefined && passwordEnv !== undefined) throw new ConfigError(`${key}.password`, 'set either password or passwordEnv, not both');
+  if (offline) return { username: undefined, password: undefined };
+  let resolvedPassword = password;
+  if (passwordEnv !== undefined) {
+    resolvedPassword = env[passwordEnv];
+    if (resolvedPassword === undefined || resolvedPassword === '') {
+      throw new ConfigError(`${key}.passwordEnv`, `environment variable ${passwordEnv} is not set`);
+    }
+  }
+  if ((username === undefined) !== (resolvedPassword === undefined)) {
+    throw new ConfigError(`${key}.username`, 'username and password (or passwordEnv) go together');
+  }
+  return { username, password: resolvedPassword };
 }
 
 function checkAliases(upstreams: ReadonlyMap<string, UpstreamConfig>): void {

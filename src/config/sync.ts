@@ -92,6 +92,11 @@ function parseEntry(value: unknown, key: string, upstreams: ReadonlyMap<string, 
   if (upstream === undefined) {
     throw new ConfigError(`${key}.upstream`, `${JSON.stringify(upstreamName)} is not a configured upstream (${[...upstreams.keys()].join(', ')})`);
   }
+  // Refused rather than skipped: the entry could never run, and a prune would read an empty upstream
+  // tag list as "every imported tag is gone". `regmirror config check` catches it before a deploy.
+  if (upstream.offline) {
+    throw new ConfigError(`${key}.upstream`, `${upstream.name} is offline and never contacted, so this entry could never run: keep it on the connected side, and pin what was carried in with storage.pin`);
+  }
   const { repository, isPattern } = parseRepository(e['repository'], `${key}.repository`, upstream);
   const name = e['name'] ?? `${upstream.name}/${repository}`;
   if (typeof name !== 'string' || !/^[\w./:*?-]{1,200}$/.test(name)) throw new ConfigError(`${key}.name`, 'must be 1-200 letters, digits or . _ - / : * ?');

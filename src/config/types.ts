@@ -4,8 +4,16 @@ import type { SyncConfig } from './sync.js';
 export interface UpstreamConfig {
   /** The key in `upstreams`, e.g. "docker.io"; what `?ns=` and path prefixes name. */
   readonly name: string;
-  /** Origin (and optional base path) of the registry API, e.g. https://registry-1.docker.io */
-  readonly url: URL;
+  /**
+   * Origin (and optional base path) of the registry API, e.g. https://registry-1.docker.io; undefined
+   * only for an offline upstream, which is never contacted.
+   */
+  readonly url: URL | undefined;
+  /**
+   * Never contacted (an air-gapped site): what was imported or cached is served without revalidation
+   * and anything else is not found at once. Its credentials are not resolved.
+   */
+  readonly offline: boolean;
   readonly username: string | undefined;
   /** Resolved from `password` or `passwordEnv` at start-up; never logged. */
   readonly password: string | undefined;
@@ -23,6 +31,9 @@ export interface UpstreamConfig {
   /** No anonymous read, whatever `access.anonymous` says; an unauthorised request never pulls through. */
   readonly private: boolean;
 }
+
+/** An upstream the mirror talks to: what the HTTP client is built from. */
+export type OnlineUpstreamConfig = UpstreamConfig & { readonly url: URL; readonly offline: false };
 
 /** Where tags and manifest records live: the embedded log under storage.path, or a Redis several replicas share. */
 export type MetadataConfig =

@@ -1,6 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { contentRange, MediaType, OciError, parseAccept, tagsListLink, unsatisfiedContentRange, type Route } from '../oci/index.js';
-import type { RegistryReader, Source } from '../mirror/index.js';
+import {
+  catalogLink,
+  catalogName,
+  contentRange,
+  MediaType,
+  OciError,
+  pageOf,
+  parseAccept,
+  tagsListLink,
+  unsatisfiedContentRange,
+  type RepositoryName,
+  type Route,
+  type RouteContext,
+} from '../oci/index.js';
+import type { HeldRepositories, RegistryReader, Source } from '../mirror/index.js';
 import type { NotFoundKind } from './errors.js';
 import { sendBody } from './send-body.js';
 
@@ -11,12 +24,22 @@ export interface RequestNote {
   bytes?: number;
 }
 
+/** What `/v2/_catalog` needs: what is held, how clients name it, and what this request may read. */
+export interface CatalogContext {
+  readonly held: HeldRepositories;
+  readonly routes: RouteContext;
+  /** The read policy applied to the grant this request was given. */
+  readonly canRead: (upstream: string, repository: RepositoryName) => boolean;
+}
+
 export interface HandlerContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly reader: RegistryReader;
   readonly signal: AbortSignal;
   readonly note: RequestNote;
+  /** Without it the catalog is not served. */
+  readonly catalog?: CatalogContext;
 }
 
 type RouteOf<K extends Route['kind']> = Extract<Route, { kind: K }>;
@@ -88,6 +111,23 @@ const tags: Handler<'tags'> = async ({ req, res, reader, signal }, route) => {
   sendJson(res, req, 200, page.body);
 };
 
+/**
+ * The repositories held here, never upstream's (a mirror holds a subset, and most registries refuse
+ * their catalog): named as this view's client would name them, each filtered through the read policy
+ * so a listing never reveals a repository the client could not pull.
+ */
+const catalog: Handler<'catalog'> = async ({ req, res, catalog }, route) => {
+  if (catalog === undefined) throw new OciError('UNSUPPORTED', 'the catalog is not served by this mirror', { status: 404 });
+  const names = new Set<string>();
+  for (const { upstream, name } of await catalog.held.repositories()) {
+    const shown = catalogName(catalog.routes, route.view, upstream, name);
+    if (shown !== undefined && catalog.canRead(upstream, name)) names.add(shown);
+  }
+  const { items, next } = pageOf([...names].sort(), route);
+  if (next !== undefined) res.setHeader('link', catalogLink(route.view, next));
+  sendJson(res, req, 200, JSON.stringify({ repositories: items }));
+};
+
 const referrers: Handler<'referrers'> = async ({ req, res, reader, signal }, route) => {
   const reply = await reader.referrers(route, route.digest, route.artifactType, signal);
   if (reply.filtered) res.setHeader('oci-filters-applied', 'artifactType');
@@ -105,9 +145,7 @@ export function dispatch(ctx: HandlerContext, route: Route): Promise<void> {
     case 'tags':
       return tags(ctx, route);
     case 'catalog':
-      // The catalog is Docker-only and a mirror may omit upstream repositories; listing the local
-      // store needs a repository index in the metadata store, which does not exist yet.
-      throw new OciError('UNSUPPORTED', 'the catalog is not served by this mirror', { status: 404 });
+      return catalog(ctx, route);
     case 'referrers':
       return referrers(ctx, route);
     default: {

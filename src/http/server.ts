@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessController, type Grant } from '../access/index.js';
-import { OciError, ociErrorBody, parseRequest, resolveRoute, type Route, type RouteContext } from '../oci/index.js';
-import type { RegistryReader } from '../mirror/index.js';
+import { OciError, ociErrorBody, parseRequest, resolveRoute, type RepositoryName, type Route, type RouteContext } from '../oci/index.js';
+import type { HeldRepositories, RegistryReader } from '../mirror/index.js';
 import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
 import { toErrorAnswer } from './errors.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
@@ -25,6 +25,8 @@ export interface HttpServerOptions {
   readonly audit?: AuditSink;
   /** `/v2/token`, served when auth is on (it audits its own events). */
   readonly tokens?: TokenEndpoint;
+  /** What `/v2/_catalog` lists; without it the catalog is not served. */
+  readonly catalog?: HeldRepositories;
 }
 
 /** The registry listener: /v2/ API plus the ops endpoints (health, readiness, metrics, status). */
@@ -85,8 +87,10 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
     }
     const route = (ex.route = resolveRoute(parsed, routes));
     ex.routeName = route.kind;
-    ex.grant = await authorize(access, req, route, ex);
-    await dispatch({ req, res, reader, signal: aborter.signal, note: ex.note }, route);
+    const grant = (ex.grant = await authorize(access, req, route, ex));
+    // A listing names no repository up front: the catalog filters what it lists through the same policy.
+    const catalog = options.catalog && { held: options.catalog, routes, canRead: (upstream: string, name: RepositoryName) => access.canRead(grant, upstream, name) };
+    await dispatch({ req, res, reader, signal: aborter.signal, note: ex.note, catalog }, route);
   } catch (err) {
     answerError(options.logger, req, res, ex, err);
   } finally {

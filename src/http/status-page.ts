@@ -13,7 +13,7 @@ h1{font-size:1.3rem;margin:0 0 .2rem}h2{font-size:1.05rem;margin:1.4rem 0 .4rem}
 .card b{display:block;font-size:1.3rem}meter{width:100%}
 table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#176c2c}.degraded{color:#a35c00}.down,.failure{color:#b00020}.unknown{color:#777}.success{color:#176c2c}
+.ok{color:#176c2c}.degraded{color:#a35c00}.down,.failure{color:#b00020}.unknown{color:#777}.offline{color:#555;font-style:italic}.success{color:#176c2c}
 #error{color:#b00020}`;
 
 const SCRIPT = `

@@ -94,7 +94,8 @@ export class ManifestService {
       observer.cacheLookup('manifest', 'miss');
       return this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
     }
-    if (now() - record.fetchedAt < ttlMs) {
+    // Nothing can move an offline upstream's tag: what was imported or cached is the answer for good.
+    if (now() - record.fetchedAt < ttlMs || upstreams.get(ref.upstream).offline) {
       observer.cacheLookup('manifest', 'hit');
       await this.touch(ref, tag, record);
       return record;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { nextPageFromLink, OciError, type Digest, type PageQuery, type Reference } from '../oci/index.js';
+import { nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, type PageQuery, type Reference, type RepositoryName } from '../oci/index.js';
 import type { BlobStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
@@ -7,7 +7,7 @@ import { upstreamBlobSource } from './blob-source.js';
 import { Ingest } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import type { MirrorObserver } from './observer.js';
-import type { MirrorMetadata, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
+import type { HeldRepositories, MirrorMetadata, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
 
 export interface MirrorOptions {
   readonly upstreams: ReadonlyMap<string, Upstream>;
@@ -25,7 +25,7 @@ export interface MirrorOptions {
 }
 
 /** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
-export class Mirror implements RegistryReader, SyncMirror {
+export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
   private readonly blobs: BlobService;
   private readonly manifests: ManifestService;
   private readonly upstreams: UpstreamLookup;
@@ -79,10 +79,31 @@ export class Mirror implements RegistryReader, SyncMirror {
     return this.blobs.head(ref, digest, signal);
   }
 
-  /** Tag lists are mutable and cheap upstream: passed through, never cached. */
+  /**
+   * Tag lists are mutable and cheap upstream: passed through, never cached. An offline upstream's
+   * tags are the ones held here, and nothing else can be pulled by tag there.
+   */
   async tags(ref: RepoRef, query: PageQuery, signal?: AbortSignal): Promise<TagsReply> {
-    const page = await this.upstreams.get(ref.upstream).listTags(ref.name, query, signal);
+    const upstream = this.upstreams.get(ref.upstream);
+    if (upstream.offline) return this.heldTags(ref, query);
+    const page = await upstream.listTags(ref.name, query, signal);
     return { body: page.body, next: nextPageFromLink(page.link) };
+  }
+
+  private async heldTags(ref: RepoRef, query: PageQuery): Promise<TagsReply> {
+    const tags = await this.metadata.listTags(ref.upstream, ref.name);
+    if (tags.length === 0) throw new OciError('NAME_UNKNOWN', `no tags of ${ref.name} are held here, and upstream ${ref.upstream} is offline`);
+    const { items, next } = pageOf(tags, query);
+    return { body: Buffer.from(JSON.stringify({ name: ref.name, tags: items })), next };
+  }
+
+  /** Names that are no longer valid (a record from an older version) are left out, never served. */
+  async repositories(): Promise<RepoRef[]> {
+    const held = await this.metadata.repositories();
+    return held.flatMap(({ upstream, repository }) => {
+      const name = validName(repository);
+      return name === undefined ? [] : [{ upstream, name }];
+    });
   }
 
   /** One page of the upstream's /v2/_catalog, passed through like tags. */
@@ -121,5 +142,13 @@ export class Mirror implements RegistryReader, SyncMirror {
   /** Waits for the downloads in flight to be committed (or to fail): shutdown drains them. */
   settled(): Promise<void> {
     return this.blobs.settled();
+  }
+}
+
+function validName(repository: string): RepositoryName | undefined {
+  try {
+    return parseRepositoryName(repository);
+  } catch {
+    return undefined;
   }
 }

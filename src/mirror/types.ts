@@ -1,6 +1,6 @@
 import type { Digest, PageQuery, Reference, RepositoryName } from '../oci/index.js';
 import type { Logger } from 'pino';
-import type { BlobStore, ContentLinks, TagStore } from '../storage/index.js';
+import type { BlobStore, ContentLinks, RepositoryIndex, TagStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import type { BlobReply } from './blobs.js';
 import type { ManifestReply } from './manifests.js';
@@ -25,8 +25,8 @@ export interface UpstreamLookup {
   get(name: string): Upstream;
 }
 
-/** The metadata roles the cache policy uses: tags, and what content is held where. */
-export type MirrorMetadata = TagStore & ContentLinks;
+/** The metadata roles the cache policy uses: tags, what content is held where, and by which repositories. */
+export type MirrorMetadata = TagStore & ContentLinks & RepositoryIndex;
 
 /** What every cache-policy service is built from. */
 export interface ServiceDeps {
@@ -65,6 +65,12 @@ export interface RegistryReader {
   blobHead(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }>;
   tags(ref: RepoRef, query: PageQuery, signal?: AbortSignal): Promise<TagsReply>;
   referrers(ref: RepoRef, digest: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrersReply>;
+}
+
+/** What `/v2/_catalog` lists: the repositories held here, by upstream and the name sent there. */
+export interface HeldRepositories {
+  /** Sorted by upstream, then repository. */
+  repositories(): Promise<RepoRef[]>;
 }
 
 /** What sync needs from the mirror: the pull path for content, plus the local tag records prune compares. */

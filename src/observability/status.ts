@@ -5,7 +5,10 @@ import type { UpstreamState } from './status-tracker.js';
 /** Upstreams as the status page shows them: name and API origin (config forbids credentials in it). */
 export interface StatusUpstreamInfo {
   readonly name: string;
-  readonly url: string;
+  /** null for an offline upstream configured without one. */
+  readonly url: string | null;
+  /** Never contacted: shown as state `offline` rather than the `unknown` of an upstream not asked yet. */
+  readonly offline?: boolean;
 }
 
 type Lookups = Record<'hit' | 'miss' | 'coalesced' | 'stale', number>;
@@ -48,8 +51,8 @@ export interface StatusSnapshot {
   readonly topRepositories: readonly { readonly upstream: string; readonly repository: string; readonly bytes: number }[];
   readonly upstreams: readonly {
     readonly name: string;
-    readonly url: string;
-    readonly state: UpstreamState;
+    readonly url: string | null;
+    readonly state: UpstreamState | 'offline';
     readonly lastStatus: number | 'error' | null;
     readonly lastRequestAt: string | null;
     readonly rateLimitRemaining: number | null;
@@ -124,14 +127,14 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       digestMismatches: sum(await values(metrics.digestMismatches), {}),
     },
     topRepositories: metrics.tracker.topRepositories(options.topRepositories ?? 10),
-    upstreams: options.upstreams.map(({ name, url }) => {
+    upstreams: options.upstreams.map(({ name, url, offline }) => {
       const seen = metrics.tracker.upstreams.get(name);
       const limit = rateLimits.find((v) => v.labels['upstream'] === name);
       const requests = upstreamRequests.filter((v) => v.labels['upstream'] === name);
       return {
         name,
         url,
-        state: seen?.state ?? 'unknown',
+        state: offline === true ? 'offline' : (seen?.state ?? 'unknown'),
         lastStatus: seen?.lastStatus ?? null,
         lastRequestAt: iso(seen?.lastRequestAt),
         rateLimitRemaining: limit?.value ?? null,

@@ -41,5 +41,6 @@ export {
   type Route,
   type RouteContext,
 } from './route.js';
-export { FIRST_PAGE, nextPageFromLink, tagsListLink, type PageQuery } from './pagination.js';
+export { FIRST_PAGE, nextPageFromLink, pageOf, tagsListLink, type PageQuery } from './pagination.js';
+export { catalogLink, catalogName, type CatalogView } from './catalog.js';
 export { RepositoryFilter, RepositoryGlob, RepositoryGlobError } from './repository-glob.js';

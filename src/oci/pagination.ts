@@ -67,7 +67,7 @@ export function nextPageFromLink(link: string | undefined): PageQuery | undefine
 
 // Valid names are [a-z0-9._/-], upstream prefixes add ':'; anything else is encoded anyway so
 // the URL can never break out of the <...> of the Link header.
-function encodePath(name: string): string {
+export function encodePath(name: string): string {
   return name.replace(/[^A-Za-z0-9._~:/-]/g, (c) => encodeURIComponent(c));
 }
 
@@ -79,4 +79,16 @@ export function tagsListLink(target: { readonly clientName: string; readonly ns:
   if (target.ns !== undefined) query.set('ns', target.ns);
   const search = query.size === 0 ? '' : `?${query.toString()}`;
   return `</v2/${encodePath(target.clientName)}/tags/list${search}>; rel="next"`;
+}
+
+/**
+ * One page of a sorted, duplicate-free name list held here (tags, catalog): the names after `last`,
+ * at most `n` of them, and where the next page starts when more follow (distribution's semantics).
+ */
+export function pageOf(names: readonly string[], query: PageQuery): { items: string[]; next: PageQuery | undefined } {
+  const { last } = query;
+  const after = last === undefined ? names : names.filter((name) => name > last);
+  if (query.n === undefined || after.length <= query.n) return { items: [...after], next: undefined };
+  const items = after.slice(0, query.n);
+  return { items, next: items.length === 0 ? undefined : { n: query.n, last: items[items.length - 1] } };
 }

@@ -1,3 +1,4 @@
+import type { CatalogView } from './catalog.js';
 import { parseDigest, type Digest } from './digest.js';
 import { OciError, quoteInput } from './errors.js';
 import { officialName, parseReference, parseRepositoryName, type Reference, type RepositoryName } from './names.js';
@@ -21,7 +22,7 @@ export interface RepoTarget {
 
 export type Route =
   | { readonly kind: 'base' }
-  | { readonly kind: 'catalog'; readonly n: number | undefined; readonly last: string | undefined }
+  | { readonly kind: 'catalog'; readonly n: number | undefined; readonly last: string | undefined; readonly view: CatalogView }
   | ({ readonly kind: 'manifest'; readonly reference: Reference } & RepoTarget)
   | ({ readonly kind: 'blob'; readonly digest: Digest } & RepoTarget)
   | ({ readonly kind: 'tags'; readonly n: number | undefined; readonly last: string | undefined } & RepoTarget)
@@ -35,6 +36,8 @@ export const MAX_LAST_LENGTH = 256;
 type Separator = 'manifests' | 'blobs' | 'referrers';
 const SEPARATORS: readonly Separator[] = ['manifests', 'blobs', 'referrers'];
 const TAGS_LIST = '/tags/list';
+/** `/v2/<upstream>/_catalog`: no repository name can end so, as a component never starts with '_'. */
+const PREFIXED_CATALOG = /^\/v2\/([^/]+)\/_catalog$/;
 
 /**
  * A path under /v2/ that is not an API we serve. 404 (like distribution's router) so every
@@ -110,6 +113,15 @@ export function resolveTarget(ctx: RouteContext, clientName: string, ns: string 
   return { upstream, name: parseRepositoryName(name), clientName, ns };
 }
 
+/** ?ns= first, then the path prefix, as for a repository; either naming no upstream is NAME_UNKNOWN. */
+function catalogView(ctx: RouteContext, ns: string | undefined, prefix: string | undefined): CatalogView {
+  const chosen = ns ?? prefix;
+  if (chosen === undefined) return { kind: 'all' };
+  const upstream = lookupUpstream(ctx, chosen);
+  if (upstream === undefined) throw new OciError('NAME_UNKNOWN', `registry ${quoteInput(chosen)} is not mirrored here`, { status: 404 });
+  return ns !== undefined ? { kind: 'ns', upstream, ns } : { kind: 'prefix', upstream, prefix: chosen };
+}
+
 function parsePageSize(value: string | null): number | undefined {
   if (value === null) return undefined;
   // Decimal digits only: no sign, exponent, hex or whitespace that Number() would accept.
@@ -152,7 +164,14 @@ function parseManifestReference(ref: string): Reference {
  */
 export type ParsedRequest =
   | { readonly kind: 'base' }
-  | { readonly kind: 'catalog'; readonly n: number | undefined; readonly last: string | undefined }
+  | {
+      readonly kind: 'catalog';
+      readonly n: number | undefined;
+      readonly last: string | undefined;
+      readonly ns: string | undefined;
+      /** The upstream name or alias before `/_catalog`, if any. */
+      readonly prefix: string | undefined;
+    }
   | { readonly kind: 'repository'; readonly api: 'tags' | Separator; readonly clientName: string; readonly ref: string; readonly query: URLSearchParams };
 
 /**
@@ -175,8 +194,10 @@ export function parseRequest(method: string, rawUrl: string): ParsedRequest | un
   if (path === '/v2' || path === '/v2/') return { kind: 'base' };
 
   const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
-  if (path === '/v2/_catalog') {
-    return { kind: 'catalog', n: parsePageSize(query.get('n')), last: parseLast(query.get('last'), 'catalog') };
+  const prefixed = PREFIXED_CATALOG.exec(path);
+  if (path === '/v2/_catalog' || prefixed !== null) {
+    const page = { n: parsePageSize(query.get('n')), last: parseLast(query.get('last'), 'catalog') };
+    return { kind: 'catalog', ...page, ns: query.get('ns') ?? undefined, prefix: prefixed?.[1] };
   }
   const split = splitRepoPath(path.slice('/v2'.length), path);
   return { kind: 'repository', api: split.kind, clientName: split.name, ref: split.ref, query };
@@ -187,7 +208,8 @@ export function parseRequest(method: string, rawUrl: string): ParsedRequest | un
  * query are validated, so an unmirrored ?ns= is NAME_UNKNOWN whatever else is wrong.
  */
 export function resolveRoute(parsed: ParsedRequest, ctx: RouteContext): Route {
-  if (parsed.kind !== 'repository') return parsed;
+  if (parsed.kind === 'base') return parsed;
+  if (parsed.kind === 'catalog') return { kind: 'catalog', n: parsed.n, last: parsed.last, view: catalogView(ctx, parsed.ns, parsed.prefix) };
   const { query } = parsed;
   const target = resolveTarget(ctx, parsed.clientName, query.get('ns') ?? undefined);
   switch (parsed.api) {

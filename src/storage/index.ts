@@ -11,6 +11,7 @@ export type {
   ManifestRecord,
   MetadataStore,
   MetadataWalker,
+  RepositoryIndex,
   RepositoryLink,
   TagEntry,
   TagRecord,

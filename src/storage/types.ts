@@ -128,6 +128,15 @@ export interface ContentLinks {
   linkedRepositories(digest: Digest): Promise<RepositoryLink[]>;
 }
 
+/** Which repositories the mirror holds anything of: what `/v2/_catalog` lists. */
+export interface RepositoryIndex {
+  /**
+   * Every (upstream, repository) with a tag record or a content link, once each, sorted (walks the
+   * store: not for hot paths). A repository pulled by digest only has links and no tag.
+   */
+  repositories(): Promise<RepositoryLink[]>;
+}
+
 /**
  * Enumeration and removal for the cache admin commands. Walks are not snapshots: a record written
  * during one may or may not appear. Records of the wrong shape are skipped, as on reads.
@@ -142,7 +151,7 @@ export interface MetadataWalker extends Pick<TagStore, 'deleteTag'>, Pick<Conten
 }
 
 /** Every record role on one backend (keyv underneath), with its lifecycle. */
-export interface MetadataStore extends TagStore, ContentLinks, MetadataWalker {
+export interface MetadataStore extends TagStore, ContentLinks, MetadataWalker, RepositoryIndex {
   open(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { UpstreamConfig } from '../config/index.js';
+import type { OnlineUpstreamConfig } from '../config/index.js';
 import { parseChallenges } from './challenge.js';
 import type { Headers } from './responses.js';
 import { basicAuthorization, type TokenAuth, type TokenRealm } from './token-auth.js';
@@ -30,7 +30,7 @@ export class Authorizer {
   private scheme: Scheme = { kind: 'unknown' };
 
   constructor(
-    private readonly config: UpstreamConfig,
+    private readonly config: OnlineUpstreamConfig,
     private readonly tokens: TokenAuth,
   ) {}
 

@@ -1,4 +1,4 @@
-import type { UpstreamConfig } from '../config/index.js';
+import type { OnlineUpstreamConfig } from '../config/index.js';
 import {
   MANIFEST_MEDIA_TYPES,
   MAX_MANIFEST_BYTES,
@@ -31,12 +31,13 @@ export interface HttpUpstreamDeps {
 /** One configured registry over HTTP (registry-protocol.md §1, §3; checklist 6-12, 17-20). */
 export class HttpUpstream implements Upstream {
   readonly name: string;
+  readonly offline = false;
   private readonly transport: Transport;
   private readonly auth: Authorizer;
   /** Origin plus base path, without a trailing slash. */
   private readonly base: string;
 
-  constructor(config: UpstreamConfig, deps: HttpUpstreamDeps) {
+  constructor(config: OnlineUpstreamConfig, deps: HttpUpstreamDeps) {
     this.name = config.name;
     this.transport = new Transport(config, deps.observer);
     this.auth = new Authorizer(config, new TokenAuth(config, this.transport, deps.now));

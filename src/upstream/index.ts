@@ -1,12 +1,16 @@
 import type { UpstreamConfig } from '../config/index.js';
 import { HttpUpstream, type HttpUpstreamDeps } from './http-upstream.js';
+import { OfflineUpstream } from './offline-upstream.js';
 import type { Upstream } from './types.js';
 
 export type { BlobResponse, ManifestHead, ManifestResponse, TagsPage, Upstream, UpstreamObserver } from './types.js';
 export { UpstreamError, type UpstreamFailure } from './errors.js';
 export { HttpUpstream, type HttpUpstreamDeps } from './http-upstream.js';
+export { OfflineUpstream } from './offline-upstream.js';
 
-/** Builds the client for one configured registry; does no I/O until the first request. */
+/** Builds the client for one configured registry; does no I/O until the first request (an offline one, none ever). */
 export function createUpstream(config: UpstreamConfig, deps: HttpUpstreamDeps): Upstream {
-  return new HttpUpstream(config, deps);
+  const { url } = config;
+  if (config.offline || url === undefined) return new OfflineUpstream(config.name);
+  return new HttpUpstream({ ...config, url, offline: false }, deps);
 }

@@ -1,5 +1,5 @@
 import { Coalescer } from '../concurrency/index.js';
-import type { UpstreamConfig } from '../config/index.js';
+import type { OnlineUpstreamConfig } from '../config/index.js';
 import { UpstreamError } from './errors.js';
 import { realmMayReceiveCredentials } from './realm-trust.js';
 import { describeUrl } from './redact.js';
@@ -41,7 +41,7 @@ export class TokenAuth {
   private readonly inflight = new Coalescer<CachedToken>();
 
   constructor(
-    private readonly config: UpstreamConfig,
+    private readonly config: OnlineUpstreamConfig,
     private readonly transport: Transport,
     private readonly now: () => number = Date.now,
   ) {}

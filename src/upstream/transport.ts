@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { UpstreamConfig } from '../config/index.js';
+import type { OnlineUpstreamConfig } from '../config/index.js';
 import { UpstreamError } from './errors.js';
 import { badResponse, discard, header, rateLimitRemaining, unavailable, type ErrorContext, type Headers } from './responses.js';
 import { isRetryableError, isRetryableStatus, retryPause } from './retry.js';
@@ -44,7 +44,7 @@ export class Transport {
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly config: UpstreamConfig,
+    private readonly config: OnlineUpstreamConfig,
     private readonly observer: UpstreamObserver,
   ) {
     const options: Agent.Options = {

@@ -36,6 +36,8 @@ export interface TagsPage {
  */
 export interface Upstream {
   readonly name: string;
+  /** Never contacted: every call fails not-found, and what the mirror holds is all there is (no revalidation). */
+  readonly offline: boolean;
   getManifest(repo: RepositoryName, ref: Reference, accept: readonly string[], signal?: AbortSignal): Promise<ManifestResponse>;
   headManifest(repo: RepositoryName, ref: Reference, accept: readonly string[], signal?: AbortSignal): Promise<ManifestHead>;
   getBlob(repo: RepositoryName, digest: Digest, options?: { range?: { start: number; end?: number }; signal?: AbortSignal }): Promise<BlobResponse>;

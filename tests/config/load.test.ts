@@ -21,7 +21,7 @@ t.test('defaults', async (t) => {
 
 t.test('the shipped mirror.config.json is valid', async (t) => {
   const c = await loadConfigFile(path.resolve(import.meta.dirname, '../../mirror.config.json'), {}, {});
-  t.equal(c.upstreams.get('docker.io')?.url.protocol, 'https:');
+  t.equal(c.upstreams.get('docker.io')?.url?.protocol, 'https:');
   t.same(c.listen, { host: '0.0.0.0', port: 5000 });
   t.equal(c.storage.path, path.resolve(import.meta.dirname, '../../data'));
 });
@@ -47,11 +47,45 @@ t.test('a full config and CLI overrides', async (t) => {
   t.equal(c.upstreams.get('docker.io')?.password, 's3cret');
   t.equal(c.upstreams.get('docker.io')?.connections, 4);
   t.same(c.upstreams.get('docker.io')?.timeouts, { connectMs: 2000, headersMs: 5000, bodyIdleMs: 60_000 });
-  t.equal(c.upstreams.get('ghcr.io')?.url.pathname, '/base');
+  t.equal(c.upstreams.get('ghcr.io')?.url?.pathname, '/base');
   t.equal(c.upstreams.get('ghcr.io')?.officialLibrary, false);
   t.equal(c.defaultUpstream, 'ghcr.io');
   t.equal(c.manifestTTLms, 90 * 60_000);
   t.equal(c.log.level, 'warn');
+});
+
+t.test('upstreams.<name>.offline: set, or implied by a missing url; credentials are not resolved', async (t) => {
+  const c = parseConfig(
+    {
+      upstreams: {
+        'docker.io': { url: 'https://hub.example' },
+        'air.local': {},
+        'carried.example': { url: 'https://carried.example', offline: true, username: 'u', passwordEnv: 'ONLY_ON_THE_CONNECTED_SIDE' },
+      },
+      defaultUpstream: 'air.local',
+    },
+    { baseDir: '/x', env: {} },
+  );
+  t.equal(c.upstreams.get('docker.io')?.offline, false, 'online by default');
+  const air = c.upstreams.get('air.local');
+  t.equal(air?.offline, true, 'no url means offline');
+  t.equal(air?.url, undefined);
+  const carried = c.upstreams.get('carried.example');
+  t.equal(carried?.offline, true);
+  t.equal(carried?.url?.href, 'https://carried.example/', 'the url is kept (shown on the status page)');
+  t.equal(carried?.username, undefined, 'never sent, so not kept');
+  t.equal(carried?.password, undefined, 'passwordEnv need not be set on the disconnected side');
+  t.equal(c.defaultUpstream, 'air.local', 'an offline upstream may be the default');
+  const err = t.throws(() => parseConfig({ upstreams: { 'air.local': { offline: false } } }, { baseDir: '/x', env: {} })) as Error;
+  t.equal(err.message, 'upstreams.air.local.url: is required unless the upstream is offline');
+});
+
+t.test('a sync entry on an offline upstream is refused, saying what to do instead', async (t) => {
+  const raw = { upstreams: { 'air.local': { offline: true, url: 'https://x' } }, sync: [{ repository: 'team/app', tags: ['1'] }] };
+  const err = t.throws(() => parseConfig(raw, { baseDir: '/x', env: {} })) as ConfigError;
+  t.equal(err.key, 'sync.entries[0].upstream');
+  t.match(err.message, /air\.local is offline .*storage\.pin/);
+  t.equal(parseConfig({ ...raw, upstreams: { 'air.local': { url: 'https://x' } } }, { baseDir: '/x', env: {} }).sync.entries.length, 1, 'the same entry online is fine');
 });
 
 const bad: Array<[string, unknown, string, NodeJS.ProcessEnv?]> = [
@@ -67,7 +101,15 @@ const bad: Array<[string, unknown, string, NodeJS.ProcessEnv?]> = [
   ['upstreams missing', {}, 'upstreams'],
   ['bad upstream name', { upstreams: { 'Docker Hub': { url: 'https://x' } } }, 'upstreams.Docker Hub'],
   ['upstream not an object', { upstreams: { 'docker.io': 'https://x' } }, 'upstreams.docker.io'],
-  ['url missing', { upstreams: { 'docker.io': {} } }, 'upstreams.docker.io.url'],
+  ['url missing on an upstream said to be online', { upstreams: { 'docker.io': { offline: false } } }, 'upstreams.docker.io.url'],
+  ['offline not boolean', { upstreams: { 'docker.io': { url: 'https://x', offline: 'yes' } } }, 'upstreams.docker.io.offline'],
+  ['offline with a bad url still', { upstreams: { 'docker.io': { url: 'nope', offline: true } } }, 'upstreams.docker.io.url'],
+  ['offline with password and passwordEnv', { upstreams: { 'docker.io': { offline: true, password: 'p', passwordEnv: 'P' } } }, 'upstreams.docker.io.password'],
+  [
+    'a sync entry on an offline upstream',
+    { upstreams: { 'docker.io': { url: 'https://x' }, 'air.local': {} }, defaultUpstream: 'docker.io', sync: [{ upstream: 'air.local', repository: 'team/app' }] },
+    'sync.entries[0].upstream',
+  ],
   ['url not a url', { upstreams: { 'docker.io': { url: 'nope' } } }, 'upstreams.docker.io.url'],
   ['url ftp', { upstreams: { 'docker.io': { url: 'ftp://x' } } }, 'upstreams.docker.io.url'],
   ['url with credentials', { upstreams: { 'docker.io': { url: 'https://u:p@x' } } }, 'upstreams.docker.io.url'],

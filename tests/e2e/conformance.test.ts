@@ -55,3 +55,23 @@ t.test('the OCI conformance Pull workflow passes against the mirror', { skip }, 
     });
   }
 });
+
+t.test('the Pull workflow passes against an offline mirror holding what an online one cached', { skip }, async (t) => {
+  if ('missing' in suite) return;
+  t.setTimeout(120_000);
+  const registry = await startTestRegistry(t);
+  const storage = tempDir(t, 'rm-conformance-storage-');
+  const namespace = 'conformance/offline';
+  const image = quickImage('conformance offline');
+  registry.pushImage(namespace, TAG, image);
+  const target = (url: string): PullTarget => ({ url, namespace, tag: TAG, manifestDigest: image.manifestDigest, blobDigest: image.config.digest });
+  const online = await startMirror(t, { upstreams: { [UPSTREAM]: { url: registry.url } }, storage });
+  await expectAllPass(t, suite.script, target(online.url), 'online');
+  await online.app.settled();
+  await online.close();
+
+  const seen = registry.requests.length;
+  const offline = await startMirror(t, { upstreams: { [UPSTREAM]: { url: registry.url, offline: true } }, storage });
+  await expectAllPass(t, suite.script, target(offline.url), 'offline');
+  t.equal(registry.requests.length, seen, 'the offline run asked upstream nothing, the 404 specs included');
+});

@@ -32,8 +32,15 @@ t.test('base and catalog', async (t) => {
   t.same(parseRoute('GET', '/v2', ctx), { kind: 'base' });
   t.same(parseRoute('GET', '/v2/', ctx), { kind: 'base' });
   t.same(parseRoute('HEAD', '/v2/?ns=nowhere.example', ctx), { kind: 'base' }, 'ns is not checked on the base route');
-  t.same(parseRoute('GET', '/v2/_catalog', ctx), { kind: 'catalog', n: undefined, last: undefined });
-  t.same(parseRoute('GET', '/v2/_catalog?n=10&last=library/alpine', ctx), { kind: 'catalog', n: 10, last: 'library/alpine' });
+  t.strictSame(parseRoute('GET', '/v2/_catalog', ctx), { kind: 'catalog', n: undefined, last: undefined, view: { kind: 'all' } });
+  t.strictSame(parseRoute('GET', '/v2/_catalog?n=10&last=library/alpine', ctx), { kind: 'catalog', n: 10, last: 'library/alpine', view: { kind: 'all' } });
+  t.strictSame(parseRoute('GET', '/v2/_catalog?ns=index.docker.io', ctx), { kind: 'catalog', n: undefined, last: undefined, view: { kind: 'ns', upstream: 'docker.io', ns: 'index.docker.io' } });
+  t.strictSame(parseRoute('GET', '/v2/ghcr.io/_catalog?n=1', ctx), { kind: 'catalog', n: 1, last: undefined, view: { kind: 'prefix', upstream: 'ghcr.io', prefix: 'ghcr.io' } });
+  const both = parseRoute('GET', '/v2/ghcr.io/_catalog?ns=docker.io', ctx);
+  t.strictSame(both, { kind: 'catalog', n: undefined, last: undefined, view: { kind: 'ns', upstream: 'docker.io', ns: 'docker.io' } }, '?ns= wins over a path prefix, as for repositories');
+  t.throws(() => parseRoute('GET', '/v2/_catalog?ns=nowhere.example', ctx), { code: 'NAME_UNKNOWN', status: 404 });
+  t.throws(() => parseRoute('GET', '/v2/nowhere.example/_catalog', ctx), { code: 'NAME_UNKNOWN', status: 404 });
+  t.throws(() => parseRoute('GET', '/v2/a/b/_catalog', ctx), { code: 'UNSUPPORTED', status: 404 }, 'a prefix is one upstream name, nothing deeper');
   t.throws(() => parseRoute('GET', '/v2/_catalog?n=x', ctx), { code: 'PAGINATION_NUMBER_INVALID', status: 400 });
   t.throws(() => parseRoute('GET', `/v2/_catalog?last=${'a'.repeat(257)}`, ctx), { code: 'NAME_INVALID', status: 400 });
 });

@@ -185,6 +185,33 @@ for (const [name, backend] of Object.entries(backends)) {
       t.strictSame(await again.linkedRepositories(d2), [{ upstream: 'localhost:5000', repository: 'team/app' }]);
     });
 
+    t.test('repositories: every repository with a tag or a link, once each, sorted, per namespace', async (t) => {
+      const place = await backend.place(t);
+      const { meta } = await place.open('held');
+      const { meta: neighbour } = await place.open('elsewhere');
+      t.teardown(() => Promise.all([meta.close(), neighbour.close()]));
+      t.strictSame(await meta.repositories(), [], 'nothing held yet');
+      const [d1, d2] = [digestOf('r1'), digestOf('r2')];
+      await meta.setTag('docker.io', 'library/alpine', '3', tag);
+      await meta.setTag('docker.io', 'library/alpine', 'latest', tag);
+      await meta.link('docker.io', 'library/alpine', [d1, d2]);
+      await meta.link('ghcr.io', 'org/tool', [d1]);
+      await meta.link('localhost:5000', 'team/app', [d2]);
+      await meta.setTag('localhost:5000', 'team/app', 'v1', tag);
+      await meta.setTag('a/b', 'c', 'x', tag);
+      await meta.setManifest(d1, manifest);
+      await meta.setBlob(d1, blob);
+      await neighbour.setTag('docker.io', 'library/busybox', 'latest', tag);
+      t.strictSame(await meta.repositories(), [
+        { upstream: 'a/b', repository: 'c' },
+        { upstream: 'docker.io', repository: 'library/alpine' },
+        { upstream: 'ghcr.io', repository: 'org/tool' },
+        { upstream: 'localhost:5000', repository: 'team/app' },
+      ]);
+      await meta.deleteTag('a/b', 'c', 'x');
+      t.strictSame((await meta.repositories()).map((r) => r.repository), ['library/alpine', 'org/tool', 'team/app'], 'a repository whose last tag went, with no link, is gone');
+    });
+
     t.test('a blob record written before links existed stays readable beside them', async (t) => {
       const { meta, kv } = await (await backend.place(t)).open('old');
       t.teardown(() => meta.close());
@@ -232,6 +259,7 @@ for (const [name, backend] of Object.entries(backends)) {
       await t.rejects(meta.link('u', 'r', [d]), StorageError);
       await t.rejects(meta.hasLink('u', 'r', d), StorageError);
       await t.rejects(meta.linkedRepositories(d), StorageError);
+      await t.rejects(meta.repositories(), StorageError);
     });
   });
 }
