@@ -6,7 +6,7 @@ import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
-import { createLogger, errorSummary, Metrics, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
+import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
 import { BlobCache, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
@@ -24,7 +24,7 @@ export interface AppOptions {
   readonly syncTimers?: Timers;
   /** Who may pull what from the registry API (default: everyone everything). */
   readonly access?: AccessController;
-  /** Told about every registry API request (default: nothing). */
+  /** Told about every registry API request; overrides `config.audit` (default: the audit log it configures, else nothing). */
   readonly audit?: AuditSink;
 }
 
@@ -54,14 +54,25 @@ export class App {
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
   readonly sync: SyncService;
+  /** Where audit events go (the token endpoint records its own there too). */
+  readonly audit: AuditSink;
+  /** The `audit` config's log, when this App built it: opened by start(), flushed and closed by close(). */
+  private readonly auditLog: AuditLog | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
     readonly config: Config,
     options: AppOptions = {},
   ) {
-    this.logger = createLogger(config.log.level, options.logDestination);
-    const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize }));
+    const destination = options.logDestination ?? logDestination();
+    this.logger = createLogger(config.log.level, destination);
+    const auditConfig = options.audit === undefined ? config.audit : undefined;
+    const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize, audit: auditConfig !== undefined }));
+    this.auditLog =
+      auditConfig === undefined
+        ? undefined
+        : new AuditLog({ config: auditConfig, trustedProxies: config.access.trustedProxies, logger: this.logger, stdout: destination, observer: metrics, now: options.now });
+    this.audit = options.audit ?? this.auditLog ?? noopAudit;
     // Sync reads the rate-limit budget from the same hook that feeds the gauge.
     const now = options.now ?? Date.now;
     const ledger = new RateLimitLedger(now);
@@ -158,7 +169,7 @@ export class App {
       ops: mainOps,
       observer: metrics,
       access: options.access,
-      audit: options.audit,
+      audit: this.audit,
     });
     this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics });
   }
@@ -178,6 +189,8 @@ export class App {
 
   async start(): Promise<AddressInfo> {
     const recovered = await this.open();
+    // Before the listener: an audit path that cannot be written is a start-up failure, not a silent gap.
+    await this.auditLog?.open();
     const address = await listen(this.server, this.config.listen);
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(
@@ -191,6 +204,11 @@ export class App {
     );
     this.sync.startSchedules();
     return address;
+  }
+
+  /** SIGHUP: reopen the audit file at its path, after logrotate (`create` mode) moved it away. */
+  reopenLogs(): void {
+    this.auditLog?.reopen();
   }
 
   /** Where the `metrics.listen` listener is bound, once started. */
@@ -220,6 +238,8 @@ export class App {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.all([this.settled(), syncClosed]), deadline]);
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
+      // Every request has been recorded by now (the listener is closed): write the rest out.
+      await this.auditLog?.close();
       await this.cache.close();
       await this.metadata.close();
       await releaseStorage(this.adminServer);
