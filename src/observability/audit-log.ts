@@ -66,8 +66,9 @@ export class AuditLog implements AuditSink {
         this.options.stdout.write(text);
         this.options.observer?.auditLines('written', 1);
       } catch {
-        // The stream is gone (closed at shutdown): the line is lost, and counted.
-        this.drop(1);
+        // The stream is gone (closed at shutdown): the line is lost, and counted. No warning: it
+        // would go to the same broken stream.
+        this.options.observer?.auditLines('dropped', 1);
       }
       return;
     }

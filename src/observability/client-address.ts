@@ -2,6 +2,8 @@ import { BlockList, isIP } from 'node:net';
 
 /** How many X-Forwarded-For hops are examined from the right; a longer chain is a client's invention. */
 const MAX_HOPS = 32;
+/** Addresses whose answer is remembered; past this the memo starts over (bounded, whatever clients send). */
+const MEMO_SIZE = 4096;
 
 /**
  * `access.trustedProxies` (addresses and CIDR ranges, IPv4 and IPv6): whose X-Forwarded-For is believed.
@@ -11,6 +13,7 @@ const MAX_HOPS = 32;
 export class TrustedProxies {
   private readonly list = new BlockList();
   private readonly empty: boolean;
+  private readonly seen = new Map<string, boolean>();
 
   constructor(ranges: readonly string[]) {
     this.empty = ranges.length === 0;
@@ -27,9 +30,17 @@ export class TrustedProxies {
   }
 
   has(address: string): boolean {
-    const plain = unmapped(address);
-    const version = isIP(plain);
-    return !this.empty && version !== 0 && this.list.check(plain, version === 4 ? 'ipv4' : 'ipv6');
+    if (this.empty) return false;
+    // BlockList.check costs microseconds; the same few proxies and clients ask again and again.
+    let trusted = this.seen.get(address);
+    if (trusted === undefined) {
+      const plain = unmapped(address);
+      const version = isIP(plain);
+      trusted = version !== 0 && this.list.check(plain, version === 4 ? 'ipv4' : 'ipv6');
+      if (this.seen.size >= MEMO_SIZE) this.seen.clear();
+      this.seen.set(address, trusted);
+    }
+    return trusted;
   }
 
   /**
