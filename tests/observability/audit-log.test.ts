@@ -137,6 +137,9 @@ t.test('X-Forwarded-For names the client only behind a trusted proxy', async (t)
   for (const [label, peer, xff, want] of cases) t.equal(proxies.clientAddress(peer, xff), want, label);
   t.equal(new TrustedProxies([]).clientAddress('127.0.0.1', '203.0.113.7'), '127.0.0.1', 'no trusted proxies: never');
   t.notOk(proxies.has('not-an-ip'));
+  // Past the memo's bound the answers stay right.
+  for (let i = 0; i < 5000; i++) proxies.has(`198.51.${i >> 8}.${i & 255}`);
+  t.ok(proxies.has('10.200.0.1') && !proxies.has('198.51.0.1'), 'answers after the memo starts over');
 });
 
 t.test('a file: appended, created with its directory, not world-readable', async (t) => {
