@@ -7,7 +7,7 @@ import { InvalidCredentials, loadSigningKey, TokenService, type PasswordVerifier
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, TokenEndpoint, type CanRead, type OpsEndpoints, type TokenEndpointOptions } from './http/index.js';
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
-import { createLogger, errorSummary, Metrics, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
+import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
 import { BlobCache, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
@@ -25,7 +25,7 @@ export interface AppOptions {
   readonly syncTimers?: Timers;
   /** Who may pull what from the registry API (default: everyone everything). */
   readonly access?: AccessController;
-  /** Told about every registry API request (default: nothing). */
+  /** Told about every registry API request; overrides `config.audit` (default: the audit log it configures, else nothing). */
   readonly audit?: AuditSink;
   /** With `auth`: who a user name and password are (htpasswd users, robot tokens). Default: nobody. */
   readonly passwords?: PasswordVerifier;
@@ -65,14 +65,25 @@ export class App {
   readonly sync: SyncService;
   /** With `auth`: issues the mirror's bearer tokens and verifies them (the access controller's BearerVerifier). */
   readonly tokens: TokenService | undefined;
+  /** Where audit events go (the token endpoint records its own there too). */
+  readonly audit: AuditSink;
+  /** The `audit` config's log, when this App built it: opened by start(), flushed and closed by close(). */
+  private readonly auditLog: AuditLog | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
     readonly config: Config,
     options: AppOptions = {},
   ) {
-    this.logger = createLogger(config.log.level, options.logDestination);
-    const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize }));
+    const destination = options.logDestination ?? logDestination();
+    this.logger = createLogger(config.log.level, destination);
+    const auditConfig = options.audit === undefined ? config.audit : undefined;
+    const metrics = (this.metrics = new Metrics({ perRepository: config.metrics.perRepository, cacheMaxBytes: config.storage.maxSize, audit: auditConfig !== undefined }));
+    this.auditLog =
+      auditConfig === undefined
+        ? undefined
+        : new AuditLog({ config: auditConfig, trustedProxies: config.access.trustedProxies, logger: this.logger, stdout: destination, observer: metrics, now: options.now });
+    this.audit = options.audit ?? this.auditLog ?? noopAudit;
     // Sync reads the rate-limit budget from the same hook that feeds the gauge.
     const now = options.now ?? Date.now;
     const ledger = new RateLimitLedger(now);
@@ -169,7 +180,7 @@ export class App {
         passwords: options.passwords ?? NOBODY,
         canRead: options.canRead ?? (() => false),
         routes: routeContext(config),
-        audit: options.audit,
+        audit: this.audit,
         refreshIdentity: options.refreshIdentity,
       });
     // With a metrics listener, the registry port keeps only the probes (it may be public).
@@ -181,7 +192,7 @@ export class App {
       ops: mainOps,
       observer: metrics,
       access: options.access,
-      audit: options.audit,
+      audit: this.audit,
       tokens: tokenEndpoint,
       catalog: mirror,
     });
@@ -205,6 +216,8 @@ export class App {
     const recovered = await this.open();
     const key = await this.tokens?.open();
     if (key !== undefined) this.logger.info({ file: key.file, kid: key.kid, alg: key.alg }, key.generated ? 'token signing key generated' : 'token signing key loaded');
+    // Before the listener: an audit path that cannot be written is a start-up failure, not a silent gap.
+    await this.auditLog?.open();
     const address = await listen(this.server, this.config.listen);
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(
@@ -218,6 +231,11 @@ export class App {
     );
     this.sync.startSchedules();
     return address;
+  }
+
+  /** SIGHUP: reopen the audit file at its path, after logrotate (`create` mode) moved it away. */
+  reopenLogs(): void {
+    this.auditLog?.reopen();
   }
 
   /** Where the `metrics.listen` listener is bound, once started. */
@@ -247,6 +265,8 @@ export class App {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.all([this.settled(), syncClosed]), deadline]);
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
+      // Every request has been recorded by now (the listener is closed): write the rest out.
+      await this.auditLog?.close();
       await this.cache.close();
       await this.metadata.close();
       await releaseStorage(this.adminServer);

@@ -35,9 +35,12 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${config.listen.host}:${config.listen.port} is already in use` : (err as Error).message}`, 1);
   }
   await new Promise<void>((resolve) => {
+    // logrotate's `create` mode renames the audit file and sends SIGHUP: reopen at the path.
+    const reopen = () => app.reopenLogs();
     const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
+      process.off('SIGHUP', reopen);
       // close() stops listening before its first await, so the line below is true when it is read;
       // in-flight pulls then get `shutdownGrace` to finish.
       const closed = app.close(config.shutdownGraceMs);
@@ -46,5 +49,6 @@ export async function serve(options: ServeOptions): Promise<void> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    process.on('SIGHUP', reopen);
   });
 }

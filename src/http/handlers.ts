@@ -19,7 +19,7 @@ import { sendBody } from './send-body.js';
 
 /** Per-request facts the handlers fill in for the access log, metrics and audit. */
 export interface RequestNote {
-  /** Where a blob body came from. */
+  /** Where a manifest or blob body came from. */
   source?: Source;
   bytes?: number;
 }
@@ -62,6 +62,7 @@ const manifest: Handler<'manifest'> = async ({ req, res, reader, note }, route) 
   const head = req.method === 'HEAD';
   const accept = parseAccept(req.headers.accept);
   const reply = head ? await reader.manifestHead(route, route.reference, accept) : await reader.manifest(route, route.reference, accept);
+  note.source = reply.source;
   const etag = `"${reply.digest}"`;
   res.setHeader('docker-content-digest', reply.digest);
   res.setHeader('etag', etag);

@@ -6,6 +6,7 @@ import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessContro
 import { OciError, ociErrorBody, parseRequest, resolveRoute, type RepositoryName, type Route, type RouteContext } from '../oci/index.js';
 import type { HeldRepositories, RegistryReader } from '../mirror/index.js';
 import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
+import { auditEvent } from './audit-event.js';
 import { toErrorAnswer } from './errors.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
 import { opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
@@ -56,6 +57,8 @@ interface Exchange {
   route?: Route;
   grant?: Grant;
   decision: AuditDecision;
+  /** Whom an AccessDenied named: who was refused. */
+  refused?: string;
 }
 
 /** parse → resolve target → authorize → dispatch, then record once the response is over. */
@@ -107,6 +110,7 @@ async function authorize(access: AccessController, req: IncomingMessage, route: 
     return grant;
   } catch (err) {
     ex.decision = err instanceof AccessChallenge ? 'challenged' : err instanceof AccessDenied ? 'denied' : 'none';
+    if (err instanceof AccessDenied) ex.refused = err.principal;
     throw err;
   }
 }
@@ -141,21 +145,11 @@ function record({ logger, observer, audit = noopAudit }: HttpServerOptions, req:
   else logger.info(fields, 'request');
   observer?.request(req.method ?? 'GET', routeName, res.statusCode, seconds);
   if (route !== undefined && 'upstream' in route && note.bytes !== undefined && note.bytes > 0) {
-    observer?.served(route.upstream, route.name, note.source, note.bytes);
+    // regmirror_served_bytes_total counts blob bodies by source; manifest bytes count per repository only.
+    observer?.served(route.upstream, route.name, route.kind === 'blob' ? note.source : undefined, note.bytes);
   }
   if (!ex.registryApi) return;
-  audit.record({
-    requestId: ex.requestId,
-    principal: ex.grant?.principal,
-    action: routeName,
-    upstream: target.upstream,
-    repository: target.repository,
-    reference: target.reference,
-    decision: ex.decision,
-    source: note.source,
-    bytes: note.bytes,
-    status: res.statusCode,
-  });
+  audit.record(auditEvent(req, res, { requestId: ex.requestId, routeName, target, grant: ex.grant, decision: ex.decision, refused: ex.refused, note }));
 }
 
 function describe(route: Route | undefined): { upstream?: string; repository?: string; reference?: string } {

@@ -15,7 +15,7 @@ import { DigestMismatchError, type TagRecord } from '../storage/index.js';
 import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { Coalescer } from '../concurrency/index.js';
-import type { RepoRef, ServiceDeps } from './types.js';
+import type { RepoRef, ServiceDeps, Source } from './types.js';
 
 export interface ManifestReply {
   readonly digest: Digest;
@@ -23,6 +23,8 @@ export interface ManifestReply {
   readonly size: number;
   /** Present for GET; a HEAD is answered from metadata alone. */
   readonly bytes: Buffer | undefined;
+  /** Where the answer came from: a stored (or revalidated) record, this request's fetch, one another request started, or a stale record. */
+  readonly source?: Source;
 }
 
 interface Deps extends ServiceDeps {
@@ -36,6 +38,11 @@ interface Entry {
   readonly digest: Digest;
   readonly mediaType: string;
   readonly size: number;
+}
+
+/** An entry as one caller got it. */
+interface Answer extends Entry {
+  readonly source: Source;
 }
 
 /** A fetched manifest; `kept` false when the store would not cache it now (nothing recorded, not even its tag). */
@@ -54,7 +61,7 @@ const MEMORY_CACHE_BYTES = 64 * 1024 * 1024;
  * upstream cannot answer.
  */
 export class ManifestService {
-  private readonly fetches = new Coalescer<Entry>();
+  private readonly fetches = new Coalescer<Answer>();
   private readonly gets = new Coalescer<Fetched>();
   private readonly memory = new LRUCache<string, Buffer>({ maxSize: MEMORY_CACHE_BYTES, sizeCalculation: (b) => b.length || 1 });
 
@@ -65,23 +72,23 @@ export class ManifestService {
    * manifest is small, so one client leaving must not fail the others (upstream timeouts bound it).
    */
   async get(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean): Promise<ManifestReply> {
-    const { digest, mediaType, size } = reference.kind === 'digest' ? await this.byDigest(ref, reference.digest) : await this.byTag(ref, reference.tag, accept);
+    const { digest, mediaType, size, source } = reference.kind === 'digest' ? await this.byDigest(ref, reference.digest) : await this.byTag(ref, reference.tag, accept);
     const bytes = withBody ? await this.bytes(ref, { digest, mediaType, size }) : undefined;
     await this.deps.served?.(ref, digest, mediaType, bytes);
-    return { digest, mediaType, size, bytes };
+    return { digest, mediaType, size, bytes, source };
   }
 
-  private async byDigest(ref: RepoRef, digest: Digest): Promise<Entry> {
+  private async byDigest(ref: RepoRef, digest: Digest): Promise<Answer> {
     const known = await this.cached(ref, digest);
     if (known !== undefined) {
       this.deps.observer.cacheLookup('manifest', 'hit');
-      return known;
+      return { ...known, source: 'cache' };
     }
     this.deps.observer.cacheLookup('manifest', 'miss');
     return this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
   }
 
-  private async byTag(ref: RepoRef, tag: Tag, accept: readonly string[]): Promise<Entry> {
+  private async byTag(ref: RepoRef, tag: Tag, accept: readonly string[]): Promise<Answer> {
     const { metadata, observer, logger, now, ttlMs, upstreams } = this.deps;
     const record = await metadata.getTag(ref.upstream, ref.name, tag);
     if (record !== undefined && !acceptsMediaType(accept, record.mediaType)) {
@@ -98,15 +105,15 @@ export class ManifestService {
     if (now() - record.fetchedAt < ttlMs || upstreams.get(ref.upstream).offline) {
       observer.cacheLookup('manifest', 'hit');
       await this.touch(ref, tag, record);
-      return record;
+      return { ...record, source: 'cache' };
     }
     const key = `revalidate\u0000${ref.upstream}\u0000${ref.name}\u0000${tag}`;
     try {
-      const { promise } = this.fetches.run(key, async () => {
+      const { promise, joined } = this.fetches.run(key, async (): Promise<Answer> => {
         const head = await upstreams.get(ref.upstream).headManifest(ref.name, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
         if (head.digest === record.digest) {
           await this.deps.ingest.tag(ref, tag, record);
-          return record;
+          return { ...record, source: 'cache' };
         }
         const next = head.digest !== undefined && isDigestString(head.digest) ? parseDigest(head.digest) : undefined;
         // Fetch the new manifest by digest when HEAD named one, so what we store is what HEAD promised.
@@ -116,21 +123,21 @@ export class ManifestService {
       });
       const entry = await promise;
       observer.cacheLookup('manifest', entry.digest === record.digest ? 'hit' : 'miss');
-      return entry;
+      return joined && entry.source === 'upstream' ? { ...entry, source: 'inflight' } : entry;
     } catch (err) {
       if (err instanceof UpstreamError && err.failure !== 'not-found') {
         observer.cacheLookup('manifest', 'stale');
         logger.warn({ upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'upstream could not revalidate tag; serving the cached manifest');
         await this.touch(ref, tag, record);
-        return record;
+        return { ...record, source: 'stale' };
       }
       throw err;
     }
   }
 
-  private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest): Promise<Entry> {
+  private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest): Promise<Answer> {
     const cached = await this.cached(ref, digest);
-    const entry = cached !== undefined ? { ...cached, kept: true } : await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
+    const entry = cached !== undefined ? { ...cached, kept: true, source: 'cache' as const } : await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
     if (entry.kept) await this.deps.ingest.tag(ref, tag, entry);
     return entry;
   }
@@ -151,15 +158,16 @@ export class ManifestService {
   }
 
   /** One upstream GET per (upstream, repository, reference, accept) at a time; stores and verifies. */
-  private fetch(ref: RepoRef, reference: Reference, accept: readonly string[], recordTag = true): Promise<Fetched> {
+  private async fetch(ref: RepoRef, reference: Reference, accept: readonly string[], recordTag = true): Promise<Fetched & Answer> {
     const refString = reference.kind === 'tag' ? reference.tag : reference.digest;
     const key = `get\u0000${ref.upstream}\u0000${ref.name}\u0000${refString}\u0000${accept.join(',')}`;
-    return this.gets.run(key, async () => {
+    const { promise, joined } = this.gets.run(key, async () => {
       const response = await this.deps.upstreams.get(ref.upstream).getManifest(ref.name, reference, accept);
       const fetched = await this.store(ref, response, reference.kind === 'digest' ? reference.digest : undefined);
       if (reference.kind === 'tag' && recordTag && fetched.kept) await this.deps.ingest.tag(ref, reference.tag, fetched);
       return fetched;
-    }).promise;
+    });
+    return { ...(await promise), source: joined ? 'inflight' : 'upstream' };
   }
 
   /**

@@ -8,10 +8,16 @@ export type AuditDecision = 'allowed' | 'denied' | 'challenged' | 'none';
  * log line it does not depend on the log level, and carries the principal access control granted.
  */
 export interface AuditEvent {
-  /** `request` for every finished /v2 request; the token endpoint adds `token_issued` and `auth_failed`. */
+  /**
+   * `request` for every finished /v2 request; `auth_failed` for one whose credentials were rejected
+   * (principal: the user name tried, if any); the token endpoint adds `token_issued` and `auth_failed`.
+   */
   readonly event?: 'request' | 'token_issued' | 'auth_failed';
   readonly requestId: string;
-  /** The granted principal; undefined when the request was not authorized (refused or challenged). */
+  /**
+   * Who asked: the granted principal, or for a refused request whoever the refusal names (AccessDenied's
+   * principal); undefined when nobody is known (challenged without credentials, refused before access control).
+   */
   readonly principal: string | undefined;
   /** How the principal proved itself (access/AuthMethod: anonymous, basic, bearer, robot, certificate). */
   readonly authMethod?: string;
@@ -27,8 +33,12 @@ export interface AuditEvent {
   readonly repository: string | undefined;
   /** The tag or digest asked for, when the route names one. */
   readonly reference: string | undefined;
+  /** The digest of the content served (a tag resolved), when the answer named one. */
+  readonly digest?: string;
+  /** A HEAD request: the same pull, answered without a body. */
+  readonly head?: boolean;
   readonly decision: AuditDecision;
-  /** Where the body came from, for blob bodies. */
+  /** Where the answer came from, for manifests and blob bodies. */
   readonly source: Source | undefined;
   /** Body bytes sent. */
   readonly bytes: number | undefined;

@@ -26,7 +26,6 @@ const REDACT_PATHS = [
  * pretty-printed for a person. pino-pretty is loaded only then, so services never pay for it.
  */
 export function createLogger(level: string, destination?: DestinationStream, options: { tty?: boolean } = {}): Logger {
-  const tty = options.tty ?? process.stdout.isTTY === true;
   return pino(
     {
       level,
@@ -35,8 +34,17 @@ export function createLogger(level: string, destination?: DestinationStream, opt
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? (tty ? prettyStdout() : pino.destination({ dest: 1, sync: false })),
+    destination ?? logDestination(options),
   );
+}
+
+/**
+ * The default destination, stdout: built once by the App and shared with the audit log when that goes
+ * to stdout, so one writer owns the stream and application and audit lines never interleave mid-line.
+ */
+export function logDestination(options: { tty?: boolean } = {}): DestinationStream {
+  const tty = options.tty ?? process.stdout.isTTY === true;
+  return tty ? prettyStdout() : pino.destination({ dest: 1, sync: false });
 }
 
 function prettyStdout(): DestinationStream {

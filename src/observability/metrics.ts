@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CacheOutcome, MirrorObserver, Source } from '../mirror/index.js';
 import type { UpstreamObserver } from '../upstream/index.js';
 import type { CacheIndexObserver } from '../cache/index.js';
-import type { HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
+import type { AuditObserver, HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
 import { StatusTracker } from './status-tracker.js';
 
 /** regmirror_served_bytes_total's `source` values, which the status page reports as they are. */
@@ -23,6 +23,8 @@ export interface MetricsOptions {
   /** Node process metrics (process_*, nodejs_*); on by default. */
   readonly defaultMetrics?: boolean;
   readonly now?: () => number;
+  /** An audit log is configured: its line counters exist (at zero) from the start. */
+  readonly audit?: boolean;
 }
 
 /** The label value that stands for every repository past the perRepository cap. */
@@ -42,7 +44,7 @@ const UPSTREAM_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
  * in one process keep separate numbers). Implements each observer interface with synchronous
  * increments; label children that repeat are bound once and reused.
  */
-export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, CacheIndexObserver, SyncObserver {
+export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, CacheIndexObserver, SyncObserver, AuditObserver {
   readonly registry = new Registry();
   readonly tracker: StatusTracker;
   readonly startedAt: number;
@@ -95,6 +97,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   readonly syncLastSuccess = this.gauge('regmirror_sync_last_success_timestamp_seconds', 'When each sync job last succeeded (Unix time).', ['job']);
   readonly syncBytes = this.counter('regmirror_sync_bytes_total', 'Bytes fetched from upstream by sync runs, by job.', ['job']);
   readonly syncImages = this.counter('regmirror_sync_images_total', 'Images made available by sync runs, by job.', ['job']);
+  readonly auditLinesTotal = this.counter('regmirror_audit_lines_total', 'Audit log lines, by result (written|dropped: the queue was full or the log closed).', ['result']);
   readonly repositoryBytes: Counter<string> | undefined;
 
   private readonly lookupChildren: Readonly<Record<(typeof KINDS)[number], Readonly<Record<CacheOutcome, Counter.Internal>>>>;
@@ -125,6 +128,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     this.evictions.inc(0);
     this.evictedBytes.inc(0);
     this.storageDegraded.set(0);
+    if (options.audit === true) for (const r of ['written', 'dropped']) this.auditLinesTotal.labels(r).inc(0);
   }
 
   /** Where the in-flight gauge reads its number (the mirror's own map of downloads). */
@@ -200,6 +204,12 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   /** StorageHealth's onChange: storage turned full/unwritable (true) or writable again (false). */
   storageState(degraded: boolean): void {
     this.storageDegraded.set(degraded ? 1 : 0);
+  }
+
+  // AuditObserver
+
+  auditLines(result: 'written' | 'dropped', lines: number): void {
+    this.auditLinesTotal.labels(result).inc(lines);
   }
 
   // SyncObserver

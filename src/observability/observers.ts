@@ -15,6 +15,11 @@ export interface HttpObserver {
   served(upstream: string, repository: string, source: Source | undefined, bytes: number): void;
 }
 
+/** What the audit log reports: lines appended, and lines dropped because the queue was full or the log closed. */
+export interface AuditObserver {
+  auditLines(result: 'written' | 'dropped', lines: number): void;
+}
+
 export interface SyncRunReport {
   readonly job: string;
   readonly result: 'success' | 'failure';

@@ -1,7 +1,8 @@
 import t from 'tap';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from '../fixtures/http.js';
+import { until } from '../fixtures/poll.js';
 import { regmirror as cli, startServe } from '../fixtures/regmirror-process.js';
 
 t.test('--version and --help', async (t) => {
@@ -41,4 +42,21 @@ t.test('serve starts offline on a config, answers /v2/, and stops cleanly on SIG
   serve.daemon.kill('SIGTERM');
   t.equal((await serve.daemon.exit).code, 0, 'exit 0 after SIGTERM');
   t.ok(serve.daemon.lines.some((l) => l.includes('shutting down')), 'it said it was shutting down');
+});
+
+t.test('serve reopens the audit file on SIGHUP (logrotate create mode)', async (t) => {
+  const dir = t.testdir({});
+  const file = path.join(dir, 'audit.log');
+  const serve = await startServe(t, { dir, config: { upstreams: { 'docker.io': { url: 'http://127.0.0.1:9' } }, storage: { path: 'cache' }, audit: { path: 'audit.log' } } });
+  const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').length : 0);
+  await request(`${serve.url}/v2/alpine/tags/list`);
+  await until('the first audit line', () => lines(file) === 1);
+  renameSync(file, `${file}.1`);
+  serve.daemon.kill('SIGHUP');
+  // The signal and the next pull race: pull until a line lands in a new file at the path.
+  let pulls = 1;
+  await until('a line in the reopened file', async () => (await request(`${serve.url}/v2/alpine/tags/list`), pulls++, lines(file) > 0));
+  serve.daemon.kill('SIGTERM');
+  t.equal((await serve.daemon.exit).code, 0, 'SIGHUP did not stop it; SIGTERM does');
+  t.equal(lines(file) + lines(`${file}.1`), pulls, 'no line lost across the reopen');
 });

@@ -95,7 +95,7 @@ t.test('a denying controller: an OCI error, and upstream never hears of it', asy
   t.equal(reg.count(), 0, 'no upstream request for a refused pull');
 
   t.match(await audit.eventFor(challenged), { decision: 'challenged', principal: undefined, action: 'manifest', repository: 'team/app', reference: '1', status: 401 });
-  t.match(await audit.eventFor(denied), { decision: 'denied', principal: undefined, action: 'blob', status: 403 });
+  t.match(await audit.eventFor(denied), { decision: 'denied', principal: 'alice', authMethod: 'bearer', action: 'blob', status: 403 }, 'the refused identity, as the refusal names it');
 });
 
 t.test('one audit event per registry request, with what was served', async (t) => {

@@ -64,6 +64,35 @@ t.test('one JSON access line per request, carrying the request id the client got
   t.match(await lineFor(mirror.logs, probe.headers['x-request-id']), { level: 'debug', route: 'healthz', status: 200 });
 });
 
+t.test('manifest lines say where the answer came from: upstream, cache, inflight, stale', async (t) => {
+  const reg = await startTestRegistry(t);
+  reg.pushImage('team/app', '1', quickImage('manifest-source'));
+  let clock = 0;
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, manifestTTL: '1m', now: () => clock });
+  const sourceOf = async (res: { headers: Record<string, unknown> }) => (await lineFor(mirror.logs, res.headers['x-request-id']))?.source;
+  const pull = () => request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
+
+  // Two cold pulls at once: the second joins the first's upstream fetch, held until both asked.
+  let release!: () => void;
+  reg.inject({ match: { kind: 'manifest', method: 'GET' }, type: 'pause-after', bytes: 0, release: new Promise<void>((r) => (release = r)), times: 1 });
+  const [first, second] = [pull(), pull()];
+  await until('both pulls missed the cache', async () => (await mirror.app.metrics.exposition()).body.includes('regmirror_cache_lookups_total{kind="manifest",outcome="miss"} 2'));
+  release();
+  t.same((await Promise.all([sourceOf(await first), sourceOf(await second)])).sort(), ['inflight', 'upstream']);
+  t.equal(reg.count({ kind: 'manifest' }), 1, 'one upstream fetch');
+
+  t.equal(await sourceOf(await pull()), 'cache', 'within the TTL');
+  clock += 120_000;
+  t.equal(await sourceOf(await pull()), 'cache', 'revalidated by HEAD: the same digest, from the cache');
+  reg.pushImage('team/app', '1', quickImage('manifest-source-2'));
+  clock += 120_000;
+  t.equal(await sourceOf(await pull()), 'upstream', 'a new digest fetched');
+  clock += 120_000;
+  reg.inject({ match: { kind: 'manifest' }, type: 'status', status: 503 });
+  t.equal(await sourceOf(await pull()), 'stale', 'upstream down: the stored record');
+  t.match(await mirror.app.metrics.exposition(), { body: /regmirror_served_bytes_total\{source="upstream"\} 0\n/ }, 'manifest bytes are not counted as served blob bytes');
+});
+
 t.test('an access line duration spans the whole response, in milliseconds', async (t) => {
   const reg = await startTestRegistry(t);
   const layer = randomLayer(2 * MiB, 'duration');
