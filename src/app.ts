@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import type { AccessController } from './access/index.js';
+import { accessControllerFor, securityWarnings, type CredentialSources } from './auth/index.js';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
@@ -13,7 +14,7 @@ import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, ty
 import { RateLimitLedger, SyncService, syncPinPatterns, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
 
-export interface AppOptions {
+export interface AppOptions extends CredentialSources {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
   readonly logDestination?: DestinationStream;
   /** The one clock for tag TTLs, token lifetimes, record expiry, rate-limit windows and prune ages. Default Date.now. */
@@ -22,7 +23,11 @@ export interface AppOptions {
   readonly version?: string;
   /** The sync scheduler's clock (tests pass fake timers; the work stays real). */
   readonly syncTimers?: Timers;
-  /** Who may pull what from the registry API (default: everyone everything). */
+  /**
+   * Who may pull what from the registry API and read the ops endpoints. Default: built from the
+   * config: everyone everything without `auth`, the read policy (with `passwords`, `bearer`,
+   * `challenge` and `tokenPatterns`) with it.
+   */
   readonly access?: AccessController;
   /** Told about every registry API request (default: nothing). */
   readonly audit?: AuditSink;
@@ -55,6 +60,8 @@ export class App {
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
   readonly sync: SyncService;
   private closing: Promise<void> | undefined;
+  /** Logged when the listener starts: what the security configuration leaves open. */
+  private readonly warnings: ReturnType<typeof securityWarnings>;
 
   constructor(
     readonly config: Config,
@@ -104,6 +111,9 @@ export class App {
       onLinkFailed: (ref, digest, error) =>
         this.logger.warn({ upstream: ref.upstream, repository: ref.name, digest, error: errorSummary(error) }, 'recording repository links failed'),
     });
+    const built = accessControllerFor(config, options);
+    const access = options.access ?? built.controller;
+    this.warnings = securityWarnings(config, built.policy);
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
       store: cache,
@@ -113,6 +123,8 @@ export class App {
       logger: this.logger,
       manifestTTLms: config.manifestTTLms,
       now,
+      // With a read policy, repositories of one upstream differ in who may read them.
+      repositoryScoped: config.auth !== undefined,
     }));
     metrics.countDownloadsWith(() => mirror.downloadsInFlight);
     this.adminServer = createAdminSocketServer(
@@ -157,10 +169,10 @@ export class App {
       logger: this.logger,
       ops: mainOps,
       observer: metrics,
-      access: options.access,
+      access,
       audit: options.audit,
     });
-    this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics });
+    this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics, access });
   }
 
   /**
@@ -178,6 +190,7 @@ export class App {
 
   async start(): Promise<AddressInfo> {
     const recovered = await this.open();
+    for (const w of this.warnings) this.logger.warn(w.fields, w.message);
     const address = await listen(this.server, this.config.listen);
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(

@@ -23,6 +23,8 @@ export interface AccessRequest {
   readonly remoteAddress?: string;
   /** The subject CN of a client certificate the TLS handshake verified against `tls.clientCA`. */
   readonly clientCertificate?: string;
+  /** The request came over TLS: a challenge's realm derived from the Host header is then https. */
+  readonly secure?: boolean;
 }
 
 /** How an identity proved itself. */
@@ -64,6 +66,9 @@ export interface AccessController {
 }
 
 export const ANONYMOUS = 'anonymous';
+
+/** Whoever sent no credentials. */
+export const ANONYMOUS_IDENTITY: Identity = { subject: ANONYMOUS, kind: 'anonymous', method: 'anonymous', groups: [] };
 
 /** Everyone may pull everything: the mirror without access control. */
 export const allowAll: AccessController = {

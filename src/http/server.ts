@@ -8,7 +8,8 @@ import type { RegistryReader } from '../mirror/index.js';
 import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
 import { toErrorAnswer } from './errors.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
-import { opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
+import { authorizeOps, opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
+import { accessRequest } from './access-request.js';
 
 export interface HttpServerOptions {
   /** What the registry API serves: the mirror, or a decorator of it. */
@@ -18,7 +19,7 @@ export interface HttpServerOptions {
   /** Health, readiness, metrics and status endpoints; without it /healthz and /readyz answer 200. */
   readonly ops?: OpsEndpoints;
   readonly observer?: HttpObserver;
-  /** Who may pull what; everyone everything by default. */
+  /** Who may pull what, and who may read the ops endpoints; everyone everything by default. */
   readonly access?: AccessController;
   /** Told about every finished /v2 request; nothing by default. */
   readonly audit?: AuditSink;
@@ -70,6 +71,7 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
       ex.registryApi = false;
       if (op === undefined) throw new OciError('UNSUPPORTED', 'not found', { status: 404 });
       ex.routeName = op;
+      await authorizeOps(access, req, op);
       await serveOps(req, res, op, ops);
       return;
     }
@@ -87,7 +89,7 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
 
 async function authorize(access: AccessController, req: IncomingMessage, route: Route, ex: Exchange): Promise<Grant> {
   try {
-    const grant = await access.authorize({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, requiredAccess(route));
+    const grant = await access.authorize(accessRequest(req), requiredAccess(route));
     ex.decision = 'allowed';
     return grant;
   } catch (err) {

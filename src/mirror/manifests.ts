@@ -30,6 +30,8 @@ interface Deps extends ServiceDeps {
   readonly now: () => number;
   /** Told about every manifest answered (pins, cache recency and repository links follow it); answered once it resolves. */
   readonly served?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => Promise<void>;
+  /** A manifest by digest only for a repository linked to it, else upstream is asked (MirrorOptions.repositoryScoped). */
+  readonly repositoryScoped?: boolean;
 }
 
 interface Entry {
@@ -73,7 +75,9 @@ export class ManifestService {
 
   private async byDigest(ref: RepoRef, digest: Digest): Promise<Entry> {
     const known = await this.cached(ref, digest);
-    if (known !== undefined) {
+    // Scoped, a digest cached for another repository is fetched in this one's scope: upstream's
+    // answer (a 404 for a digest the repository does not hold) is the authority, and a hit links it.
+    if (known !== undefined && (this.deps.repositoryScoped !== true || (await this.deps.metadata.hasLink(ref.upstream, ref.name, digest)))) {
       this.deps.observer.cacheLookup('manifest', 'hit');
       return known;
     }
