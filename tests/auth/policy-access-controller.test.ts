@@ -68,6 +68,9 @@ t.test('the challenge: scopes for every access, realm from Host over http or htt
   t.ok(err instanceof AccessChallenge);
   t.equal((err as AccessChallenge).challenge, 'Bearer realm="https://mirror.test:5000/v2/token",service="regmirror",scope="repository:docker.io/team/a:pull repository:quay.io/team/b:pull"');
 
+  const unparsable = await controller.authorize(req('/v2/te%2fam/manifests/1'), [pull('docker.io', 'team/a')]).catch((e: unknown) => e);
+  t.match(unparsable, { challenge: /scope="repository:docker.io\/team\/a:pull"/ }, 'a target that does not parse: the resolved name');
+
   const build = bearerChallenge(undefined);
   t.equal(build(req('/v2/', { host: '[::1]:5000' }), []), 'Bearer realm="http://[::1]:5000/v2/token",service="regmirror"');
   t.equal(build(req('/v2/', { host: 'evil",realm="x' }), []), 'Bearer realm="http://localhost/v2/token",service="regmirror"', 'a Host that would break the quoting is not echoed');

@@ -34,6 +34,7 @@ async function world(t: Test, access: Record<string, unknown> = ACCESS, more: Pa
   hub.pushImage('library/alpine', '3', alpine);
   hub.pushImage('acme/secret', '1', secret);
   hub.pushImage('acme/other', '1', quickImage('policy-other'));
+  hub.pushImage('acme/copy', '1', secret);
   hub.pushImage('team/app', '1', quickImage('policy-team'));
   priv.pushImage('team/private', '1', privateImage);
   const credentials = standInCredentials({
@@ -236,6 +237,36 @@ t.test('a blob in flight for one repository is not handed to another', async (t)
   t.equal(errorCode(stolen), 'BLOB_UNKNOWN');
   release();
   t.equal(sha256((await alice).body), layer.digest, "alice's own download finishes");
+});
+
+t.test('a repository upstream confirms gets the cached or in-flight blob once, then by its link', async (t) => {
+  const { hub, mirror, secret } = await world(t);
+  t.equal((await get(`${mirror.url}/v2/acme/secret/manifests/1`, ALICE)).status, 200);
+  const [cachedLayer, pausedLayer] = secret.layers;
+  t.equal(sha256((await get(`${mirror.url}/v2/acme/secret/blobs/${cachedLayer!.digest}`, ALICE)).body), cachedLayer!.digest);
+  await mirror.app.settled();
+  hub.resetRequests();
+  // acme/copy holds the same image upstream, but no manifest of it was pulled through the mirror.
+  const confirmed = await get(`${mirror.url}/v2/acme/copy/blobs/${cachedLayer!.digest}`, ALICE);
+  t.equal(sha256(confirmed.body), cachedLayer!.digest);
+  t.same(hub.requests.map((r) => `${r.method} ${r.kind} ${r.repo}`), ['HEAD blob acme/copy'], 'confirmed with a HEAD in its scope, not downloaded again');
+  hub.resetRequests();
+  t.equal((await get(`${mirror.url}/v2/acme/copy/blobs/${cachedLayer!.digest}`, ALICE)).status, 200);
+  t.equal(hub.count(), 0, 'then linked: no second HEAD');
+
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  hub.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: 10, release: released, times: 1 });
+  const first = get(`${mirror.url}/v2/acme/secret/blobs/${pausedLayer!.digest}`, ALICE);
+  await until('the download paused upstream', () => hub.filter({ kind: 'blob', method: 'GET' }).some((r) => r.bytesSent > 0));
+  t.equal((await get(`${mirror.url}/v2/acme/copy/blobs/${pausedLayer!.digest}`, ALICE, 'HEAD')).status, 200, 'a HEAD asks upstream in its own scope');
+  t.equal((await get(`${mirror.url}/v2/library/alpine/blobs/${pausedLayer!.digest}`, undefined, 'HEAD')).status, 404, 'and hears 404 where the repository does not hold it');
+  const joined = get(`${mirror.url}/v2/acme/copy/blobs/${pausedLayer!.digest}`, ALICE);
+  await until('the joining request confirmed', () => hub.count({ kind: 'blob', method: 'HEAD', repo: 'acme/copy' }) === 2);
+  release();
+  t.equal(sha256((await joined).body), pausedLayer!.digest, 'confirmed, it follows the download in flight');
+  t.equal(sha256((await first).body), pausedLayer!.digest);
+  t.equal(hub.count({ kind: 'blob', method: 'GET' }), 1, 'one download for both');
 });
 
 t.test('operator endpoints: /metrics under access.metrics, status under access.admin, probes open', async (t) => {
