@@ -133,6 +133,9 @@ export class ManifestService {
 
   private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest): Promise<Entry> {
     const cached = await this.cached(ref, digest);
+    // Upstream just said this repository's tag points at it: the repository holds it, wherever the
+    // bytes were first fetched for (a client's next GET by digest needs no upstream round trip).
+    if (cached !== undefined) await this.deps.ingest.link(ref, digest, cached.size);
     const entry = cached !== undefined ? { ...cached, kept: true } : await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
     if (entry.kept) await this.deps.ingest.tag(ref, tag, entry);
     return entry;

@@ -269,6 +269,22 @@ t.test('a repository upstream confirms gets the cached or in-flight blob once, t
   t.equal(hub.count({ kind: 'blob', method: 'GET' }), 1, 'one download for both');
 });
 
+t.test('a tag that moves to a digest cached for another repository links it to its own', async (t) => {
+  let clock = Date.now();
+  const { hub, mirror, secret } = await world(t, ACCESS, { now: () => clock });
+  hub.pushImage('acme/moving', '1', quickImage('policy-moving'));
+  t.equal((await get(`${mirror.url}/v2/acme/moving/manifests/1`, ALICE)).status, 200);
+  t.equal((await get(`${mirror.url}/v2/acme/secret/manifests/1`, ALICE)).status, 200);
+  hub.pushImage('acme/moving', '1', secret);
+  clock += 10 * 60_000; // past manifestTTL: the next pull of the tag revalidates it
+  const head = await get(`${mirror.url}/v2/acme/moving/manifests/1`, ALICE, 'HEAD');
+  t.equal(head.headers['docker-content-digest'], secret.manifestDigest);
+  hub.resetRequests();
+  const byDigest = await get(`${mirror.url}/v2/acme/moving/manifests/${secret.manifestDigest}`, ALICE);
+  t.equal(sha256(byDigest.body), secret.manifestDigest);
+  t.equal(hub.count(), 0, 'served from the cache: the tag revalidation linked it');
+});
+
 t.test('operator endpoints: /metrics under access.metrics, status under access.admin, probes open', async (t) => {
   const { mirror } = await world(t);
   for (const path of ['/metrics', '/api/status', '/']) {
