@@ -2,8 +2,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import type { AccessController } from './access/index.js';
+import { accessControllerFor, securityWarnings, type CredentialSources } from './auth/index.js';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
-import { InvalidCredentials, loadSigningKey, TokenService, type PasswordVerifier } from './auth/index.js';
+import { loadSigningKey, NO_PASSWORDS, TokenService } from './auth/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, TokenEndpoint, type CanRead, type OpsEndpoints, type TokenEndpointOptions } from './http/index.js';
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
@@ -14,7 +15,7 @@ import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, ty
 import { RateLimitLedger, SyncService, syncPinPatterns, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
 
-export interface AppOptions {
+export interface AppOptions extends CredentialSources {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
   readonly logDestination?: DestinationStream;
   /** The one clock for tag TTLs, token lifetimes, record expiry, rate-limit windows and prune ages. Default Date.now. */
@@ -23,19 +24,19 @@ export interface AppOptions {
   readonly version?: string;
   /** The sync scheduler's clock (tests pass fake timers; the work stays real). */
   readonly syncTimers?: Timers;
-  /** Who may pull what from the registry API (default: everyone everything). */
+  /**
+   * Who may pull what from the registry API and read the ops endpoints. Default: built from the
+   * config: everyone everything without `auth`, the read policy (with `passwords`, `bearer`,
+   * `challenge` and `tokenPatterns`) with it.
+   */
   readonly access?: AccessController;
   /** Told about every registry API request; overrides `config.audit` (default: the audit log it configures, else nothing). */
   readonly audit?: AuditSink;
-  /** With `auth`: who a user name and password are (htpasswd users, robot tokens). Default: nobody. */
-  readonly passwords?: PasswordVerifier;
   /** With `auth`: what an identity may read, asked per token scope. Default: nothing (auth on means deny). */
   readonly canRead?: CanRead;
   /** With `auth`: the identity a refresh token names, as it is now (undefined: gone). */
   readonly refreshIdentity?: TokenEndpointOptions['refreshIdentity'];
 }
-
-const NOBODY: PasswordVerifier = { verify: () => Promise.reject(new InvalidCredentials('no user source is configured')) };
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
 const METADATA_PROBE = parseDigest(`sha256:${'0'.repeat(64)}`);
@@ -70,6 +71,8 @@ export class App {
   /** The `audit` config's log, when this App built it: opened by start(), flushed and closed by close(). */
   private readonly auditLog: AuditLog | undefined;
   private closing: Promise<void> | undefined;
+  /** Logged when the listener starts: what the security configuration leaves open. */
+  private readonly warnings: ReturnType<typeof securityWarnings>;
 
   constructor(
     readonly config: Config,
@@ -126,6 +129,11 @@ export class App {
       onLinkFailed: (ref, digest, error) =>
         this.logger.warn({ upstream: ref.upstream, repository: ref.name, digest, error: errorSummary(error) }, 'recording repository links failed'),
     });
+    const auth = config.auth;
+    this.tokens = auth && new TokenService({ key: () => loadSigningKey({ configured: auth.signingKey, storageRoot: root }), ttlMs: auth.tokenTTLms, now });
+    const built = accessControllerFor(config, { ...options, bearer: options.bearer ?? this.tokens });
+    const access = options.access ?? built.controller;
+    this.warnings = securityWarnings(config, built.policy);
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
       store: cache,
@@ -135,6 +143,8 @@ export class App {
       logger: this.logger,
       manifestTTLms: config.manifestTTLms,
       now,
+      // With a read policy, repositories of one upstream differ in who may read them.
+      repositoryScoped: config.auth !== undefined,
     }));
     metrics.countDownloadsWith(() => mirror.downloadsInFlight);
     this.adminServer = createAdminSocketServer(
@@ -171,14 +181,12 @@ export class App {
       metrics: () => metrics.exposition(),
       status: () => statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache) }),
     };
-    const auth = config.auth;
-    this.tokens = auth && new TokenService({ key: () => loadSigningKey({ configured: auth.signingKey, storageRoot: root }), ttlMs: auth.tokenTTLms, now });
     const tokenEndpoint =
       this.tokens &&
       new TokenEndpoint({
         tokens: this.tokens,
-        passwords: options.passwords ?? NOBODY,
-        canRead: options.canRead ?? (() => false),
+        passwords: options.passwords ?? NO_PASSWORDS,
+        canRead: options.canRead ?? ((identity, upstream, repository) => built.policy?.canRead(identity, upstream, repository) ?? false),
         routes: routeContext(config),
         audit: this.audit,
         refreshIdentity: options.refreshIdentity,
@@ -191,12 +199,12 @@ export class App {
       logger: this.logger,
       ops: mainOps,
       observer: metrics,
-      access: options.access,
+      access,
       audit: this.audit,
       tokens: tokenEndpoint,
       catalog: mirror,
     });
-    this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics });
+    this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics, access });
   }
 
   /**
@@ -218,6 +226,7 @@ export class App {
     if (key !== undefined) this.logger.info({ file: key.file, kid: key.kid, alg: key.alg }, key.generated ? 'token signing key generated' : 'token signing key loaded');
     // Before the listener: an audit path that cannot be written is a start-up failure, not a silent gap.
     await this.auditLog?.open();
+    for (const w of this.warnings) this.logger.warn(w.fields, w.message);
     const address = await listen(this.server, this.config.listen);
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(

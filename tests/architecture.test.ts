@@ -18,7 +18,8 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   // Metrics implements the observer interfaces their producers define (mirror, upstream, cache).
   observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },
-  // Identities: who a credential is (htpasswd users, robot tokens, signed bearer tokens, failure throttling).
+  // Identities: who a credential is (htpasswd users, robot tokens, signed bearer tokens, failure throttling),
+  // and the access controller that asks access's read policy about them (so access never learns of credentials).
   // Its files (robot tokens, the signing key) live under the storage root but are its own, not blobs or records.
   auth: { folders: [...COMMON, 'access'], packages: /^(node:.*|jose|bcryptjs)$/ },
   // The server side of access control: decides on resolved repositories, knows no HTTP server or store.

@@ -67,6 +67,9 @@ export interface AccessController {
 
 export const ANONYMOUS = 'anonymous';
 
+/** Whoever sent no credentials. */
+export const ANONYMOUS_IDENTITY: Identity = { subject: ANONYMOUS, kind: 'anonymous', method: 'anonymous', groups: [] };
+
 /** Everyone may pull everything: the mirror without access control. */
 export const allowAll: AccessController = {
   authorize: () => Promise.resolve({ principal: ANONYMOUS }),

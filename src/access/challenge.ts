@@ -53,11 +53,12 @@ export function tokenRealm(request: ChallengeRequest, configured?: string): stri
 
 /**
  * The WWW-Authenticate value of a 401: where to get a token (realm, service) and what to ask for
- * (scope, space-separated as clients split it). `/v2/` and the catalog name no scope.
+ * (complete scopes such as `repository:<name>:pull`, space-separated as clients split them). `/v2/` and
+ * the catalog name no scope.
  */
-export function challengeFor(request: ChallengeRequest, accesses: readonly Access[], options: ChallengeOptions = {}): string {
+export function challengeFor(request: ChallengeRequest, scopes: readonly string[], options: ChallengeOptions = {}): string {
   const parts = [`realm="${tokenRealm(request, options.realm)}"`, `service="${TOKEN_SERVICE}"`];
-  if (accesses.length > 0) parts.push(`scope="${accesses.map(scopeOf).join(' ')}"`);
+  if (scopes.length > 0) parts.push(`scope="${scopes.join(' ')}"`);
   if (options.error !== undefined) parts.push(`error="${options.error}"`);
   return `Bearer ${parts.join(',')}`;
 }

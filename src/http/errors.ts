@@ -60,8 +60,9 @@ function fromUpstream(err: UpstreamError, notFound: NotFoundKind): ErrorAnswer {
       return answer(404, code, `${err.upstream}: ${notFound === 'other' ? 'not found' : `${notFound} unknown`}`);
     }
     case 'unauthorized':
-      // No WWW-Authenticate: the client has nothing to log in to; the mirror's credentials are at fault.
-      return answer(401, 'UNAUTHORIZED', `upstream ${err.upstream} rejected the mirror's credentials`);
+      // The mirror's own credentials are at fault, not the client's: a 401 would make clients ask
+      // their user for a password the mirror never needed. A gateway error points at the operator.
+      return answer(502, 'UNAVAILABLE', `the mirror's credentials for upstream ${err.upstream} were rejected (check upstreams.${err.upstream} username and password)`);
     case 'denied':
       return answer(403, 'DENIED', `upstream ${err.upstream} denied access`);
     case 'rate-limited':

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AccessController } from '../access/index.js';
+import { accessRequest } from './access-request.js';
 import type { Readiness } from './health.js';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.js';
 
@@ -39,6 +41,24 @@ export function opsRoute(url: string | undefined, ops: OpsEndpoints): OpsRoute |
 
 /** Probes, scrapes and the page are routine: logged at debug, not info, so they never drown pulls. */
 export const QUIET_ROUTES: ReadonlySet<string> = new Set<OpsRoute>(['healthz', 'readyz', 'metrics', 'status', 'ui']);
+
+/**
+ * Who may call an ops endpoint: probes are open (kubelet and load balancers send no credentials),
+ * /metrics is under `access.metrics`, the status JSON and page under `access.admin`.
+ */
+const OPS_ACCESS: Readonly<Record<OpsRoute, 'metrics' | 'admin' | undefined>> = {
+  healthz: undefined,
+  readyz: undefined,
+  metrics: 'metrics',
+  status: 'admin',
+  ui: 'admin',
+};
+
+/** Throws AccessChallenge or AccessDenied when the route is not open to this request. */
+export async function authorizeOps(access: AccessController, req: IncomingMessage, route: OpsRoute): Promise<void> {
+  const endpoint = OPS_ACCESS[route];
+  if (endpoint !== undefined) await access.authorizeOps(accessRequest(req), endpoint);
+}
 
 export async function serveOps(req: IncomingMessage, res: ServerResponse, route: OpsRoute, ops: OpsEndpoints): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -9,7 +9,8 @@ import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpO
 import { auditEvent } from './audit-event.js';
 import { toErrorAnswer } from './errors.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
-import { opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
+import { authorizeOps, opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
+import { accessRequest } from './access-request.js';
 import type { TokenEndpoint } from './token-route.js';
 
 export interface HttpServerOptions {
@@ -20,7 +21,7 @@ export interface HttpServerOptions {
   /** Health, readiness, metrics and status endpoints; without it /healthz and /readyz answer 200. */
   readonly ops?: OpsEndpoints;
   readonly observer?: HttpObserver;
-  /** Who may pull what; everyone everything by default. */
+  /** Who may pull what, and who may read the ops endpoints; everyone everything by default. */
   readonly access?: AccessController;
   /** Told about every finished /v2 request; nothing by default. */
   readonly audit?: AuditSink;
@@ -85,6 +86,7 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
       ex.registryApi = false;
       if (op === undefined) throw new OciError('UNSUPPORTED', 'not found', { status: 404 });
       ex.routeName = op;
+      await authorizeOps(access, req, op);
       await serveOps(req, res, op, ops);
       return;
     }
@@ -104,8 +106,7 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
 
 async function authorize(access: AccessController, req: IncomingMessage, route: Route, ex: Exchange): Promise<Grant> {
   try {
-    const secure = 'encrypted' in req.socket && req.socket.encrypted === true;
-    const grant = await access.authorize({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, secure }, requiredAccess(route));
+    const grant = await access.authorize(accessRequest(req), requiredAccess(route));
     ex.decision = 'allowed';
     return grant;
   } catch (err) {

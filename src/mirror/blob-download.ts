@@ -24,7 +24,14 @@ export class BlobDownload {
   /** Resolves after the digest was verified, the blob committed and, if kept, linked to `ref.upstream`. */
   readonly done: Promise<BlobInfo>;
 
-  constructor(source: BlobSource, ref: RepoRef, digest: Digest, ingest: Ingest, onFinished: (result: DownloadResult) => void) {
+  constructor(
+    source: BlobSource,
+    /** The repository it was started for: the one upstream authorised it for, and the one it gets linked to. */
+    readonly ref: RepoRef,
+    digest: Digest,
+    ingest: Ingest,
+    onFinished: (result: DownloadResult) => void,
+  ) {
     const started = (async () => {
       const { size, body } = await source.open(ref, digest);
       try {

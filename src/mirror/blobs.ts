@@ -23,6 +23,8 @@ export type BlobReply =
 interface Deps extends ServiceDeps {
   /** Where missing blobs are fetched from. */
   readonly source: BlobSource;
+  /** Serve a digest to a repository only once it is known to hold it (MirrorOptions.repositoryScoped). */
+  readonly repositoryScoped: boolean;
 }
 
 /** Blob policy: local first, one coalesced download per (upstream, digest) otherwise. */
@@ -38,7 +40,8 @@ export class BlobService {
       return { size: local.size };
     }
     const inflight = this.downloads.get(downloadKey(ref, digest));
-    const size = inflight === undefined ? undefined : (await inflight.ready.catch(() => undefined))?.size;
+    // A download for another repository says nothing about this one: upstream's HEAD below does.
+    const size = inflight === undefined || !this.sameScope(inflight, ref) ? undefined : (await inflight.ready.catch(() => undefined))?.size;
     if (size !== undefined) return { size };
     // A HEAD never downloads (the reference proxy fetches the whole blob for a HEAD).
     this.deps.observer.cacheLookup('blob', 'miss');
@@ -56,6 +59,7 @@ export class BlobService {
       }
     }
     const { download, joined } = this.download(ref, digest);
+    if (joined) await this.admit(ref, digest, download, signal);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
     const { writer, kept, size } = await download.ready;
     if (!kept) {
@@ -97,6 +101,7 @@ export class BlobService {
       return { size: local.size, downloaded: 0 };
     }
     const { download, joined } = this.download(ref, digest);
+    if (joined) await this.admit(ref, digest, download, signal);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
     const { kept } = await download.ready;
     // Over budget or degraded storage: the bytes would land nowhere, and "synced" would be a lie.
@@ -105,29 +110,54 @@ export class BlobService {
     return { size: info.size, downloaded: joined ? 0 : info.size };
   }
 
-  /** The committed blob, if this upstream is known to hold it. */
+  /** The committed blob, if this upstream (and, scoped, this repository) is known to hold it. */
   private async local(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobInfo | undefined> {
-    const { store, metadata, upstreams, ingest } = this.deps;
+    const { store, metadata, ingest } = this.deps;
     const info = await store.stat(digest);
     if (info === undefined) return undefined;
     const record = await metadata.getBlob(digest);
-    if (record?.upstreams.includes(ref.upstream)) return info;
+    if (record?.upstreams.includes(ref.upstream) && (await this.linked(ref, digest))) return info;
     // Renamed into place by this upstream's download, which links it a moment later: wait for that
     // rather than ask upstream (a client that just got the last byte may be back already).
     const inflight = this.downloads.get(downloadKey(ref, digest));
-    if (inflight !== undefined && (await inflight.done.then(() => true, () => false))) return info;
-    // The bytes are here, fetched for another upstream (or the metadata was lost). Serving them to a
-    // name that upstream does not have would leak content across registries: confirm first, in this
-    // repository's scope, then link without downloading again.
+    if (inflight !== undefined && (await inflight.done.then(() => true, () => false)) && (await this.linked(ref, digest))) return info;
+    // The bytes are here, fetched for another upstream or (scoped) another repository, or the
+    // metadata was lost. Serving them to a name that does not hold them would leak content across
+    // registries or past the read policy: confirm first, in this repository's scope, then link
+    // without downloading again.
+    await this.confirm(ref, digest, signal);
+    await ingest.link(ref, digest, info.size);
+    return info;
+  }
+
+  /** Unscoped, any repository of an upstream holding a digest may have it. */
+  private async linked(ref: RepoRef, digest: Digest): Promise<boolean> {
+    return !this.deps.repositoryScoped || this.deps.metadata.hasLink(ref.upstream, ref.name, digest);
+  }
+
+  private sameScope(download: BlobDownload, ref: RepoRef): boolean {
+    return !this.deps.repositoryScoped || download.ref.name === ref.name;
+  }
+
+  /**
+   * Joining a download started for another repository: its upstream answer was for that one. Follow
+   * it only if this repository is linked to the digest or upstream confirms it here.
+   */
+  private async admit(ref: RepoRef, digest: Digest, download: BlobDownload, signal?: AbortSignal): Promise<void> {
+    if (this.sameScope(download, ref) || (await this.linked(ref, digest))) return;
+    await this.confirm(ref, digest, signal);
+    await this.deps.metadata.link(ref.upstream, ref.name, [digest]);
+  }
+
+  /** Upstream's HEAD in this repository's scope; throws BLOB_UNKNOWN when upstream does not hold it there. */
+  private async confirm(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<void> {
     try {
-      await upstreams.get(ref.upstream).headBlob(ref.name, digest, signal);
+      await this.deps.upstreams.get(ref.upstream).headBlob(ref.name, digest, signal);
     } catch (err) {
       // Upstream says it does not hold the digest: that is the answer, no GET needed to hear it twice.
       if (err instanceof UpstreamError && err.failure === 'not-found') throw new OciError('BLOB_UNKNOWN', `blob unknown to ${ref.upstream}`);
       throw err;
     }
-    await ingest.link(ref, digest, info.size);
-    return info;
   }
 
   /** Undefined when the file went away since stat (evicted). */

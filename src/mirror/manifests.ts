@@ -32,6 +32,8 @@ interface Deps extends ServiceDeps {
   readonly now: () => number;
   /** Told about every manifest answered (pins, cache recency and repository links follow it); answered once it resolves. */
   readonly served?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => Promise<void>;
+  /** A manifest by digest only for a repository linked to it, else upstream is asked (MirrorOptions.repositoryScoped). */
+  readonly repositoryScoped?: boolean;
 }
 
 interface Entry {
@@ -80,7 +82,9 @@ export class ManifestService {
 
   private async byDigest(ref: RepoRef, digest: Digest): Promise<Answer> {
     const known = await this.cached(ref, digest);
-    if (known !== undefined) {
+    // Scoped, a digest cached for another repository is fetched in this one's scope: upstream's
+    // answer (a 404 for a digest the repository does not hold) is the authority, and a hit links it.
+    if (known !== undefined && (this.deps.repositoryScoped !== true || (await this.deps.metadata.hasLink(ref.upstream, ref.name, digest)))) {
       this.deps.observer.cacheLookup('manifest', 'hit');
       return { ...known, source: 'cache' };
     }
@@ -137,6 +141,9 @@ export class ManifestService {
 
   private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest): Promise<Answer> {
     const cached = await this.cached(ref, digest);
+    // Upstream just said this repository's tag points at it: the repository holds it, wherever the
+    // bytes were first fetched for (a client's next GET by digest needs no upstream round trip).
+    if (cached !== undefined) await this.deps.ingest.link(ref, digest, cached.size);
     const entry = cached !== undefined ? { ...cached, kept: true, source: 'cache' as const } : await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
     if (entry.kept) await this.deps.ingest.tag(ref, tag, entry);
     return entry;

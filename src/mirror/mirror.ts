@@ -22,6 +22,14 @@ export interface MirrorOptions {
    * for pins and recency, and the metadata store links the repository to what the manifest references.
    */
   readonly manifestServed?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => Promise<void>;
+  /**
+   * Content by digest belongs to repositories, not just to an upstream: a blob or a manifest by
+   * digest is served to a repository only when linked to it (a manifest of that repository
+   * referenced it, or it was fetched for it) or when upstream confirms it in that repository's
+   * scope. On with a read policy (`auth`), where repositories of one upstream differ in who may
+   * read them; off, an upstream's content is one pool, as before.
+   */
+  readonly repositoryScoped?: boolean;
 }
 
 /** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
@@ -44,7 +52,8 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
     };
     const now = options.now ?? Date.now;
     const ingest = new Ingest({ store, metadata, now });
-    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams) });
+    const repositoryScoped = options.repositoryScoped ?? false;
+    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), repositoryScoped });
     this.manifests = new ManifestService({
       upstreams: this.upstreams,
       store,
@@ -55,6 +64,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
       ttlMs: options.manifestTTLms,
       now,
       served: options.manifestServed,
+      repositoryScoped,
     });
   }
 

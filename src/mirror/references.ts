@@ -13,7 +13,10 @@ export interface ManifestReferencesOptions {
   readonly sink: ReferenceSink;
   /** The shared record of which repositories hold which digests. */
   readonly links: Pick<ContentLinks, 'link'>;
-  /** A link write failed: the pull goes on (nothing reads links to serve yet) and the next serve retries. */
+  /**
+   * A link write failed: the pull goes on and the next serve retries. With repository-scoped serving
+   * a missing link costs an upstream HEAD to confirm the digest, never a wrong answer.
+   */
   readonly onLinkFailed: (ref: RepoRef, digest: Digest, error: unknown) => void;
 }
 

@@ -20,11 +20,11 @@ t.test('the challenge names realm, service and the resolved scope, plus an RFC 6
   const req = { headers: { host: 'm.test:5000' } };
   t.equal(challengeFor(req, []), 'Bearer realm="http://m.test:5000/v2/token",service="regmirror"', '/v2/ names no scope');
   t.equal(
-    challengeFor(req, [pull('docker.io', 'library/alpine')]),
+    challengeFor(req, [pull('docker.io', 'library/alpine')].map(scopeOf)),
     'Bearer realm="http://m.test:5000/v2/token",service="regmirror",scope="repository:docker.io/library/alpine:pull"',
   );
   t.equal(
-    challengeFor(req, [pull('docker.io', 'library/alpine'), pull('127.0.0.1:5001', 'team/app')], { realm: 'https://r.example/v2/token', error: 'insufficient_scope' }),
+    challengeFor(req, [pull('docker.io', 'library/alpine'), pull('127.0.0.1:5001', 'team/app')].map(scopeOf), { realm: 'https://r.example/v2/token', error: 'insufficient_scope' }),
     'Bearer realm="https://r.example/v2/token",service="regmirror",scope="repository:docker.io/library/alpine:pull repository:127.0.0.1:5001/team/app:pull",error="insufficient_scope"',
   );
   t.match(challengeFor(req, [], { error: 'invalid_token' }), /,error="invalid_token"$/);

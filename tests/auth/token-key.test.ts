@@ -24,14 +24,14 @@ async function anonymousToken(mirror: TestMirror): Promise<string> {
 t.test('the generated key is made on the first start and reused by every later one', async (t) => {
   const storage = mkdtempSync(path.join(os.tmpdir(), 'regmirror-key-app-'));
   t.teardown(() => rmSync(storage, { recursive: true, force: true }));
-  const first = await startMirror(t, { upstreams, storage, auth: {} });
+  const first = await startMirror(t, { upstreams, storage, sections: { auth: {} } });
   const generated = keyLine(first);
   t.match(generated, { msg: 'token signing key generated', alg: 'ES256', file: path.join(storage, 'auth', 'signing-key.pem') });
   const token = await anonymousToken(first);
   t.equal(decodeProtectedHeader(token).kid, generated?.kid);
   await first.close();
 
-  const second = await startMirror(t, { upstreams, storage, auth: {} });
+  const second = await startMirror(t, { upstreams, storage, sections: { auth: {} } });
   t.match(keyLine(second), { msg: 'token signing key loaded', kid: generated?.kid });
   t.ok(await second.app.tokens!.verify(token), 'a token issued before the restart is still good');
 });
@@ -42,7 +42,7 @@ t.test('auth.signingKey is used when configured, and nothing is generated', asyn
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(path.join(storage, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   // Relative to the config file's directory, which the fixture makes the storage directory.
-  const mirror = await startMirror(t, { upstreams, storage, auth: { signingKey: 'key.pem' } });
+  const mirror = await startMirror(t, { upstreams, storage, sections: { auth: { signingKey: 'key.pem' } } });
   const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
   t.match(keyLine(mirror), { msg: 'token signing key loaded', alg: 'RS256', kid });
   t.same(decodeProtectedHeader(await anonymousToken(mirror)), { alg: 'RS256', typ: 'JWT', kid });
@@ -53,7 +53,7 @@ t.test('a bad key file stops the start with a clear error', async (t) => {
   const storage = mkdtempSync(path.join(os.tmpdir(), 'regmirror-key-app-'));
   t.teardown(() => rmSync(storage, { recursive: true, force: true }));
   writeFileSync(path.join(storage, 'cert.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
-  const mirror = buildMirror(t, { upstreams, storage, auth: { signingKey: 'cert.pem' } });
+  const mirror = buildMirror(t, { upstreams, storage, sections: { auth: { signingKey: 'cert.pem' } } });
   const err = await mirror.start().catch((e: unknown) => e);
   t.ok(err instanceof ConfigError);
   t.match((err as Error).message, `auth.signingKey: ${path.join(storage, 'cert.pem')}: not a PEM private key`);

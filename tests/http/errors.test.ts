@@ -26,8 +26,8 @@ const digest = parseDigest(`sha256:${'ab'.repeat(32)}`);
 // Every failure, keyed so that a new UpstreamFailure value does not compile until it has a row.
 const UPSTREAM: Readonly<Record<UpstreamFailure, (kind: NotFoundKind) => Want>> = {
   'not-found': (kind) => ({ status: 404, code: { manifest: 'MANIFEST_UNKNOWN', blob: 'BLOB_UNKNOWN', tags: 'NAME_UNKNOWN', other: 'NAME_UNKNOWN' }[kind] }),
-  // The mirror's own credentials failed: no WWW-Authenticate, the client has nothing to log in to.
-  unauthorized: () => ({ status: 401, code: 'UNAUTHORIZED', headers: {} }),
+  // The mirror's own credentials failed: a gateway error, never a 401 that would send clients to log in.
+  unauthorized: () => ({ status: 502, code: 'UNAVAILABLE', headers: {} }),
   denied: () => ({ status: 403, code: 'DENIED' }),
   'rate-limited': () => ({ status: 429, code: 'TOOMANYREQUESTS', headers: { 'retry-after': '60' } }),
   unavailable: () => ({ status: 503, code: 'UNAVAILABLE', headers: { 'retry-after': '10' } }),

@@ -49,7 +49,7 @@ async function world(t: Test, options: Partial<StartMirrorOptions> = {}) {
   const mirror = await startMirror(t, {
     // Never contacted: the token endpoint only resolves names against the configured upstreams.
     upstreams: { 'docker.io': { url: 'http://127.0.0.1:9', library: true }, 'ghcr.io': { url: 'http://127.0.0.1:9' } },
-    auth: {},
+    sections: { auth: {} },
     passwords,
     canRead,
     audit,
@@ -266,7 +266,7 @@ t.test('malformed requests: 400 with an OCI error body, before any password is c
 });
 
 t.test('without auth there is no token endpoint, and nothing to sign with', async (t) => {
-  const { mirror } = await world(t, { auth: undefined });
+  const { mirror } = await world(t, { sections: {} });
   t.equal(mirror.app.tokens, undefined);
   const res = await request(`${mirror.url}/v2/token?service=regmirror`);
   t.equal(res.status, 404, 'just another path the route grammar does not know');

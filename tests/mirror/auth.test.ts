@@ -50,13 +50,14 @@ t.test('token auth with credentials, blob redirect without Authorization, and a 
   t.ok(mirror.logs.some((l) => l.includes('regmirror listening') && l.includes('[redacted]')), 'start-up logs the config with the secret redacted');
 });
 
-t.test('wrong upstream credentials become a clear UNAUTHORIZED, without a challenge', async (t) => {
+t.test("wrong upstream credentials become a gateway error naming the mirror's credentials, without a challenge", async (t) => {
   const reg = await startTestRegistry(t, { auth: { kind: 'bearer', username: 'mirror', password: 'right' } });
   reg.pushImage('private/app', '1', buildImage({ layers: [buildLayer({ 'f': 'x' })] }));
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url, username: 'mirror', password: 'wrong' } } });
   const res = await request(`${mirror.url}/v2/private/app/manifests/1`);
-  t.equal(res.status, 401);
-  t.equal(errorCode(res), 'UNAUTHORIZED');
+  t.equal(res.status, 502, 'not 401: the client has nothing to log in to');
+  t.equal(errorCode(res), 'UNAVAILABLE');
+  t.match(res.body.toString(), /mirror's credentials for upstream docker\.io were rejected/);
   t.equal(res.headers['www-authenticate'], undefined, 'clients are not asked to log in to the mirror');
 });
 
