@@ -28,10 +28,10 @@ export async function serve(options: ServeOptions): Promise<void> {
     await app.start();
   } catch (err) {
     await app.close(0);
-    // The config asks for more than it allows: a usage error, like any other bad config.
-    if (err instanceof PinBudgetError) throw new CliError(`config error: ${err.message}`, 2);
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${config.listen.host}:${config.listen.port} is already in use` : (err as Error).message}`, 1);
+    // The config asks for more than it allows, or names TLS files that cannot serve: a usage error, like any other bad config.
+    if (err instanceof PinBudgetError || err instanceof ConfigError) throw new CliError(`config error: ${err.message}`, 2);
+    const { code, address, port } = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${address ?? config.listen.host}:${port ?? config.listen.port} is already in use` : (err as Error).message}`, 1);
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {

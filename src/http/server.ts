@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsListener, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessController, type Grant } from '../access/index.js';
+import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessController, type AccessRequest, type Grant } from '../access/index.js';
 import { OciError, ociErrorBody, parseRequest, resolveRoute, type Route, type RouteContext } from '../oci/index.js';
 import type { RegistryReader } from '../mirror/index.js';
 import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
 import { toErrorAnswer } from './errors.js';
+import { TLS_MIN_VERSION, verifiedClientName } from './tls.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
 import { opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
 
@@ -26,11 +28,31 @@ export interface HttpServerOptions {
 
 /** The registry listener: /v2/ API plus the ops endpoints (health, readiness, metrics, status). */
 export function createHttpServer(options: HttpServerOptions): Server {
-  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
-    void handle(options, req, res);
-  });
-  // podman, skopeo and docker try TLS on a plain port first; answer the garbage with a clean close,
-  // quietly: a log line per handshake would be a storm.
+  return answerClientErrors(createServer({ keepAliveTimeout: 30_000 }, registryHandler(options)));
+}
+
+/**
+ * The registry API over HTTPS. Client certificates are asked for, never required, and only when a
+ * `tls.clientCA` will verify them: a client without one is anonymous, not refused, and an unverified
+ * one is simply no identity (so the policy, not the handshake, decides). The certificate comes from
+ * setSecureContext before listening, and again on every rotation.
+ */
+export function createHttpsServer(options: HttpServerOptions, { clientCertificates }: { clientCertificates: boolean }): HttpsServer {
+  return answerClientErrors(
+    createHttpsListener({ keepAliveTimeout: 30_000, minVersion: TLS_MIN_VERSION, requestCert: clientCertificates, rejectUnauthorized: false }, registryHandler(options)),
+  );
+}
+
+/** What the registry listeners, plain or TLS, do with a request. */
+function registryHandler(options: HttpServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => void handle(options, req, res);
+}
+
+/**
+ * podman, skopeo and docker try TLS on a plain port first; answer the garbage with a clean close,
+ * quietly: a log line per handshake would be a storm.
+ */
+function answerClientErrors<S extends Server>(server: S): S {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     else socket.destroy();
@@ -87,13 +109,18 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
 
 async function authorize(access: AccessController, req: IncomingMessage, route: Route, ex: Exchange): Promise<Grant> {
   try {
-    const grant = await access.authorize({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, requiredAccess(route));
+    const grant = await access.authorize(accessRequest(req), requiredAccess(route));
     ex.decision = 'allowed';
     return grant;
   } catch (err) {
     ex.decision = err instanceof AccessChallenge ? 'challenged' : err instanceof AccessDenied ? 'denied' : 'none';
     throw err;
   }
+}
+
+/** What the controller may know of a request: its credentials, where it comes from, a verified client certificate. */
+function accessRequest(req: IncomingMessage): AccessRequest {
+  return { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, remoteAddress: req.socket.remoteAddress, clientCertificate: verifiedClientName(req.socket) };
 }
 
 /** What a route needs: a pull of its repository; `/v2/` and the catalog name none. */
