@@ -6,7 +6,7 @@ import { accessControllerFor, securityWarnings, type CredentialSources } from '.
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
 import { loadSigningKey, NO_PASSWORDS, TokenService } from './auth/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
-import { createHttpServer, createOpsServer, Readiness, TokenEndpoint, type CanRead, type OpsEndpoints, type TokenEndpointOptions } from './http/index.js';
+import { createHttpServer, createHttpsServer, createOpsServer, Readiness, TlsReloader, TokenEndpoint, type CanRead, type HttpServerOptions, type OpsEndpoints, type TokenEndpointOptions } from './http/index.js';
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
 import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
@@ -36,6 +36,8 @@ export interface AppOptions extends CredentialSources {
   readonly canRead?: CanRead;
   /** With `auth`: the identity a refresh token names, as it is now (undefined: gone). */
   readonly refreshIdentity?: TokenEndpointOptions['refreshIdentity'];
+  /** How often the `tls` files are re-read besides watching them (default 30 s). */
+  readonly tlsCheckIntervalMs?: number;
 }
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
@@ -58,7 +60,12 @@ export class App {
   readonly cache: BlobCache;
   /** Whether storage takes writes; degraded means serving without caching. */
   readonly storageHealth: StorageHealth;
+  /** The `listen` listener: HTTPS when `tls` is set without `tls.listen`. */
   private readonly server: Server;
+  /** The `tls.listen` listener, when configured. */
+  private readonly tlsServer: Server | undefined;
+  /** Serves renewed certificates to whichever listener speaks HTTPS. */
+  private readonly tlsReloader: TlsReloader | undefined;
   private readonly mirror: Mirror;
   /** The storage's admin socket: holding it is holding the storage (src/admin/storage-owner.ts). */
   private readonly adminServer: Server;
@@ -193,7 +200,7 @@ export class App {
       });
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
-    this.server = createHttpServer({
+    const registry: HttpServerOptions = {
       reader: mirror,
       routes: routeContext(config),
       logger: this.logger,
@@ -203,7 +210,15 @@ export class App {
       audit: this.audit,
       tokens: tokenEndpoint,
       catalog: mirror,
-    });
+    };
+    const tls = config.tls;
+    const https = tls === undefined ? undefined : createHttpsServer(registry, { clientCertificates: tls.clientCA !== undefined });
+    this.server = https !== undefined && tls?.listen === undefined ? https : createHttpServer(registry);
+    this.tlsServer = tls?.listen === undefined ? undefined : https;
+    this.tlsReloader =
+      tls === undefined || https === undefined
+        ? undefined
+        : new TlsReloader({ files: tls, apply: (context) => https.setSecureContext(context), logger: this.logger, checkIntervalMs: options.tlsCheckIntervalMs });
     this.opsServer = config.metrics.listen === undefined ? undefined : createOpsServer({ ops, logger: this.logger, observer: metrics, access });
   }
 
@@ -227,12 +242,18 @@ export class App {
     // Before the listener: an audit path that cannot be written is a start-up failure, not a silent gap.
     await this.auditLog?.open();
     for (const w of this.warnings) this.logger.warn(w.fields, w.message);
+    // Before listening: a listener without its certificate would fail every handshake.
+    const certificate = await this.tlsReloader?.start();
     const address = await listen(this.server, this.config.listen);
+    const tlsAddress = this.tlsServer && this.config.tls?.listen ? await listen(this.tlsServer, this.config.tls.listen) : undefined;
     const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
     this.logger.info(
       {
-        address: `${address.address}:${address.port}`,
-        ...(metricsAddress ? { metricsAddress: `${metricsAddress.address}:${metricsAddress.port}` } : {}),
+        address: hostPort(address),
+        protocol: certificate !== undefined && tlsAddress === undefined ? 'https' : 'http',
+        ...(tlsAddress ? { httpsAddress: hostPort(tlsAddress) } : {}),
+        ...(certificate ? { certificate: { subject: certificate.subject, fingerprint: certificate.fingerprint, validTo: certificate.validTo } } : {}),
+        ...(metricsAddress ? { metricsAddress: hostPort(metricsAddress) } : {}),
         config: redactedConfig(this.config),
         cache: recovered,
       },
@@ -245,6 +266,12 @@ export class App {
   /** SIGHUP: reopen the audit file at its path, after logrotate (`create` mode) moved it away. */
   reopenLogs(): void {
     this.auditLog?.reopen();
+  }
+
+  /** Where HTTPS is served once started (`tls.listen`, or `listen` itself); undefined without `tls`. */
+  tlsAddress(): AddressInfo | undefined {
+    if (this.config.tls === undefined) return undefined;
+    return ((this.tlsServer ?? this.server).address() ?? undefined) as AddressInfo | undefined;
   }
 
   /** Where the `metrics.listen` listener is bound, once started. */
@@ -264,10 +291,12 @@ export class App {
       const syncClosed = this.sync.close();
       const opsClosed = new Promise<void>((resolve) => (this.opsServer ? this.opsServer.close(() => resolve()) : resolve()));
       this.opsServer?.closeAllConnections();
-      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-      this.server.closeIdleConnections();
-      const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
-      await Promise.all([closed, opsClosed]);
+      this.tlsReloader?.close();
+      const registryServers = this.tlsServer === undefined ? [this.server] : [this.server, this.tlsServer];
+      const closed = registryServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+      for (const server of registryServers) server.closeIdleConnections();
+      const timer = setTimeout(() => registryServers.forEach((server) => server.closeAllConnections()), graceMs);
+      await Promise.all([...closed, opsClosed]);
       clearTimeout(timer);
       // A download whose clients all left may finish and land in the cache before the stores close,
       // within the same grace; closing the upstreams then aborts whatever is still running.
@@ -307,6 +336,10 @@ function storageStatus(health: StorageHealth, cache: BlobCache): StorageStatus {
     degradedSince: degraded ? new Date(degraded.since).toISOString() : null,
     pinnedBytes: cache.pinnedBytes,
   };
+}
+
+function hostPort(address: AddressInfo): string {
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
 }
 
 function listen(server: Server, { host, port }: { host: string; port: number }): Promise<AddressInfo> {

@@ -28,11 +28,10 @@ export async function serve(options: ServeOptions): Promise<void> {
     await app.start();
   } catch (err) {
     await app.close(0);
-    // The config asks for more than it allows, or names a file that is not what it says (auth.signingKey):
-    // a usage error, like any other bad config.
+    // The config asks for more than it allows, or names TLS files that cannot serve: a usage error, like any other bad config.
     if (err instanceof PinBudgetError || err instanceof ConfigError) throw new CliError(`config error: ${err.message}`, 2);
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${config.listen.host}:${config.listen.port} is already in use` : (err as Error).message}`, 1);
+    const { code, address, port } = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${address ?? config.listen.host}:${port ?? config.listen.port} is already in use` : (err as Error).message}`, 1);
   }
   await new Promise<void>((resolve) => {
     // logrotate's `create` mode renames the audit file and sends SIGHUP: reopen at the path.

@@ -1,4 +1,6 @@
-export { createHttpServer } from './server.js';
+export { createHttpServer, createHttpsServer } from './server.js';
+export { TlsReloader, type TlsReloaderOptions } from './tls-reload.js';
+export { checkTlsMaterial, readTlsFiles, TLS_MIN_VERSION, type TlsFiles, type TlsMaterial } from './tls.js';
 export type { HttpServerOptions } from './server.js';
 export { toErrorAnswer } from './errors.js';
 export { createOpsServer, type OpsServerOptions } from './ops-server.js';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsListener, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessController, type Grant } from '../access/index.js';
@@ -8,6 +9,7 @@ import type { HeldRepositories, RegistryReader } from '../mirror/index.js';
 import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
 import { auditEvent } from './audit-event.js';
 import { toErrorAnswer } from './errors.js';
+import { TLS_MIN_VERSION } from './tls.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
 import { authorizeOps, opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
 import { accessRequest } from './access-request.js';
@@ -33,11 +35,31 @@ export interface HttpServerOptions {
 
 /** The registry listener: /v2/ API plus the ops endpoints (health, readiness, metrics, status). */
 export function createHttpServer(options: HttpServerOptions): Server {
-  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
-    void handle(options, req, res);
-  });
-  // podman, skopeo and docker try TLS on a plain port first; answer the garbage with a clean close,
-  // quietly: a log line per handshake would be a storm.
+  return answerClientErrors(createServer({ keepAliveTimeout: 30_000 }, registryHandler(options)));
+}
+
+/**
+ * The registry API over HTTPS. Client certificates are asked for, never required, and only when a
+ * `tls.clientCA` will verify them: a client without one is anonymous, not refused, and an unverified
+ * one is simply no identity (so the policy, not the handshake, decides). The certificate comes from
+ * setSecureContext before listening, and again on every rotation.
+ */
+export function createHttpsServer(options: HttpServerOptions, { clientCertificates }: { clientCertificates: boolean }): HttpsServer {
+  return answerClientErrors(
+    createHttpsListener({ keepAliveTimeout: 30_000, minVersion: TLS_MIN_VERSION, requestCert: clientCertificates, rejectUnauthorized: false }, registryHandler(options)),
+  );
+}
+
+/** What the registry listeners, plain or TLS, do with a request. */
+function registryHandler(options: HttpServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => void handle(options, req, res);
+}
+
+/**
+ * podman, skopeo and docker try TLS on a plain port first; answer the garbage with a clean close,
+ * quietly: a log line per handshake would be a storm.
+ */
+function answerClientErrors<S extends Server>(server: S): S {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     else socket.destroy();
@@ -115,6 +137,8 @@ async function authorize(access: AccessController, req: IncomingMessage, route: 
     throw err;
   }
 }
+
+/** What the controller may know of a request: its credentials, where it comes from, a verified client certificate. */
 
 /** What a route needs: a pull of its repository; `/v2/` and the catalog name none. */
 function requiredAccess(route: Route): Access[] {

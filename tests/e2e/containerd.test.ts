@@ -1,8 +1,6 @@
 import t, { type Test } from 'tap';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startContainerd, tempDir, type Containerd } from '../fixtures/daemons.js';
+import { startContainerd, tempDir, writeHostsToml, type Containerd } from '../fixtures/daemons.js';
 import { SECOND, startE2eWorld } from '../fixtures/e2e-world.js';
 import { toolsMissing } from '../fixtures/tools.js';
 
@@ -16,21 +14,6 @@ function hostsToml(server: string, mirrorUrl: string): string {
   return `server = "${server}"\n\n[host."${mirrorUrl}"]\n  capabilities = ["pull", "resolve"]\n`;
 }
 
-function writeHosts(root: string, registry: string, toml: string): void {
-  mkdirSync(path.join(root, registry), { recursive: true });
-  writeFileSync(path.join(root, registry, 'hosts.toml'), toml);
-}
-
-/** The digest `ctr images ls` lists for `ref` (columns: REF TYPE DIGEST …). */
-async function imageDigest(c: Containerd, ref: string): Promise<string | undefined> {
-  const r = await c.ctr(['images', 'ls']);
-  for (const line of r.stdout.split('\n')) {
-    const [name, , digest] = line.split(/\s+/);
-    if (name === ref) return digest;
-  }
-  return undefined;
-}
-
 async function contentDigests(c: Containerd): Promise<string[]> {
   const r = await c.ctr(['content', 'ls', '-q']);
   return r.stdout.split('\n').filter((l) => l.startsWith('sha256:'));
@@ -41,17 +24,17 @@ t.test('containerd pulls through regmirror from a real registry', { skip: tools.
   const world = await startE2eWorld(t);
   const { mirror, images } = world;
   const hosts = tempDir(t, 'rm-certs.d-');
-  writeHosts(hosts, 'docker.io', hostsToml('https://registry-1.docker.io', mirror.url));
-  writeHosts(hosts, SECOND, hostsToml(`https://${SECOND}`, mirror.url));
+  writeHostsToml(hosts, 'docker.io', hostsToml('https://registry-1.docker.io', mirror.url));
+  writeHostsToml(hosts, SECOND, hostsToml(`https://${SECOND}`, mirror.url));
   // containerd moves on to the next host after a 404, so "not found" is only deterministic when
   // the mirror is the only host (the Docker Hub fallback answers differently with and without a network).
   const mirrorOnly = tempDir(t, 'rm-certs.d-');
-  writeHosts(mirrorOnly, 'docker.io', hostsToml(mirror.url, mirror.url));
+  writeHostsToml(mirrorOnly, 'docker.io', hostsToml(mirror.url, mirror.url));
 
   const pull = async (t: Test, c: Containerd, ref: string, expected: string, extra: string[] = []) => {
     const r = await c.ctr(['images', 'pull', '--hosts-dir', hosts, '--snapshotter', 'native', ...extra, ref]);
     t.equal(r.code, 0, `ctr images pull ${[...extra, ref].join(' ')}`, { stderr: r.stderr });
-    t.equal(await imageDigest(c, ref), expected, `${ref} has the upstream digest`);
+    t.equal(await c.imageDigest(ref), expected, `${ref} has the upstream digest`);
   };
 
   await t.test('cold pulls', async (t) => {

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { helmMissing, one, render } from '../fixtures/helm.js';
+import { makePki } from '../fixtures/tls.js';
 
 const tools = helmMissing();
 if (tools.skip && tools.required) t.fail(`helm chart: ${tools.skip}`);
@@ -12,11 +13,11 @@ interface TestPodSpec {
   readonly containers: { readonly image: string; readonly command: string[]; readonly securityContext: { readonly readOnlyRootFilesystem: boolean } }[];
 }
 
-function run(command: readonly string[]): Promise<{ code: number; output: string }> {
+function run(command: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; output: string }> {
   const [bin, ...args] = command;
   // The command is `node -e SCRIPT URL`: run it with this Node, as the image would.
   return new Promise((resolve) => {
-    execFile(bin === 'node' ? process.execPath : (bin ?? ''), args, { timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(bin === 'node' ? process.execPath : (bin ?? ''), args, { timeout: 30_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, output: stdout + stderr });
     });
   });
@@ -43,4 +44,23 @@ t.test('the `helm test` pod passes against a running mirror and fails without on
   await mirror.close();
   const down = await run([...command.slice(0, -1), mirror.url]);
   t.not(down.code, 0, 'a mirror that is gone fails the test');
+});
+
+t.test('with TLS the `helm test` pod checks the HTTPS Service against the CA beside the certificate', { skip: tools.skip }, async (t) => {
+  const objects = await render({ tls: { existingSecret: 'mirror-cert' } });
+  const check = (one(objects, 'Pod', 'rm-regmirror-test').spec as TestPodSpec & { containers: { env?: { name: string; value: string }[] }[] }).containers[0];
+  const command = check?.command ?? [];
+  t.equal(command.at(-1), 'https://rm-regmirror.mirrors.svc:5000');
+  const caVar = check?.env?.find((e) => e.name === 'NODE_EXTRA_CA_CERTS');
+  t.equal(caVar?.value, '/etc/regmirror-tls/ca.crt');
+
+  const pki = await makePki(t);
+  const [server, other] = await Promise.all([pki.server('mirror'), makePki(t, 'not the issuer')]);
+  const reg = await startTestRegistry(t);
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, tls: { cert: server.cert, key: server.key } });
+  const up = await run([...command.slice(0, -1), mirror.url], { NODE_EXTRA_CA_CERTS: pki.caCert });
+  t.equal(up.code, 0, up.output);
+  t.match(up.output, /\/readyz 200\n\/v2\/ 200/);
+  const untrusted = await run([...command.slice(0, -1), mirror.url], { NODE_EXTRA_CA_CERTS: other.caCert });
+  t.not(untrusted.code, 0, 'a certificate the CA did not sign fails the test');
 });

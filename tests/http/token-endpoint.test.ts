@@ -50,7 +50,7 @@ async function world(t: Test, options: Partial<StartMirrorOptions> = {}) {
     // Never contacted: the token endpoint only resolves names against the configured upstreams.
     upstreams: { 'docker.io': { url: 'http://127.0.0.1:9', library: true }, 'ghcr.io': { url: 'http://127.0.0.1:9' } },
     sections: { auth: {} },
-    passwords,
+    credentials: { passwords },
     canRead,
     audit,
     ...options,
@@ -213,7 +213,7 @@ t.test('POST grant_type=refresh_token: new access tokens for whoever the refresh
 t.test('malformed requests: 400 with an OCI error body, before any password is checked', async (t) => {
   let checked = 0;
   const counting: PasswordVerifier = { verify: (u, p) => (checked++, passwords.verify(u, p)) };
-  const { mirror, audit } = await world(t, { passwords: counting });
+  const { mirror, audit } = await world(t, { credentials: { passwords: counting } });
   const post = (body: string, headers: Record<string, string> = FORM) => request(`${mirror.url}/v2/token`, { method: 'POST', headers, body });
   const cases: [string, Promise<RawResponse>, number, string][] = [
     ['another service', request(`${mirror.url}/v2/token?service=registry.example&scope=repository:alpine:pull`, { headers: basic('alice', ALICE_PASSWORD) }), 400, 'unknown service'],
@@ -274,7 +274,7 @@ t.test('without auth there is no token endpoint, and nothing to sign with', asyn
 });
 
 t.test('the default user source and read policy, when the App is given none, let nobody in and grant nothing', async (t) => {
-  const { mirror } = await world(t, { passwords: undefined, canRead: undefined });
+  const { mirror } = await world(t, { credentials: {}, canRead: undefined });
   t.equal((await request(`${mirror.url}/v2/token`, { headers: basic('alice', ALICE_PASSWORD) })).status, 401);
   const anonymous = await request(`${mirror.url}/v2/token?scope=repository:alpine:pull`);
   t.same(await grantedNames(mirror, anonymous), []);

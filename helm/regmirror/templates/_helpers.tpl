@@ -72,6 +72,49 @@ the mirror's default storage.maxSize.
 {{- printf "%s:%v" $host .port -}}
 {{- end -}}
 
+{{/* "true" when the chart configures TLS (an existing Secret or a cert-manager Certificate), else empty. */}}
+{{- define "regmirror.tls" -}}
+{{- $tls := .Values.tls -}}
+{{- if and $tls.existingSecret $tls.certManager.enabled -}}
+{{- fail "tls: set either tls.existingSecret or tls.certManager.enabled, not both" -}}
+{{- end -}}
+{{- if and $tls.certManager.enabled (not $tls.certManager.issuerRef.name) -}}
+{{- fail "tls.certManager.issuerRef.name: the Issuer or ClusterIssuer that signs the mirror's certificate" -}}
+{{- end -}}
+{{- $on := or $tls.existingSecret $tls.certManager.enabled -}}
+{{- if and (not $on) (or $tls.clientCA.secretName $tls.clientCA.configMapName $tls.port) -}}
+{{- fail "tls.clientCA and tls.port need a certificate: set tls.existingSecret or tls.certManager" -}}
+{{- end -}}
+{{- if and $tls.clientCA.secretName $tls.clientCA.configMapName -}}
+{{- fail "tls.clientCA: set either secretName or configMapName, not both" -}}
+{{- end -}}
+{{- if and $tls.port (or (eq (int $tls.port) (int .Values.containerPort)) (eq (int $tls.port) (int (default 0 .Values.metrics.port)))) -}}
+{{- fail (printf "tls.port: %v is already containerPort or metrics.port" $tls.port) -}}
+{{- end -}}
+{{- if $on -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding tls.crt and tls.key. */}}
+{{- define "regmirror.tlsSecret" -}}
+{{- default (printf "%s-tls" (include "regmirror.fullname" .)) .Values.tls.existingSecret -}}
+{{- end -}}
+
+{{/* The scheme, and so the port name, of containerPort: https when TLS is on without a tls.port of its own. */}}
+{{- define "regmirror.scheme" -}}
+{{- if and (include "regmirror.tls" .) (not .Values.tls.port) -}}https{{- else -}}http{{- end -}}
+{{- end -}}
+
+{{/* A probe from values, speaking HTTPS to an HTTPS containerPort (kubelet does not verify the certificate). */}}
+{{- define "regmirror.probe" -}}
+{{- $probe := deepCopy .probe -}}
+{{- if and (eq .scheme "https") (kindIs "map" (get $probe "httpGet")) -}}
+{{- $get := get $probe "httpGet" -}}
+{{- if not (hasKey $get "scheme") -}}{{- $_ := set $get "scheme" "HTTPS" -}}{{- end -}}
+{{- if eq (toString (get $get "port")) "http" -}}{{- $_ := set $get "port" "https" -}}{{- end -}}
+{{- end -}}
+{{- toYaml $probe -}}
+{{- end -}}
+
 {{/* mirror.config.json as JSON: values.config merged over the chart's defaults. */}}
 {{- define "regmirror.configJson" -}}
 {{- $user := deepCopy (default dict .Values.config) -}}
@@ -84,6 +127,9 @@ the mirror's default storage.maxSize.
 {{- end -}}
 {{- if hasKey (default dict (get $user "metrics")) "listen" -}}
 {{- fail "config.metrics.listen: set by the chart from metrics.port; set that instead" -}}
+{{- end -}}
+{{- if hasKey $user "tls" -}}
+{{- fail "config.tls: set by the chart from tls.existingSecret or tls.certManager (and tls.clientCA, tls.port); set those instead" -}}
 {{- end -}}
 {{- range $name, $u := (default dict (get $user "upstreams")) -}}
 {{- if and (kindIs "map" $u) (hasKey $u "password") -}}
@@ -101,6 +147,16 @@ the mirror's default storage.maxSize.
   "shutdownGrace" (printf "%ds" (sub (int .Values.terminationGracePeriodSeconds) 10)) -}}
 {{- if .Values.metrics.port -}}
 {{- $_ := set $defaults "metrics" (dict "listen" (include "regmirror.listen" (dict "host" .Values.listenHost "port" .Values.metrics.port))) -}}
+{{- end -}}
+{{- if include "regmirror.tls" . -}}
+{{- $tls := dict "cert" "/etc/regmirror-tls/tls.crt" "key" "/etc/regmirror-tls/tls.key" -}}
+{{- with .Values.tls.clientCA -}}
+{{- if or .secretName .configMapName -}}{{- $_ := set $tls "clientCA" (printf "/etc/regmirror-client-ca/%s" .key) -}}{{- end -}}
+{{- end -}}
+{{- if .Values.tls.port -}}
+{{- $_ := set $tls "listen" (include "regmirror.listen" (dict "host" .Values.listenHost "port" .Values.tls.port)) -}}
+{{- end -}}
+{{- $_ := set $defaults "tls" $tls -}}
 {{- end -}}
 {{- mustMergeOverwrite $defaults $user | toPrettyJson -}}
 {{- end -}}

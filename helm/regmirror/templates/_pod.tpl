@@ -1,5 +1,6 @@
 {{/* The pod template shared by the StatefulSet and the DaemonSet. */}}
 {{- define "regmirror.podTemplate" -}}
+{{- $scheme := include "regmirror.scheme" . -}}
 metadata:
   labels:
     {{- include "regmirror.selectorLabels" . | nindent 4 }}
@@ -63,7 +64,7 @@ spec:
       # The image's CMD, spelled out: the config path is where the ConfigMap is mounted.
       command: ["node", "/app/dist/cli/main.js", "serve", "--config", "/etc/regmirror/mirror.config.json"]
       ports:
-        - name: http
+        - name: {{ $scheme }}
           containerPort: {{ .Values.containerPort }}
           protocol: TCP
           {{- if .Values.hostPort.enabled }}
@@ -72,6 +73,11 @@ spec:
           hostIP: {{ . }}
           {{- end }}
           {{- end }}
+        {{- if .Values.tls.port }}
+        - name: https
+          containerPort: {{ .Values.tls.port }}
+          protocol: TCP
+        {{- end }}
         {{- if .Values.metrics.port }}
         - name: metrics
           containerPort: {{ .Values.metrics.port }}
@@ -98,12 +104,12 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       livenessProbe:
-        {{- toYaml .Values.livenessProbe | nindent 8 }}
+        {{- include "regmirror.probe" (dict "probe" .Values.livenessProbe "scheme" $scheme) | nindent 8 }}
       readinessProbe:
-        {{- toYaml .Values.readinessProbe | nindent 8 }}
+        {{- include "regmirror.probe" (dict "probe" .Values.readinessProbe "scheme" $scheme) | nindent 8 }}
       {{- with .Values.startupProbe }}
       startupProbe:
-        {{- toYaml . | nindent 8 }}
+        {{- include "regmirror.probe" (dict "probe" . "scheme" $scheme) | nindent 8 }}
       {{- end }}
       resources:
         {{- toYaml .Values.resources | nindent 8 }}
@@ -117,6 +123,18 @@ spec:
           mountPath: {{ .Values.persistence.mountPath }}
         - name: tmp
           mountPath: /tmp
+        {{- if include "regmirror.tls" . }}
+        # Whole directories, never subPath: the kubelet's updates of a renewed Secret then reach the
+        # pod, and the mirror serves them without a restart.
+        - name: tls
+          mountPath: /etc/regmirror-tls
+          readOnly: true
+        {{- if or .Values.tls.clientCA.secretName .Values.tls.clientCA.configMapName }}
+        - name: client-ca
+          mountPath: /etc/regmirror-client-ca
+          readOnly: true
+        {{- end }}
+        {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -127,6 +145,22 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: {{ .Values.tmpSizeLimit }}
+    {{- if include "regmirror.tls" . }}
+    - name: tls
+      secret:
+        secretName: {{ include "regmirror.tlsSecret" . }}
+    {{- with .Values.tls.clientCA }}
+    {{- if .secretName }}
+    - name: client-ca
+      secret:
+        secretName: {{ .secretName }}
+    {{- else if .configMapName }}
+    - name: client-ca
+      configMap:
+        name: {{ .configMapName }}
+    {{- end }}
+    {{- end }}
+    {{- end }}
     {{- if eq .Values.mode "daemonset" }}
     - name: cache
       hostPath:
