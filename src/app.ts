@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import type { AccessController } from './access/index.js';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
+import { Credentials } from './auth/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
 import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
@@ -54,6 +55,8 @@ export class App {
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
   readonly sync: SyncService;
+  /** htpasswd users and robot tokens (a PasswordVerifier); the token file is this process's while it holds the storage. */
+  readonly credentials: Credentials;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -115,6 +118,7 @@ export class App {
       now,
     }));
     metrics.countDownloadsWith(() => mirror.downloadsInFlight);
+    const credentials = (this.credentials = new Credentials({ auth: config.auth, storageRoot: root, upstreams: config.upstreams, logger: this.logger, now }));
     this.adminServer = createAdminSocketServer(
       { kind: 'serve', pid: process.pid, command: 'serve' },
       new CacheAdmin({
@@ -128,7 +132,8 @@ export class App {
         tempGraceMs: adminTempGraceMs(config),
         now,
       }),
-      (err) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed'),
+      (err) => this.logger.error({ error: errorSummary(err) }, 'admin command failed'),
+      credentials.tokens,
     );
     this.sync = new SyncService({
       config: config.sync,
@@ -169,6 +174,7 @@ export class App {
    */
   async open(): Promise<RecoverReport> {
     await holdStorage(this.config.storage.path, this.adminServer);
+    await this.credentials.open();
     await this.metadata.open();
     const recovered = await this.cache.recover();
     // Find out now, not at the first pull, whether storage takes writes.
@@ -222,6 +228,7 @@ export class App {
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
       await this.cache.close();
       await this.metadata.close();
+      await this.credentials.close();
       await releaseStorage(this.adminServer);
       this.logger.flush();
     })();
