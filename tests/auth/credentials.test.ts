@@ -7,6 +7,7 @@ import type * as CredentialsModule from '../../src/auth/credentials.js';
 import { InvalidCredentials } from '../../src/auth/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observability/index.js';
+import { buildMirror } from '../fixtures/mirror.js';
 
 // The mirror's PasswordVerifier: htpasswd users and robot tokens behind the failure throttle, with
 // bcrypt counted (not timed) to show an unknown user costs what a known one does.
@@ -147,4 +148,26 @@ t.test('a canary password and a canary robot secret appear in no log line', asyn
   t.match(text, /htpasswd file not reloaded/);
   t.notOk(text.includes(CANARY_PASSWORD), 'no canary password');
   t.notOk(text.includes(robot.secret.slice(4, 20)), 'no canary robot secret');
+});
+
+t.test('the App opens credentials with the storage: a bad htpasswd or token file stops the start', async (t) => {
+  const storage = mkdtempSync(path.join(os.tmpdir(), 'rm-app-credentials-'));
+  t.teardown(() => rmSync(storage, { recursive: true, force: true }));
+  const upstreams = { 'docker.io': { url: 'http://127.0.0.1:9' } };
+  const missing = buildMirror(t, { upstreams, storage, auth: { htpasswd: 'htpasswd' } });
+  await t.rejects(missing.start(), { name: 'HtpasswdError', message: /htpasswd file .*htpasswd cannot be read \(ENOENT\)/ });
+  await missing.close();
+
+  writeFileSync(path.join(storage, 'htpasswd'), `alice:${hash('a-pass')}\n`);
+  const good = buildMirror(t, { upstreams, storage, auth: { htpasswd: 'htpasswd', groups: { devs: ['alice'] } } });
+  await good.start();
+  t.same(await good.app.credentials.verify('alice', 'a-pass', '127.0.0.1'), { subject: 'alice', kind: 'user', method: 'basic', groups: ['devs'] });
+  await good.app.credentials.tokens.create({ name: 'ci' });
+  await good.close();
+
+  const file = path.join(storage, 'auth', 'tokens.json');
+  writeFileSync(file, '{"version":1,"tokens":[{"name":"ci"}]}');
+  const damaged = buildMirror(t, { upstreams, storage });
+  await t.rejects(damaged.start(), { name: 'TokenFileError', message: /robot token file .* token 1 has no valid sha256/ });
+  await damaged.close();
 });
