@@ -1,21 +1,23 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
-import type { AccessController } from './access/index.js';
-import { accessControllerFor, securityWarnings, type CredentialSources } from './auth/index.js';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
-import { loadSigningKey, NO_PASSWORDS, TokenService } from './auth/index.js';
-import { redactRedisUrl, type Config } from './config/index.js';
-import { createHttpServer, createHttpsServer, createOpsServer, Readiness, TlsReloader, TokenEndpoint, type CanRead, type HttpServerOptions, type OpsEndpoints, type TokenEndpointOptions } from './http/index.js';
-import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
+import type { Credentials, TokenService } from './auth/index.js';
+import type { Config } from './config/index.js';
+import { createHttpServer, createHttpsServer, createOpsServer, Readiness, TlsReloader, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
+import { ManifestReferences, Mirror } from './mirror/index.js';
 import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
-import { parseDigest, type RouteContext } from './oci/index.js';
+import { parseDigest } from './oci/index.js';
 import { BlobCache, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
-import { RateLimitLedger, SyncService, syncPinPatterns, type Timers } from './sync/index.js';
+import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
+import { adminTempGraceMs, configuredPins, redactedConfig, routeContext } from './app-config.js';
+import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 
-export interface AppOptions extends CredentialSources {
+export { configuredPins, redactedConfig, routeContext } from './app-config.js';
+
+export interface AppOptions extends TrustOptions {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
   readonly logDestination?: DestinationStream;
   /** The one clock for tag TTLs, token lifetimes, record expiry, rate-limit windows and prune ages. Default Date.now. */
@@ -24,18 +26,8 @@ export interface AppOptions extends CredentialSources {
   readonly version?: string;
   /** The sync scheduler's clock (tests pass fake timers; the work stays real). */
   readonly syncTimers?: Timers;
-  /**
-   * Who may pull what from the registry API and read the ops endpoints. Default: built from the
-   * config: everyone everything without `auth`, the read policy (with `passwords`, `bearer`,
-   * `challenge` and `tokenPatterns`) with it.
-   */
-  readonly access?: AccessController;
   /** Told about every registry API request; overrides `config.audit` (default: the audit log it configures, else nothing). */
   readonly audit?: AuditSink;
-  /** With `auth`: what an identity may read, asked per token scope. Default: nothing (auth on means deny). */
-  readonly canRead?: CanRead;
-  /** With `auth`: the identity a refresh token names, as it is now (undefined: gone). */
-  readonly refreshIdentity?: TokenEndpointOptions['refreshIdentity'];
   /** How often the `tls` files are re-read besides watching them (default 30 s). */
   readonly tlsCheckIntervalMs?: number;
 }
@@ -71,15 +63,13 @@ export class App {
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
   readonly sync: SyncService;
-  /** With `auth`: issues the mirror's bearer tokens and verifies them (the access controller's BearerVerifier). */
-  readonly tokens: TokenService | undefined;
+  /** Credentials, tokens, the read policy and the token endpoint (src/trust-boundary.ts). */
+  private readonly trust: TrustBoundary;
   /** Where audit events go (the token endpoint records its own there too). */
   readonly audit: AuditSink;
   /** The `audit` config's log, when this App built it: opened by start(), flushed and closed by close(). */
   private readonly auditLog: AuditLog | undefined;
   private closing: Promise<void> | undefined;
-  /** Logged when the listener starts: what the security configuration leaves open. */
-  private readonly warnings: ReturnType<typeof securityWarnings>;
 
   constructor(
     readonly config: Config,
@@ -136,11 +126,8 @@ export class App {
       onLinkFailed: (ref, digest, error) =>
         this.logger.warn({ upstream: ref.upstream, repository: ref.name, digest, error: errorSummary(error) }, 'recording repository links failed'),
     });
-    const auth = config.auth;
-    this.tokens = auth && new TokenService({ key: () => loadSigningKey({ configured: auth.signingKey, storageRoot: root }), ttlMs: auth.tokenTTLms, now });
-    const built = accessControllerFor(config, { ...options, bearer: options.bearer ?? this.tokens });
-    const access = options.access ?? built.controller;
-    this.warnings = securityWarnings(config, built.policy);
+    const trust = (this.trust = new TrustBoundary(config, { logger: this.logger, now, audit: this.audit, routes: routeContext(config) }, options));
+    const access = trust.access;
     const mirror = (this.mirror = new Mirror({
       upstreams: this.upstreams,
       store: cache,
@@ -167,7 +154,8 @@ export class App {
         tempGraceMs: adminTempGraceMs(config),
         now,
       }),
-      (err) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed'),
+      (err) => this.logger.error({ error: errorSummary(err) }, 'admin command failed'),
+      trust.credentials.tokens,
     );
     this.sync = new SyncService({
       config: config.sync,
@@ -188,16 +176,6 @@ export class App {
       metrics: () => metrics.exposition(),
       status: () => statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache) }),
     };
-    const tokenEndpoint =
-      this.tokens &&
-      new TokenEndpoint({
-        tokens: this.tokens,
-        passwords: options.passwords ?? NO_PASSWORDS,
-        canRead: options.canRead ?? ((identity, upstream, repository) => built.policy?.canRead(identity, upstream, repository) ?? false),
-        routes: routeContext(config),
-        audit: this.audit,
-        refreshIdentity: options.refreshIdentity,
-      });
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
     const registry: HttpServerOptions = {
@@ -208,7 +186,7 @@ export class App {
       observer: metrics,
       access,
       audit: this.audit,
-      tokens: tokenEndpoint,
+      tokens: trust.tokenEndpoint,
       catalog: mirror,
     };
     const tls = config.tls;
@@ -228,6 +206,7 @@ export class App {
    */
   async open(): Promise<RecoverReport> {
     await holdStorage(this.config.storage.path, this.adminServer);
+    await this.trust.open();
     await this.metadata.open();
     const recovered = await this.cache.recover();
     // Find out now, not at the first pull, whether storage takes writes.
@@ -237,11 +216,9 @@ export class App {
 
   async start(): Promise<AddressInfo> {
     const recovered = await this.open();
-    const key = await this.tokens?.open();
-    if (key !== undefined) this.logger.info({ file: key.file, kid: key.kid, alg: key.alg }, key.generated ? 'token signing key generated' : 'token signing key loaded');
+    await this.trust.start(this.logger);
     // Before the listener: an audit path that cannot be written is a start-up failure, not a silent gap.
     await this.auditLog?.open();
-    for (const w of this.warnings) this.logger.warn(w.fields, w.message);
     // Before listening: a listener without its certificate would fail every handshake.
     const certificate = await this.tlsReloader?.start();
     const address = await listen(this.server, this.config.listen);
@@ -272,6 +249,16 @@ export class App {
   tlsAddress(): AddressInfo | undefined {
     if (this.config.tls === undefined) return undefined;
     return ((this.tlsServer ?? this.server).address() ?? undefined) as AddressInfo | undefined;
+  }
+
+  /** htpasswd users and robot tokens (`regmirror token` works on them through the admin socket). */
+  get credentials(): Credentials {
+    return this.trust.credentials;
+  }
+
+  /** With `auth`: the mirror's bearer tokens. */
+  get tokens(): TokenService | undefined {
+    return this.trust.tokens;
   }
 
   /** Where the `metrics.listen` listener is bound, once started. */
@@ -307,25 +294,12 @@ export class App {
       await this.auditLog?.close();
       await this.cache.close();
       await this.metadata.close();
+      await this.trust.close();
       await releaseStorage(this.adminServer);
       this.logger.flush();
     })();
     return this.closing;
   }
-}
-
-/** `storage.pin` and the repositories sync keeps: what eviction and `cache gc` leave alone. */
-export function configuredPins(config: Config): PinSet {
-  return new PinSet(config.storage.pin).with(syncPinPatterns(config.sync));
-}
-
-/**
- * A temp file untouched for longer than any upstream may stay silent (bodyIdle, after which the
- * download is aborted and its file removed) belongs to no download: `cache gc` may remove it.
- */
-function adminTempGraceMs(config: Config): number {
-  const idle = Math.max(0, ...[...config.upstreams.values()].map((u) => u.timeouts.bodyIdleMs));
-  return Math.max(15 * 60_000, 2 * idle);
 }
 
 function storageStatus(health: StorageHealth, cache: BlobCache): StorageStatus {
@@ -350,31 +324,4 @@ function listen(server: Server, { host, port }: { host: string; port: number }):
       resolve(server.address() as AddressInfo);
     });
   });
-}
-
-export function routeContext(config: Config): RouteContext {
-  const aliases = new Map<string, string>();
-  for (const u of config.upstreams.values()) for (const alias of u.aliases) aliases.set(alias, u.name);
-  return {
-    upstreams: new Map([...config.upstreams].map(([name, u]) => [name, { officialLibrary: u.officialLibrary }])),
-    aliases,
-    defaultUpstream: config.defaultUpstream,
-  };
-}
-
-/** The effective config for the start-up log line: every secret replaced, URLs as strings. */
-export function redactedConfig(config: Config): unknown {
-  const { metadata } = config.storage;
-  return {
-    ...config,
-    storage: { ...config.storage, metadata: metadata.kind === 'redis' ? { ...metadata, url: redactRedisUrl(metadata.url) } : metadata },
-    upstreams: Object.fromEntries(
-      [...config.upstreams].map(([name, { password, ...u }]) => [
-        name,
-        // No key at all for an anonymous upstream: the logger's redaction would print '[redacted]' for
-        // an undefined password too, which reads as if a secret were configured.
-        { ...u, url: u.url?.href, ...(password === undefined ? {} : { password: '[redacted]' }) },
-      ]),
-    ),
-  };
 }

@@ -21,7 +21,7 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   // Identities: who a credential is (htpasswd users, robot tokens, signed bearer tokens, failure throttling),
   // and the access controller that asks access's read policy about them (so access never learns of credentials).
   // Its files (robot tokens, the signing key) live under the storage root but are its own, not blobs or records.
-  auth: { folders: [...COMMON, 'access'], packages: /^(node:.*|jose|bcryptjs)$/ },
+  auth: { folders: [...COMMON, 'access'], packages: /^(node:.*|jose|bcryptjs|lru-cache)$/ },
   // The server side of access control: decides on resolved repositories, knows no HTTP server or store.
   access: { folders: COMMON, packages: /^node:.*$/ },
   // storage/'s own files: the shared types, errors, layout, health, and the index over both halves.

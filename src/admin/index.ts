@@ -2,7 +2,19 @@ export { CacheAdmin, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
 export { FileBlobRemover, type BlobRemover } from './blob-remover.js';
 export { pinnedInSnapshot, type PinnedBlobs } from './pinned-blobs.js';
 export { createAdminSocketServer } from './admin-socket.js';
-export { ADMIN_COMMANDS, parseCommand, runCommand, UsageError, type AdminCommandSpec, type AdminRequest, type CliOption } from './commands/index.js';
+export {
+  ADMIN_COMMANDS,
+  CACHE_COMMAND_TABLE,
+  parseCommand,
+  runCommand,
+  TOKEN_COMMAND_TABLE,
+  TOKEN_COMMANDS,
+  UsageError,
+  type AdminCommandSpec,
+  type AdminRequest,
+  type CliOption,
+  type CommandTable,
+} from './commands/index.js';
 export {
   adminSocketPath,
   callAdmin,

@@ -46,7 +46,7 @@ export interface PruneResult {
 
 /** Who holds a storage directory, as its socket answers `GET /v1/owner`. */
 export interface Holder {
-  readonly kind: 'serve' | 'cache';
+  readonly kind: 'serve' | 'cache' | 'token';
   readonly pid: number;
   readonly command: string;
 }

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { serve } from './serve.js';
 import { registerCacheCommands } from './cache.js';
+import { registerTokenCommands } from './token.js';
 import { syncCommand } from './sync.js';
 import { CliError } from './cli-error.js';
 import { packageVersion } from './version.js';
@@ -22,6 +23,7 @@ program
   .action(serve);
 
 registerCacheCommands(program);
+registerTokenCommands(program);
 program
   .command('sync')
   .description('mirror the configured sync entries once, then exit (1 if anything failed)')

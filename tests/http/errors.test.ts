@@ -1,5 +1,6 @@
 import t from 'tap';
 import * as access from '../../src/access/index.js';
+import { HtpasswdError, RobotTokenError, TokenFileError } from '../../src/auth/index.js';
 import { AccessChallenge, AccessDenied } from '../../src/access/index.js';
 import * as cache from '../../src/cache/index.js';
 import { PinBudgetError } from '../../src/cache/index.js';
@@ -62,6 +63,10 @@ const CLASSES: Readonly<Record<string, readonly Row[]>> = {
   RepositoryGlobError: [['glob', new RepositoryGlobError('bad glob'), internal]],
   // Raised by sync and the admin commands walking stored manifests, never while serving a request.
   ManifestGraphTooDeepError: [['graph too deep', new ManifestGraphTooDeepError(4), internal]],
+  // Raised at start-up (a bad htpasswd or token file) and by token commands, never while serving a request.
+  HtpasswdError: [['htpasswd', new HtpasswdError('line 2 is not "user:hash"'), internal]],
+  TokenFileError: [['token file', new TokenFileError('not JSON'), internal]],
+  RobotTokenError: [['token command', new RobotTokenError('no token named "x"'), internal]],
 };
 
 function caught(fn: () => unknown): Error {

@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { callAdmin, createAdminSocketServer, describeStorageHolder, releaseStorage, tryHoldStorage, UsageError, type AdminCommandSpec, type AdminRequest, type CommandTable } from '../admin/index.js';
+import type { Config } from '../config/index.js';
+import { CliError } from './cli-error.js';
+import { loadConfigOrExit } from './serve.js';
+
+interface CommonOptions {
+  readonly config: string;
+  readonly storage?: string;
+  readonly json?: boolean;
+}
+
+/**
+ * `regmirror cache …` or `regmirror token …`: commands that work on a storage directory. A server
+ * holding the storage runs them (it owns the metadata log, the token file, and knows its downloads);
+ * otherwise the CLI takes the storage itself for the duration, so a serve started meanwhile fails
+ * with a clear message rather than writing alongside.
+ */
+export interface AdminGroup<Target> {
+  readonly name: 'cache' | 'token';
+  readonly description: string;
+  readonly table: CommandTable<Target>;
+  /** Where the admin socket takes this group's commands. */
+  readonly socketPath: '/v1/command' | '/v1/token';
+  /** What a command runs on when this process holds the storage; closed after the command. */
+  open(config: Config, command: string): Promise<{ readonly target: Target; close(): Promise<void> }>;
+}
+
+export function registerAdminGroup<Target>(program: Command, group: AdminGroup<Target>): void {
+  const parent = program.command(group.name).description(group.description);
+  for (const spec of group.table.specs) {
+    const cmd = parent
+      .command(spec.name)
+      .description(spec.description)
+      .option('-c, --config <file>', 'config file', 'mirror.config.json')
+      .option('--storage <dir>', 'cache directory (overrides "storage.path")')
+      .option('--json', 'print JSON');
+    for (const o of spec.options) {
+      if (o.repeatable === true) cmd.option(o.flags, o.description, (value: string, list: string[]) => [...list, value], []);
+      else cmd.option(o.flags, o.description);
+    }
+    const argument = spec.argument;
+    if (argument === undefined) cmd.action((o: CommonOptions & Record<string, unknown>) => run(group, spec, o));
+    else cmd.argument(argument.syntax).action((value: string, o: CommonOptions & Record<string, unknown>) => run(group, spec, { ...o, [argument.key]: value }));
+  }
+}
+
+/** Runs the command, prints the result as JSON or for people; `failed` picks exit code 1. */
+async function run<Target>(group: AdminGroup<Target>, spec: AdminCommandSpec<AdminRequest, unknown, Target>, o: CommonOptions & Record<string, unknown>): Promise<void> {
+  const label = `${group.name} ${spec.name}`;
+  let request: AdminRequest;
+  try {
+    request = spec.fromCli(o);
+  } catch (err) {
+    if (err instanceof UsageError) throw new CliError(`${label}: ${err.message}`, 2);
+    throw err;
+  }
+  const result = await execute(group, label, o, request);
+  if (o.json === true) print(process.stdout, JSON.stringify(result, null, 2));
+  else {
+    print(process.stdout, spec.format(result));
+    const note = spec.note?.(result);
+    if (note !== undefined) print(process.stderr, note);
+  }
+  if (spec.failed?.(result) === true) process.exitCode = 1;
+}
+
+function print(stream: NodeJS.WriteStream, text: string): void {
+  stream.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+async function execute<Target>(group: AdminGroup<Target>, label: string, options: CommonOptions, cmd: AdminRequest): Promise<unknown> {
+  const config = await loadConfigOrExit({ config: options.config, storage: options.storage });
+  const root = config.storage.path;
+  // A mistyped --storage must not quietly create (and report on, or keep tokens in) an empty directory.
+  if (!existsSync(root)) throw new CliError(`${label}: storage ${root} does not exist`, 1);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const reply = await callAdmin(root, 'POST', group.socketPath, cmd).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') return undefined; // nobody holds it
+      throw new CliError(`${label}: the admin socket of ${root}: ${err.message}`, 1);
+    });
+    if (reply !== undefined) {
+      const error = (reply.body as { error?: unknown }).error;
+      if (reply.status !== 200) throw new CliError(`${label}: ${typeof error === 'string' ? error : `admin socket answered ${reply.status}`}`, reply.status === 422 ? 2 : 1);
+      return reply.body;
+    }
+    // Taken meanwhile by a serve or another command: ask again.
+    const result = await runHere(group, label, config, cmd);
+    if (result.held) return result.value;
+  }
+  throw new CliError(`${label}: storage ${root} is in use by ${await describeStorageHolder(root)}`, 1);
+}
+
+async function runHere<Target>(group: AdminGroup<Target>, label: string, config: Config, cmd: AdminRequest): Promise<{ held: true; value: unknown } | { held: false }> {
+  const root = config.storage.path;
+  const holder = createAdminSocketServer({ kind: group.name, pid: process.pid, command: label }, undefined, () => {});
+  const lock = await tryHoldStorage(root, holder);
+  if (!lock.held) return { held: false };
+  try {
+    const opened = await group.open(config, cmd.command);
+    try {
+      return { held: true, value: await group.table.run(opened.target, cmd) };
+    } finally {
+      await opened.close().catch(() => {});
+    }
+  } catch (err) {
+    throw new CliError(`${label}: ${err instanceof Error ? err.message : String(err)}`, err instanceof UsageError ? 2 : 1);
+  } finally {
+    await releaseStorage(holder);
+  }
+}
