@@ -2,7 +2,7 @@ import type { AccessController } from './access/index.js';
 import { accessControllerFor, Credentials, loadSigningKey, securityWarnings, TokenService, type CredentialSources } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { TokenEndpoint, type CanRead, type TokenEndpointOptions } from './http/index.js';
-import type { AuditSink, Logger } from './observability/index.js';
+import { TrustedProxies, type AuditSink, type Logger } from './observability/index.js';
 import type { RouteContext } from './oci/index.js';
 
 export interface TrustOptions extends CredentialSources {
@@ -55,6 +55,7 @@ export class TrustBoundary {
         routes: deps.routes,
         audit: deps.audit,
         refreshIdentity: options.refreshIdentity ?? (async (identity) => credentials.current(identity)),
+        proxies: new TrustedProxies(config.access.trustedProxies),
       });
   }
 

@@ -1,5 +1,6 @@
 import { allowAll, ReadPolicy, type AccessController } from '../access/index.js';
 import type { Config, RepositoryPattern } from '../config/index.js';
+import { TrustedProxies } from '../observability/index.js';
 import { PolicyAccessController } from './policy-access-controller.js';
 import { bearerChallenge, type ChallengeBuilder } from './registry-challenge.js';
 import { InvalidCredentials, type BearerVerifier, type PasswordVerifier } from './types.js';
@@ -33,6 +34,7 @@ export function accessControllerFor(config: Pick<Config, 'auth' | 'access' | 'up
     bearer: sources.bearer ?? NO_BEARER,
     challenge: sources.challenge ?? bearerChallenge(auth.realm),
     groups: auth.groups,
+    proxies: new TrustedProxies(access.trustedProxies),
   });
   return { controller, policy };
 }

@@ -12,6 +12,7 @@ import {
 } from '../access/index.js';
 import { parseRequest } from '../oci/index.js';
 import type { ChallengeBuilder } from './registry-challenge.js';
+import type { TrustedProxies } from '../observability/index.js';
 import { InvalidCredentials, type BearerVerifier, type PasswordVerifier, type VerifiedToken } from './types.js';
 
 export interface PolicyAccessControllerOptions {
@@ -24,6 +25,8 @@ export interface PolicyAccessControllerOptions {
   readonly challenge: ChallengeBuilder;
   /** `auth.groups`: the groups a client certificate's CN belongs to. */
   readonly groups: ReadonlyMap<string, readonly string[]>;
+  /** `access.trustedProxies`: behind an ingress, failed logins are throttled per client, not per proxy. */
+  readonly proxies?: TrustedProxies;
 }
 
 /**
@@ -87,6 +90,12 @@ export class PolicyAccessController implements AccessController {
    * Credentials in the Authorization header win over a client certificate; wrong ones never fall
    * back to it or to anonymous (a client that sent a password meant to be someone).
    */
+  /** The address failed logins count against: the socket peer, or the client a trusted proxy names. */
+  private clientOf(request: AccessRequest): string | undefined {
+    const forwarded = request.headers['x-forwarded-for'];
+    return this.options.proxies?.clientAddress(request.remoteAddress, Array.isArray(forwarded) ? forwarded.join(', ') : forwarded) ?? request.remoteAddress;
+  }
+
   private async identify(request: AccessRequest, refuse: (message: string, bearer: boolean) => AccessChallenge): Promise<Presented> {
     const header = request.headers.authorization;
     if (header === undefined || header === '') {
@@ -105,7 +114,7 @@ export class PolicyAccessController implements AccessController {
       if (scheme === 'basic') {
         const decoded = Buffer.from(credentials, 'base64').toString('utf8');
         const colon = decoded.indexOf(':');
-        if (colon >= 0) return { identity: await this.options.passwords.verify(decoded.slice(0, colon), decoded.slice(colon + 1), request.remoteAddress) };
+        if (colon >= 0) return { identity: await this.options.passwords.verify(decoded.slice(0, colon), decoded.slice(colon + 1), this.clientOf(request)) };
       }
     } catch (err) {
       if (err instanceof InvalidCredentials) throw refuse('invalid credentials', scheme === 'bearer');

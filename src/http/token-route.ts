@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ANONYMOUS, scopeOf, TOKEN_PATH, type Access, type Identity } from '../access/index.js';
 import { InvalidCredentials, type PasswordVerifier, type TokenService } from '../auth/index.js';
 import { OciError, type RepositoryName, type RouteContext } from '../oci/index.js';
-import { noopAudit, type AuditSink } from '../observability/index.js';
+import { noopAudit, type AuditSink, type TrustedProxies } from '../observability/index.js';
 import { readTokenRequest, resolveScopes, type TokenGrant } from './token-request.js';
 
 /** Whether the read policy lets an identity pull a repository (the policy's own question, asked per scope). */
@@ -22,6 +22,8 @@ export interface TokenEndpointOptions {
    * token is good for its whole life.
    */
   readonly refreshIdentity?: (identity: Identity) => Promise<Identity | undefined>;
+  /** `access.trustedProxies`: behind an ingress, failed logins are throttled per client, not per proxy. */
+  readonly proxies?: TrustedProxies;
 }
 
 /** What one token request is about, for its audit event. */
@@ -83,7 +85,7 @@ export class TokenEndpoint {
   private async authenticate(grant: TokenGrant, caller: Caller): Promise<Identity> {
     if (grant.kind === 'anonymous') return ANONYMOUS_IDENTITY;
     try {
-      if (grant.kind === 'password') return await this.options.passwords.verify(grant.username, grant.password, caller.remoteAddress);
+      if (grant.kind === 'password') return await this.options.passwords.verify(grant.username, grant.password, this.options.proxies?.clientAddress(caller.remoteAddress, caller.forwardedFor) ?? caller.remoteAddress);
       const named = await this.options.tokens.verifyRefresh(grant.refreshToken);
       const current = this.options.refreshIdentity === undefined ? named : await this.options.refreshIdentity(named);
       if (current === undefined) throw new InvalidCredentials(`${named.subject} no longer exists`);
