@@ -71,8 +71,6 @@ export class ReadPolicy {
   readonly #globs = new Map<string, RepositoryGlob>();
   readonly #admin: AccessConfig['admin'];
   readonly #tokenPatterns: ReadPolicyOptions['tokenPatterns'];
-  /** Whether anonymous may read anything at all (what `GET /v2/` answers without credentials). */
-  readonly anonymousReadsSomething: boolean;
   /** Whether `/metrics` is open to anyone. */
   readonly metricsOpen: boolean;
   /** `access.anonymous` patterns dropped because their upstream is private (worth a start-up warning). */
@@ -86,7 +84,6 @@ export class ReadPolicy {
     const everyone = () => true;
     const publicAnonymous = access.anonymous.filter((p) => !privateUpstreams.has(p.upstream));
     this.ignoredAnonymous = access.anonymous.filter((p) => privateUpstreams.has(p.upstream));
-    this.anonymousReadsSomething = publicAnonymous.length > 0;
     for (const p of publicAnonymous) this.#add(p, everyone);
     for (const rule of access.rules) {
       const users = new Set(rule.users);

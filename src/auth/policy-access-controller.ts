@@ -56,10 +56,12 @@ export class PolicyAccessController implements AccessController {
     const { policy } = this.options;
     const challenge = (message: string, error?: BearerError) => new AccessChallenge(message, this.options.challenge(request, scopes(request, accesses), error));
     const { identity, token } = await this.identify(request, (message, bearer) => challenge(message, bearer ? 'invalid_token' : undefined));
-    // `/v2/` without credentials: 200 while anonymous may read something, so clients that never
-    // send mirror credentials (docker's registry-mirrors) keep working; else the challenge that
-    // tells clients to log in.
-    if (accesses.length === 0 && identity.kind === 'anonymous' && !policy.anonymousReadsSomething) throw challenge('authentication required');
+    // `/v2/` (and the catalog) without credentials: always the challenge, as distribution and Docker
+    // Hub answer. Clients set up authentication from this first answer only: after a 200 here docker
+    // and containers/image never send credentials, so even a logged-in user's private pull fails.
+    // A client without credentials (docker's registry-mirrors) gets an anonymous token at the realm
+    // and reads what anonymous may; that token (no scope) is enough for `/v2/` itself.
+    if (accesses.length === 0 && identity.kind === 'anonymous' && token === undefined) throw challenge('authentication required');
     for (const a of accesses) {
       const name = `${a.upstream}/${a.repository}`;
       if (!policy.canRead(identity, a.upstream, a.repository)) {
