@@ -5,13 +5,14 @@ import type { AccessController } from './access/index.js';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
 import { redactRedisUrl, type Config } from './config/index.js';
 import { createHttpServer, createOpsServer, Readiness, type OpsEndpoints } from './http/index.js';
-import { ManifestReferences, Mirror, PinSet } from './mirror/index.js';
+import { Ingest, ManifestReferences, Mirror, PinSet } from './mirror/index.js';
 import { createLogger, errorSummary, Metrics, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
 import { parseDigest, type RouteContext } from './oci/index.js';
-import { BlobCache, type RecoverReport } from './cache/index.js';
+import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, syncPinPatterns, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
+import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
 
 export interface AppOptions {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
@@ -26,6 +27,8 @@ export interface AppOptions {
   readonly access?: AccessController;
   /** Told about every registry API request (default: nothing). */
   readonly audit?: AuditSink;
+  /** What holds the storage, as others are told (`regmirror import` opens an App too). Default `serve`. */
+  readonly command?: string;
 }
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
@@ -54,6 +57,11 @@ export class App {
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
   readonly sync: SyncService;
+  /** Export reads through the mirror's pull path; import writes through the verified ingest. Also served on the admin socket. */
+  readonly transfer: { readonly source: ExportSource; readonly target: ImportTarget };
+  /** `storage.pin`, the sync repositories and the storage's own pin file (loaded by open()). */
+  private pins: PinSet;
+  private readonly pinFile: PinFile;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -85,12 +93,14 @@ export class App {
           ? this.logger.info('metadata store reachable again')
           : this.logger.warn({ reason }, 'metadata store unreachable: pulls that need it get 503 until it returns'),
     });
-    const pins = configuredPins(config);
+    this.pins = configuredPins(config);
+    this.pinFile = new PinFile(root);
     const cache = (this.cache = new BlobCache({
       store: new FsBlobStore({ root }),
       root,
       maxSize: config.storage.maxSize,
-      isPinned: (key) => pins.matchesKey(key),
+      // Read at every decision: `import --pin` adds repositories while the server runs.
+      isPinned: (key) => this.pins.matchesKey(key),
       observer: metrics,
       health,
       // A shared (Redis) record says which upstreams hold the digest, true for every replica: keep it.
@@ -115,8 +125,21 @@ export class App {
       now,
     }));
     metrics.countDownloadsWith(() => mirror.downloadsInFlight);
+    this.transfer = {
+      source: mirrorExportSource(mirror),
+      target: localImportTarget({
+        store: cache,
+        ingest: new Ingest({ store: cache, metadata: this.metadata, now }),
+        references: cache,
+        pin: async (pattern) => {
+          await this.pinFile.add([pattern]);
+          this.pins = this.pins.with([pattern]);
+        },
+      }),
+    };
+    const logAdminError = (err: unknown) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed');
     this.adminServer = createAdminSocketServer(
-      { kind: 'serve', pid: process.pid, command: 'serve' },
+      { kind: 'serve', pid: process.pid, command: options.command ?? 'serve' },
       new CacheAdmin({
         root: config.storage.path,
         store: cache,
@@ -128,7 +151,8 @@ export class App {
         tempGraceMs: adminTempGraceMs(config),
         now,
       }),
-      (err) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed'),
+      logAdminError,
+      transferRoutes({ ...this.transfer, upstreams: new Set(config.upstreams.keys()), onError: logAdminError }),
     );
     this.sync = new SyncService({
       config: config.sync,
@@ -169,6 +193,8 @@ export class App {
    */
   async open(): Promise<RecoverReport> {
     await holdStorage(this.config.storage.path, this.adminServer);
+    // Before recovery: the cache index decides what is pinned as it loads.
+    this.pins = configuredPins(this.config).with(await this.pinFile.load());
     await this.metadata.open();
     const recovered = await this.cache.recover();
     // Find out now, not at the first pull, whether storage takes writes.

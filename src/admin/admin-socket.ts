@@ -6,11 +6,15 @@ import { describeHolder } from './storage-owner.js';
 
 const MAX_BODY = 64 * 1024;
 
+/** More routes on the socket (export and import inside a serve); resolves false for a path it does not serve. */
+export type AdminRoutes = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
 /**
  * The HTTP server on the storage's admin socket. With an admin (a running `serve`) it runs
  * commands, one at a time; without (a CLI holding the storage) it answers 409 busy, naming itself.
+ * `routes` run beside the commands, any number at once.
  */
-export function createAdminSocketServer(holder: Holder, admin: CacheAdmin | undefined, onError: (err: unknown) => void): Server {
+export function createAdminSocketServer(holder: Holder, admin: CacheAdmin | undefined, onError: (err: unknown) => void, routes?: AdminRoutes): Server {
   let running: string | undefined;
   const server = createServer((req, res) => {
     void handle(req, res).catch((err: unknown) => {
@@ -24,6 +28,7 @@ export function createAdminSocketServer(holder: Holder, admin: CacheAdmin | unde
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === 'GET' && req.url === '/v1/owner') return send(res, 200, holder);
+    if (routes !== undefined && (await routes(req, res))) return;
     if (req.method !== 'POST' || req.url !== '/v1/command') return send(res, 404, { error: 'not found' });
     const body = await readBody(req);
     let cmd: AdminRequest | undefined;

@@ -16,6 +16,7 @@ import {
   type AdminRequest,
 } from '../admin/index.js';
 import { configuredPins } from '../app.js';
+import { PinFile } from '../cache/index.js';
 import type { Config } from '../config/index.js';
 import { createMetadataStore, FsBlobStore } from '../storage/index.js';
 import { CliError } from './cli-error.js';
@@ -97,7 +98,7 @@ async function runHere(config: Config, cmd: AdminRequest): Promise<{ held: true;
   try {
     await metadata.open();
     // Alone on the storage: no download is in flight, so every temp file is an orphan.
-    const pins = configuredPins(config);
+    const pins = configuredPins(config).with(await new PinFile(root).load());
     const admin = new CacheAdmin({
       root,
       store,
