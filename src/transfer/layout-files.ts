@@ -166,6 +166,7 @@ export async function listTar(file: string, fileSize: number): Promise<{ members
 /** Regular files by clean name, links resolved to their targets; LayoutError for a truncated tar. */
 async function scanTar(file: string, fileSize: number): Promise<Map<string, Member>> {
   const { members, end, cutAt } = await listTar(file, fileSize);
+  if (end === undefined && members.length === 0 && fileSize < BLOCK) throw new LayoutError(`${file} is not a tar archive (${fileSize} bytes, less than one tar header)`);
   if (end === undefined) {
     throw new LayoutError(`${file} is a truncated tar: it ends at byte ${fileSize}${cutAt !== undefined && cutAt > 0 ? `, inside the member after byte ${cutAt}` : ''} without an end-of-archive marker`);
   }
