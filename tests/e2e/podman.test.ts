@@ -1,9 +1,6 @@
 import t, { type Test } from 'tap';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCommand, tempDir, type CommandResult } from '../fixtures/daemons.js';
-import type { TeardownHost } from '../fixtures/teardown.js';
+import { freshPodman, podmanConfig, type Podman } from '../fixtures/podman.js';
 import { BIG_LAYER_BYTES, SECOND, startE2eWorld } from '../fixtures/e2e-world.js';
 import { toolsMissing } from '../fixtures/tools.js';
 
@@ -41,56 +38,11 @@ interface Inspected {
   Size: number;
 }
 
-type Podman = (args: readonly string[]) => Promise<CommandResult>;
-
-/** A podman whose storage, run and tmp dirs are all fresh and private (a new node, in effect). */
-function freshPodman(t: TeardownHost, configDir: string): Podman {
-  const dir = tempDir(t, 'rm-podman-');
-  // Its own storage.conf too, so the host's /etc/containers/storage.conf (extra image stores…) is never read.
-  const storageConf = path.join(dir, 'storage.conf');
-  writeFileSync(
-    storageConf,
-    `[storage]\ndriver = "vfs"\nrunroot = ${JSON.stringify(path.join(dir, 'run'))}\ngraphroot = ${JSON.stringify(path.join(dir, 'root'))}\n`,
-  );
-  const env = {
-    ...process.env,
-    CONTAINERS_REGISTRIES_CONF: path.join(configDir, 'registries.conf'),
-    CONTAINERS_CONF: path.join(configDir, 'containers.conf'),
-    CONTAINERS_STORAGE_CONF: storageConf,
-  };
-  const global = [
-    '--root', path.join(dir, 'root'),
-    '--runroot', path.join(dir, 'run'),
-    '--tmpdir', path.join(dir, 'tmp'),
-    '--storage-driver', 'vfs',
-    '--events-backend', 'none',
-  ];
-  return (args) => runCommand('podman', [...global, ...args], { env });
-}
-
 t.test('podman pulls through regmirror from a real registry', { skip: tools.skip }, async (t) => {
   t.setTimeout(300_000);
   const world = await startE2eWorld(t);
   const { mirror, images } = world;
-  const configDir = tempDir(t, 'rm-podman-conf-');
-  writeFileSync(path.join(configDir, 'registries.conf'), registriesConf(mirror.host));
-  // Rootful netavark keeps state in /run/containers/networks and big downloads go through /var/tmp;
-  // this containers.conf keeps both in the temp dir (networks play no part in a pull).
-  mkdirSync(path.join(configDir, 'net'));
-  mkdirSync(path.join(configDir, 'tmp'));
-  writeFileSync(
-    path.join(configDir, 'containers.conf'),
-    [
-      '[engine]',
-      `image_copy_tmp_dir = ${JSON.stringify(path.join(configDir, 'tmp'))}`,
-      '[network]',
-      'network_backend = "cni"',
-      `network_config_dir = ${JSON.stringify(path.join(configDir, 'net'))}`,
-      '',
-    ].join('\n'),
-  );
-  const policy = path.join(configDir, 'policy.json');
-  writeFileSync(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+  const { dir: configDir, policy } = podmanConfig(t, registriesConf(mirror.host));
 
   const pull = async (t: Test, podman: Podman, ref: string, extra: string[] = []): Promise<Inspected | undefined> => {
     const r = await podman(['pull', '--signature-policy', policy, ...extra, ref]);
