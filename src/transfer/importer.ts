@@ -98,11 +98,11 @@ function openBlob(files: LayoutFiles, blob: PlannedBlob): Readable {
 /** Hashes one blob of the input against its name and size. */
 async function checkBlob(files: LayoutFiles, blob: PlannedBlob): Promise<void> {
   const hash = createHash(digestAlgorithm(blob.digest));
-  let size = 0;
-  for await (const chunk of openBlob(files, blob)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
+  let size: number;
+  if (blob.bytes !== undefined) {
+    hash.update(blob.bytes);
+    size = blob.bytes.length;
+  } else size = await files.hash(blob.file ?? '', hash);
   const actual = `${digestAlgorithm(blob.digest)}:${hash.digest('hex')}`;
   const what = blob.file ?? blob.digest;
   if (size !== blob.size) throw new LayoutError(`${what} is ${size} bytes, ${blob.size} expected`);
