@@ -60,6 +60,8 @@ async function failure(res: AdminResponse): Promise<Error> {
   } catch {
     // not our JSON: described by the status below
   }
+  // A server from before export and import answers its generic 404.
+  if (res.status === 404 && parsed.kind === undefined) return new TransferError('the running server has no export/import over its admin socket: upgrade it, or stop it and run this alone');
   const message = typeof parsed.error === 'string' ? parsed.error : `the server answered ${res.status}`;
   return parsed.kind === 'input' ? new LayoutError(message) : new TransferError(message);
 }

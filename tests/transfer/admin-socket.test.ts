@@ -64,6 +64,8 @@ t.test('beside a running serve: export and import go through its admin socket', 
   t.equal(res.status, 400, 'a malformed request is answered 400');
   const unknown = await openAdmin(mirror.storage, 'POST', '/v1/transfer/nothing', Buffer.from('{}'));
   t.equal(unknown.status, 404);
+  const older = remoteImportTarget((method, _p, body, headers) => openAdmin(mirror.storage, method, '/v1/unknown', body, headers));
+  await t.rejects(older.missing([absent]), /no export\/import over its admin socket/, 'a server without the routes is named as such');
 
   // Restarted on the same storage: the pins come back from the storage's pin file.
   await mirror.close();
