@@ -10,7 +10,9 @@ import { parseConfig } from '../../src/config/index.js';
 import { parseDigest } from '../../src/oci/index.js';
 import { StorageError } from '../../src/storage/index.js';
 import { CliError } from '../../src/cli/cli-error.js';
-import { transferCliError, ttyProgress } from '../../src/cli/transfer-host.js';
+import { onStorage, transferCliError, ttyProgress } from '../../src/cli/transfer-host.js';
+import { createAdminSocketServer, holdStorage, releaseStorage } from '../../src/admin/index.js';
+import { PinFile } from '../../src/cache/index.js';
 import { BlobMismatchError, LayoutError, openLayoutFiles, parseImageRef, parseSummary, syncExportItems, TransferError, type ExportSource } from '../../src/transfer/index.js';
 import { decodeHeader, encodeHeader, parsePax } from '../../src/transfer/tar-header.js';
 import { copyVerified } from '../../src/transfer/verified-copy.js';
@@ -137,4 +139,31 @@ t.test('CLI plumbing: exit codes by error class, and the bars only on a terminal
   }
   t.match(drawn, /ok registry\.test\/team\/a:1 {2}1\/2 blobs/);
   t.match(drawn, /1\.0 KiB \/ 2\.0 KiB/);
+});
+
+t.test('where the storage work runs: refused beside a cache command, and a storage that cannot open', async (t) => {
+  const storage = path.join(dir, 'held');
+  const holder = createAdminSocketServer({ kind: 'cache', pid: process.pid, command: 'cache verify' }, undefined, () => {});
+  await holdStorage(storage, holder);
+  t.teardown(() => releaseStorage(holder));
+  const held = parseConfig({ storage: { path: storage }, upstreams: { 'registry.test': { url: 'http://127.0.0.1:1' } } }, { baseDir: dir, env: {} });
+  await t.rejects(onStorage(held, 'import', async () => 'ran'), /^import: storage .* is in use by regmirror cache verify \(pid \d+\)$/);
+  const file = path.join(dir, 'not-a-dir');
+  writeFileSync(file, 'x');
+  const broken = parseConfig({ storage: { path: file }, upstreams: { 'registry.test': { url: 'http://127.0.0.1:1' } } }, { baseDir: dir, env: {} });
+  const err = await onStorage(broken, 'export', async () => 'ran').catch((e: unknown) => e);
+  t.ok(err instanceof CliError && err.exitCode === 1, 'a storage that cannot be opened: exit 1');
+});
+
+t.test('the pin file: absent, added to, and refused when it is not a pin list', async (t) => {
+  const root = path.join(dir, 'pins');
+  const pins = new PinFile(root);
+  t.same(await pins.load(), []);
+  await pins.add([{ upstream: 'docker.io', repository: 'library/nginx' }]);
+  await pins.add([{ upstream: 'docker.io', repository: 'library/nginx' }, { upstream: 'ghcr.io', repository: 'org/app' }]);
+  t.same(await pins.load(), [{ upstream: 'docker.io', repository: 'library/nginx' }, { upstream: 'ghcr.io', repository: 'org/app' }]);
+  writeFileSync(pins.path, '{');
+  await t.rejects(pins.load(), /is not JSON: fix or remove it/);
+  writeFileSync(pins.path, JSON.stringify({ v: 1, repositories: ['no-slash'] }));
+  await t.rejects(pins.load(), /must be \{"v":1,"repositories"/);
 });
