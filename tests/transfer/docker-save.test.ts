@@ -46,6 +46,30 @@ t.test('a docker save archive imports under its RepoTags, with its config and la
     for (const l of image.layers) t.equal(sha256((await request(`${mirror.url}/v2/team/saved/blobs/${l.diffId}`)).body), l.diffId);
   }
 
+  // Broken archives, as directories (the same reader): each refused with what is wrong.
+
+  const good = manifest[0]!;
+  const broken: Array<[unknown, RegExp]> = [
+    [{}, /must be a non-empty list/],
+    [[{ RepoTags: ['registry.test/x:1'] }], /needs "Config" and "Layers"/],
+    [[{ ...good, Config: 'nope.json' }], /names the config nope\.json, which is not in the archive/],
+    [[{ ...good, Config: `${'0'.repeat(64)}.json` }], /does not match its name/],
+    [[{ ...good, Layers: ['layer0/layer.tar'] }], /lists 1 layers, its config 2 diff IDs/],
+    [[{ ...good, Layers: ['layer0/layer.tar', 'gone/layer.tar'] }], /names the layer gone\/layer\.tar, which is not in the archive/],
+    [[{ ...good, RepoTags: [] }], /has no RepoTags/],
+    [[{ ...good, RepoTags: ['Registry.test/X:1'] }], /not a valid image reference/],
+  ];
+  for (const [i, [entries, message]] of broken.entries()) {
+    const copy = path.join(world.dir, `broken-${i}`);
+    await mustRun('cp', ['-a', dir, copy]);
+    writeFileSync(path.join(copy, 'manifest.json'), JSON.stringify(entries));
+    if (i === 3) writeFileSync(path.join(copy, `${'0'.repeat(64)}.json`), one.config.bytes);
+    const e = await world.importInto(mirror, copy).catch((x: unknown) => x);
+    t.ok(e instanceof LayoutError, `broken archive ${i}`);
+    t.match((e as Error).message, message);
+  }
+
+
   // A layer that is not the one its config names.
   writeFileSync(path.join(layerDir(1), 'layer.tar'), two.layers[0]!.tar.subarray(0, 1024));
   const bad = path.join(world.dir, 'bad.tar');
