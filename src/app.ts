@@ -5,15 +5,16 @@ import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from
 import type { Credentials, TokenService } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { createHttpServer, createHttpsServer, createOpsServer, Readiness, TlsReloader, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
-import { ManifestReferences, Mirror } from './mirror/index.js';
+import { Ingest, ManifestReferences, Mirror, type PinSet } from './mirror/index.js';
 import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
 import { parseDigest } from './oci/index.js';
-import { BlobCache, type RecoverReport } from './cache/index.js';
+import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
 import { adminTempGraceMs, configuredPins, redactedConfig, routeContext } from './app-config.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
+import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
 
 export { configuredPins, redactedConfig, routeContext } from './app-config.js';
 
@@ -30,6 +31,8 @@ export interface AppOptions extends TrustOptions {
   readonly audit?: AuditSink;
   /** How often the `tls` files are re-read besides watching them (default 30 s). */
   readonly tlsCheckIntervalMs?: number;
+  /** What holds the storage, as others are told (`regmirror import` opens an App too). Default `serve`. */
+  readonly command?: string;
 }
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
@@ -69,6 +72,11 @@ export class App {
   readonly audit: AuditSink;
   /** The `audit` config's log, when this App built it: opened by start(), flushed and closed by close(). */
   private readonly auditLog: AuditLog | undefined;
+  /** Export reads through the mirror's pull path; import writes through the verified ingest. Also served on the admin socket. */
+  readonly transfer: { readonly source: ExportSource; readonly target: ImportTarget };
+  /** `storage.pin`, the sync repositories and the storage's own pin file (loaded by open()). */
+  private pins: PinSet;
+  private readonly pinFile: PinFile;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -107,12 +115,14 @@ export class App {
           ? this.logger.info('metadata store reachable again')
           : this.logger.warn({ reason }, 'metadata store unreachable: pulls that need it get 503 until it returns'),
     });
-    const pins = configuredPins(config);
+    this.pins = configuredPins(config);
+    this.pinFile = new PinFile(root);
     const cache = (this.cache = new BlobCache({
       store: new FsBlobStore({ root }),
       root,
       maxSize: config.storage.maxSize,
-      isPinned: (key) => pins.matchesKey(key),
+      // Read at every decision: `import --pin` adds repositories while the server runs.
+      isPinned: (key) => this.pins.matchesKey(key),
       observer: metrics,
       health,
       // A shared (Redis) record says which upstreams hold the digest, true for every replica: keep it.
@@ -141,8 +151,21 @@ export class App {
       repositoryScoped: config.auth !== undefined,
     }));
     metrics.countDownloadsWith(() => mirror.downloadsInFlight);
+    this.transfer = {
+      source: mirrorExportSource(mirror),
+      target: localImportTarget({
+        store: cache,
+        ingest: new Ingest({ store: cache, metadata: this.metadata, now }),
+        references: cache,
+        pin: async (pattern) => {
+          await this.pinFile.add([pattern]);
+          this.pins = this.pins.with([pattern]);
+        },
+      }),
+    };
+    const logAdminError = (err: unknown) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed');
     this.adminServer = createAdminSocketServer(
-      { kind: 'serve', pid: process.pid, command: 'serve' },
+      { kind: 'serve', pid: process.pid, command: options.command ?? 'serve' },
       new CacheAdmin({
         root: config.storage.path,
         store: cache,
@@ -154,8 +177,8 @@ export class App {
         tempGraceMs: adminTempGraceMs(config),
         now,
       }),
-      (err) => this.logger.error({ error: errorSummary(err) }, 'admin command failed'),
-      trust.credentials.tokens,
+      logAdminError,
+      { tokens: trust.credentials.tokens, routes: transferRoutes({ ...this.transfer, upstreams: new Set(config.upstreams.keys()), onError: logAdminError }) },
     );
     this.sync = new SyncService({
       config: config.sync,
@@ -207,6 +230,8 @@ export class App {
   async open(): Promise<RecoverReport> {
     await holdStorage(this.config.storage.path, this.adminServer);
     await this.trust.open();
+    // Before recovery: the cache index decides what is pinned as it loads.
+    this.pins = configuredPins(this.config).with(await this.pinFile.load());
     await this.metadata.open();
     const recovered = await this.cache.recover();
     // Find out now, not at the first pull, whether storage takes writes.

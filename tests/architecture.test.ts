@@ -33,10 +33,13 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   mirror: { folders: [...COMMON, 'upstream', 'storage', 'cache'], packages: /^(node:.*|lru-cache|pino)$/ },
   // Every byte sync fetches goes through the cache policy: no upstream or storage, no HTTP client.
   sync: { folders: [...COMMON, 'mirror'], packages: /^(node:.*|semver|cron-parser|pino)$/ },
+  // Export and import of image layouts: read through the mirror's pull path, write through its ingest;
+  // sync lends the platform filter and the entry selection (`--from-sync`). The files are node:fs.
+  transfer: { folders: [...COMMON, 'mirror', 'sync', 'storage'], packages: /^node:.*$/ },
   // Admin commands work on the cache directory: they read the cache index for pins.
   admin: { folders: [...COMMON, 'storage', 'cache', 'auth'], packages: /^node:.*$/ },
   http: { folders: [...COMMON, 'access', 'auth', 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
-  cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror'], packages: /^(node:.*|commander)$/ },
+  cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror', 'transfer'], packages: /^(node:.*|commander)$/ },
 };
 
 /** The rule a file or folder falls under: its deepest folder that has one (undefined for src/ itself). */

@@ -1,7 +1,7 @@
 export { CacheAdmin, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
 export { FileBlobRemover, type BlobRemover } from './blob-remover.js';
 export { pinnedInSnapshot, type PinnedBlobs } from './pinned-blobs.js';
-export { createAdminSocketServer } from './admin-socket.js';
+export { createAdminSocketServer, type AdminRoutes } from './admin-socket.js';
 export {
   ADMIN_COMMANDS,
   CACHE_COMMAND_TABLE,
@@ -22,8 +22,10 @@ export {
   describeStorageHolder,
   holdStorage,
   isLive,
+  openAdmin,
   releaseStorage,
   tryHoldStorage,
   type AdminReply,
+  type AdminStream,
 } from './storage-owner.js';
 export type { GcResult, Holder, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';

@@ -2,6 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect, type Server } from 'node:net';
+import type { Readable } from 'node:stream';
 import path from 'node:path';
 import { StorageError, storageLayout } from '../storage/index.js';
 import type { Holder } from './protocol.js';
@@ -171,7 +172,7 @@ export async function describeStorageHolder(root: string): Promise<string> {
 }
 
 export function describeHolder(holder: Holder): string {
-  return holder.kind === 'serve' ? `a running regmirror serve (pid ${holder.pid})` : `regmirror ${holder.command} (pid ${holder.pid})`;
+  return holder.kind === 'serve' && holder.command === 'serve' ? `a running regmirror serve (pid ${holder.pid})` : `regmirror ${holder.command} (pid ${holder.pid})`;
 }
 
 export interface AdminReply {
@@ -198,4 +199,44 @@ export function callAdmin(storageRoot: string, method: 'GET' | 'POST', path: str
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   }).finally(() => address.release());
+}
+
+/** A response of `openAdmin`: its body streams. */
+export interface AdminStream {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Readable;
+}
+
+/**
+ * One request to whoever holds `storageRoot` with a streamed body both ways (export and import
+ * move blobs over it). Resolves at the response's head: a server that answers before reading the
+ * whole upload (it refused it) is heard, and the upload's own error is then ignored.
+ */
+export function openAdmin(
+  storageRoot: string,
+  method: 'GET' | 'POST' | 'PUT',
+  path: string,
+  body?: Buffer | Readable,
+  headers: Record<string, string> = {},
+): Promise<AdminStream> {
+  const address = socketAddress(adminSocketPath(storageRoot));
+  return new Promise<AdminStream>((resolve, reject) => {
+    let answered = false;
+    const req = request({ socketPath: address.path, method, path, headers }, (res) => {
+      answered = true;
+      res.once('close', () => address.release());
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
+    });
+    req.on('error', (err) => {
+      if (answered) return;
+      address.release();
+      reject(err);
+    });
+    if (body === undefined || Buffer.isBuffer(body)) req.end(body);
+    else {
+      body.on('error', (err) => req.destroy(err));
+      body.pipe(req);
+    }
+  });
 }

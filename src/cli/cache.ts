@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CACHE_COMMAND_TABLE, CacheAdmin, FileBlobRemover, pinnedInSnapshot } from '../admin/index.js';
 import { configuredPins } from '../app.js';
+import { PinFile } from '../cache/index.js';
 import { createMetadataStore, FsBlobStore } from '../storage/index.js';
 import { registerAdminGroup } from './admin-group.js';
 
@@ -20,7 +21,7 @@ export function registerCacheCommands(program: Command): void {
         throw err;
       });
       // Alone on the storage: no download is in flight, so every temp file is an orphan.
-      const pins = configuredPins(config);
+      const pins = configuredPins(config).with(await new PinFile(root).load());
       const target = new CacheAdmin({
         root,
         store,

@@ -4,6 +4,8 @@ import { serve } from './serve.js';
 import { registerCacheCommands } from './cache.js';
 import { registerTokenCommands } from './token.js';
 import { syncCommand } from './sync.js';
+import { exportCommand } from './export.js';
+import { importCommand } from './import.js';
 import { CliError } from './cli-error.js';
 import { packageVersion } from './version.js';
 
@@ -34,6 +36,33 @@ program
   .option('--storage <dir>', 'cache directory (overrides "storage.path")')
   .option('--log-level <level>', 'log level for stderr (default warn)')
   .action(syncCommand);
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+program
+  .command('export')
+  .description('write images (from the cache, pulled through it when missing) as an OCI image layout to carry across an air gap')
+  .argument('[images...]', 'upstream/repository:tag or upstream/repository@digest, e.g. docker.io/library/nginx:1.27')
+  .requiredOption('--output <dir|file.tar>', 'a layout directory, or a tar of one (a name ending in .tar)')
+  .option('--platform <os/arch[/variant]>', 'only these platforms of a multi-arch image (repeatable); the index travels intact', collect, [])
+  .option('--from-sync', "also every image the config's sync entries select (their filters and platforms)")
+  .option('--since <previous>', "leave out blobs a previous export (its regmirror-export.json, directory or tar) carried")
+  .option('--images <file>', 'more images, one a line')
+  .option('--json', 'print the result as JSON')
+  .option('-c, --config <file>', 'config file', 'mirror.config.json')
+  .option('--storage <dir>', 'cache directory (overrides "storage.path")')
+  .option('--log-level <level>', 'log level for stderr (default warn)')
+  .action(exportCommand);
+
+program
+  .command('import')
+  .description("load an OCI image layout (directory or tar) or a docker save archive into the cache, checked before anything is changed")
+  .argument('<path>', 'the layout directory or tar')
+  .option('--pin', 'pin the imported repositories: eviction never drops them')
+  .option('--json', 'print the result as JSON')
+  .option('-c, --config <file>', 'config file', 'mirror.config.json')
+  .option('--storage <dir>', 'cache directory (overrides "storage.path")')
+  .option('--log-level <level>', 'log level for stderr (default warn)')
+  .action(importCommand);
 
 try {
   await program.parseAsync();

@@ -67,7 +67,11 @@ export class BlobDownload {
  */
 const WRITE_WINDOW = 64;
 
-async function pump(body: Readable, writer: BlobWriter, window: number): Promise<BlobInfo> {
+/**
+ * Writes a body into a blob writer, `window` chunks ahead of the disk, and commits (which verifies);
+ * on failure the body is destroyed and the writer aborted. Imports copy blobs with it too.
+ */
+export async function pump(body: Readable, writer: BlobWriter, window: number): Promise<BlobInfo> {
   const pending: Promise<void>[] = [];
   try {
     // The upstream is read at the disk's pace, never at a client's: followers read the file.

@@ -77,9 +77,14 @@ export class Ingest {
         throw err;
       }
     }
-    await this.#metadata.setManifest(digest, { mediaType, size: bytes.length });
-    await this.link(ref, digest, bytes.length);
+    await this.manifest(ref, digest, mediaType, bytes.length);
     return true;
+  }
+
+  /** Records a committed manifest (bytes already in the store, e.g. imported as a blob) and links it. */
+  async manifest(ref: RepoRef, digest: Digest, mediaType: string, size: number): Promise<void> {
+    await this.#metadata.setManifest(digest, { mediaType, size });
+    await this.link(ref, digest, size);
   }
 
   /**

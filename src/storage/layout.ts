@@ -15,6 +15,7 @@ import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
  *     tmp/.probe-<12 hex>             StorageHealth's writability probe, deleted at once
  *     cache-index.json                the cache index snapshot: recency, sizes, repository links
  *     cache-index.json.tmp            its next version, renamed over it
+ *     pins.json                       repositories pinned by `regmirror import --pin` (beside storage.pin)
  *     metadata.log                    the embedded metadata log (tags, manifests, blob links)
  *     metadata.log.compact            its compacted version, renamed over it
  *     admin.sock                      who holds this storage (serve, or a cache command alone)
@@ -32,6 +33,7 @@ export interface StorageLayout {
   readonly indexSnapshot: string;
   readonly metadataLog: string;
   readonly adminSocket: string;
+  readonly pins: string;
 }
 
 export const LAYOUT_VERSION = 'v1';
@@ -46,6 +48,7 @@ export function storageLayout(root: string): StorageLayout {
     indexSnapshot: path.join(base, 'cache-index.json'),
     metadataLog: path.join(base, 'metadata.log'),
     adminSocket: path.join(base, 'admin.sock'),
+    pins: path.join(base, 'pins.json'),
   };
 }
 

@@ -2,5 +2,6 @@ export { SyncService, type RunOptions, type SyncServiceOptions } from './service
 export { RateLimitLedger, ReserveReachedError } from './rate-limit.js';
 export { entryRepositories, selectEntries, syncPinPatterns } from './entry-patterns.js';
 export { realTimers, nextSlot, type Timers } from './scheduler.js';
-export { selectTags, tagVersion } from './tags.js';
+export { onlyExact, selectTags, tagVersion } from './tags.js';
+export { platformSelected } from './walk.js';
 export type { EntryResult, ImageResult, SyncProgress, SyncRunResult } from './types.js';

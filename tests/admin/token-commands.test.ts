@@ -100,7 +100,7 @@ t.test('a CLI holding the storage answers token commands busy; a server failure 
       throw new Error('disk on fire');
     },
   } as unknown as RobotTokens;
-  const server = createAdminSocketServer({ kind: 'serve', pid: 1, command: 'serve' }, undefined, (err) => errors.push(err), broken);
+  const server = createAdminSocketServer({ kind: 'serve', pid: 1, command: 'serve' }, undefined, (err) => errors.push(err), { tokens: broken });
   t.ok((await tryHoldStorage(root, server)).held);
   t.teardown(() => releaseStorage(server));
   t.match(await callAdmin(root, 'POST', '/v1/token', { command: 'ls' }), { status: 500, body: { error: 'disk on fire' } });

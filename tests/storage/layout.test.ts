@@ -16,6 +16,8 @@ t.test('the v1 tree, spelled out', async (t) => {
     indexSnapshot: '/srv/regmirror/v1/cache-index.json',
     metadataLog: '/srv/regmirror/v1/metadata.log',
     adminSocket: '/srv/regmirror/v1/admin.sock',
+    // Added later, optional: a storage without it has no import pins (no migration needed).
+    pins: '/srv/regmirror/v1/pins.json',
   });
   const hex = 'ab'.repeat(32);
   t.equal(blobPath(layout, parseDigest(`sha256:${hex}`)), `/srv/regmirror/v1/blobs/sha256/ab/${hex}`);

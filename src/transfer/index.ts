@@ -1,0 +1,16 @@
+export { LayoutError, TransferError } from './errors.js';
+export { formatImageRef, parseImageRef, type ImageRef, type UpstreamNames } from './image-ref.js';
+export { mirrorExportSource, type ExportMirror, type ExportSource } from './export-source.js';
+export { runExport, type ByteCount, type ExportItem, type ExportRequest, type ExportResult } from './exporter.js';
+export { isTarOutput, openLayoutWriter, type LayoutWriter } from './layout-writer.js';
+export { openLayoutFiles, type LayoutFiles } from './layout-files.js';
+export { readImportPlan, type ImportImage, type ImportPlan } from './import-plan.js';
+export { localImportTarget, type CommitRequest, type ImportTarget, type LocalImportDeps } from './import-target.js';
+export { CHECKING, runImport, type ImportedImage, type ImportResult } from './importer.js';
+export { parseSummary, SUMMARY_FILE, type ExportedImage, type ExportSummary } from './summary.js';
+export { transferRoutes, type TransferRoutesDeps } from './admin-routes.js';
+export { remoteExportSource, remoteImportTarget } from './remote.js';
+export { TRANSFER_PREFIX, type AdminResponse, type AdminTransport } from './protocol.js';
+export type { TransferProgress } from './progress.js';
+export { BlobMismatchError } from './verified-copy.js';
+export { syncExportItems } from './from-sync.js';
