@@ -1,11 +1,11 @@
 import t from 'tap';
 import bcrypt from 'bcryptjs';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../src/config/index.js';
-import { CHART, container, helm, helmMissing, mirrorConfig, one, render, valuesFile, workload, type Container, type K8sObject } from '../fixtures/helm.js';
+import { CHART, container, helm, helmMissing, mirrorConfig, one, parseManifests, render, valuesFile, workload, type Container, type K8sObject } from '../fixtures/helm.js';
 import { request, type RawResponse } from '../fixtures/http.js';
 import { quickImage } from '../fixtures/images.js';
 import { startMirror } from '../fixtures/mirror.js';
@@ -161,6 +161,22 @@ t.test('trust values that cannot work fail with a message naming what to set', {
     t.not(r.code, 0, `${what}: fails`);
     t.match(r.stderr, message, what);
   }
+});
+
+t.test('the README\'s example values file installs, and the server accepts what it renders', { skip: tools.skip }, async (t) => {
+  const readme = readFileSync(path.join(CHART, '../../README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### The Helm chart'));
+  const example = /```yaml\n(# my-values\.yaml\n[\s\S]*?)```/.exec(section)?.[1];
+  if (example === undefined) throw new Error('README: no my-values.yaml example under "The Helm chart"');
+  const file = valuesFile('');
+  writeFileSync(file, example);
+  const lint = await helm(['lint', '--strict', CHART, '-f', file]);
+  t.equal(lint.code, 0, lint.stdout + lint.stderr);
+  const r = await helm(['template', 'rm', CHART, '--namespace', 'mirrors', '-f', file]);
+  t.equal(r.code, 0, r.stderr);
+  const config = parse(parseManifests(r.stdout));
+  t.equal(config.auth?.signingKey, '/etc/regmirror-signing-key/key.pem');
+  t.equal(config.upstreams.get('ghcr.io')?.private, true);
 });
 
 t.test('NOTES tell how to log in', { skip: tools.skip }, async (t) => {
