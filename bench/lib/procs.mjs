@@ -125,8 +125,11 @@ export function startNodeFlags(root) {
   return m[1].split(' ').filter(Boolean);
 }
 
-/** regmirror from dist/, as `npm start` runs it (its node flags too); `nodeArgs` adds e.g. --cpu-prof. */
-export async function startRegmirror({ name, dir, storage, upstream, root, nodeArgs = [] }) {
+/**
+ * regmirror from dist/, as `npm start` runs it (its node flags too); `nodeArgs` adds e.g. --cpu-prof,
+ * `sections` more top-level config sections (auth, access, …).
+ */
+export async function startRegmirror({ name, dir, storage, upstream, root, nodeArgs = [], sections = {} }) {
   const configFile = join(dir, `${name}.json`);
   const config = {
     listen: '127.0.0.1:0',
@@ -135,6 +138,7 @@ export async function startRegmirror({ name, dir, storage, upstream, root, nodeA
     // Long enough that every tag request of a run is inside the TTL.
     manifestTTL: '30m',
     log: { level: 'info' },
+    ...sections,
   };
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   return startProcess({

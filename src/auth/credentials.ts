@@ -40,6 +40,8 @@ export class Credentials implements PasswordVerifier {
   /** HMAC(user, password) → identity: keyed by a per-process secret, so the map holds nothing to guess against offline. */
   readonly #verified = new LRUCache<string, { readonly identity: Identity; readonly until: number }>({ max: 1024 });
   readonly #key = randomBytes(32);
+  /** Checks in flight, by the same key: a client's parallel first requests wait for one bcrypt check instead of each running its own. */
+  readonly #checking = new Map<string, Promise<Identity>>();
   readonly #now: () => number;
   readonly #verifiedTTLms: number;
 
@@ -93,12 +95,21 @@ export class Credentials implements PasswordVerifier {
       const key = createHmac('sha256', this.#key).update(username).update('\0').update(password).digest('base64');
       const known = this.#verified.get(key);
       if (known !== undefined && known.until > this.#now()) return known.identity;
-      // A wrong robot secret costs the same bcrypt check as a wrong password: timing tells nothing apart.
-      if (this.users === undefined || !(await this.users.check(username, password))) throw new InvalidCredentials('wrong user name or password');
-      const identity: Identity = { subject: username, kind: 'user', method: 'basic', groups: this.groupsOf(username) };
-      this.#verified.set(key, { identity, until: this.#now() + this.#verifiedTTLms });
-      return identity;
+      let pending = this.#checking.get(key);
+      if (pending === undefined) {
+        pending = this.#check(username, password, key).finally(() => this.#checking.delete(key));
+        this.#checking.set(key, pending);
+      }
+      return pending;
     });
+  }
+
+  async #check(username: string, password: string, key: string): Promise<Identity> {
+    // A wrong robot secret costs the same bcrypt check as a wrong password: timing tells nothing apart.
+    if (this.users === undefined || !(await this.users.check(username, password))) throw new InvalidCredentials('wrong user name or password');
+    const identity: Identity = { subject: username, kind: 'user', method: 'basic', groups: this.groupsOf(username) };
+    this.#verified.set(key, { identity, until: this.#now() + this.#verifiedTTLms });
+    return identity;
   }
 }
 

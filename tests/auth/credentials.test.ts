@@ -103,6 +103,21 @@ t.test('a verified password is remembered (one bcrypt per minute, not per reques
   t.ok(await refused(w.credentials.verify('bob', 'bob-pass')), 'removed from the file: refused at once, remembered or not');
 });
 
+t.test('parallel first requests with the same password share one bcrypt check', async (t) => {
+  const w = await world(t);
+  w.compares.length = 0;
+  const identities = await Promise.all(Array.from({ length: 16 }, () => w.credentials.verify('bob', 'bob-pass', '192.0.2.7')));
+  t.equal(w.compares.length, 1, 'a pull fetching its layers in parallel costs one check, not one per request');
+  t.ok(identities.every((i) => i.subject === 'bob'));
+  const wrong = await Promise.all(Array.from({ length: 4 }, () => refused(w.credentials.verify('bob', 'guess', '192.0.2.8'))));
+  t.same(wrong, [true, true, true, true], 'a shared failed check fails every request that waited for it');
+  t.equal(w.compares.length, 2);
+  t.equal(w.sleeps.length, 4, 'and each of them still pays the failure delay');
+  const other = await Promise.all([w.credentials.verify('alice', CANARY_PASSWORD), w.credentials.verify('bob', 'bob-pass2').catch(() => undefined)]);
+  t.equal(other[0].subject, 'alice');
+  t.equal(w.compares.length, 4, 'different credentials are never shared');
+});
+
 t.test('robot tokens: any user name; revoked or expired refused', async (t) => {
   const w = await world(t);
   const ci = await w.credentials.tokens.create({ name: 'ci', expiresInMs: 1000 });

@@ -64,3 +64,22 @@ t.test('with TLS the `helm test` pod checks the HTTPS Service against the CA bes
   const untrusted = await run([...command.slice(0, -1), mirror.url], { NODE_EXTRA_CA_CERTS: other.caCert });
   t.not(untrusted.code, 0, 'a certificate the CA did not sign fails the test');
 });
+
+t.test('with auth the `helm test` pod accepts the Bearer challenge and gets an anonymous token', { skip: tools.skip }, async (t) => {
+  const command = (one(await render({ auth: { enabled: true } }), 'Pod', 'rm-regmirror-test').spec as TestPodSpec).containers[0]?.command ?? [];
+  t.same(command.slice(-2), ['http://rm-regmirror.mirrors.svc:5000', 'auth']);
+  const script = command.slice(0, -2);
+
+  const reg = await startTestRegistry(t);
+  // Nothing anonymous: /v2/ challenges, as it does for most mirrors with auth.
+  const secured = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, sections: { auth: {} } });
+  const up = await run([...script, secured.url, 'auth']);
+  t.equal(up.code, 0, up.output);
+  t.match(up.output, /\/readyz 200\n\/v2\/ 401\n\/v2\/token 200/);
+  t.not((await run([...script, secured.url])).code, 0, 'without the auth argument a 401 fails, so it is what lets the challenge pass');
+
+  const open = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  const noTokens = await run([...script, open.url, 'auth']);
+  t.not(noTokens.code, 0, 'a mirror that issues no token fails the test');
+  t.match(noTokens.output, /\/v2\/token 404/);
+});

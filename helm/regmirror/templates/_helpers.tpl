@@ -131,6 +131,11 @@ the mirror's default storage.maxSize.
 {{- if hasKey $user "tls" -}}
 {{- fail "config.tls: set by the chart from tls.existingSecret or tls.certManager (and tls.clientCA, tls.port); set those instead" -}}
 {{- end -}}
+{{- range $key := list "auth" "access" "audit" -}}
+{{- if hasKey $user $key -}}
+{{- fail (printf "config.%s: set by the chart from the top-level %s.* values (secrets mounted from existing Secrets); set those instead" $key $key) -}}
+{{- end -}}
+{{- end -}}
 {{- range $name, $u := (default dict (get $user "upstreams")) -}}
 {{- if and (kindIs "map" $u) (hasKey $u "password") -}}
 {{- fail (printf "config.upstreams.%s.password: a password would sit in a ConfigMap; put it in credentials.env or credentials.existingSecret and reference it with passwordEnv" $name) -}}
@@ -158,7 +163,9 @@ the mirror's default storage.maxSize.
 {{- end -}}
 {{- $_ := set $defaults "tls" $tls -}}
 {{- end -}}
-{{- mustMergeOverwrite $defaults $user | toPrettyJson -}}
+{{- include "regmirror.trustChecks" (dict "Values" .Values "upstreams" $upstreams) -}}
+{{- $trust := include "regmirror.trustConfig" . | fromJson -}}
+{{- mustMergeOverwrite $defaults $trust $user | toPrettyJson -}}
 {{- end -}}
 
 {{/* The address node daemons use for the mirror, for NOTES.txt. */}}
@@ -174,5 +181,120 @@ the mirror's default storage.maxSize.
 NODE_IP:NODE_PORT
 {{- else -}}
 {{- printf "CLUSTER_IP:%v" .Values.service.port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the chart mounts the trust boundary's Secrets: whole directories, so rotations reach the pod. */}}
+{{- define "regmirror.htpasswdDir" -}}/etc/regmirror-htpasswd{{- end -}}
+{{- define "regmirror.signingKeyDir" -}}/etc/regmirror-signing-key{{- end -}}
+
+{{/* The directory audit.volume is mounted at, when the audit log is a file there; else empty. */}}
+{{- define "regmirror.auditVolumeDir" -}}
+{{- $audit := .Values.audit -}}
+{{- if and $audit.enabled $audit.volume (ne $audit.path "stdout") -}}{{- dir $audit.path -}}{{- end -}}
+{{- end -}}
+
+{{/* The server's auth, access and audit sections (exact config names), as JSON. */}}
+{{- define "regmirror.trustConfig" -}}
+{{- $v := .Values -}}
+{{- $out := dict -}}
+{{- if $v.auth.enabled -}}
+{{- $auth := dict "tokenTTL" $v.auth.tokenTTL -}}
+{{- with $v.auth.htpasswd -}}{{- if .existingSecret -}}{{- $_ := set $auth "htpasswd" (printf "%s/%s" (include "regmirror.htpasswdDir" $) .key) -}}{{- end -}}{{- end -}}
+{{- with $v.auth.signingKey -}}{{- if .existingSecret -}}{{- $_ := set $auth "signingKey" (printf "%s/%s" (include "regmirror.signingKeyDir" $) .key) -}}{{- end -}}{{- end -}}
+{{- with $v.auth.groups -}}{{- $_ := set $auth "groups" . -}}{{- end -}}
+{{- with $v.auth.realm -}}{{- $_ := set $auth "realm" . -}}{{- end -}}
+{{- $_ := set $out "auth" $auth -}}
+{{- $a := $v.access -}}
+{{- $_ := set $out "access" (dict "anonymous" $a.anonymous "rules" $a.rules "admin" $a.admin "metrics" $a.metrics "trustedProxies" $a.trustedProxies) -}}
+{{- else if $v.access.trustedProxies -}}
+{{- /* The one access key that means something without auth: the audit log's client address. */ -}}
+{{- $_ := set $out "access" (dict "trustedProxies" $v.access.trustedProxies) -}}
+{{- end -}}
+{{- if $v.audit.enabled -}}
+{{- $_ := set $out "audit" (dict "path" $v.audit.path "maxSize" $v.audit.maxSize "maxFiles" $v.audit.maxFiles) -}}
+{{- end -}}
+{{- deepCopy $out | toJson -}}
+{{- end -}}
+
+{{/*
+Trust values that cannot work, refused at render time with the value to change, rather than by the
+server at start (a crash-looping pod) or not at all (tokens failing across replicas).
+*/}}
+{{- define "regmirror.trustChecks" -}}
+{{- $v := .Values -}}
+{{- $auth := $v.auth -}}
+{{- $access := $v.access -}}
+{{- if not $auth.enabled -}}
+{{- range $name, $u := .upstreams -}}
+{{- if and (kindIs "map" $u) (get $u "private") -}}
+{{- fail (printf "config.upstreams.%s.private: needs auth.enabled: true; without auth anyone who reaches the mirror can read everything" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- $set := list -}}
+{{- range $key := list "anonymous" "rules" -}}{{- if get $access $key -}}{{- $set = append $set (printf "access.%s" $key) -}}{{- end -}}{{- end -}}
+{{- if or $access.admin.users $access.admin.groups -}}{{- $set = append $set "access.admin" -}}{{- end -}}
+{{- if ne $access.metrics "anonymous" -}}{{- $set = append $set "access.metrics" -}}{{- end -}}
+{{- if $auth.htpasswd.existingSecret -}}{{- $set = append $set "auth.htpasswd" -}}{{- end -}}
+{{- if $auth.groups -}}{{- $set = append $set "auth.groups" -}}{{- end -}}
+{{- if $auth.realm -}}{{- $set = append $set "auth.realm" -}}{{- end -}}
+{{- if $auth.signingKey.existingSecret -}}{{- $set = append $set "auth.signingKey" -}}{{- end -}}
+{{- if $set -}}
+{{- fail (printf "%s: set, but auth.enabled is false; set auth.enabled: true (without auth everyone may read everything)" (join ", " $set)) -}}
+{{- end -}}
+{{- else -}}
+{{- /* Each pod generates its own key into its own volume: fine while every client talks to one pod. */ -}}
+{{- $shared := "" -}}
+{{- if and (eq $v.mode "statefulset") (gt (int $v.replicaCount) 1) -}}
+{{- $shared = printf "%v replicas each generate their own key into their own volume" $v.replicaCount -}}
+{{- else if and (eq $v.mode "daemonset") (or $v.ingress.enabled (ne $v.service.type "ClusterIP")) -}}
+{{- $shared = printf "the mirror on each node generates its own key, and the %s sends a client to any of them" (ternary "Ingress" (printf "%s Service" $v.service.type) $v.ingress.enabled) -}}
+{{- end -}}
+{{- if and $shared (not $auth.signingKey.existingSecret) -}}
+{{- fail (printf "auth.signingKey.existingSecret: %s, so a token one issued fails on the others; put one PEM private key in a Secret (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256) and name it here" $shared) -}}
+{{- end -}}
+{{- if and $v.serviceMonitor.enabled (eq $access.metrics "admin") (not $v.serviceMonitor.basicAuth.secretName) -}}
+{{- fail "serviceMonitor.basicAuth.secretName: access.metrics is admin, so Prometheus must log in as an access.admin user; name a Secret holding its user name and password" -}}
+{{- end -}}
+{{- $hosts := list -}}
+{{- range $name, $u := .upstreams -}}
+{{- $hosts = append $hosts $name -}}
+{{- if kindIs "map" $u -}}{{- range (default list (get $u "aliases")) -}}{{- $hosts = append $hosts (toString .) -}}{{- end -}}{{- end -}}
+{{- end -}}
+{{- include "regmirror.checkPatterns" (dict "key" "access.anonymous" "patterns" $access.anonymous "hosts" $hosts) -}}
+{{- range $i, $rule := $access.rules -}}
+{{- include "regmirror.checkPatterns" (dict "key" (printf "access.rules[%d].repositories" $i) "patterns" $rule.repositories "hosts" $hosts) -}}
+{{- if not (or $rule.users $rule.groups $rule.tokens) -}}
+{{- fail (printf "access.rules[%d]: must name users, groups or tokens (anonymous readers go in access.anonymous)" $i) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $audit := $v.audit -}}
+{{- if and $audit.enabled (ne $audit.path "stdout") -}}
+{{- $onCache := hasPrefix (printf "%s/" (trimSuffix "/" $v.persistence.mountPath)) $audit.path -}}
+{{- $onExtra := false -}}
+{{- range $v.extraVolumeMounts -}}{{- if hasPrefix (printf "%s/" (trimSuffix "/" .mountPath)) $audit.path -}}{{- $onExtra = true -}}{{- end -}}{{- end -}}
+{{- if and $audit.volume (or $onCache $onExtra) -}}
+{{- fail (printf "audit.volume: %s is already on a mounted volume (persistence.mountPath or extraVolumeMounts); leave audit.volume empty or move audit.path" $audit.path) -}}
+{{- end -}}
+{{- if not (or $audit.volume $onCache $onExtra) -}}
+{{- fail (printf "audit.path: %s is on no volume that can hold it (the root filesystem is read-only); use \"stdout\", a path under persistence.mountPath (%s) or an extraVolumeMounts mountPath, or give audit.volume" $audit.path $v.persistence.mountPath) -}}
+{{- end -}}
+{{- $reserved := list "/" "/tmp" "/etc/regmirror" (trimSuffix "/" $v.persistence.mountPath) (include "regmirror.htpasswdDir" .) (include "regmirror.signingKeyDir" .) -}}
+{{- if and $audit.volume (has (dir $audit.path) $reserved) -}}
+{{- fail (printf "audit.path: audit.volume would be mounted at %s, which the chart already uses; put the file in a directory of its own, e.g. /var/log/regmirror/audit.log" (dir $audit.path)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Each "<upstream>/<pattern>" must start with a configured upstream (or alias), as the server requires. */}}
+{{- define "regmirror.checkPatterns" -}}
+{{- $hosts := .hosts -}}
+{{- $key := .key -}}
+{{- range $i, $p := .patterns -}}
+{{- $host := regexReplaceAll "/.*$" (toString $p) "" -}}
+{{- if not (has $host $hosts) -}}
+{{- fail (printf "%s[%d]: %q must start with one of config.upstreams (%s), e.g. \"%s/team/*\"" $key $i $p (join ", " (sortAlpha $hosts)) (first (sortAlpha $hosts))) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}

@@ -135,6 +135,23 @@ spec:
           readOnly: true
         {{- end }}
         {{- end }}
+        {{- if .Values.auth.enabled }}
+        {{- if .Values.auth.htpasswd.existingSecret }}
+        # Also a whole directory: the mirror re-reads an edited htpasswd Secret without a restart.
+        - name: htpasswd
+          mountPath: {{ include "regmirror.htpasswdDir" . }}
+          readOnly: true
+        {{- end }}
+        {{- if .Values.auth.signingKey.existingSecret }}
+        - name: signing-key
+          mountPath: {{ include "regmirror.signingKeyDir" . }}
+          readOnly: true
+        {{- end }}
+        {{- end }}
+        {{- with include "regmirror.auditVolumeDir" . }}
+        - name: audit
+          mountPath: {{ . }}
+        {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -160,6 +177,22 @@ spec:
         name: {{ .configMapName }}
     {{- end }}
     {{- end }}
+    {{- end }}
+    {{- if .Values.auth.enabled }}
+    {{- with .Values.auth.htpasswd.existingSecret }}
+    - name: htpasswd
+      secret:
+        secretName: {{ . }}
+    {{- end }}
+    {{- with .Values.auth.signingKey.existingSecret }}
+    - name: signing-key
+      secret:
+        secretName: {{ . }}
+    {{- end }}
+    {{- end }}
+    {{- if include "regmirror.auditVolumeDir" . }}
+    - name: audit
+      {{- toYaml .Values.audit.volume | nindent 6 }}
     {{- end }}
     {{- if eq .Values.mode "daemonset" }}
     - name: cache
