@@ -90,6 +90,8 @@ export class App {
       store: new FsBlobStore({ root }),
       root,
       maxSize: config.storage.maxSize,
+      minFree: config.storage.minFree,
+      now,
       isPinned: (key) => pins.matchesKey(key),
       observer: metrics,
       health,
@@ -140,14 +142,17 @@ export class App {
     });
     this.readiness = new Readiness([
       // Never "not ready": with storage full or read-only every pull is still served from upstream.
-      { name: 'storage', run: async () => ((await health.probe()) ? undefined : { degraded: `not writable (${health.degraded?.reason ?? 'unknown'}): serving without caching` }) },
+      { name: 'storage', run: async () => storageReadiness(health, cache) },
       { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
     ]);
     const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url.href }));
     const ops: OpsEndpoints = {
       readiness: this.readiness,
       metrics: () => metrics.exposition(),
-      status: () => statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache) }),
+      status: async () => {
+        const diskLimit = await cache.diskLimit();
+        return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache, diskLimit) });
+      },
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
@@ -243,11 +248,18 @@ function adminTempGraceMs(config: Config): number {
   return Math.max(15 * 60_000, 2 * idle);
 }
 
-function storageStatus(health: StorageHealth, cache: BlobCache): StorageStatus {
+/** Degraded, not unready: while storage is unwritable or the disk is the limit, pulls stream without caching. */
+async function storageReadiness(health: StorageHealth, cache: BlobCache): Promise<{ degraded: string } | undefined> {
+  if (!(await health.probe())) return { degraded: `not writable (${health.degraded?.reason ?? 'unknown'}): serving without caching` };
+  const limit = await cache.diskLimit();
+  return limit === undefined ? undefined : { degraded: limit };
+}
+
+function storageStatus(health: StorageHealth, cache: BlobCache, diskLimit: string | undefined): StorageStatus {
   const degraded = health.degraded;
   return {
-    state: degraded ? 'degraded' : 'ok',
-    reason: degraded?.reason ?? null,
+    state: degraded || diskLimit ? 'degraded' : 'ok',
+    reason: degraded?.reason ?? diskLimit ?? null,
     degradedSince: degraded ? new Date(degraded.since).toISOString() : null,
     pinnedBytes: cache.pinnedBytes,
   };

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { contentRange, MediaType, OciError, parseAccept, tagsListLink, unsatisfiedContentRange, type Route } from '../oci/index.js';
 import type { RegistryReader, Source } from '../mirror/index.js';
 import type { NotFoundKind } from './errors.js';
-import { sendBody } from './send-body.js';
+import { bodyStarted, sendBody } from './send-body.js';
 
 /** Per-request facts the handlers fill in for the access log, metrics and audit. */
 export interface RequestNote {
@@ -78,6 +78,7 @@ const blob: Handler<'blob'> = async ({ req, res, reader, signal, note }, route) 
   } else if (reply.size !== undefined) {
     headers['content-length'] = reply.size;
   }
+  await bodyStarted(reply.body, res);
   res.writeHead(reply.status, headers);
   await sendBody(reply.body, res, note);
 };

@@ -6,6 +6,7 @@ import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessContro
 import { OciError, ociErrorBody, parseRequest, resolveRoute, type Route, type RouteContext } from '../oci/index.js';
 import type { RegistryReader } from '../mirror/index.js';
 import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
+import { delivered } from './delivery.js';
 import { toErrorAnswer } from './errors.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
 import { opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
@@ -121,7 +122,7 @@ function record({ logger, observer, audit = noopAudit }: HttpServerOptions, req:
   const { route, note, routeName } = ex;
   const seconds = Number(process.hrtime.bigint() - ex.started) / 1e9;
   const target = describe(route);
-  const fields = { requestId: ex.requestId, method: req.method, route: routeName, ...target, status: res.statusCode, bytes: note.bytes, source: note.source, durationMs: seconds * 1000 };
+  const fields = { requestId: ex.requestId, method: req.method, route: routeName, ...target, ...delivered(res, note), source: note.source, durationMs: seconds * 1000 };
   if (QUIET_ROUTES.has(routeName)) logger.debug(fields, 'request');
   else logger.info(fields, 'request');
   observer?.request(req.method ?? 'GET', routeName, res.statusCode, seconds);
