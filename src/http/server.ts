@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessController, type Grant } from '../access/index.js';
 import { OciError, ociErrorBody, parseRequest, resolveRoute, type Route, type RouteContext } from '../oci/index.js';
 import type { RegistryReader } from '../mirror/index.js';
 import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
 import { delivered } from './delivery.js';
+import { answerEdges, headerTimeouts } from './edges.js';
 import { toErrorAnswer } from './errors.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
 import { opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
@@ -23,19 +23,16 @@ export interface HttpServerOptions {
   readonly access?: AccessController;
   /** Told about every finished /v2 request; nothing by default. */
   readonly audit?: AuditSink;
+  /** How long a client may take to send its request headers (Node's default, 60 s, unless set): then 408. */
+  readonly headersTimeoutMs?: number;
 }
 
 /** The registry listener: /v2/ API plus the ops endpoints (health, readiness, metrics, status). */
 export function createHttpServer(options: HttpServerOptions): Server {
-  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+  const server = createServer({ keepAliveTimeout: 30_000, ...headerTimeouts(options.headersTimeoutMs) }, (req, res) => {
     void handle(options, req, res);
   });
-  // podman, skopeo and docker try TLS on a plain port first; answer the garbage with a clean close,
-  // quietly: a log line per handshake would be a storm.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
-  });
+  answerEdges(server);
   return server;
 }
 
