@@ -48,8 +48,7 @@ export class AccountedWriter implements BlobWriter {
     try {
       await this.inner.write(chunk);
     } catch (error) {
-      this.account.health.report(error);
-      this.#end();
+      this.#failed(error);
       throw error;
     }
     this.#noticeStop();
@@ -67,8 +66,7 @@ export class AccountedWriter implements BlobWriter {
     try {
       info = await this.inner.commit();
     } catch (error) {
-      this.account.health.report(error);
-      this.#end();
+      this.#failed(error);
       throw error;
     }
     this.#noticeStop();
@@ -81,6 +79,13 @@ export class AccountedWriter implements BlobWriter {
   async abort(reason: Error): Promise<void> {
     this.#end();
     await this.inner.abort(reason);
+  }
+
+  /** The write failed: after caching stopped that is its reason (a full disk is not "not writable"). */
+  #failed(error: unknown): void {
+    if (this.inner.stoppedCaching !== undefined) this.#noticeStop();
+    else this.account.health.report(error);
+    this.#end();
   }
 
   #noticeStop(): void {

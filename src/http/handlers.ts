@@ -78,7 +78,7 @@ const blob: Handler<'blob'> = async ({ req, res, reader, signal, note }, route) 
   } else if (reply.size !== undefined) {
     headers['content-length'] = reply.size;
   }
-  await bodyStarted(reply.body, res);
+  await bodyStarted(reply.body, signal);
   res.writeHead(reply.status, headers);
   await sendBody(reply.body, res, note);
 };

@@ -4,6 +4,7 @@ import { BlobCache } from '../../src/cache/index.js';
 import type { SpaceFloor } from '../../src/config/index.js';
 import { FsBlobStore, StorageHealth, type BlobWriter, type DiskSpace } from '../../src/storage/index.js';
 import type { FsBlobWriter } from '../../src/storage/blobs/blob-writer.js';
+import type { Digest } from '../../src/oci/index.js';
 import { digestOf, observe } from '../fixtures/blob-streams.js';
 
 // The disk as a second limit beside storage.maxSize, in process: the file system's answer is the
@@ -48,6 +49,23 @@ async function setUp(t: Test, options: { maxSize?: number; minFree?: SpaceFloor;
   await cache.recover();
   t.teardown(() => cache.close());
   return { cache, disk, health, log: { lines, warns: (re) => lines.filter((l) => l.level === 'warn' && re.test(l.message)).length }, advance: (ms) => (now += ms) };
+}
+
+/** A cache write begun for `size` random bytes, with room to spare. */
+async function begun(s: Setup, size: number): Promise<{ bytes: Buffer; digest: Digest; writer: BlobWriter }> {
+  const bytes = randomBytes(size);
+  const digest = digestOf(bytes);
+  const writer = await s.cache.begin(digest, bytes.length);
+  if (writer === undefined) throw new Error('expected a writer');
+  return { bytes, digest, writer };
+}
+
+/** White box: the temp file's next writes fail with ENOSPC, which the code classifies by its errno. */
+function diskFullFromNow(writer: BlobWriter): void {
+  const handle = (writer as unknown as { inner: FsBlobWriter }).inner.handle;
+  handle.writev = (async () => {
+    throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+  }) as typeof handle.writev;
 }
 
 async function commit(writer: BlobWriter | undefined, bytes: Buffer): Promise<void> {
@@ -123,17 +141,10 @@ t.test('statfs failing does not stop caching (the writes meet the disk themselve
 
 t.test('the disk filling mid-write: the blob is held from the disk for a while, then retried', async (t) => {
   const s = await setUp(t, { free: 100_000 });
-  const bytes = randomBytes(50_000);
-  const digest = digestOf(bytes);
-  const writer = await s.cache.begin(digest, bytes.length);
-  if (writer === undefined) return void t.fail('expected a writer');
+  const { bytes, digest, writer } = await begun(s, 50_000);
   const seen = observe(writer.follow());
   await writer.write(bytes.subarray(0, 10_000));
-  // White box: the handle breaking stands in for ENOSPC, which the code classifies by its errno.
-  const handle = (writer as unknown as { inner: FsBlobWriter }).inner.handle;
-  handle.writev = (async () => {
-    throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-  }) as typeof handle.writev;
+  diskFullFromNow(writer);
   await writer.write(bytes.subarray(10_000));
   t.same(await writer.commit(), { digest, size: bytes.length });
   await seen.settled;
@@ -161,10 +172,7 @@ t.test('a remembered blob is forgotten after ten quiet minutes', async (t) => {
 
 t.test('another write error mid-download: streamed on, reported, not remembered as too big', async (t) => {
   const s = await setUp(t, { free: 100_000 });
-  const bytes = randomBytes(20_000);
-  const digest = digestOf(bytes);
-  const writer = await s.cache.begin(digest, bytes.length);
-  if (writer === undefined) return void t.fail('expected a writer');
+  const { bytes, digest, writer } = await begun(s, 20_000);
   const seen = observe(writer.follow());
   await writer.write(bytes.subarray(0, 5_000));
   await (writer as unknown as { inner: FsBlobWriter }).inner.handle.close();
@@ -175,4 +183,15 @@ t.test('another write error mid-download: streamed on, reported, not remembered 
   t.equal(s.log.warns(/writing to the cache failed mid-download/), 1, 'EBADF: an I/O failure, said once');
   t.equal(await s.cache.diskLimit(), undefined, 'the disk is not the limit');
   t.ok(await s.cache.begin(digest, bytes.length), 'the next pull tries the cache again');
+});
+
+t.test('the disk filling with nobody following (a sync): the write fails, remembered as too big, storage not "unwritable"', async (t) => {
+  const s = await setUp(t, { free: 100_000 });
+  const { bytes, digest, writer } = await begun(s, 20_000);
+  await writer.write(bytes.subarray(0, 5_000));
+  diskFullFromNow(writer);
+  await t.rejects(writer.write(bytes.subarray(5_000)), /no client follows it/);
+  t.equal(s.health.degraded, undefined);
+  t.equal(s.log.warns(/ran out of room mid-download/), 1);
+  t.equal(await s.cache.begin(digest, bytes.length), undefined, 'held');
 });

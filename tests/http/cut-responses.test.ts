@@ -4,8 +4,9 @@ import { randomLayer } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { errorCode, request } from '../fixtures/http.js';
-import { MiB } from '../fixtures/cache.js';
-import { lineFor } from '../fixtures/access-log.js';
+import { MiB, pauseNextBlobGet } from '../fixtures/cache.js';
+import { accessLines, lineFor } from '../fixtures/access-log.js';
+import { until } from '../fixtures/poll.js';
 
 // No client ever gets an empty reply, and the access log says what the client really got.
 
@@ -61,4 +62,21 @@ t.test('a client that leaves mid-body is logged as aborted', async (t) => {
   const line = await lineFor(mirror.logs, id);
   t.match(line, { status: 200, aborted: true });
   t.ok(line?.bytes !== undefined && line.bytes < 8 * MiB, `bytes ${line?.bytes}`);
+});
+
+t.test('a client that leaves before the first byte: nothing sent, logged as status 0, aborted', async (t) => {
+  const reg = await startTestRegistry(t);
+  const digest = reg.putBlob('team/app', randomLayer(MiB, 'leaves-early').gz);
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  const release = pauseNextBlobGet(reg, 0);
+  const req = httpRequest(`${mirror.url}/v2/team/app/blobs/${digest}`, { agent: false });
+  req.on('error', () => {});
+  req.end();
+  await until('the upstream GET under way', () => reg.count({ kind: 'blob', method: 'GET' }), (n) => n === 1);
+  req.destroy();
+  const line = await until('the access line', () => accessLines(mirror.logs).find((l) => l.route === 'blob'));
+  t.match(line, { status: 0, aborted: true });
+  release();
+  await mirror.app.settled();
+  t.ok((await request(`${mirror.url}/v2/team/app/blobs/${digest}`)).complete, 'the download went on for the next client');
 });
