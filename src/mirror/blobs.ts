@@ -105,7 +105,7 @@ export class BlobService {
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
     const { kept } = await download.ready;
     // Over budget or degraded storage: the bytes would land nowhere, and "synced" would be a lie.
-    if (!kept) throw new StorageError(`blob ${digest} cannot be cached now (storage degraded, or no room in storage.maxSize)`);
+    if (!kept) throw new StorageError(`blob ${digest} cannot be cached now (storage degraded, or no room in storage.maxSize or on the disk above storage.minFree)`);
     const info = await download.done;
     return { size: info.size, downloaded: joined ? 0 : info.size };
   }
