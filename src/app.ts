@@ -6,13 +6,14 @@ import type { Credentials, TokenService } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { createHttpServer, createHttpsServer, createOpsServer, Readiness, TlsReloader, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
 import { Ingest, ManifestReferences, Mirror, type PinSet } from './mirror/index.js';
-import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger, type StorageStatus } from './observability/index.js';
+import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger } from './observability/index.js';
 import { parseDigest } from './oci/index.js';
 import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
 import { adminTempGraceMs, configuredPins, redactedConfig, routeContext } from './app-config.js';
+import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
 
@@ -121,6 +122,8 @@ export class App {
       store: new FsBlobStore({ root }),
       root,
       maxSize: config.storage.maxSize,
+      minFree: config.storage.minFree,
+      now,
       // Read at every decision: `import --pin` adds repositories while the server runs.
       isPinned: (key) => this.pins.matchesKey(key),
       observer: metrics,
@@ -190,14 +193,17 @@ export class App {
     });
     this.readiness = new Readiness([
       // Never "not ready": with storage full or read-only every pull is still served from upstream.
-      { name: 'storage', run: async () => ((await health.probe()) ? undefined : { degraded: `not writable (${health.degraded?.reason ?? 'unknown'}): serving without caching` }) },
+      { name: 'storage', run: async () => storageReadiness(health, cache) },
       { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
     ]);
     const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url?.href ?? null, offline: u.offline }));
     const ops: OpsEndpoints = {
       readiness: this.readiness,
       metrics: () => metrics.exposition(),
-      status: () => statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache) }),
+      status: async () => {
+        const diskLimit = await cache.diskLimit();
+        return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache, diskLimit) });
+      },
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
@@ -325,16 +331,6 @@ export class App {
     })();
     return this.closing;
   }
-}
-
-function storageStatus(health: StorageHealth, cache: BlobCache): StorageStatus {
-  const degraded = health.degraded;
-  return {
-    state: degraded ? 'degraded' : 'ok',
-    reason: degraded?.reason ?? null,
-    degradedSince: degraded ? new Date(degraded.since).toISOString() : null,
-    pinnedBytes: cache.pinnedBytes,
-  };
 }
 
 function hostPort(address: AddressInfo): string {

@@ -1,7 +1,11 @@
 import type { Readable } from 'node:stream';
+import type { SpaceFloor } from '../config/index.js';
 import type { Digest } from '../oci/index.js';
+import { errorCode } from '../observability/index.js';
 import { CacheIndex, type CacheIndexObserver, type RemoveResult, type Reservation } from './cache-index.js';
-import { StorageError, type BlobInfo, type BlobStore, type BlobWriter, type ByteSpan, type EnumerableBlobStore, type StorageHealth, type StorageLog } from '../storage/index.js';
+import { StorageError, type BlobInfo, type BlobStore, type BlobWriter, type ByteSpan, type DiskSpace, type EnumerableBlobStore, type StorageHealth, type StorageLog } from '../storage/index.js';
+import { AccountedWriter, type WriteAccount } from './accounted-writer.js';
+import { DiskRoom } from './disk-room.js';
 import { reconcile } from './reconcile.js';
 import { IndexSnapshot } from './index-snapshot.js';
 
@@ -20,6 +24,10 @@ export interface BlobCacheOptions {
   readonly store: EnumerableBlobStore;
   readonly root: string;
   readonly maxSize: number;
+  /** storage.minFree: what the cache leaves free on its file system whatever maxSize allows (default none). */
+  readonly minFree?: SpaceFloor;
+  /** The file system's free space and size; statfs by default. */
+  readonly diskSpace?: (root: string) => Promise<DiskSpace>;
   /** Whether `<upstream>/<repository>` is pinned (mirror's PinSet.matchesKey). */
   readonly isPinned: (repoKey: string) => boolean;
   readonly observer: CacheIndexObserver;
@@ -45,9 +53,10 @@ export interface RecoverReport {
 
 /**
  * The blob store inside its budget: every read holds the digest (never deleted under a reader),
- * every download first reserves its Content-Length (evicting LRU blobs to make room), commits are
- * accounted, and what cannot be cached (too big, no room, storage degraded) gets no writer: the
- * caller streams it without keeping it. Wraps a file store; the mirror sees only the BlobStore interface.
+ * every download first reserves its Content-Length (evicting LRU blobs to make room, in the budget
+ * and on the disk), commits are accounted, and what cannot be cached (too big, no room, storage
+ * degraded) gets no writer: the caller streams it without keeping it. Wraps a file store; the
+ * mirror sees only the BlobStore interface.
  */
 export class BlobCache implements BlobStore {
   readonly #index: CacheIndex;
@@ -59,6 +68,10 @@ export class BlobCache implements BlobStore {
   readonly #log: StorageLog;
   readonly #flushIntervalMs: number;
   readonly #now: () => number;
+  readonly #room: DiskRoom;
+  /** Writes in flight: what they reserved but have not written yet is spoken for on the disk. */
+  readonly #writing = new Set<AccountedWriter>();
+  readonly #account: WriteAccount;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
@@ -72,6 +85,8 @@ export class BlobCache implements BlobStore {
     this.#log = options.log;
     this.#flushIntervalMs = options.flushIntervalMs ?? 30_000;
     this.#now = options.now ?? Date.now;
+    const minFree = options.minFree ?? { kind: 'bytes', bytes: 0 };
+    this.#room = new DiskRoom({ root: options.root, minFree, log: this.#log, now: this.#now, space: options.diskSpace });
     this.#index = new CacheIndex({
       maxSize: options.maxSize,
       isPinned: options.isPinned,
@@ -83,6 +98,7 @@ export class BlobCache implements BlobStore {
       },
       onDeleteError: (digest, error) => this.#log('warn', { digest, error: (error as Error).message }, 'deleting an evicted blob failed'),
     });
+    this.#account = this.#writeAccount();
   }
 
   /**
@@ -180,13 +196,19 @@ export class BlobCache implements BlobStore {
 
   async begin(digest: Digest, expectedSize?: number): Promise<BlobWriter | undefined> {
     if (!(await this.#health.usable())) return undefined;
+    const room = await this.#room.measure(this.#pending());
+    if (this.#room.holds(digest, room)) return undefined;
     let reservation: Reservation | undefined;
     if (expectedSize !== undefined) {
-      reservation = await this.#index.reserve(expectedSize);
+      reservation = await this.#index.reserve(expectedSize, room.bytes);
       if (reservation === undefined) {
-        this.#log('debug', { digest, size: expectedSize, budget: this.#index.maxSize, pinnedBytes: this.#index.pinnedBytes }, 'no room in the cache budget: streaming without caching');
+        if (expectedSize <= this.#index.maxSize && expectedSize > room.bytes) this.#room.noRoom(digest, expectedSize, room);
+        else this.#log('debug', { digest, size: expectedSize, budget: this.#index.maxSize, pinnedBytes: this.#index.pinnedBytes }, 'no room in the cache budget: streaming without caching');
         return undefined;
       }
+    } else if (room.bytes <= 0) {
+      this.#room.noRoom(digest, 1, room);
+      return undefined;
     }
     let writer: BlobWriter | undefined;
     try {
@@ -200,7 +222,37 @@ export class BlobCache implements BlobStore {
       reservation?.release();
       return undefined;
     }
-    return new AccountedWriter(writer, this.#index, this.#health, reservation);
+    const accounted = new AccountedWriter(writer, this.#account, reservation);
+    this.#writing.add(accounted);
+    return accounted;
+  }
+
+  /** Why the disk is the limit now (a blob did not fit lately), for readiness and status; undefined while it is not. */
+  diskLimit(): Promise<string | undefined> {
+    return this.#room.limit(this.#pending());
+  }
+
+  #pending(): number {
+    let bytes = 0;
+    for (const writer of this.#writing) bytes += writer.pending;
+    return bytes;
+  }
+
+  #writeAccount(): WriteAccount {
+    return {
+      index: this.#index,
+      health: this.#health,
+      ended: (writer) => this.#writing.delete(writer),
+      stopped: (writer, reason) => {
+        const code = errorCode(reason);
+        if (code === 'ENOSPC' || code === 'EDQUOT') {
+          this.#room.filled(writer.digest, writer.expectedSize ?? writer.bytesWritten, writer.bytesWritten, reason);
+          return;
+        }
+        if (!this.#health.report(reason)) this.#log('warn', { digest: writer.digest, error: reason.message, code }, 'writing to the cache failed mid-download: streaming the rest to its clients without caching');
+      },
+      streamed: (writer, size) => this.#room.needs(writer.digest, size),
+    };
   }
 
   /** BlobStore.delete: an operator's delete; refuses a blob in use. Pinned blobs go too (force). */
@@ -229,59 +281,5 @@ export class BlobCache implements BlobStore {
 
   list(): AsyncIterable<BlobInfo> {
     return this.#store.list();
-  }
-}
-
-/** A real write, accounted: followers hold the digest, commit joins the index, disk errors degrade. */
-class AccountedWriter implements BlobWriter {
-  constructor(
-    private readonly inner: BlobWriter,
-    private readonly index: CacheIndex,
-    private readonly health: StorageHealth,
-    private readonly reservation: Reservation | undefined,
-  ) {}
-
-  get digest(): Digest {
-    return this.inner.digest;
-  }
-  get bytesWritten(): number {
-    return this.inner.bytesWritten;
-  }
-  get expectedSize(): number | undefined {
-    return this.inner.expectedSize;
-  }
-
-  async write(chunk: Buffer): Promise<void> {
-    try {
-      await this.inner.write(chunk);
-    } catch (error) {
-      this.health.report(error);
-      this.reservation?.release();
-      throw error;
-    }
-  }
-
-  follow(span?: ByteSpan): Readable {
-    const stream = this.inner.follow(span);
-    this.index.acquire(this.inner.digest);
-    stream.once('close', () => this.index.release(this.inner.digest));
-    return stream;
-  }
-
-  async commit(): Promise<BlobInfo> {
-    try {
-      const info = await this.inner.commit();
-      this.index.add(info.digest, info.size, this.reservation);
-      return info;
-    } catch (error) {
-      this.health.report(error);
-      this.reservation?.release();
-      throw error;
-    }
-  }
-
-  async abort(reason: Error): Promise<void> {
-    this.reservation?.release();
-    await this.inner.abort(reason);
   }
 }

@@ -166,10 +166,12 @@ export class CacheIndex {
    * Makes room for `size` bytes before a download starts: evicts least recently used blobs that
    * nobody reads, waits for their files to go, and reserves the bytes. Undefined (nothing evicted)
    * when the blob cannot fit: larger than the budget, or too much is pinned or being read.
+   * `diskRoom` is what the file system can still take: the budget may promise more than the disk
+   * holds (a disk shared with other data), and then evicting makes room on the disk too.
    */
-  async reserve(size: number): Promise<Reservation | undefined> {
+  async reserve(size: number, diskRoom = Number.POSITIVE_INFINITY): Promise<Reservation | undefined> {
     if (size > this.#maxSize) return undefined;
-    const over = this.#bytes + this.#reserved + size - this.#maxSize;
+    const over = Math.max(this.#bytes + this.#reserved + size - this.#maxSize, size - diskRoom);
     if (over > 0) {
       const victims = this.#victims(over);
       if (victims === undefined) return undefined;

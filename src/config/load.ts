@@ -7,7 +7,7 @@ import { parseSyncConfig } from './sync.js';
 import { parseMetadata } from './metadata.js';
 import { checkPrivateUpstreams, parseAccess, parseAudit, parseAuth, parsePrivate, parseTls } from './security.js';
 import type { Config, UpstreamConfig } from './types.js';
-import { parseDuration, parseSize } from './units.js';
+import { parseDuration, parseSize, parseSpaceFloor } from './units.js';
 
 export { ConfigError };
 
@@ -51,13 +51,15 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
   const listen = parseListen(overrides.listen ?? root['listen'] ?? '0.0.0.0:5000', overrides.listen !== undefined ? '--listen' : 'listen');
 
   const storageRaw = object(root['storage'] ?? {}, 'storage');
-  onlyKeys(storageRaw, ['path', 'maxSize', 'pin', 'metadata', 'metadataNamespace'], 'storage');
+  onlyKeys(storageRaw, ['path', 'maxSize', 'minFree', 'pin', 'metadata', 'metadataNamespace'], 'storage');
   const storagePath =
     overrides.storage !== undefined
       ? path.resolve(nonEmptyString(overrides.storage, '--storage'))
       : path.resolve(baseDir, nonEmptyString(storageRaw['path'] ?? './data', 'storage.path'));
   const maxSize = parseSize(storageRaw['maxSize'] ?? '20GiB');
   if (maxSize === undefined || maxSize <= 0) throw new ConfigError('storage.maxSize', 'must be a positive size such as "20GiB" or "500MB"');
+  const minFree = parseSpaceFloor(storageRaw['minFree'] ?? '5%');
+  if (minFree === undefined) throw new ConfigError('storage.minFree', 'must be a size such as "2GiB" or a share of the disk such as "5%" (at most 90%)');
 
   const metadata = parseMetadata(storageRaw['metadata'], storageRaw['metadataNamespace']);
 
@@ -102,7 +104,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
 
   return {
     listen,
-    storage: { path: storagePath, maxSize, pin, metadata },
+    storage: { path: storagePath, maxSize, minFree, pin, metadata },
     upstreams,
     defaultUpstream,
     manifestTTLms,

@@ -1,4 +1,5 @@
 import type { SyncConfig } from './sync.js';
+import type { SpaceFloor } from './units.js';
 
 /** The validated, defaulted configuration every part receives. Built only by config/load.ts. */
 export interface UpstreamConfig {
@@ -118,6 +119,8 @@ export interface Config {
     readonly path: string;
     /** Bytes. */
     readonly maxSize: number;
+    /** Free space the cache always leaves on its file system, whatever maxSize allows (`storage.minFree`, default 5%). */
+    readonly minFree: SpaceFloor;
     readonly metadata: MetadataConfig;
     /** Repositories whose manifests and blobs are never evicted; their bytes count against maxSize. */
     readonly pin: readonly RepositoryPattern[];

@@ -24,6 +24,20 @@ export function parseSize(value: unknown): number | undefined {
   return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
+/** A free-space floor: an absolute size, or a share of the file system's size. */
+export type SpaceFloor = { readonly kind: 'bytes'; readonly bytes: number } | { readonly kind: 'percent'; readonly percent: number };
+
+/** "5%", "2GiB", "500MB", 1024 (bytes) → a floor, or undefined when it is neither (percent from 0 up to 90). */
+export function parseSpaceFloor(value: unknown): SpaceFloor | undefined {
+  const m = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value) : null;
+  if (m) {
+    const percent = Number(m[1]);
+    return percent <= 90 ? { kind: 'percent', percent } : undefined;
+  }
+  const bytes = parseSize(value);
+  return bytes === undefined ? undefined : { kind: 'bytes', bytes };
+}
+
 const DURATION_UNITS: Readonly<Record<string, number>> = {
   ms: 1,
   s: 1000,

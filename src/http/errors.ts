@@ -1,6 +1,6 @@
 import { OciError, type OciErrorCode } from '../oci/index.js';
 import { AccessChallenge, AccessDenied } from '../access/index.js';
-import { MetadataUnavailableError, StorageError } from '../storage/index.js';
+import { DigestMismatchError, MetadataUnavailableError, SizeMismatchError, StorageError } from '../storage/index.js';
 import { UpstreamError, type UpstreamFailure } from '../upstream/index.js';
 
 export interface ErrorAnswer {
@@ -29,6 +29,10 @@ export function toErrorAnswer(err: unknown, notFound: NotFoundKind): ErrorAnswer
   if (err instanceof MetadataUnavailableError) {
     // Not a bug here: the shared metadata store is down. Retry-able, and readiness already says so.
     return { status: 503, code: 'UNAVAILABLE', message: 'the metadata store is unreachable; retry later', headers: { 'retry-after': '10' }, unexpected: false };
+  }
+  if (err instanceof DigestMismatchError || err instanceof SizeMismatchError) {
+    // Only fetched bytes are checked on the request path: the upstream sent something else.
+    return { status: 502, code: 'UNAVAILABLE', message: 'the upstream sent content that does not match its digest or size; nothing was cached', headers: {}, unexpected: false };
   }
   if (err instanceof StorageError) {
     return { status: 500, code: 'UNKNOWN', message: 'internal storage error', headers: {}, unexpected: true };
@@ -67,10 +71,11 @@ function fromUpstream(err: UpstreamError, notFound: NotFoundKind): ErrorAnswer {
       return answer(403, 'DENIED', `upstream ${err.upstream} denied access`);
     case 'rate-limited':
       return answer(429, 'TOOMANYREQUESTS', `upstream ${err.upstream} is rate limiting the mirror`, { 'retry-after': String(err.details.retryAfter ?? 60) });
+    // Never err.message: it names the request's URL, and the upstream's address is the mirror's business.
     case 'unavailable':
-      return answer(503, 'UNAVAILABLE', `upstream ${err.upstream} is unreachable and this content is not cached: ${err.message}`, { 'retry-after': '10' });
+      return answer(503, 'UNAVAILABLE', `upstream ${err.upstream} ${err.details.reason ?? 'is unavailable'}, and this content is not cached`, { 'retry-after': '10' });
     case 'bad-response':
-      return answer(502, 'UNAVAILABLE', `upstream ${err.upstream} sent an invalid response: ${err.message}`);
+      return answer(502, 'UNAVAILABLE', `upstream ${err.upstream} sent an invalid response${err.details.reason ? `: ${err.details.reason}` : ''}`);
     default: {
       const unmapped: never = failure;
       throw new Error(`unmapped upstream failure ${String(unmapped)}`);

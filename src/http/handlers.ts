@@ -15,7 +15,7 @@ import {
 } from '../oci/index.js';
 import type { HeldRepositories, RegistryReader, Source } from '../mirror/index.js';
 import type { NotFoundKind } from './errors.js';
-import { sendBody } from './send-body.js';
+import { bodyStarted, sendBody } from './send-body.js';
 
 /** Per-request facts the handlers fill in for the access log, metrics and audit. */
 export interface RequestNote {
@@ -102,6 +102,7 @@ const blob: Handler<'blob'> = async ({ req, res, reader, signal, note }, route) 
   } else if (reply.size !== undefined) {
     headers['content-length'] = reply.size;
   }
+  await bodyStarted(reply.body, signal);
   res.writeHead(reply.status, headers);
   await sendBody(reply.body, res, note);
 };

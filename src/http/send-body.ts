@@ -54,3 +54,39 @@ export function sendBody(body: Readable, res: ServerResponse, tally: { bytes?: n
     finished(res, settle);
   });
 }
+
+/**
+ * Resolves once `body` has bytes to read or has ended; rejects with its error if it fails first.
+ * Headers wait for this: a body that fails before its first byte (the upstream dropped, the digest
+ * of a tiny blob failed) then gets an error answer instead of a 200 cut to nothing, which clients
+ * report as an empty reply. If the client leaves (`left` aborts) the body is destroyed.
+ */
+export function bodyStarted(body: Readable, left: AbortSignal): Promise<void> {
+  if (body.errored) return Promise.reject(body.errored);
+  if (body.destroyed) return Promise.reject(new Error('the body was closed before its first byte'));
+  if (left.aborted) {
+    body.destroy();
+    return Promise.reject(new Error('the client left before the first byte'));
+  }
+  if (body.readableLength > 0) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error): void => {
+      body.off('readable', onReadable);
+      body.off('error', settle);
+      body.off('close', onClose);
+      left.removeEventListener('abort', onLeft);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onReadable = (): void => settle();
+    const onClose = (): void => settle(body.errored ?? new Error('the body was closed before its first byte'));
+    const onLeft = (): void => {
+      body.destroy();
+      settle(new Error('the client left before the first byte'));
+    };
+    body.once('readable', onReadable);
+    body.once('error', settle);
+    body.once('close', onClose);
+    left.addEventListener('abort', onLeft, { once: true });
+  });
+}

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsListener, type Server as HttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessController, type Grant } from '../access/index.js';
 import { OciError, ociErrorBody, parseRequest, resolveRoute, type RepositoryName, type Route, type RouteContext } from '../oci/index.js';
 import type { HeldRepositories, RegistryReader } from '../mirror/index.js';
 import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
 import { auditEvent } from './audit-event.js';
+import { delivered } from './delivery.js';
+import { answerEdges, headerTimeouts } from './edges.js';
 import { toErrorAnswer } from './errors.js';
 import { TLS_MIN_VERSION } from './tls.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
@@ -31,11 +32,13 @@ export interface HttpServerOptions {
   readonly tokens?: TokenEndpoint;
   /** What `/v2/_catalog` lists; without it the catalog is not served. */
   readonly catalog?: HeldRepositories;
+  /** How long a client may take to send its request headers (Node's default, 60 s, unless set): then 408. */
+  readonly headersTimeoutMs?: number;
 }
 
 /** The registry listener: /v2/ API plus the ops endpoints (health, readiness, metrics, status). */
 export function createHttpServer(options: HttpServerOptions): Server {
-  return answerClientErrors(createServer({ keepAliveTimeout: 30_000 }, registryHandler(options)));
+  return answerEdges(createServer({ keepAliveTimeout: 30_000, ...headerTimeouts(options.headersTimeoutMs) }, registryHandler(options)));
 }
 
 /**
@@ -45,26 +48,17 @@ export function createHttpServer(options: HttpServerOptions): Server {
  * setSecureContext before listening, and again on every rotation.
  */
 export function createHttpsServer(options: HttpServerOptions, { clientCertificates }: { clientCertificates: boolean }): HttpsServer {
-  return answerClientErrors(
-    createHttpsListener({ keepAliveTimeout: 30_000, minVersion: TLS_MIN_VERSION, requestCert: clientCertificates, rejectUnauthorized: false }, registryHandler(options)),
+  return answerEdges(
+    createHttpsListener(
+      { keepAliveTimeout: 30_000, ...headerTimeouts(options.headersTimeoutMs), minVersion: TLS_MIN_VERSION, requestCert: clientCertificates, rejectUnauthorized: false },
+      registryHandler(options),
+    ),
   );
 }
 
 /** What the registry listeners, plain or TLS, do with a request. */
 function registryHandler(options: HttpServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => void handle(options, req, res);
-}
-
-/**
- * podman, skopeo and docker try TLS on a plain port first; answer the garbage with a clean close,
- * quietly: a log line per handshake would be a storm.
- */
-function answerClientErrors<S extends Server>(server: S): S {
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
-  });
-  return server;
 }
 
 /** What one request has learnt so far, for the error answer and the record step. */
@@ -165,7 +159,7 @@ function record({ logger, observer, audit = noopAudit }: HttpServerOptions, req:
   const { route, note, routeName } = ex;
   const seconds = Number(process.hrtime.bigint() - ex.started) / 1e9;
   const target = describe(route);
-  const fields = { requestId: ex.requestId, method: req.method, route: routeName, ...target, status: res.statusCode, bytes: note.bytes, source: note.source, durationMs: seconds * 1000 };
+  const fields = { requestId: ex.requestId, method: req.method, route: routeName, ...target, ...delivered(res, note), source: note.source, durationMs: seconds * 1000 };
   if (QUIET_ROUTES.has(routeName)) logger.debug(fields, 'request');
   else logger.info(fields, 'request');
   observer?.request(req.method ?? 'GET', routeName, res.statusCode, seconds);

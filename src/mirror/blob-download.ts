@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/index.js';
-import type { BlobInfo, BlobWriter } from '../storage/index.js';
+import { errorCode } from '../observability/index.js';
+import { StorageError, type BlobInfo, type BlobWriter } from '../storage/index.js';
+import { UpstreamError } from '../upstream/index.js';
 import type { BlobSource } from './blob-source.js';
 import type { BlobTarget, Ingest } from './ingest.js';
 import type { RepoRef } from './types.js';
@@ -21,7 +23,10 @@ export type DownloadResult = { info: BlobInfo } | { error: unknown; bytes: numbe
 export class BlobDownload {
   /** Resolves once the source answered and the writer is open; rejects with the source's error. */
   readonly ready: Promise<StartedDownload>;
-  /** Resolves after the digest was verified, the blob committed and, if kept, linked to `ref.upstream`. */
+  /**
+   * Resolves after the digest was verified, the blob committed and, if kept, linked to `ref.upstream`.
+   * Rejects when the store stopped keeping it mid-download, though every client got the whole blob.
+   */
   readonly done: Promise<BlobInfo>;
 
   constructor(
@@ -43,16 +48,19 @@ export class BlobDownload {
     })();
     this.ready = started.then(({ writer, kept, size }) => ({ writer, kept, size }));
     this.done = started.then(async ({ writer, kept, body }) => {
+      let info: BlobInfo;
       try {
         // A pass-through writer's promise is its followers' backpressure: wait for every chunk there.
-        const info = await pump(body, writer, kept ? WRITE_WINDOW : 1);
-        if (kept) await ingest.link(ref, digest, info.size);
-        onFinished({ info });
-        return info;
+        info = await pump(body, writer, kept ? WRITE_WINDOW : 1, (err) => sourceBroke(ref, err));
+        if (kept && writer.stoppedCaching === undefined) await ingest.link(ref, digest, info.size);
       } catch (error) {
         onFinished({ error, bytes: writer.bytesWritten });
         throw error;
       }
+      onFinished({ info });
+      const stopped = writer.stoppedCaching;
+      if (kept && stopped !== undefined) throw new StorageError(`blob ${digest} was streamed to its clients but not cached: ${stopped.message}`, { cause: stopped });
+      return info;
     });
     // Nobody may be waiting on `done` (all clients left); the failure was already reported.
     this.done.catch(() => {});
@@ -71,12 +79,12 @@ const WRITE_WINDOW = 64;
  * Writes a body into a blob writer, `window` chunks ahead of the disk, and commits (which verifies);
  * on failure the body is destroyed and the writer aborted. Imports copy blobs with it too.
  */
-export async function pump(body: Readable, writer: BlobWriter, window: number): Promise<BlobInfo> {
+export async function pump(body: Readable, writer: BlobWriter, window: number, broke: (err: unknown) => Error = (err) => (err instanceof Error ? err : new Error(String(err)))): Promise<BlobInfo> {
   const pending: Promise<void>[] = [];
   try {
     // The upstream is read at the disk's pace, never at a client's: followers read the file.
     // Reading goes on while earlier chunks are written, so the writer can batch them.
-    for await (const chunk of body) {
+    for await (const chunk of chunksOf(body, broke)) {
       const written = writer.write(chunk as Buffer);
       // Awaited below, in order; until then a failure must not count as unhandled.
       written.catch(() => {});
@@ -93,4 +101,22 @@ export async function pump(body: Readable, writer: BlobWriter, window: number): 
     await writer.abort(err instanceof Error ? err : new Error(String(err)));
     throw err;
   }
+}
+
+/** The body's chunks; a read that fails (the connection dropped, the body timed out) fails as `broke(err)`. */
+async function* chunksOf(body: Readable, broke: (err: unknown) => Error): AsyncGenerator<unknown> {
+  try {
+    yield* body;
+  } catch (err) {
+    throw broke(err);
+  }
+}
+
+/** A body that broke off is the upstream's failure, not an internal one: a typed error the HTTP layer maps. */
+function sourceBroke(ref: RepoRef, err: unknown): Error {
+  if (err instanceof UpstreamError || err instanceof StorageError) return err;
+  const code = errorCode(err);
+  return new UpstreamError(ref.upstream, 'unavailable', `the blob body from ${ref.upstream} broke off${code ? ` (${code})` : ''}`, {
+    reason: `broke off the blob body${code ? ` (${code})` : ''}`,
+  });
 }

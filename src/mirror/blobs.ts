@@ -70,7 +70,12 @@ export class BlobService {
     if (size === undefined && rangeHeader !== undefined && kept) {
       // Without a total size no exact Content-Range can be written; resuming clients reject a 200,
       // so let the download finish and answer from the verified file.
-      const info = await download.done;
+      const info = await download.done.catch((err: unknown) => {
+        // The disk filled under it: nothing to serve from, so ask again (that download streams).
+        if (writer.stoppedCaching !== undefined && !retried) return undefined;
+        throw err;
+      });
+      if (info === undefined) return this.get(ref, digest, rangeHeader, signal, true);
       const reply = await this.serveLocal(info, rangeHeader);
       if (reply === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest} is not cached any more; retry`);
       return reply;
@@ -105,7 +110,7 @@ export class BlobService {
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
     const { kept } = await download.ready;
     // Over budget or degraded storage: the bytes would land nowhere, and "synced" would be a lie.
-    if (!kept) throw new StorageError(`blob ${digest} cannot be cached now (storage degraded, or no room in storage.maxSize)`);
+    if (!kept) throw new StorageError(`blob ${digest} cannot be cached now (storage degraded, or no room in storage.maxSize or on the disk above storage.minFree)`);
     const info = await download.done;
     return { size: info.size, downloaded: joined ? 0 : info.size };
   }

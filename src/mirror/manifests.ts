@@ -191,14 +191,17 @@ export class ManifestService {
     } catch (err) {
       if (!(err instanceof DigestMismatchError)) throw err;
       this.deps.observer.digestMismatch('manifest');
-      throw new UpstreamError(ref.upstream, 'bad-response', `manifest digest ${err.actual} does not match ${claimed}`);
+      const why = `manifest digest ${err.actual} does not match ${claimed}`;
+      this.deps.logger.warn({ upstream: ref.upstream, repository: ref.name, digest: claimed, actual: err.actual }, 'manifest digest mismatch; nothing was cached');
+      throw new UpstreamError(ref.upstream, 'bad-response', why, { reason: why });
     }
     let mediaType: string;
     try {
       const parsed = parseManifest(bytes, response.mediaType);
       mediaType = parsed.mediaType;
     } catch (err) {
-      throw new UpstreamError(ref.upstream, 'bad-response', `upstream sent an invalid manifest: ${(err as Error).message}`);
+      const why = `an invalid manifest: ${(err as Error).message}`;
+      throw new UpstreamError(ref.upstream, 'bad-response', `upstream sent ${why}`, { reason: why });
     }
     const kept = await this.deps.ingest.content(ref, digest, mediaType, bytes);
     this.memory.set(digest, bytes);

@@ -32,6 +32,9 @@ export class PassThroughWriter implements BlobWriter {
     this.#verifier = verifier;
   }
 
+  /** It never meant to keep the bytes (the download's BlobTarget says so), so it never stops. */
+  readonly stoppedCaching = undefined;
+
   /** Bytes already handed to followers (the held-back chunk excluded): above 0, nobody can join. */
   get bytesWritten(): number {
     return this.#fed;

@@ -16,7 +16,7 @@ type Lookups = Record<'hit' | 'miss' | 'coalesced' | 'stale', number>;
 /** Whether the storage takes writes, and what pins hold; the App reads it from the cache. */
 export interface StorageStatus {
   readonly state: 'ok' | 'degraded';
-  /** The error code that degraded it (ENOSPC, EROFS, …); null while ok. */
+  /** The error code that degraded it (ENOSPC, EROFS, …), or why the disk is the limit (no room for a blob); null while ok. */
   readonly reason: string | null;
   readonly degradedSince: string | null;
   readonly pinnedBytes: number;

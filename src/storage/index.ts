@@ -28,3 +28,4 @@ export { listTempFiles, removeTempFile, type TempFile } from './blobs/temp-files
 export { StorageHealth, type DegradedState, type StorageHealthOptions } from './health.js';
 export { isErrno } from './fs-util.js';
 export { storageLayout, type StorageLayout } from './layout.js';
+export { diskSpace, type DiskSpace } from './disk-space.js';

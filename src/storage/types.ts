@@ -47,7 +47,13 @@ export interface BlobWriter {
   /** Bytes written to the temp file so far (what followers may read, minus the held-back tail). */
   readonly bytesWritten: number;
   readonly expectedSize: number | undefined;
-  /** Appends a chunk and feeds the hash; resolves once it is in the file. */
+  /**
+   * Set once a writer that was caching stopped keeping the bytes (the file took no more: a full
+   * disk, an I/O error): its followers are still fed, and commit() verifies but keeps nothing.
+   * Undefined while the bytes land, and for a writer that never keeps any (a pass-through).
+   */
+  readonly stoppedCaching: Error | undefined;
+  /** Appends a chunk and feeds the hash; resolves once it is in the file (or, caching stopped, with the followers). */
   write(chunk: Buffer): Promise<void>;
   /**
    * A reader of the bytes written so far that waits for more. It never hands out the
@@ -56,7 +62,10 @@ export interface BlobWriter {
    * Destroying the reader does not affect the write.
    */
   follow(span?: ByteSpan): Readable;
-  /** Verifies size and digest, fsyncs, renames into place. Throws DigestMismatchError / SizeMismatchError. */
+  /**
+   * Verifies size and digest, fsyncs, renames into place. Throws DigestMismatchError / SizeMismatchError.
+   * Resolves without placing anything when caching stopped (`stoppedCaching`).
+   */
   commit(): Promise<BlobInfo>;
   /** Deletes the temp file and fails every follower with `reason`. Safe to call twice. */
   abort(reason: Error): Promise<void>;

@@ -23,6 +23,12 @@ export class UpstreamError extends Error {
       readonly retryAfter?: number;
       /** The OCI error code upstream put in its body, if any (e.g. MANIFEST_UNKNOWN). */
       readonly ociCode?: string;
+      /**
+       * What went wrong in words a client may read, as a verb phrase after the upstream's name
+       * ("answered 500", "is unreachable (ECONNREFUSED)"): no URL, no address. The message, which
+       * names the request, is for the mirror's own log.
+       */
+      readonly reason?: string;
       readonly cause?: unknown;
     } = {},
   ) {

@@ -76,13 +76,14 @@ export interface ErrorContext {
 }
 
 export function badResponse(ctx: ErrorContext, why: string, status?: number): UpstreamError {
-  return new UpstreamError(ctx.upstream, 'bad-response', `${ctx.method} ${describeUrl(ctx.url)}: ${why}`, status === undefined ? {} : { status });
+  return new UpstreamError(ctx.upstream, 'bad-response', `${ctx.method} ${describeUrl(ctx.url)}: ${why}`, status === undefined ? { reason: why } : { status, reason: why });
 }
 
 export function unavailable(ctx: ErrorContext, err: unknown): UpstreamError {
   const cause = safeCause(err);
   const code = (cause as { code?: string }).code;
-  return new UpstreamError(ctx.upstream, 'unavailable', `${ctx.method} ${describeUrl(ctx.url)}: ${code ?? cause.message}`, { cause });
+  // The cause's message may name the address it could not reach: only the code is for clients.
+  return new UpstreamError(ctx.upstream, 'unavailable', `${ctx.method} ${describeUrl(ctx.url)}: ${code ?? cause.message}`, { cause, reason: code ? `is unreachable (${code})` : 'is unreachable' });
 }
 
 /**
@@ -100,7 +101,7 @@ export async function failureFromStatus(ctx: ErrorContext, status: number, heade
     return new UpstreamError(ctx.upstream, 'rate-limited', `${where}: 429`, retryAfter === undefined ? details : { ...details, retryAfter });
   }
   discard(body);
-  if (status >= 500) return new UpstreamError(ctx.upstream, 'unavailable', `${where}: ${status}`, { status });
+  if (status >= 500) return new UpstreamError(ctx.upstream, 'unavailable', `${where}: ${status}`, { status, reason: `answered ${status}` });
   return badResponse(ctx, `unexpected status ${status}`, status);
 }
 

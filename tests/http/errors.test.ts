@@ -56,8 +56,9 @@ const CLASSES: Readonly<Record<string, readonly Row[]>> = {
   AccessDenied: [['denied', new AccessDenied('team/b is not yours', 'alice'), { status: 403, code: 'DENIED', headers: {}, unexpected: false }]],
   MetadataUnavailableError: [['metadata down', new MetadataUnavailableError('redis gone'), { status: 503, code: 'UNAVAILABLE', headers: { 'retry-after': '10' }, unexpected: false }]],
   StorageError: [['storage', new StorageError('disk'), { ...internal, headers: {} }]],
-  DigestMismatchError: [['digest mismatch', new DigestMismatchError(digest, 'sha256:00'), internal]],
-  SizeMismatchError: [['size mismatch', new SizeMismatchError(1, 2), internal]],
+  // Fetched bytes that failed verification before the first byte went out: the upstream's fault.
+  DigestMismatchError: [['digest mismatch', new DigestMismatchError(digest, 'sha256:00'), { status: 502, code: 'UNAVAILABLE', headers: {}, unexpected: false }]],
+  SizeMismatchError: [['size mismatch', new SizeMismatchError(1, 2), { status: 502, code: 'UNAVAILABLE', headers: {}, unexpected: false }]],
   PinBudgetError: [['pin budget', new PinBudgetError(2, 1), internal]],
   // Raised while loading config, never at request time: the generic answer.
   RepositoryGlobError: [['glob', new RepositoryGlobError('bad glob'), internal]],

@@ -4,35 +4,11 @@ import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
 import { MiB, pausedGet } from '../fixtures/cache.js';
+import { accessLines, lineFor } from '../fixtures/access-log.js';
 import { until } from '../fixtures/poll.js';
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 const CANARY = `canary-${Math.random().toString(36).slice(2)}-observability`;
-
-interface AccessLine {
-  level: string;
-  msg: string;
-  requestId: string;
-  method: string;
-  route: string;
-  upstream?: string;
-  repository?: string;
-  reference?: string;
-  status: number;
-  bytes?: number;
-  source?: string;
-  durationMs: number;
-}
-
-function accessLines(logs: readonly string[]): AccessLine[] {
-  return logs.map((l) => JSON.parse(l) as AccessLine).filter((l) => l.msg === 'request');
-}
-
-/** The access line for a response, found by the request id header it carried. */
-function lineFor(logs: readonly string[], requestId: unknown): Promise<AccessLine | undefined> {
-  // The line is written when the server sees the response close, a moment after the client may have.
-  return until(`the access line of ${String(requestId)}`, () => accessLines(logs).find((l) => l.requestId === requestId));
-}
 
 t.test('one JSON access line per request, carrying the request id the client got', async (t) => {
   const reg = await startTestRegistry(t);

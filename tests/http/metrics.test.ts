@@ -137,7 +137,7 @@ t.test('a digest mismatch and a failed download are counted, and nothing is in f
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
   reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'wrong-bytes', at: 'last', times: 1 });
   const bad = await request(`${mirror.url}/v2/team/app/blobs/${digest}`);
-  t.equal(bad.complete, false, 'the body was cut short');
+  t.ok(bad.status === 502 || !bad.complete, `an error answer or a body cut short, never a clean 200 (got ${bad.status}, complete ${bad.complete})`);
   await mirror.app.settled();
   const m = await scrape(mirror.url);
   t.equal(m.value('regmirror_digest_mismatches_total', { kind: 'blob' }), 1);

@@ -19,6 +19,8 @@ export interface FollowSource {
   recentChunk(pos: number): RecentChunk | undefined;
   /** The follower is done with the handle (ended or destroyed). Called exactly once. */
   release(follower: BlobFollower): void;
+  /** The follower's `progress` moved on. */
+  progressed(): void;
 }
 
 export interface RecentChunk {
@@ -45,12 +47,22 @@ export class BlobFollower extends Readable {
   /** Guards against re-entry if a consumer reads synchronously inside a push. */
   #pumping = false;
   #released = false;
+  /** The span's last byte, copied once written: it goes out after the verdict, whatever the writer still keeps. */
+  #tail: Buffer | undefined;
 
   constructor(source: FollowSource, start: number, end: number) {
     super({ highWaterMark: READ_CHUNK_BYTES });
     this.#source = source;
     this.#pos = start;
     this.#end = end;
+  }
+
+  /**
+   * The blob offset this follower still needs bytes from; Infinity once it holds everything it will
+   * hand out. A writer keeping bytes in memory drops what every follower has passed.
+   */
+  get progress(): number {
+    return this.#tail !== undefined ? Number.POSITIVE_INFINITY : this.#pos;
   }
 
   /** The writer calls this after new bytes landed or after commit. */
@@ -97,8 +109,13 @@ export class BlobFollower extends Readable {
           this.#wanting = false;
           this.push(null);
           this.#release();
-        }
+        } else if (limit === this.#end - 1) this.#keepTail();
         return;
+      }
+      if (this.#tail !== undefined && this.#pos === this.#end - 1) {
+        this.#pos = this.#end;
+        this.#wanting = this.push(this.#tail);
+        continue;
       }
       const recent = source.recentChunk(this.#pos);
       if (recent !== undefined) {
@@ -107,11 +124,22 @@ export class BlobFollower extends Readable {
         const piece = from === 0 && to === recent.buf.length ? recent.buf : recent.buf.subarray(from, to);
         this.#pos += piece.length;
         this.#wanting = this.push(piece);
+        source.progressed();
         continue;
       }
       this.#readFile(Math.min(limit - this.#pos, READ_CHUNK_BYTES));
       return;
     }
+  }
+
+  /** Only the span's last byte is left: copy it while it is still at hand (it may be in memory only). */
+  #keepTail(): void {
+    if (this.#tail !== undefined) return;
+    const chunk = this.#source.recentChunk(this.#end - 1);
+    if (chunk === undefined) return;
+    const at = this.#end - 1 - chunk.start;
+    this.#tail = Buffer.from(chunk.buf.subarray(at, at + 1));
+    this.#source.progressed();
   }
 
   #readFile(length: number): void {
@@ -128,6 +156,7 @@ export class BlobFollower extends Readable {
         }
         this.#pos += bytesRead;
         this.#wanting = this.push(bytesRead === length ? buf : buf.subarray(0, bytesRead));
+        this.#source.progressed();
         this.#pump();
       },
       (error: unknown) => {

@@ -1,10 +1,11 @@
-import { mkdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { unlink, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Digest } from '../../oci/index.js';
 import { BlobFollower, type FollowSource, type RecentChunk } from './blob-follower.js';
 import { BlobReadStream } from './blob-read-stream.js';
-import { isErrno, syncDir } from '../fs-util.js';
+import { FollowerSet } from './follower-set.js';
+import { RecentChunks } from './recent-chunks.js';
+import { placeFile, writeAllAt } from '../fs-util.js';
 import { SizeMismatchError, StorageError } from '../errors.js';
 import type { Verifier } from './verifier.js';
 import type { BlobInfo, BlobWriter, ByteSpan } from '../types.js';
@@ -28,6 +29,11 @@ const noop = (): void => {};
 const MAX_BATCH = 16;
 /** Recent chunks kept for followers (about 4 MiB of 64 KiB upstream chunks per download). */
 const RECENT_CHUNKS = 4 * MAX_BATCH;
+/**
+ * Once the file stops taking bytes, how far the newest byte may run ahead of the slowest follower:
+ * the bytes in between are held in memory only, so the source is then read at the followers' pace.
+ */
+const UNCACHED_LAG_BYTES = 4 * 1024 * 1024;
 
 interface QueuedChunk {
   readonly buf: Buffer;
@@ -36,10 +42,14 @@ interface QueuedChunk {
 }
 
 /**
- * One in-progress blob: appends to a temp file with positional writes (so `bytesWritten`
- * is exactly what the file holds), hashes as it goes, and feeds its followers.
- * The file handle is shared by the writer and every follower and closed by whoever
+ * One in-progress blob: appends to a temp file with positional writes, hashes as it goes, and feeds
+ * its followers. The file handle is shared by the writer and every follower and closed by whoever
  * releases it last, so a follower keeps reading the same inode across the rename.
+ *
+ * When the file stops taking bytes (ENOSPC, EDQUOT, EIO; or the fsync or rename after the digest
+ * matched) the writer stops caching, not its followers: the temp file is removed (its open handle
+ * still serves what it holds), newer bytes stay in memory until every follower read them, and
+ * commit() verifies but keeps nothing (`stoppedCaching` says why).
  */
 export class FsBlobWriter implements BlobWriter, FollowSource {
   readonly digest: Digest;
@@ -48,8 +58,12 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   readonly #tmpPath: string;
   readonly #finalPath: string;
   readonly #verifier: Verifier;
+  /** Bytes received in order: in the file, or (once caching stopped) past `#fileEnd` in memory. */
   #written = 0;
   #state: State = 'writing';
+  #stopped: StorageError | undefined;
+  /** Bytes the file holds once caching stopped; followers read past it from memory only. */
+  #fileEnd = 0;
   /** The digest matched: every byte may be handed out, even while fsync and rename are still running. */
   #verified = false;
   #abortReason: Error | undefined;
@@ -60,15 +74,16 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   #flushing = false;
   #commit: Promise<BlobInfo> | undefined;
   #abort: Promise<void> | undefined;
-  readonly #followers = new Set<BlobFollower>();
-  /** The writer's own reference plus one per live follower. */
+  readonly #followers = new FollowerSet();
+  /** The writer's own reference (until it writes no more) plus one per live follower. */
   #handleRefs = 1;
+  #ownRef = true;
   #handleClosed: Promise<void> | undefined;
-  // The last few batches' chunks, oldest first: a follower that keeps up (minus the held-back
-  // byte) finds its bytes here and skips reading them back from the file. Two chunks were
-  // enough when every chunk was its own write; with batches, 16 followers reading the file
-  // instead doubled the CPU of a concurrent cold GET.
-  #recent: RecentChunk[] = [];
+  // The last few batches' chunks: a follower that keeps up (minus the held-back byte) finds its
+  // bytes here and skips reading them back from the file. Two chunks were enough when every chunk
+  // was its own write; with batches, 16 followers reading the file instead doubled the CPU of a
+  // concurrent cold GET.
+  readonly #recent = new RecentChunks();
 
   constructor(init: FsBlobWriterInit) {
     this.digest = init.digest;
@@ -81,6 +96,10 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
 
   get bytesWritten(): number {
     return this.#written;
+  }
+
+  get stoppedCaching(): Error | undefined {
+    return this.#stopped;
   }
 
   /**
@@ -114,7 +133,10 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, MAX_BATCH);
       try {
-        await this.#append(batch.map((q) => q.buf));
+        const bufs = batch.map((q) => q.buf);
+        if (this.#stopped === undefined) await this.#append(bufs);
+        // Not `else`: the append may have just stopped caching, leaving this batch unwritten.
+        if (this.#stopped !== undefined) await this.#keep(bufs);
         for (const q of batch) q.resolve();
       } catch (error) {
         for (const q of [...batch, ...this.#queue.splice(0)]) q.reject(error);
@@ -127,33 +149,72 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     // Writes accepted before commit() still run; only an abort stops them.
     if (this.#state === 'aborted') throw this.#closedError();
     const start = this.#written;
-    let next = start;
-    for (const chunk of chunks) next += chunk.length;
+    const next = await this.#endAfter(chunks);
     if (next === start) return;
-    if (this.expectedSize !== undefined && next > this.expectedSize) {
-      const error = new SizeMismatchError(this.expectedSize, next);
-      await this.#fail(error);
-      throw error;
-    }
     try {
       await writeAllAt(this.handle, chunks, start);
     } catch (cause) {
       if (this.#aborted()) throw this.#closedError();
-      const error = new StorageError(`writing the temp file of ${this.digest} failed`, { cause });
+      this.#stopCaching(new StorageError(`writing the temp file of ${this.digest} failed`, { cause }));
+      return;
+    }
+    if (this.#aborted()) throw this.#closedError();
+    this.#accept(chunks, next);
+    this.#recent.keepNewest(RECENT_CHUNKS);
+  }
+
+  /** Hashes chunks that start at `#written`, hands them to followers and moves `#written` to `next`. */
+  #accept(chunks: Buffer[], next: number): void {
+    let at = this.#written;
+    for (const chunk of chunks) {
+      this.#verifier.update(chunk);
+      this.#recent.push(chunk, at);
+      at += chunk.length;
+    }
+    this.#written = next;
+    this.#followers.wake();
+  }
+
+  /** Where `#written` ends once `chunks` are appended; more than the expected size fails the write. */
+  async #endAfter(chunks: Buffer[]): Promise<number> {
+    let next = this.#written;
+    for (const chunk of chunks) next += chunk.length;
+    if (this.expectedSize === undefined || next <= this.expectedSize) return next;
+    const error = new SizeMismatchError(this.expectedSize, next);
+    await this.#fail(error);
+    throw error;
+  }
+
+  /** Caching stopped: the chunks go to the followers from memory, at the pace of the slowest. */
+  async #keep(chunks: Buffer[]): Promise<void> {
+    if (this.#aborted()) throw this.#closedError();
+    const next = await this.#endAfter(chunks);
+    // Nobody is left to stream to: stop, so the source's GET stops too.
+    if (this.#followers.size === 0) {
+      const error = new StorageError(`${this.digest} cannot be cached (${this.#stopped?.message ?? 'caching stopped'}) and no client follows it`, { cause: this.#stopped });
       await this.#fail(error);
       throw error;
     }
-    if (this.#aborted()) throw this.#closedError();
-    let at = start;
-    for (const chunk of chunks) {
-      if (chunk.length === 0) continue;
-      this.#verifier.update(chunk);
-      this.#recent.push({ buf: chunk, start: at });
-      at += chunk.length;
-    }
-    if (this.#recent.length > RECENT_CHUNKS) this.#recent.splice(0, this.#recent.length - RECENT_CHUNKS);
-    this.#written = next;
-    for (const follower of this.#followers) follower.wake();
+    this.#accept(chunks, next);
+    await this.#followers.reach(next - UNCACHED_LAG_BYTES);
+  }
+
+  /** The file stops taking bytes: remove it (open handles keep serving what it holds) and go on in memory. */
+  #stopCaching(reason: StorageError): void {
+    if (this.#stopped !== undefined) return;
+    this.#stopped = reason;
+    this.#fileEnd = this.#written;
+    unlink(this.#tmpPath).catch(noop);
+    this.#dropOwnRef();
+    this.progressed();
+  }
+
+  progressed(): void {
+    if (this.#stopped === undefined) return;
+    const slowest = this.#followers.settle();
+    this.#recent.dropBefore(slowest);
+    // Past the file's end every follower reads from memory: close it, so its blocks are freed now.
+    if (slowest >= this.#fileEnd) this.#closeHandle();
   }
 
   visibleEnd(): number {
@@ -165,30 +226,20 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   }
 
   recentChunk(pos: number): RecentChunk | undefined {
-    const recent = this.#recent;
-    let lo = 0;
-    let hi = recent.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const chunk = recent[mid]!;
-      if (pos < chunk.start) hi = mid - 1;
-      else if (pos >= chunk.start + chunk.buf.length) lo = mid + 1;
-      else return chunk;
-    }
-    return undefined;
+    return this.#recent.find(pos);
   }
 
   follow(span?: ByteSpan): Readable {
     const start = span?.start ?? 0;
+    if (this.#stopped !== undefined) {
+      // The bytes a late follower needs may be gone from memory already: it starts its own download.
+      return failedStream(new StorageError(`${this.digest} is streamed without caching: a late reader starts over`, { cause: this.#stopped }));
+    }
     if (this.#state === 'committed') {
       // The writer may have released the temp file already: read the committed blob.
       return new BlobReadStream({ path: this.#finalPath, start, end: span ? span.end + 1 : Infinity });
     }
-    if (this.#state === 'aborted') {
-      const failed = new Readable({ read: noop });
-      failed.destroy(this.#abortReason);
-      return failed;
-    }
+    if (this.#state === 'aborted') return failedStream(this.#abortReason);
     const follower = new BlobFollower(this, start, span ? span.end + 1 : Infinity);
     this.#handleRefs += 1;
     this.#followers.add(follower);
@@ -196,7 +247,9 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   }
 
   release(follower: BlobFollower): void {
-    if (this.#followers.delete(follower)) this.#unrefHandle();
+    if (!this.#followers.delete(follower)) return;
+    this.#unrefHandle();
+    this.progressed();
   }
 
   commit(): Promise<BlobInfo> {
@@ -215,36 +268,25 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
       // Size, then digest: SizeMismatchError / DigestMismatchError.
       await this.#verifier.finish();
       this.#verified = true;
-      for (const follower of this.#followers) follower.wake();
-      // The name must never point at bytes a power loss could take back.
-      await this.handle.sync();
-      await this.#place();
+      this.#followers.wake();
+      if (this.#stopped === undefined) {
+        // The name must never point at bytes a power loss could take back.
+        await this.handle.sync();
+        await placeFile(this.#tmpPath, this.#finalPath);
+      }
     } catch (error) {
       const reason = error instanceof StorageError ? error : new StorageError(`committing ${this.digest} failed`, { cause: error });
-      await this.#fail(reason);
-      throw reason;
+      // The bytes are right and every follower can still read them: only the cache lost out.
+      if (this.#verified) this.#stopCaching(reason);
+      else {
+        await this.#fail(reason);
+        throw reason;
+      }
     }
     this.#state = 'committed';
-    for (const follower of this.#followers) follower.wake();
-    this.#unrefHandle();
+    this.#followers.wake();
+    this.#dropOwnRef();
     return { digest: this.digest, size: this.#written };
-  }
-
-  async #place(): Promise<void> {
-    const dir = dirname(this.#finalPath);
-    if (await exists(this.#finalPath)) {
-      // Another writer of the same digest won; its bytes are verified and identical.
-      await unlink(this.#tmpPath);
-      return;
-    }
-    try {
-      await rename(this.#tmpPath, this.#finalPath);
-    } catch (error) {
-      if (!isErrno(error, 'ENOENT')) throw error;
-      await mkdir(dir, { recursive: true });
-      await rename(this.#tmpPath, this.#finalPath);
-    }
-    await syncDir(dir);
   }
 
   async abort(reason: Error): Promise<void> {
@@ -261,9 +303,9 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     if (this.#abort !== undefined) return this.#abort;
     this.#state = 'aborted';
     this.#abortReason = reason;
-    this.#recent = [];
-    for (const follower of [...this.#followers]) follower.destroy(reason);
-    this.#unrefHandle();
+    this.#recent.clear();
+    this.#followers.destroy(reason);
+    this.#dropOwnRef();
     this.#abort = this.#cleanUp();
     return this.#abort;
   }
@@ -275,8 +317,18 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
 
   #unrefHandle(): void {
     this.#handleRefs -= 1;
-    // FileHandle.close waits for reads still in flight, so the fd cannot be reused under them.
-    if (this.#handleRefs === 0) this.#handleClosed = this.handle.close().catch(noop);
+    if (this.#handleRefs === 0) this.#closeHandle();
+  }
+
+  #dropOwnRef(): void {
+    if (!this.#ownRef) return;
+    this.#ownRef = false;
+    this.#unrefHandle();
+  }
+
+  /** Once. FileHandle.close waits for reads still in flight, so the fd cannot be reused under them. */
+  #closeHandle(): void {
+    this.#handleClosed ??= this.handle.close().catch(noop);
   }
 
   /** A method, not a field test: the state changes across awaits, which narrowing cannot see. */
@@ -290,25 +342,8 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return false;
-    throw error;
-  }
-}
-
-/** Positional writev that finishes short writes (a full disk or a signal may cut one). */
-async function writeAllAt(handle: FileHandle, chunks: Buffer[], position: number): Promise<void> {
-  let bufs = chunks.filter((c) => c.length > 0);
-  let at = position;
-  while (bufs.length > 0) {
-    const { bytesWritten } = await handle.writev(bufs, at);
-    at += bytesWritten;
-    let skip = bytesWritten;
-    while (bufs.length > 0 && skip >= bufs[0]!.length) skip -= bufs.shift()!.length;
-    if (skip > 0) bufs = [bufs[0]!.subarray(skip), ...bufs.slice(1)];
-  }
+function failedStream(error: Error | undefined): Readable {
+  const failed = new Readable({ read: noop });
+  failed.destroy(error);
+  return failed;
 }

@@ -1,0 +1,22 @@
+import type { BlobCache } from './cache/index.js';
+import type { StorageStatus } from './observability/index.js';
+import type { StorageHealth } from './storage/index.js';
+
+// What readiness and the status page say about storage: from its health and the cache's disk limit.
+
+/** Degraded, not unready: while storage is unwritable or the disk is the limit, pulls stream without caching. */
+export async function storageReadiness(health: StorageHealth, cache: BlobCache): Promise<{ degraded: string } | undefined> {
+  if (!(await health.probe())) return { degraded: `not writable (${health.degraded?.reason ?? 'unknown'}): serving without caching` };
+  const limit = await cache.diskLimit();
+  return limit === undefined ? undefined : { degraded: limit };
+}
+
+export function storageStatus(health: StorageHealth, cache: BlobCache, diskLimit: string | undefined): StorageStatus {
+  const degraded = health.degraded;
+  return {
+    state: degraded || diskLimit ? 'degraded' : 'ok',
+    reason: degraded?.reason ?? diskLimit ?? null,
+    degradedSince: degraded ? new Date(degraded.since).toISOString() : null,
+    pinnedBytes: cache.pinnedBytes,
+  };
+}

@@ -1,0 +1,45 @@
+import type { RecentChunk } from './blob-follower.js';
+
+/**
+ * The chunks a writer wrote last, oldest first and contiguous: a follower that keeps up takes its
+ * bytes from here instead of reading them back from the file, and once the file stops taking bytes
+ * (a full disk) they are the only copy, kept until every follower has read past them.
+ */
+export class RecentChunks {
+  #chunks: RecentChunk[] = [];
+
+  push(buf: Buffer, start: number): void {
+    if (buf.length > 0) this.#chunks.push({ buf, start });
+  }
+
+  /** The chunk holding byte `pos`, or undefined. */
+  find(pos: number): RecentChunk | undefined {
+    const chunks = this.#chunks;
+    let lo = 0;
+    let hi = chunks.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const chunk = chunks[mid]!;
+      if (pos < chunk.start) hi = mid - 1;
+      else if (pos >= chunk.start + chunk.buf.length) lo = mid + 1;
+      else return chunk;
+    }
+    return undefined;
+  }
+
+  /** Keeps the newest `count` chunks. */
+  keepNewest(count: number): void {
+    if (this.#chunks.length > count) this.#chunks.splice(0, this.#chunks.length - count);
+  }
+
+  /** Drops the chunks that end at or before `pos`. */
+  dropBefore(pos: number): void {
+    let n = 0;
+    while (n < this.#chunks.length && this.#chunks[n]!.start + this.#chunks[n]!.buf.length <= pos) n++;
+    if (n > 0) this.#chunks.splice(0, n);
+  }
+
+  clear(): void {
+    this.#chunks = [];
+  }
+}
