@@ -14,9 +14,9 @@ import { toolsMissing } from '../fixtures/tools.js';
 
 // Across the air gap with real clients: a connected mirror in front of the distribution registry
 // exports a set with `regmirror export` (over its admin socket); the tar is loaded with
-// `regmirror import` into a fresh mirror whose upstream has none of it (an empty registry that
-// records every request: once `upstreams.<name>.offline` exists this should be `offline: true`);
-// docker, containerd, podman and skopeo then pull every image by tag and by digest.
+// `regmirror import` into a fresh mirror whose upstream is `offline: true` (its url names an empty
+// registry that records every request, to prove nothing ever reaches it); docker, containerd,
+// podman and skopeo then pull every image by tag and by digest.
 const tools = toolsMissing(['dockerd', 'docker', 'ctr', 'containerd', 'podman', 'skopeo', 'docker-registry']);
 if (tools.skip && tools.required) t.fail(`e2e airgap: ${tools.skip}`);
 t.setTimeout(600_000);
@@ -68,9 +68,9 @@ t.test('an image set carried across the air gap pulls with the same digests', { 
   t.equal((await regmirror(['export', '--config', connectedConfig, '--output', layoutDir, '--platform', 'linux/amd64', ...refs])).code, 0, 'the same set as a directory');
 
   const empty = await startTestRegistry(t);
-  const site = await startMirror(t, { upstreams: { [HUB]: { url: empty.url } }, manifestTTL: '24h' });
+  const site = await startMirror(t, { upstreams: { [HUB]: { url: empty.url, offline: true } } });
   const siteConfig = path.join(dir, 'site.json');
-  writeFileSync(siteConfig, JSON.stringify({ upstreams: { [HUB]: { url: empty.url } }, storage: { path: site.storage } }));
+  writeFileSync(siteConfig, JSON.stringify({ upstreams: { [HUB]: { url: empty.url, offline: true } }, storage: { path: site.storage } }));
   const imported = await regmirror(['import', '--config', siteConfig, tarball, '--pin'], { timeoutMs: 120_000 });
   t.equal(imported.code, 0, imported.stderr);
   t.match(imported.stdout, /4 images imported: \d+ blobs copied/);
