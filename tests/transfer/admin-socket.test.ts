@@ -35,7 +35,7 @@ t.test('beside a running serve: export and import go through its admin socket', 
   const failed = await runExport({ items: [{ ref: missingRef, platforms: [] }], platforms: [], since: undefined, version: 'test' }, source, await openLayoutWriter(path.join(world.dir, 'failed')));
   t.match(failed.errors, [/registry\.test\/team\/none:1: /], 'an image the upstream lacks fails, reported');
 
-  const { mirror, empty } = await world.disconnected({ maxSize: '8MiB' });
+  const { mirror, empty } = await world.disconnected({ maxSize: '8MiB', online: true }); // online: filler pulled through it evicts
   const files = await openLayoutFiles(out);
   const target = remoteImportTarget(transport(mirror.storage));
   const imported = await runImport(files, await readImportPlan(files, routeContext(mirror.app.config)), target, { pin: true });
