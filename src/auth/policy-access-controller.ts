@@ -88,16 +88,16 @@ export class PolicyAccessController implements AccessController {
     return this.options.policy.canRead(grant.identity ?? ANONYMOUS_IDENTITY, upstream, repository);
   }
 
-  /**
-   * Credentials in the Authorization header win over a client certificate; wrong ones never fall
-   * back to it or to anonymous (a client that sent a password meant to be someone).
-   */
   /** The address failed logins count against: the socket peer, or the client a trusted proxy names. */
   private clientOf(request: AccessRequest): string | undefined {
     const forwarded = request.headers['x-forwarded-for'];
     return this.options.proxies?.clientAddress(request.remoteAddress, Array.isArray(forwarded) ? forwarded.join(', ') : forwarded) ?? request.remoteAddress;
   }
 
+  /**
+   * Credentials in the Authorization header win over a client certificate; wrong ones never fall
+   * back to it or to anonymous (a client that sent a password meant to be someone).
+   */
   private async identify(request: AccessRequest, refuse: (message: string, bearer: boolean) => AccessChallenge): Promise<Presented> {
     const header = request.headers.authorization;
     if (header === undefined || header === '') {
