@@ -40,6 +40,7 @@ export class TrustBoundary {
       passwords: options.passwords ?? credentials,
       bearer: options.bearer ?? tokens,
       tokenPatterns: options.tokenPatterns ?? ((name) => credentials.tokens.readPatterns(name)),
+      currentIdentity: options.currentIdentity ?? ((identity) => credentials.current(identity)),
       ...(options.challenge === undefined ? {} : { challenge: options.challenge }),
     });
     this.access = options.access ?? built.controller;

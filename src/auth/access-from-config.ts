@@ -1,4 +1,4 @@
-import { allowAll, ReadPolicy, type AccessController } from '../access/index.js';
+import { allowAll, ReadPolicy, type AccessController, type Identity } from '../access/index.js';
 import type { Config, RepositoryPattern } from '../config/index.js';
 import { TrustedProxies } from '../observability/index.js';
 import { PolicyAccessController } from './policy-access-controller.js';
@@ -13,6 +13,8 @@ export interface CredentialSources {
   readonly challenge?: ChallengeBuilder;
   /** A robot token's own read patterns. */
   readonly tokenPatterns?: (name: string) => readonly RepositoryPattern[] | undefined;
+  /** The identity a bearer token names, as it is now (undefined once revoked or removed). */
+  readonly currentIdentity?: (identity: Identity) => Identity | undefined;
 }
 
 /** A credential source that is not configured recognises nobody: those clients get the challenge. */
@@ -34,6 +36,7 @@ export function accessControllerFor(config: Pick<Config, 'auth' | 'access' | 'up
     bearer: sources.bearer ?? NO_BEARER,
     challenge: sources.challenge ?? bearerChallenge(auth.realm),
     groups: auth.groups,
+    ...(sources.currentIdentity === undefined ? {} : { currentIdentity: sources.currentIdentity }),
     proxies: new TrustedProxies(access.trustedProxies),
   });
   return { controller, policy };

@@ -74,11 +74,12 @@ export class Credentials implements PasswordVerifier {
   }
 
   /**
-   * The identity as it is now, for a refresh grant: undefined once the user left the htpasswd file
-   * or the robot token was revoked or expired; groups as `auth.groups` says today.
+   * The identity as it is now, for a refresh grant and for every bearer token presented: undefined
+   * once the user left the htpasswd file or the robot token was revoked or expired; groups as
+   * `auth.groups` says today.
    */
   current(identity: Identity): Identity | undefined {
-    if (identity.kind === 'token') return this.tokens.list().some((t) => t.name === identity.subject && !t.expired) ? identity : undefined;
+    if (identity.kind === 'token') return this.tokens.isLive(identity.subject) ? identity : undefined;
     if (identity.kind === 'user' && identity.method === 'basic') return this.users?.has(identity.subject) === true ? { ...identity, groups: this.groupsOf(identity.subject) } : undefined;
     return identity;
   }

@@ -25,6 +25,11 @@ export interface PolicyAccessControllerOptions {
   readonly challenge: ChallengeBuilder;
   /** `auth.groups`: the groups a client certificate's CN belongs to. */
   readonly groups: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The identity a bearer token names, as it is now: undefined once the robot token is revoked or
+   * the user left htpasswd, so a token issued before stops working at once rather than at expiry.
+   */
+  readonly currentIdentity?: (identity: Identity) => Identity | undefined;
   /** `access.trustedProxies`: behind an ingress, failed logins are throttled per client, not per proxy. */
   readonly proxies?: TrustedProxies;
 }
@@ -111,7 +116,9 @@ export class PolicyAccessController implements AccessController {
     try {
       if (scheme === 'bearer' && credentials !== '') {
         const token = await this.options.bearer.verify(credentials);
-        return { identity: token.identity, token };
+        const identity = this.options.currentIdentity === undefined ? token.identity : this.options.currentIdentity(token.identity);
+        if (identity === undefined) throw new InvalidCredentials(`${token.identity.subject} was revoked or removed`);
+        return { identity, token };
       }
       if (scheme === 'basic') {
         const decoded = Buffer.from(credentials, 'base64').toString('utf8');

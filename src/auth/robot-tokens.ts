@@ -122,6 +122,12 @@ export class RobotTokens {
     return { subject: found.name, kind: 'token', method: 'robot', groups: [] };
   }
 
+  /** Whether a token of this name exists and has not expired: a bearer token issued to it is honoured only then. */
+  isLive(name: string): boolean {
+    const token = this.#tokens.find((t) => t.name === name);
+    return token !== undefined && !expired(token, this.#now());
+  }
+
   /**
    * The token's own `--read` patterns, for the read policy to intersect with `access.rules`:
    * undefined when it has none (the rules alone decide), [] when the token does not exist.

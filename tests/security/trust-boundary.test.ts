@@ -122,7 +122,9 @@ t.test('robot tokens and htpasswd users: revoked, removed and reloaded fail clos
   await mirror.app.credentials.tokens.revoke('ci');
   t.equal((await get(url, asRobot)).status, 401, 'revoked: the secret no longer authenticates');
   t.equal((await get(`${mirror.url}/v2/token?service=regmirror`, asRobot)).status, 401, 'nor gets a token');
-  t.equal((await get(url, `Bearer ${robotBearer}`)).status, 200, 'an access token issued before lives out its short TTL (documented)');
+  const revokedBearer = await get(url, `Bearer ${robotBearer}`);
+  t.equal(revokedBearer.status, 401, 'an access token issued before the revocation is refused at once, not at its expiry');
+  t.match(revokedBearer.headers['www-authenticate'], /error="invalid_token"/, 'as an invalid token: the client fetches a new one, and is refused there');
 
   t.equal((await get(url, basic('bob', 'bob-pw'))).status, 403, 'bob is a user, but no rule names him');
   const refresh = await request(`${mirror.url}/v2/token`, {
@@ -131,7 +133,8 @@ t.test('robot tokens and htpasswd users: revoked, removed and reloaded fail clos
     body: `grant_type=password&username=alice&password=${CANARY_PASSWORD}&service=regmirror&client_id=test&access_type=offline&scope=repository:ghcr.io/team/app:pull`,
   });
   t.equal(refresh.status, 200, 'the POST password grant');
-  const refreshToken = (JSON.parse(refresh.body.toString()) as { refresh_token: string }).refresh_token;
+  const { refresh_token: refreshToken, access_token: aliceBearer } = JSON.parse(refresh.body.toString()) as { refresh_token: string; access_token: string };
+  t.equal((await get(url, `Bearer ${aliceBearer}`)).status, 200, 'her access token reads while she is in htpasswd');
   writeHtpasswd(mirror.storage, { bob: 'bob-pw' });
   await until('alice to be refused', async () => (await get(url, basic('alice', CANARY_PASSWORD))).status === 401);
   t.pass('alice removed from htpasswd: her password fails within seconds, without a restart');
@@ -141,6 +144,7 @@ t.test('robot tokens and htpasswd users: revoked, removed and reloaded fail clos
     body: `grant_type=refresh_token&refresh_token=${refreshToken}&service=regmirror&client_id=test&scope=repository:ghcr.io/team/app:pull`,
   });
   t.equal(refreshed.status, 401, 'and her refresh token gets no new access token');
+  t.equal((await get(url, `Bearer ${aliceBearer}`)).status, 401, 'and the access token she already holds is refused');
 });
 
 t.test('path tricks cannot step from a public name into a private repository', async (t) => {
