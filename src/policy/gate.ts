@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { PolicyRule } from '../config/index.js';
-import { MANIFEST_MEDIA_TYPES, OciError, parseManifest, parseTag, RepositoryGlob, type Digest, type PageQuery, type Reference } from '../oci/index.js';
+import { MANIFEST_MEDIA_TYPES, OciError, parseManifest, parseTag, RepositoryGlob, type Digest, type ParsedManifest, type PageQuery, type Reference } from '../oci/index.js';
 import type { BlobReply, ManifestReply, ReferrersReply, RegistryReader, RepoRef, TagsReply } from '../mirror/index.js';
 import type { Logger } from 'pino';
 import { loadPublicKeys } from './keys.js';
@@ -34,6 +34,14 @@ interface Compiled {
   keys: readonly KeyObject[];
 }
 
+interface Decision {
+  /** A signature, attestation or SBOM: no filesystem layer, nothing to run. */
+  readonly exempt: boolean;
+  readonly refusal?: PolicyRefusal | undefined;
+  /** What a rule in mode warn would have refused. */
+  readonly warned?: PolicyRefusal | undefined;
+}
+
 /** Signature payloads are a few hundred bytes; anything far larger is not one. */
 const MAX_PAYLOAD_BYTES = 64 * 1024;
 const REMEMBERED = 100_000;
@@ -47,8 +55,9 @@ const REMEMBERED = 100_000;
  */
 export class PolicyGate implements RegistryReader {
   private readonly rules: Compiled[];
-  /** Signature checks per repository and digest, for the tag TTL (a signature may be pushed later). */
-  private readonly signed: LRUCache<string, { readonly ok: boolean }>;
+  /** Each digest's verdict per repository, for the tag TTL (a signature may be pushed later). */
+  private readonly decisions: LRUCache<string, Decision>;
+  private readonly byRepository = new LRUCache<string, Compiled[]>({ max: 10_000 });
   /** Children of an index that passed (they pass with it) or was refused (refused with it). */
   private readonly inherited = new LRUCache<string, 'allowed' | 'refused'>({ max: REMEMBERED });
   /** Blobs of refused manifests per repository, unless an allowed manifest there uses them too. */
@@ -68,7 +77,7 @@ export class PolicyGate implements RegistryReader {
       requiresSignature: rule.requireSignature !== undefined,
       keys: [],
     }));
-    this.signed = new LRUCache({ max: REMEMBERED, ttl: Math.max(1, deps.ttlMs) });
+    this.decisions = new LRUCache({ max: REMEMBERED, ttl: Math.max(1, deps.ttlMs) });
   }
 
   /** Before serving: the rules' public keys (a missing or unusable one stops start-up, naming it). */
@@ -110,7 +119,13 @@ export class PolicyGate implements RegistryReader {
   }
 
   private applicable(ref: RepoRef): Compiled[] {
-    return this.rules.filter((r) => r.repositories.some((p) => p.upstream === ref.upstream && p.glob.matches(ref.name)));
+    const k = `${ref.upstream}\u0000${ref.name}`;
+    let rules = this.byRepository.get(k);
+    if (rules === undefined) {
+      rules = this.rules.filter((r) => r.repositories.some((p) => p.upstream === ref.upstream && p.glob.matches(ref.name)));
+      this.byRepository.set(k, rules);
+    }
+    return rules;
   }
 
   private checkBlob(ref: RepoRef, digest: Digest): void {
@@ -123,38 +138,27 @@ export class PolicyGate implements RegistryReader {
   private async check(ref: RepoRef, reference: Reference, reply: ManifestReply): Promise<void> {
     const rules = this.applicable(ref);
     if (rules.length === 0) return;
-    const bytes = reply.bytes ?? (await this.inner.manifest(ref, { kind: 'digest', digest: reply.digest }, MANIFEST_MEDIA_TYPES)).bytes;
-    const manifest = bytes === undefined ? undefined : parseManifest(bytes, reply.mediaType);
     const tag = reference.kind === 'tag' ? reference.tag : undefined;
-    if ((tag !== undefined && COSIGN_TAG.test(tag)) || (manifest !== undefined && !runnable(manifest))) {
-      this.deps.observer.policyDecision('exempt');
-      return;
-    }
-    let refusal: PolicyRefusal | undefined;
-    let warned: PolicyRefusal | undefined;
-    for (const rule of rules) {
-      const why = await this.refusalBy(rule, ref, reply.digest, tag);
-      if (why === undefined) continue;
-      const r = new PolicyRefusal(rule.name, why);
-      if (rule.enforce) refusal ??= r;
-      else warned ??= r;
-    }
-    const children = manifest === undefined ? [] : [...manifest.manifests, ...(manifest.config ? [manifest.config] : []), ...manifest.layers];
-    const state = refusal === undefined ? 'allowed' : 'refused';
-    for (const child of children) {
-      const k = key(ref, child.digest);
-      if (manifest?.manifests.includes(child) === true) {
-        if (state === 'allowed' || this.inherited.get(k) !== 'allowed') this.inherited.set(k, state);
-      } else if (state === 'allowed' || this.blobs.get(k) !== 'allowed') this.blobs.set(k, state);
-    }
     const { observer, logger } = this.deps;
+    if (tag !== undefined && COSIGN_TAG.test(tag)) return observer.policyDecision('exempt');
+    const byTag = tag === undefined ? [] : rules.filter((r) => r.tags.some((re) => re.test(tag)));
+    const tagRefusal = (enforce: boolean): PolicyRefusal | undefined => {
+      const rule = byTag.find((r) => r.enforce === enforce);
+      return rule && new PolicyRefusal(rule.name, `tag ${tag} is denied`);
+    };
+    const decision = this.decisions.get(key(ref, reply.digest)) ?? (await this.decide(ref, reply, rules));
+    if (decision.exempt) return observer.policyDecision('exempt');
+    const refusal = tagRefusal(true) ?? decision.refusal;
+    const warned = tagRefusal(false) ?? decision.warned;
     const target = { upstream: ref.upstream, repository: ref.name, digest: reply.digest, ...(tag === undefined ? {} : { tag }) };
-    if (refusal !== undefined) {
+    if (refusal) {
+      // Refused by its tag alone: the digest's own decision let its blobs through; not for this repository now.
+      if (decision.refusal === undefined) this.mark(ref, await this.parsed(ref, reply), 'refused');
       observer.policyDecision('refused');
       logger.warn({ ...target, rule: refusal.rule, reason: refusal.reason }, 'manifest refused by policy');
       throw refusal;
     }
-    if (warned !== undefined) {
+    if (warned) {
       observer.policyDecision('warned');
       logger.warn({ ...target, rule: warned.rule, reason: warned.reason }, 'policy would refuse this manifest (mode warn: served)');
       return;
@@ -162,10 +166,52 @@ export class PolicyGate implements RegistryReader {
     observer.policyDecision('allowed');
   }
 
+  /**
+   * The digest's own verdict under `rules` (denied digests, an index that refused or passed it, a
+   * signature), remembered for the tag TTL so a busy tag costs a cache lookup, not a parse.
+   */
+  private async decide(ref: RepoRef, reply: ManifestReply, rules: readonly Compiled[]): Promise<Decision> {
+    const manifest = await this.parsed(ref, reply);
+    let decision: Decision;
+    if (manifest !== undefined && !runnable(manifest)) decision = { exempt: true };
+    else {
+      let refusal: PolicyRefusal | undefined;
+      let warned: PolicyRefusal | undefined;
+      for (const rule of rules) {
+        const why = await this.refusalBy(rule, ref, reply.digest);
+        if (why === undefined) continue;
+        const r = new PolicyRefusal(rule.name, why);
+        if (rule.enforce) refusal ??= r;
+        else warned ??= r;
+      }
+      decision = { exempt: false, refusal, warned };
+      this.mark(ref, manifest, refusal === undefined ? 'allowed' : 'refused');
+    }
+    this.decisions.set(key(ref, reply.digest), decision);
+    return decision;
+  }
+
+  private async parsed(ref: RepoRef, reply: ManifestReply): Promise<ParsedManifest | undefined> {
+    const bytes = reply.bytes ?? (await this.inner.manifest(ref, { kind: 'digest', digest: reply.digest }, MANIFEST_MEDIA_TYPES)).bytes;
+    return bytes === undefined ? undefined : parseManifest(bytes, reply.mediaType);
+  }
+
+  /** An index's platforms pass or fall with it; an image's blobs are refused with it, unless an allowed image uses them. */
+  private mark(ref: RepoRef, manifest: ParsedManifest | undefined, state: 'allowed' | 'refused'): void {
+    if (manifest === undefined) return;
+    for (const child of manifest.manifests) {
+      const k = key(ref, child.digest);
+      if (state === 'allowed' || this.inherited.get(k) !== 'allowed') this.inherited.set(k, state);
+    }
+    for (const blob of [...(manifest.config ? [manifest.config] : []), ...manifest.layers]) {
+      const k = key(ref, blob.digest);
+      if (state === 'allowed' || this.blobs.get(k) !== 'allowed') this.blobs.set(k, state);
+    }
+  }
+
   /** Why `rule` refuses the digest, or undefined when it lets it through. */
-  private async refusalBy(rule: Compiled, ref: RepoRef, digest: Digest, tag: string | undefined): Promise<string | undefined> {
+  private async refusalBy(rule: Compiled, ref: RepoRef, digest: Digest): Promise<string | undefined> {
     if (rule.digests.has(digest)) return `digest ${digest} is denied`;
-    if (tag !== undefined && rule.tags.some((re) => re.test(tag))) return `tag ${tag} is denied`;
     const inherited = this.inherited.get(key(ref, digest));
     if (inherited === 'refused') return `an index listing ${digest} was refused`;
     if (!rule.requiresSignature || inherited === 'allowed') return undefined;
@@ -173,12 +219,7 @@ export class PolicyGate implements RegistryReader {
   }
 
   private async isSigned(rule: Compiled, ref: RepoRef, digest: Digest): Promise<boolean> {
-    const k = `${rule.name}\u0000${key(ref, digest)}`;
-    const known = this.signed.get(k);
-    if (known !== undefined) return known.ok;
-    const ok = (await this.signedVia(this.referrerSignatures(ref, digest), ref, digest, rule.keys)) || (await this.signedVia(this.tagSignatures(ref, digest), ref, digest, rule.keys));
-    this.signed.set(k, { ok });
-    return ok;
+    return (await this.signedVia(this.referrerSignatures(ref, digest), ref, digest, rule.keys)) || (await this.signedVia(this.tagSignatures(ref, digest), ref, digest, rule.keys));
   }
 
   /** Signature manifests stored as OCI 1.1 referrers of the digest. */
@@ -246,7 +287,7 @@ function key(ref: RepoRef, digest: string): string {
  * filesystem layer. Signatures, attestations and SBOMs carry none, so they need no signature of their
  * own, and an image cannot pass as one by merely naming a subject.
  */
-function runnable(manifest: ReturnType<typeof parseManifest>): boolean {
+function runnable(manifest: ParsedManifest): boolean {
   if (manifest.kind === 'index') return true;
   return manifest.layers.some((l) => /tar|rootfs/.test(l.mediaType));
 }
