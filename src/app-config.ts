@@ -1,7 +1,9 @@
 import { redactRedisUrl, type Config } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
-import { syncPinPatterns } from './sync/index.js';
+import type { Metrics } from './observability/index.js';
+import { syncPinPatterns, type RateLimitLedger } from './sync/index.js';
+import { createUpstream, type Upstream } from './upstream/index.js';
 
 /** What the composition root derives from the Config, beside building parts: names, pins, log views. */
 
@@ -44,4 +46,16 @@ export function redactedConfig(config: Config): unknown {
       ]),
     ),
   };
+}
+
+/** The configured upstreams; sync reads the rate-limit budget from the same hook that feeds the gauge. */
+export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLimitLedger, now: () => number): Map<string, Upstream> {
+  const observer = {
+    upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
+    rateLimitRemaining: (upstream: string, remaining: number) => {
+      metrics.rateLimitRemaining(upstream, remaining);
+      ledger.rateLimitRemaining(upstream, remaining);
+    },
+  };
+  return new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer, now })]));
 }

@@ -11,8 +11,9 @@ import { parseDigest } from './oci/index.js';
 import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
-import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
-import { adminTempGraceMs, configuredPins, redactedConfig, routeContext } from './app-config.js';
+import type { Upstream } from './upstream/index.js';
+import { PolicyGate } from './policy/index.js';
+import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, routeContext } from './app-config.js';
 import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
@@ -63,6 +64,8 @@ export class App {
   /** Serves renewed certificates to whichever listener speaks HTTPS. */
   private readonly tlsReloader: TlsReloader | undefined;
   private readonly mirror: Mirror;
+  /** `policy`: what the mirror serves to clients passes through it (src/policy). */
+  private readonly policy: PolicyGate;
   /** The storage's admin socket: holding it is holding the storage (src/admin/storage-owner.ts). */
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
@@ -93,17 +96,9 @@ export class App {
         ? undefined
         : new AuditLog({ config: auditConfig, trustedProxies: config.access.trustedProxies, logger: this.logger, stdout: destination, observer: metrics, now: options.now });
     this.audit = options.audit ?? this.auditLog ?? noopAudit;
-    // Sync reads the rate-limit budget from the same hook that feeds the gauge.
     const now = options.now ?? Date.now;
     const ledger = new RateLimitLedger(now);
-    const upstreamObserver: UpstreamObserver = {
-      upstreamRequest: (e) => metrics.upstreamRequest(e),
-      rateLimitRemaining: (upstream, remaining) => {
-        metrics.rateLimitRemaining(upstream, remaining);
-        ledger.rateLimitRemaining(upstream, remaining);
-      },
-    };
-    this.upstreams = new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer: upstreamObserver, now })]));
+    this.upstreams = createUpstreams(config, metrics, ledger, now);
     const root = config.storage.path;
     const log: StorageLog = (level, fields, message) => this.logger[level](fields, message);
     // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
@@ -154,6 +149,7 @@ export class App {
       repositoryScoped: config.auth !== undefined,
     }));
     metrics.countDownloadsWith(() => mirror.downloadsInFlight);
+    this.policy = new PolicyGate(mirror, config.policy, { observer: metrics, logger: this.logger, ttlMs: config.manifestTTLms });
     this.transfer = {
       source: mirrorExportSource(mirror),
       target: localImportTarget({
@@ -202,13 +198,13 @@ export class App {
       metrics: () => metrics.exposition(),
       status: async () => {
         const diskLimit = await cache.diskLimit();
-        return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache, diskLimit) });
+        return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: config.policy.length, storage: () => storageStatus(health, cache, diskLimit) });
       },
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
     const registry: HttpServerOptions = {
-      reader: mirror,
+      reader: config.policy.length === 0 ? mirror : this.policy,
       routes: routeContext(config),
       logger: this.logger,
       ops: mainOps,
@@ -248,6 +244,7 @@ export class App {
   async start(): Promise<AddressInfo> {
     const recovered = await this.open();
     await this.trust.start(this.logger);
+    await this.policy.open();
     // Before the listener: an audit path that cannot be written is a start-up failure, not a silent gap.
     await this.auditLog?.open();
     // Before listening: a listener without its certificate would fail every handshake.

@@ -16,7 +16,7 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   concurrency: { folders: [], packages: /^node:.*$/ },
   config: { folders: ['oci'], packages: /^(node:(fs\/promises|path)|semver|cron-parser)$/ },
   // Metrics implements the observer interfaces their producers define (mirror, upstream, cache).
-  observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
+  observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache', 'policy'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },
   // Identities: who a credential is (htpasswd users, robot tokens, signed bearer tokens, failure throttling),
   // and the access controller that asks access's read policy about them (so access never learns of credentials).
@@ -38,6 +38,8 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   transfer: { folders: [...COMMON, 'mirror', 'sync', 'storage'], packages: /^node:.*$/ },
   // Admin commands work on the cache directory: they read the cache index for pins.
   admin: { folders: [...COMMON, 'storage', 'cache', 'auth'], packages: /^node:.*$/ },
+  // The policy gate: a RegistryReader around the mirror's, deciding what may be served (rules, signatures).
+  policy: { folders: [...COMMON, 'mirror'], packages: /^(node:.*|lru-cache|pino)$/ },
   http: { folders: [...COMMON, 'access', 'auth', 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
   cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror', 'transfer'], packages: /^(node:.*|commander)$/ },
 };

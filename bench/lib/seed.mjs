@@ -1,6 +1,6 @@
 // Test images for the upstream: random (incompressible) layers written to files, then pushed
 // through the registry push API exactly as a client would (monolithic POST + PUT uploads).
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync, sign } from 'node:crypto';
 import { createReadStream, openSync, writeSync, closeSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -96,6 +96,30 @@ export async function pushImage(base, repo, tag, layers) {
   if (put.status !== 201) throw new Error(`manifest push ${repo}:${tag}: ${put.status} ${put.body}`);
   const digest = bytesBlob(manifest).digest;
   return { repo, tag, manifestDigest: digest, manifestSize: manifest.length, blobs: [config, ...layers] };
+}
+
+/**
+ * A cosign key-based signature of `subject` (the simple-signing payload, its ECDSA signature in the
+ * layer annotation) pushed under the `sha256-<hex>.sig` tag, as `cosign sign --key` writes it.
+ */
+export async function pushCosignSignature(base, repo, subject, privateKey) {
+  const payload = bytesBlob(
+    Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': repo }, image: { 'docker-manifest-digest': subject }, type: 'cosign container image signature' }, optional: null })),
+  );
+  const config = bytesBlob(Buffer.from('{"architecture":"","os":"","rootfs":{"type":"layers","diff_ids":[]}}'));
+  for (const blob of [payload, config]) await pushBlob(base, repo, blob);
+  const signature = sign('sha256', payload.bytes, privateKey).toString('base64');
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.size },
+      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: payload.digest, size: payload.size, annotations: { 'dev.cosignproject.cosign/signature': signature } }],
+    }),
+  );
+  const tag = `${subject.replace(':', '-')}.sig`;
+  const put = await send(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST, 'content-length': manifest.length }, body: manifest });
+  if (put.status !== 201) throw new Error(`signature push ${repo}:${tag}: ${put.status} ${put.body}`);
 }
 
 /** Layer files for the images of a run, under `dir`. */

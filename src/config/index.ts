@@ -1,4 +1,4 @@
-export type { AccessConfig, AccessRule, AuditConfig, AuthConfig, Config, MetadataConfig, OnlineUpstreamConfig, RepositoryPattern, TlsConfig, UpstreamConfig } from './types.js';
+export type { AccessConfig, AccessRule, AuditConfig, AuthConfig, Config, PolicyRule, MetadataConfig, OnlineUpstreamConfig, RepositoryPattern, TlsConfig, UpstreamConfig } from './types.js';
 export { ConfigError, loadConfigFile, parseConfig } from './load.js';
 export type { ConfigOverrides } from './load.js';
 export { redactRedisUrl } from './metadata.js';

@@ -5,6 +5,7 @@ import { boolean, integer, nonEmptyString, object, onlyKeys, optionalString, typ
 import { parsePins } from './repositories.js';
 import { parseSyncConfig } from './sync.js';
 import { parseMetadata } from './metadata.js';
+import { parsePolicy } from './policy.js';
 import { checkPrivateUpstreams, parseAccess, parseAudit, parseAuth, parsePrivate, parseTls } from './security.js';
 import type { Config, UpstreamConfig } from './types.js';
 import { parseDuration, parseSize, parseSpaceFloor } from './units.js';
@@ -19,7 +20,7 @@ export interface ConfigOverrides {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit'];
+const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit', 'policy'];
 const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
@@ -116,6 +117,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
     auth,
     access: parseAccess(root['access'], auth, upstreams),
     audit: parseAudit(root['audit'], baseDir),
+    policy: parsePolicy(root['policy'], baseDir, upstreams),
   };
 }
 

@@ -113,6 +113,19 @@ export interface AuditConfig {
   readonly maxFiles: number;
 }
 
+/** One `policy` rule: what its repositories may never serve, and what must be signed to be served. */
+export interface PolicyRule {
+  /** `name`, else `policy[<i>]`: refusals name it. */
+  readonly name: string;
+  readonly repositories: readonly RepositoryPattern[];
+  /** Digests, and tag patterns with `*`. */
+  readonly deny: readonly string[];
+  /** Absolute paths of PEM public keys; a manifest needs a cosign signature by one of them. */
+  readonly requireSignature: { readonly keys: readonly string[] } | undefined;
+  /** `warn`: log and count what would be refused, serve it anyway (for rollout). */
+  readonly mode: 'enforce' | 'warn';
+}
+
 export interface Config {
   readonly listen: { readonly host: string; readonly port: number };
   readonly storage: {
@@ -145,4 +158,6 @@ export interface Config {
   readonly auth: AuthConfig | undefined;
   readonly access: AccessConfig;
   readonly audit: AuditConfig | undefined;
+  /** Empty: everything the upstreams hold is served. */
+  readonly policy: readonly PolicyRule[];
 }

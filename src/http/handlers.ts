@@ -6,6 +6,7 @@ import {
   MediaType,
   OciError,
   pageOf,
+  referrersLink,
   parseAccept,
   tagsListLink,
   unsatisfiedContentRange,
@@ -130,9 +131,10 @@ const catalog: Handler<'catalog'> = async ({ req, res, catalog }, route) => {
   sendJson(res, req, 200, JSON.stringify({ repositories: items }));
 };
 
-const referrers: Handler<'referrers'> = async ({ req, res, reader, signal }, route) => {
-  const reply = await reader.referrers(route, route.digest, route.artifactType, signal);
+const referrers: Handler<'referrers'> = async ({ req, res, reader }, route) => {
+  const reply = await reader.referrers(route, route.digest, route.artifactType, route.page);
   if (reply.filtered) res.setHeader('oci-filters-applied', 'artifactType');
+  if (reply.next !== undefined) res.setHeader('link', referrersLink(route, route.digest, reply.next, route.artifactType));
   sendJson(res, req, 200, reply.body, MediaType.ociIndex);
 };
 

@@ -6,6 +6,7 @@ import { BlobService, type BlobReply } from './blobs.js';
 import { upstreamBlobSource } from './blob-source.js';
 import { Ingest } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
+import { ReferrersService } from './referrers.js';
 import type { MirrorObserver } from './observer.js';
 import type { HeldRepositories, MirrorMetadata, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
 
@@ -36,6 +37,7 @@ export interface MirrorOptions {
 export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
   private readonly blobs: BlobService;
   private readonly manifests: ManifestService;
+  private readonly referrerLists: ReferrersService;
   private readonly upstreams: UpstreamLookup;
   private readonly metadata: MirrorMetadata;
 
@@ -66,6 +68,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
       served: options.manifestServed,
       repositoryScoped,
     });
+    this.referrerLists = new ReferrersService({ upstreams: this.upstreams, metadata, logger, ttlMs: options.manifestTTLms, now });
   }
 
   manifest(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply> {
@@ -122,12 +125,9 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
     return { body: page.body, next: nextPageFromLink(page.link) };
   }
 
-  /**
-   * 404 tells clients the API is unsupported, so they use the sha256-<hex> fallback tag, which
-   * flows through the ordinary manifest path. Never a 200-empty list we did not ask upstream for.
-   */
-  async referrers(): Promise<ReferrersReply> {
-    throw new OciError('UNSUPPORTED', 'the referrers API is not served by this mirror', { status: 404 });
+  /** Upstream's referrers list, cached like a tag; its manifests and blobs are pulled by digest like any other. */
+  referrers(ref: RepoRef, digest: Digest, artifactType: string | undefined, page: string): Promise<ReferrersReply> {
+    return this.referrerLists.get(ref, digest, artifactType, page);
   }
 
   /** The digest a tag points to locally, without asking upstream (sync's dry run). */

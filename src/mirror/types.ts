@@ -1,6 +1,6 @@
 import type { Digest, PageQuery, Reference, RepositoryName } from '../oci/index.js';
 import type { Logger } from 'pino';
-import type { BlobStore, ContentLinks, RepositoryIndex, TagStore } from '../storage/index.js';
+import type { BlobStore, ContentLinks, ReferrersStore, RepositoryIndex, TagStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import type { BlobReply } from './blobs.js';
 import type { ManifestReply } from './manifests.js';
@@ -26,7 +26,7 @@ export interface UpstreamLookup {
 }
 
 /** The metadata roles the cache policy uses: tags, what content is held where, and by which repositories. */
-export type MirrorMetadata = TagStore & ContentLinks & RepositoryIndex;
+export type MirrorMetadata = TagStore & ContentLinks & RepositoryIndex & ReferrersStore;
 
 /** What every cache-policy service is built from. */
 export interface ServiceDeps {
@@ -50,6 +50,8 @@ export interface ReferrersReply {
   readonly body: Buffer;
   /** Whether the list was filtered by artifactType (OCI-Filters-Applied). */
   readonly filtered: boolean;
+  /** Upstream's query for the next page, when there is one. */
+  readonly next: string | undefined;
 }
 
 /**
@@ -64,7 +66,8 @@ export interface RegistryReader {
   blob(ref: RepoRef, digest: Digest, range: string | undefined, signal?: AbortSignal): Promise<BlobReply>;
   blobHead(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }>;
   tags(ref: RepoRef, query: PageQuery, signal?: AbortSignal): Promise<TagsReply>;
-  referrers(ref: RepoRef, digest: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrersReply>;
+  /** One page of the subject's referrers (`page`: upstream's paging query, '' for the first). */
+  referrers(ref: RepoRef, digest: Digest, artifactType: string | undefined, page: string): Promise<ReferrersReply>;
 }
 
 /** What `/v2/_catalog` lists: the repositories held here, by upstream and the name sent there. */

@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CacheOutcome, MirrorObserver, Source } from '../mirror/index.js';
 import type { UpstreamObserver } from '../upstream/index.js';
 import type { CacheIndexObserver } from '../cache/index.js';
+import type { PolicyObserver, PolicyOutcome } from '../policy/index.js';
 import type { AuditObserver, HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
 import { StatusTracker } from './status-tracker.js';
 
@@ -44,7 +45,9 @@ const UPSTREAM_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
  * in one process keep separate numbers). Implements each observer interface with synchronous
  * increments; label children that repeat are bound once and reused.
  */
-export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, CacheIndexObserver, SyncObserver, AuditObserver {
+const POLICY_OUTCOMES: readonly PolicyOutcome[] = ['allowed', 'refused', 'warned', 'exempt'];
+
+export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, CacheIndexObserver, SyncObserver, AuditObserver, PolicyObserver {
   readonly registry = new Registry();
   readonly tracker: StatusTracker;
   readonly startedAt: number;
@@ -86,6 +89,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   });
   readonly downloads = this.counter('regmirror_blob_downloads_total', 'Upstream blob downloads finished, by result (committed|failed).', ['result']);
   readonly downloadedBytes = this.counter('regmirror_blob_downloaded_bytes_total', 'Blob bytes received from upstreams, by result of their download.', ['result']);
+  readonly policyDecisions = this.counter('regmirror_policy_decisions_total', 'Manifest requests under a policy rule, by outcome (allowed, refused, warned: would be refused in mode warn, exempt: a signature or attestation).', ['outcome']);
   readonly digestMismatches = this.counter('regmirror_digest_mismatches_total', 'Upstream content whose sha256 did not match its digest, by kind.', ['kind']);
   readonly cacheBytes = this.gauge('regmirror_cache_size_bytes', 'Bytes of committed blobs in the cache.', []);
   readonly cacheBlobs = this.gauge('regmirror_cache_blobs', 'Committed blobs in the cache.', []);
@@ -125,6 +129,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     for (const kind of KINDS) for (const o of OUTCOMES) this.lookupChildren[kind][o].inc(0);
     for (const r of ['committed', 'failed']) this.downloads.labels(r).inc(0);
     for (const kind of KINDS) this.digestMismatches.labels(kind).inc(0);
+    for (const o of POLICY_OUTCOMES) this.policyDecisions.labels(o).inc(0);
     this.evictions.inc(0);
     this.evictedBytes.inc(0);
     this.storageDegraded.set(0);
@@ -145,6 +150,10 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   downloadFinished(result: 'committed' | 'failed', bytes: number): void {
     this.downloads.labels(result).inc();
     if (bytes > 0) this.downloadedBytes.labels(result).inc(bytes);
+  }
+
+  policyDecision(outcome: PolicyOutcome): void {
+    this.policyDecisions.labels(outcome).inc();
   }
 
   digestMismatch(kind: 'blob' | 'manifest'): void {

@@ -72,6 +72,8 @@ export interface StatusSnapshot {
   }[];
   /** Absent where no storage is attached (a status built from metrics alone). */
   readonly storage?: StorageStatus;
+  /** `policy`: how many rules, and manifest requests under them by outcome since start. */
+  readonly policy: { readonly rules: number; readonly decisions: Readonly<Record<'allowed' | 'refused' | 'warned' | 'exempt', number>> };
 }
 
 export interface StatusOptions {
@@ -80,6 +82,8 @@ export interface StatusOptions {
   readonly topRepositories?: number;
   readonly now?: () => number;
   readonly storage?: () => StorageStatus;
+  /** How many `policy` rules are configured. */
+  readonly policyRules?: number;
 }
 
 /** Reads the live numbers out of the metrics (one source of truth for the page and for Prometheus). */
@@ -154,7 +158,13 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       lastRun: s.lastRun === undefined ? null : { ...s.lastRun, startedAt: iso(s.lastRun.startedAt), finishedAt: iso(s.lastRun.finishedAt) },
     })),
     ...(options.storage ? { storage: options.storage() } : {}),
+    policy: { rules: options.policyRules ?? 0, decisions: decisionsOf(await values(metrics.policyDecisions)) },
   };
+}
+
+function decisionsOf(samples: readonly Sample[]): StatusSnapshot['policy']['decisions'] {
+  const of = (outcome: string) => sum(samples, { outcome });
+  return { allowed: of('allowed'), refused: of('refused'), warned: of('warned'), exempt: of('exempt') };
 }
 
 /** An upstream answer that failed the pull: no answer, 429 or 5xx. */

@@ -44,3 +44,11 @@ export {
 export { FIRST_PAGE, nextPageFromLink, pageOf, tagsListLink, type PageQuery } from './pagination.js';
 export { catalogLink, catalogName, type CatalogView } from './catalog.js';
 export { RepositoryFilter, RepositoryGlob, RepositoryGlobError } from './repository-glob.js';
+export {
+  MAX_REFERRERS_PAGE_LENGTH,
+  nextReferrersPage,
+  parseReferrersIndex,
+  referrersIndex,
+  referrersLink,
+  type ReferrerDescriptor,
+} from './referrers.js';

@@ -43,24 +43,29 @@ function* links(header: string): Generator<{ uri: string; rels: string[] }> {
  * n or last: relaying it would send the client back to the first page forever.
  */
 export function nextPageFromLink(link: string | undefined): PageQuery | undefined {
+  const url = nextLinkUrl(link);
+  if (url === undefined) return undefined;
+  const rawN = url.searchParams.get('n');
+  // Our own route refuses n above MAX_PAGE_SIZE: drop such an n rather than relay a link that fails.
+  const n = rawN !== null && /^\d{1,6}$/.test(rawN) && Number(rawN) <= MAX_PAGE_SIZE ? Number(rawN) : undefined;
+  const rawLast = url.searchParams.get('last');
+  const last = rawLast === null || rawLast === '' ? undefined : rawLast;
+  if (last !== undefined && last.length > MAX_LAST_LENGTH) return undefined;
+  if (n === undefined && last === undefined) return undefined;
+  return { n, last };
+}
+
+/** The URL of a Link header's first rel="next" link; undefined without one or when it does not parse. */
+export function nextLinkUrl(link: string | undefined): URL | undefined {
   if (link === undefined) return undefined;
   for (const { uri, rels } of links(link)) {
     if (!rels.includes('next')) continue;
-    let url: URL;
     try {
       // Relative links are the norm (`</v2/x/tags/list?last=a&n=2>`); the base is a placeholder.
-      url = new URL(uri, 'http://upstream.invalid/');
+      return new URL(uri, 'http://upstream.invalid/');
     } catch {
       return undefined;
     }
-    const rawN = url.searchParams.get('n');
-    // Our own route refuses n above MAX_PAGE_SIZE: drop such an n rather than relay a link that fails.
-    const n = rawN !== null && /^\d{1,6}$/.test(rawN) && Number(rawN) <= MAX_PAGE_SIZE ? Number(rawN) : undefined;
-    const rawLast = url.searchParams.get('last');
-    const last = rawLast === null || rawLast === '' ? undefined : rawLast;
-    if (last !== undefined && last.length > MAX_LAST_LENGTH) return undefined;
-    if (n === undefined && last === undefined) return undefined;
-    return { n, last };
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 import type { CatalogView } from './catalog.js';
 import { parseDigest, type Digest } from './digest.js';
 import { OciError, quoteInput } from './errors.js';
+import { referrersPage } from './referrers.js';
 import { officialName, parseReference, parseRepositoryName, type Reference, type RepositoryName } from './names.js';
 
 export interface RouteContext {
@@ -26,7 +27,13 @@ export type Route =
   | ({ readonly kind: 'manifest'; readonly reference: Reference } & RepoTarget)
   | ({ readonly kind: 'blob'; readonly digest: Digest } & RepoTarget)
   | ({ readonly kind: 'tags'; readonly n: number | undefined; readonly last: string | undefined } & RepoTarget)
-  | ({ readonly kind: 'referrers'; readonly digest: Digest; readonly artifactType: string | undefined } & RepoTarget);
+  | ({
+      readonly kind: 'referrers';
+      readonly digest: Digest;
+      readonly artifactType: string | undefined;
+      /** Upstream's paging query, relayed as is ('' for the first page). */
+      readonly page: string;
+    } & RepoTarget);
 
 /** Largest page a client may ask for; distribution has no cap, but an unbounded n is a cheap DoS. */
 export const MAX_PAGE_SIZE = 10_000;
@@ -218,7 +225,7 @@ export function resolveRoute(parsed: ParsedRequest, ctx: RouteContext): Route {
     case 'blobs':
       return { kind: 'blob', ...target, digest: parseDigest(parsed.ref) };
     case 'referrers':
-      return { kind: 'referrers', ...target, digest: parseDigest(parsed.ref), artifactType: query.get('artifactType') ?? undefined };
+      return { kind: 'referrers', ...target, digest: parseDigest(parsed.ref), artifactType: query.get('artifactType') ?? undefined, page: referrersPage(query) };
     case 'tags':
       return { kind: 'tags', ...target, n: parsePageSize(query.get('n')), last: parseLast(query.get('last'), 'tags') };
   }

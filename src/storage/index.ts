@@ -15,6 +15,8 @@ export type {
   RepositoryLink,
   TagEntry,
   TagRecord,
+  ReferrersRecord,
+  ReferrersStore,
   TagStore,
 } from './types.js';
 export { DigestMismatchError, MetadataUnavailableError, SizeMismatchError, StorageError } from './errors.js';

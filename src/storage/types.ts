@@ -81,6 +81,25 @@ export interface TagRecord {
   readonly pulledAt?: number;
 }
 
+/**
+ * One page of a subject's referrers as upstream last answered: the OCI index it sent (unfiltered),
+ * or null when it has no referrers API (404), so clients are sent to the tag fallback without
+ * asking upstream again within the TTL.
+ */
+export interface ReferrersRecord {
+  readonly body: string | null;
+  /** The next page's query string as upstream's Link named it (opaque: referrers paging is not n/last). */
+  readonly next?: string;
+  /** ms since epoch of the last time upstream answered for this page. */
+  readonly fetchedAt: number;
+}
+
+/** Referrers pages, per upstream, repository, subject digest and page (the page's query string, '' for the first). */
+export interface ReferrersStore {
+  getReferrers(upstream: string, repository: string, subject: Digest, page: string): Promise<ReferrersRecord | undefined>;
+  setReferrers(upstream: string, repository: string, subject: Digest, page: string, record: ReferrersRecord): Promise<void>;
+}
+
 export interface TagEntry {
   readonly upstream: string;
   readonly repository: string;
@@ -160,7 +179,7 @@ export interface MetadataWalker extends Pick<TagStore, 'deleteTag'>, Pick<Conten
 }
 
 /** Every record role on one backend (keyv underneath), with its lifecycle. */
-export interface MetadataStore extends TagStore, ContentLinks, MetadataWalker, RepositoryIndex {
+export interface MetadataStore extends TagStore, ContentLinks, MetadataWalker, RepositoryIndex, ReferrersStore {
   open(): Promise<void>;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import type { OnlineUpstreamConfig } from '../config/index.js';
 import {
   MANIFEST_MEDIA_TYPES,
   MAX_MANIFEST_BYTES,
+  MediaType,
   referenceString,
   stripMediaTypeParams,
   type Digest,
@@ -115,6 +116,18 @@ export class HttpUpstream implements Upstream {
 
   listTags(repo: RepositoryName, query: PageQuery, signal?: AbortSignal): Promise<TagsPage> {
     return this.listPage(repo, this.url(repo, 'tags/list'), query, signal);
+  }
+
+  listReferrers(repo: RepositoryName, subject: Digest, page: string, signal?: AbortSignal): Promise<TagsPage> {
+    // The page query came from upstream's own Link (or a client relaying ours): data, re-encoded.
+    const url = this.url(repo, `referrers/${subject}`);
+    for (const [k, v] of new URLSearchParams(page)) url.searchParams.append(k, v);
+    return this.call(repo, { method: 'GET', url, headers: { accept: MediaType.ociIndex }, followRedirects: true, signal }, async (ex, ctx) => {
+      if (ex.status !== 200) throw await failureFromStatus(ctx, ex.status, ex.headers, ex.body);
+      refuseEncoded(ctx, ex);
+      const body = await readCapped(ctx, ex.body, ex.headers, MAX_TAGS_BYTES);
+      return { body, link: header(ex.headers, 'link') };
+    });
   }
 
   listCatalog(query: PageQuery, signal?: AbortSignal): Promise<TagsPage> {

@@ -33,6 +33,10 @@ export class OfflineUpstream implements Upstream {
     return this.notFound('NAME_UNKNOWN', `repository ${repo}`);
   }
 
+  listReferrers(repo: RepositoryName, subject: Digest): Promise<TagsPage> {
+    return this.notFound('NAME_UNKNOWN', `referrers of ${repo}@${subject}`);
+  }
+
   listCatalog(): Promise<TagsPage> {
     return this.notFound('NAME_UNKNOWN', 'the catalog');
   }

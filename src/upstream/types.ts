@@ -44,6 +44,11 @@ export interface Upstream {
   /** Size of the blob; falls back to a ranged GET when HEAD lacks Content-Length. */
   headBlob(repo: RepositoryName, digest: Digest, signal?: AbortSignal): Promise<{ size: number }>;
   listTags(repo: RepositoryName, query: PageQuery, signal?: AbortSignal): Promise<TagsPage>;
+  /**
+   * `/v2/<repo>/referrers/<subject>` with upstream's own paging query ('' for the first page),
+   * unfiltered; not-found when the registry has no referrers API.
+   */
+  listReferrers(repo: RepositoryName, subject: Digest, page: string, signal?: AbortSignal): Promise<TagsPage>;
   /** /v2/_catalog (body `{"repositories": [...]}`); many registries refuse it (Docker Hub: 404/401). */
   listCatalog(query: PageQuery, signal?: AbortSignal): Promise<TagsPage>;
   close(): Promise<void>;

@@ -8,6 +8,8 @@ import { toErrorAnswer } from '../../src/http/index.js';
 import type { NotFoundKind } from '../../src/http/errors.js';
 import * as mirror from '../../src/mirror/index.js';
 import * as oci from '../../src/oci/index.js';
+import * as policy from '../../src/policy/index.js';
+import { PolicyRefusal } from '../../src/policy/index.js';
 import { ManifestGraphTooDeepError, OciError, parseDigest, parseRoute, RepositoryGlobError, unsatisfiedContentRange } from '../../src/oci/index.js';
 import * as storage from '../../src/storage/index.js';
 import { DigestMismatchError, MetadataUnavailableError, SizeMismatchError, StorageError } from '../../src/storage/index.js';
@@ -53,6 +55,7 @@ const CLASSES: Readonly<Record<string, readonly Row[]>> = {
   AccessChallenge: [
     ['challenge', new AccessChallenge('log in', 'Bearer realm="https://m.example/token",service="m.example"'), { status: 401, code: 'UNAUTHORIZED', headers: { 'www-authenticate': 'Bearer realm="https://m.example/token",service="m.example"' } }],
   ],
+  PolicyRefusal: [['policy', new PolicyRefusal('cve', 'digest sha256:00 is denied'), { status: 403, code: 'DENIED', headers: {}, unexpected: false }]],
   AccessDenied: [['denied', new AccessDenied('team/b is not yours', 'alice'), { status: 403, code: 'DENIED', headers: {}, unexpected: false }]],
   MetadataUnavailableError: [['metadata down', new MetadataUnavailableError('redis gone'), { status: 503, code: 'UNAVAILABLE', headers: { 'retry-after': '10' }, unexpected: false }]],
   StorageError: [['storage', new StorageError('disk'), { ...internal, headers: {} }]],
@@ -81,7 +84,7 @@ function caught(fn: () => unknown): Error {
 
 /** Error classes exported by the modules whose code runs while a request is served. */
 function exportedErrorClasses(): string[] {
-  const modules: Record<string, unknown>[] = [oci, storage, cache, upstream, access, mirror];
+  const modules: Record<string, unknown>[] = [oci, storage, cache, upstream, access, mirror, policy];
   const names = modules.flatMap((m) => Object.entries(m).filter(([, v]) => typeof v === 'function' && (v as { prototype?: unknown }).prototype instanceof Error).map(([k]) => k));
   return [...new Set(names)].sort();
 }

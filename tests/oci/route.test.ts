@@ -58,7 +58,7 @@ const routes: [string, string, Record<string, unknown>][] = [
   ['tags empty last', '/v2/library/alpine/tags/list?last=', { kind: 'tags', last: undefined }],
   ['tags last is data', '/v2/library/alpine/tags/list?last=%2F..%2Fx%20y', { kind: 'tags', last: '/../x y' }],
   ['tags last 256', `/v2/library/alpine/tags/list?last=${'a'.repeat(256)}`, { kind: 'tags', last: 'a'.repeat(256) }],
-  ['referrers', `/v2/library/alpine/referrers/${dg}`, { kind: 'referrers', digest: dg, artifactType: undefined }],
+  ['referrers', `/v2/library/alpine/referrers/${dg}`, { kind: 'referrers', digest: dg, artifactType: undefined, page: '' }],
   ['referrers with artifactType', `/v2/library/alpine/referrers/${dg}?artifactType=application%2Fvnd.example%2Bjson`, { kind: 'referrers', artifactType: 'application/vnd.example+json' }],
   ['unknown query params ignored', '/v2/library/alpine/manifests/v1?foo=bar&n=zzz', { kind: 'manifest', reference: tag('v1') }],
   // right split
@@ -119,6 +119,7 @@ t.test('exact route shapes', async (t) => {
     ns: undefined,
     digest: dg,
     artifactType: 'x',
+    page: '',
   });
 });
 

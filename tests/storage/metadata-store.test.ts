@@ -212,6 +212,30 @@ for (const [name, backend] of Object.entries(backends)) {
       t.strictSame((await meta.repositories()).map((r) => r.repository), ['library/alpine', 'org/tool', 'team/app'], 'a repository whose last tag went, with no link, is gone');
     });
 
+    t.test('referrers pages round-trip per upstream, repository, subject and page, and are neither tags nor repositories', async (t) => {
+      const place = await backend.place(t);
+      const { meta, kv } = await place.open('refs');
+      const subject = digestOf('subject');
+      const page = { body: '{"schemaVersion":2,"manifests":[]}', next: 'page=2', fetchedAt: 1_700_000_000_000 };
+      const none = { body: null, fetchedAt: 1_700_000_000_001 };
+      t.equal(await meta.getReferrers('docker.io', 'library/alpine', subject, ''), undefined);
+      await meta.setReferrers('docker.io', 'library/alpine', subject, '', page);
+      await meta.setReferrers('docker.io', 'library/alpine', subject, 'page=2', none);
+      await meta.setReferrers('ghcr.io', 'library/alpine', subject, '', none);
+      t.strictSame(await meta.getReferrers('docker.io', 'library/alpine', subject, ''), page);
+      t.strictSame(await meta.getReferrers('docker.io', 'library/alpine', subject, 'page=2'), none, 'a page of its own; null: no referrers API');
+      t.strictSame(await meta.getReferrers('ghcr.io', 'library/alpine', subject, ''), none, 'per upstream');
+      t.equal(await meta.getReferrers('docker.io', 'library/alpine', digestOf('other'), ''), undefined, 'per subject');
+      t.strictSame(await meta.repositories(), [], 'referrers alone hold no repository');
+      t.strictSame(await meta.listTags('docker.io', 'library/alpine'), [], 'nor a tag');
+      await kv.set(`${meta.namespace}:referrers:docker.io/library/alpine@${subject}?`, JSON.stringify({ value: { body: 7, fetchedAt: 1 } }));
+      t.equal(await meta.getReferrers('docker.io', 'library/alpine', subject, ''), undefined, 'a body that is not a string or null reads as absent');
+      await meta.close();
+      const { meta: again } = await place.open('refs');
+      t.teardown(() => again.close());
+      t.strictSame(await again.getReferrers('docker.io', 'library/alpine', subject, 'page=2'), none, 'survives a reopen');
+    });
+
     t.test('a blob record written before links existed stays readable beside them', async (t) => {
       const { meta, kv } = await (await backend.place(t)).open('old');
       t.teardown(() => meta.close());

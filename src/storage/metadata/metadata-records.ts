@@ -1,9 +1,9 @@
 import { parseDigest, type Digest } from '../../oci/index.js';
-import type { BlobRecord, ManifestRecord, RepositoryLink, TagRecord } from '../types.js';
+import type { BlobRecord, ManifestRecord, ReferrersRecord, RepositoryLink, TagRecord } from '../types.js';
 
 /**
  * Keys: `tag:<upstream>/<repository>:<tag>`, `manifest:<digest>`, `blob:<digest>`,
- * `link:<digest>:<upstream>/<repository>`. The upstream name is URI-encoded so it cannot contain the
+ * `link:<digest>:<upstream>/<repository>`, `referrers:<upstream>/<repository>@<digest>?<page>`. The upstream name is URI-encoded so it cannot contain the
  * `/` that starts the repository, and a repository never contains `:` (nor a tag, nor a digest's
  * hex), so distinct keys never collide and a key parses back. A link key starts with its digest so
  * that the links of one digest share a prefix.
@@ -20,6 +20,10 @@ export function parseTagKey(key: string): { upstream: string; repository: string
   } catch {
     return undefined;
   }
+}
+
+export function referrersKey(upstream: string, repository: string, subject: Digest, page: string): string {
+  return `referrers:${encodeURIComponent(upstream)}/${repository}@${subject}?${page}`;
 }
 
 export function linkKey(upstream: string, repository: string, digest: Digest): string {
@@ -83,4 +87,12 @@ export function toBlobRecord(value: unknown): BlobRecord | undefined {
     return undefined;
   }
   return { ...value, size, upstreams: upstreams as string[] };
+}
+
+export function toReferrersRecord(value: unknown): ReferrersRecord | undefined {
+  if (!isObject(value)) return undefined;
+  const { body, next, fetchedAt } = value;
+  if ((body !== null && typeof body !== 'string') || typeof fetchedAt !== 'number') return undefined;
+  if (next !== undefined && typeof next !== 'string') return undefined;
+  return { ...value, body, fetchedAt };
 }

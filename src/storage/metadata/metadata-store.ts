@@ -8,12 +8,14 @@ import {
   linkPrefix,
   parseLinkSuffix,
   parseTagKey,
+  referrersKey,
   tagKey,
   toBlobRecord,
   toManifestRecord,
+  toReferrersRecord,
   toTagRecord,
 } from './metadata-records.js';
-import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, RepositoryLink, TagEntry, TagRecord } from '../types.js';
+import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, ReferrersRecord, RepositoryLink, TagEntry, TagRecord } from '../types.js';
 
 /**
  * A keyv store, optionally with an explicit open step (FileKvStore loads its log there, Redis
@@ -85,6 +87,14 @@ export class KeyvMetadataStore implements MetadataStore {
 
   async setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void> {
     await this.#set(tagKey(upstream, repository, tag), record);
+  }
+
+  async getReferrers(upstream: string, repository: string, subject: Digest, page: string): Promise<ReferrersRecord | undefined> {
+    return toReferrersRecord(await this.#get(referrersKey(upstream, repository, subject, page)));
+  }
+
+  async setReferrers(upstream: string, repository: string, subject: Digest, page: string, record: ReferrersRecord): Promise<void> {
+    await this.#set(referrersKey(upstream, repository, subject, page), record);
   }
 
   async listTags(upstream: string, repository: string): Promise<string[]> {

@@ -1,0 +1,2 @@
+export { PolicyGate, PolicyRefusal, type PolicyObserver, type PolicyOutcome } from './gate.js';
+export { loadPublicKeys } from './keys.js';
