@@ -28,4 +28,4 @@ export {
   type AdminReply,
   type AdminStream,
 } from './storage-owner.js';
-export type { GcResult, Holder, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
+export type { GcResult, Holder, LsRequest, LsResult, LsTag, PruneRequest, PruneResult, VerifyResult } from './protocol.js';

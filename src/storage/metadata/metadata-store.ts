@@ -129,6 +129,20 @@ export class KeyvMetadataStore implements MetadataStore {
     return links.sort((a, b) => a.upstream.localeCompare(b.upstream) || a.repository.localeCompare(b.repository));
   }
 
+  async *links(): AsyncIterable<RepositoryLink & { readonly digest: Digest }> {
+    for await (const [key, value] of this.#entries('link:')) {
+      // `link:<digest>:<upstream>/<repository>`: the digest holds exactly one ':' of its own.
+      const at = key.indexOf(':', key.indexOf(':', 'link:'.length) + 1);
+      const link = isLinkRecord(value) && at !== -1 ? parseLinkSuffix(key.slice(at + 1)) : undefined;
+      if (link === undefined) continue;
+      try {
+        yield { ...link, digest: parseDigest(key.slice('link:'.length, at)) };
+      } catch {
+        // not a digest: a record of another shape, skipped as on reads
+      }
+    }
+  }
+
   async repositories(): Promise<RepositoryLink[]> {
     const seen = new Map<string, RepositoryLink>();
     const add = (link: RepositoryLink | undefined) => {
