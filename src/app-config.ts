@@ -5,9 +5,6 @@ import { syncPinPatterns } from './sync/index.js';
 
 /** What the composition root derives from the Config, beside building parts: names, pins, log views. */
 
-/** Where a server's pins come from (configuredPins, then pins.json), as `cache ls` names them. */
-export const PIN_SOURCES: readonly string[] = ['storage.pin', 'sync entries', 'pins.json'];
-
 /** `storage.pin` and the repositories sync keeps: what eviction and `cache gc` leave alone. */
 export function configuredPins(config: Config): PinSet {
   return new PinSet(config.storage.pin).with(syncPinPatterns(config.sync));

@@ -12,12 +12,12 @@ import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
-import { adminTempGraceMs, configuredPins, PIN_SOURCES, redactedConfig, routeContext } from './app-config.js';
+import { adminTempGraceMs, configuredPins, redactedConfig, routeContext } from './app-config.js';
 import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
 
-export { configuredPins, PIN_SOURCES, redactedConfig, routeContext } from './app-config.js';
+export { configuredPins, redactedConfig, routeContext } from './app-config.js';
 
 export interface AppOptions extends TrustOptions {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
@@ -178,7 +178,6 @@ export class App {
         remover: { remove: (digest) => cache.delete(digest) },
         pinned: async () => new Set(cache.pinnedDigests()),
         isPinned: (upstream, repository) => this.pins.matches(upstream, repository),
-        pinSources: PIN_SOURCES,
         tempGraceMs: adminTempGraceMs(config),
         now,
       }),

@@ -10,6 +10,9 @@ import type { GcResult, LsRequest, LsResult, PruneRequest, PruneResult, VerifyRe
 
 const REMOVE_BATCH = 32;
 
+/** Where pins come from with a config (app-config.ts configuredPins, then pins.json), as `cache ls` names them. */
+export const PIN_SOURCES: readonly string[] = ['storage.pin', 'sync entries', 'pins.json'];
+
 export interface CacheAdminDeps {
   readonly root: string;
   readonly store: BlobStore;
@@ -23,8 +26,8 @@ export interface CacheAdminDeps {
    * may not know (a recency snapshot lost to a crash, a pin added after the content came).
    */
   readonly isPinned: (upstream: string, repository: string) => boolean;
-  /** Where those pins come from, for `cache ls` to say (without a config: pins.json only). */
-  readonly pinSources: readonly string[];
+  /** Where those pins come from, for `cache ls` to say (without a config: pins.json only). Default: all of them. */
+  readonly pinSources?: readonly string[];
   /**
    * Temp files younger than this may belong to a download in flight (a running server); undefined
    * when the caller holds the storage alone, so every temp file is an orphan.
@@ -42,7 +45,7 @@ export class CacheAdmin {
   }
 
   ls(request: LsRequest = { incomplete: false }): Promise<LsResult> {
-    const { store, metadata, isPinned, pinSources } = this.deps;
+    const { store, metadata, isPinned, pinSources = PIN_SOURCES } = this.deps;
     return listCache({ store, metadata, isPinned, pinSources, matches: repoMatcher(request.pattern) }, request);
   }
 

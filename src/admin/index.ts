@@ -1,4 +1,4 @@
-export { CacheAdmin, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
+export { CacheAdmin, PIN_SOURCES, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
 export { FileBlobRemover, type BlobRemover } from './blob-remover.js';
 export { pinnedInSnapshot, type PinnedBlobs } from './pinned-blobs.js';
 export { createAdminSocketServer, type AdminRoutes } from './admin-socket.js';

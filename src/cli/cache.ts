@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CACHE_COMMAND_TABLE, CacheAdmin, FileBlobRemover, pinnedInSnapshot, UsageError } from '../admin/index.js';
-import { configuredPins, PIN_SOURCES } from '../app.js';
+import { CACHE_COMMAND_TABLE, CacheAdmin, FileBlobRemover, PIN_SOURCES, pinnedInSnapshot, UsageError } from '../admin/index.js';
+import { configuredPins } from '../app.js';
 import { PinFile } from '../cache/index.js';
 import { PinSet } from '../mirror/index.js';
 import { createMetadataStore, FsBlobStore, storageLayout } from '../storage/index.js';
