@@ -173,6 +173,7 @@ export class App {
         // the metadata record itself (forget, above): nothing more to delete here.
         remover: { remove: (digest) => cache.delete(digest) },
         pinned: async () => new Set(cache.pinnedDigests()),
+        isPinned: (upstream, repository) => this.pins.matches(upstream, repository),
         tempGraceMs: adminTempGraceMs(config),
         now,
       }),

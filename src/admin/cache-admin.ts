@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
+import { formatTime } from '../config/index.js';
 import { digestAlgorithm, digestHex, RepositoryFilter, type Digest } from '../oci/index.js';
-import { listTempFiles, removeTempFile, type BlobStore, type MetadataWalker, type TagEntry } from '../storage/index.js';
+import { listTempFiles, removeTempFile, tagLastUsed, type BlobStore, type MetadataWalker, type TagEntry } from '../storage/index.js';
 import type { BlobRemover } from './blob-remover.js';
+import { listCache } from './cache-listing.js';
 import type { PinnedBlobs } from './pinned-blobs.js';
 import { StoredManifestGraph } from './stored-manifest-graph.js';
-import type { GcResult, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
+import type { GcResult, LsRequest, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
 
 const REMOVE_BATCH = 32;
+
+/** Where pins come from with a config (app-config.ts configuredPins, then pins.json), as `cache ls` names them. */
+export const PIN_SOURCES: readonly string[] = ['storage.pin', 'sync entries', 'pins.json'];
 
 export interface CacheAdminDeps {
   readonly root: string;
@@ -15,6 +20,14 @@ export interface CacheAdminDeps {
   readonly remover: BlobRemover;
   /** What pins protect: gc never collects it, reached by a tag or not. */
   readonly pinned: PinnedBlobs;
+  /**
+   * Whether pins name a repository (asked at each command: pins change while a server runs). gc
+   * also keeps every blob the metadata links to a pinned repository, which survives what `pinned`
+   * may not know (a recency snapshot lost to a crash, a pin added after the content came).
+   */
+  readonly isPinned: (upstream: string, repository: string) => boolean;
+  /** Where those pins come from, for `cache ls` to say (without a config: pins.json only). Default: all of them. */
+  readonly pinSources?: readonly string[];
   /**
    * Temp files younger than this may belong to a download in flight (a running server); undefined
    * when the caller holds the storage alone, so every temp file is an orphan.
@@ -31,29 +44,9 @@ export class CacheAdmin {
     this.now = deps.now ?? Date.now;
   }
 
-  async ls(): Promise<LsResult> {
-    const { store, metadata } = this.deps;
-    const walker = new StoredManifestGraph(store);
-    const sizes = new Map<Digest, number>();
-    for await (const blob of store.list()) sizes.set(blob.digest, blob.size);
-    const tags = [];
-    for (const entry of await collect(metadata.tags())) {
-      const reached = new Set<Digest>();
-      await walker.walk(entry.record.digest, entry.record.mediaType, reached);
-      const present = [...reached].filter((d) => sizes.has(d));
-      tags.push({
-        upstream: entry.upstream,
-        repository: entry.repository,
-        tag: entry.tag,
-        digest: entry.record.digest,
-        mediaType: entry.record.mediaType,
-        cachedBlobs: present.length,
-        cachedBytes: present.reduce((sum, d) => sum + (sizes.get(d) ?? 0), 0),
-        lastPulled: entry.record.pulledAt ?? entry.record.fetchedAt,
-      });
-    }
-    tags.sort((a, b) => `${a.upstream}/${a.repository}:${a.tag}`.localeCompare(`${b.upstream}/${b.repository}:${b.tag}`));
-    return { tags, blobs: sizes.size, bytes: [...sizes.values()].reduce((a, b) => a + b, 0) };
+  ls(request: LsRequest = { incomplete: false }): Promise<LsResult> {
+    const { store, metadata, isPinned, pinSources = PIN_SOURCES } = this.deps;
+    return listCache({ store, metadata, isPinned, pinSources, matches: repoMatcher(request.pattern) }, request);
   }
 
   async verify(fix: boolean): Promise<VerifyResult> {
@@ -83,6 +76,7 @@ export class CacheAdmin {
     const onDisk = await collect(store.list());
     const keep = await this.reachable(options.dropping);
     for (const digest of await this.deps.pinned()) keep.add(digest);
+    for await (const link of metadata.links()) if (this.deps.isPinned(link.upstream, link.repository)) keep.add(link.digest);
     const blobs: Array<{ digest: string; size: number }> = [];
     const garbage = onDisk.filter((b) => !keep.has(b.digest));
     // A few removals at a time: the embedded log then appends their records' deletions in one write.
@@ -125,11 +119,19 @@ export class CacheAdmin {
     const matches = repoMatcher(request.repo);
     const cutoff = request.olderThanMs === undefined ? undefined : this.now() - request.olderThanMs;
     const chosen = (await collect(this.deps.metadata.tags())).filter(
-      (e) => matches(e) && (cutoff === undefined || (e.record.pulledAt ?? e.record.fetchedAt) < cutoff),
+      (e) => matches(e) && (cutoff === undefined || tagLastUsed(e.record) < cutoff),
     );
     if (!request.dryRun) for (const e of chosen) await this.deps.metadata.deleteTag(e.upstream, e.repository, e.tag);
     const gc = await this.gc({ dryRun: request.dryRun, dropping: new Set(chosen.map(tagId)) });
-    return { tags: chosen.map((e) => ({ upstream: e.upstream, repository: e.repository, tag: e.tag, digest: e.record.digest })), gc };
+    const tags = chosen.map((e) => ({
+      upstream: e.upstream,
+      repository: e.repository,
+      tag: e.tag,
+      digest: e.record.digest,
+      pinned: this.deps.isPinned(e.upstream, e.repository),
+      lastSynced: e.record.syncedAt === undefined ? null : formatTime(e.record.syncedAt),
+    }));
+    return { tags, gc };
   }
 
   private async reachable(dropping: ReadonlySet<string> | undefined): Promise<Set<Digest>> {

@@ -1,4 +1,4 @@
-export { CacheAdmin, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
+export { CacheAdmin, PIN_SOURCES, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
 export { FileBlobRemover, type BlobRemover } from './blob-remover.js';
 export { pinnedInSnapshot, type PinnedBlobs } from './pinned-blobs.js';
 export { createAdminSocketServer, type AdminRoutes } from './admin-socket.js';
@@ -28,4 +28,4 @@ export {
   type AdminReply,
   type AdminStream,
 } from './storage-owner.js';
-export type { GcResult, Holder, LsResult, PruneRequest, PruneResult, VerifyResult } from './protocol.js';
+export type { GcResult, Holder, LsRequest, LsResult, LsTag, PruneRequest, PruneResult, VerifyResult } from './protocol.js';

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { callAdmin, createAdminSocketServer, describeStorageHolder, releaseStorage, tryHoldStorage, UsageError, type AdminCommandSpec, type AdminRequest, type CommandTable } from '../admin/index.js';
-import type { Config } from '../config/index.js';
+import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
 import { CliError } from './cli-error.js';
-import { loadConfigOrExit } from './serve.js';
 
 interface CommonOptions {
   readonly config: string;
@@ -23,9 +23,21 @@ export interface AdminGroup<Target> {
   readonly table: CommandTable<Target>;
   /** Where the admin socket takes this group's commands. */
   readonly socketPath: '/v1/command' | '/v1/token';
-  /** What a command runs on when this process holds the storage; closed after the command. */
-  open(config: Config, command: string): Promise<{ readonly target: Target; close(): Promise<void> }>;
+  /**
+   * What a command runs on when this process holds the storage `root`; closed after the command.
+   * `config` is undefined when `--storage` was given without a config file (none at the default
+   * path): a command that needs one throws UsageError.
+   */
+  open(root: string, config: Config | undefined, command: string): Promise<{ readonly target: Target; close(): Promise<void> }>;
 }
+
+/**
+ * The admin commands never call an upstream, so a `passwordEnv` left unset (an operator's shell, a
+ * `kubectl exec` without the pod's secrets) must not stop them: every variable reads as set.
+ */
+const SECRETS_UNUSED: NodeJS.ProcessEnv = new Proxy(process.env, {
+  get: (env, key) => (typeof key === 'string' ? env[key] || 'unused-by-admin-commands' : undefined),
+});
 
 export function registerAdminGroup<Target>(program: Command, group: AdminGroup<Target>): void {
   const parent = program.command(group.name).description(group.description);
@@ -41,13 +53,24 @@ export function registerAdminGroup<Target>(program: Command, group: AdminGroup<T
       else cmd.option(o.flags, o.description);
     }
     const argument = spec.argument;
-    if (argument === undefined) cmd.action((o: CommonOptions & Record<string, unknown>) => run(group, spec, o));
-    else cmd.argument(argument.syntax).action((value: string, o: CommonOptions & Record<string, unknown>) => run(group, spec, { ...o, [argument.key]: value }));
+    // --storage alone, with no file at the default --config path: the storage is all there is.
+    const configGiven = () => cmd.getOptionValueSource('config') !== 'default';
+    if (argument === undefined) cmd.action((o: CommonOptions & Record<string, unknown>) => run(group, spec, o, configGiven()));
+    else {
+      cmd
+        .argument(argument.syntax)
+        .action((value: string | undefined, o: CommonOptions & Record<string, unknown>) => run(group, spec, { ...o, [argument.key]: value }, configGiven()));
+    }
   }
 }
 
 /** Runs the command, prints the result as JSON or for people; `failed` picks exit code 1. */
-async function run<Target>(group: AdminGroup<Target>, spec: AdminCommandSpec<AdminRequest, unknown, Target>, o: CommonOptions & Record<string, unknown>): Promise<void> {
+async function run<Target>(
+  group: AdminGroup<Target>,
+  spec: AdminCommandSpec<AdminRequest, unknown, Target>,
+  o: CommonOptions & Record<string, unknown>,
+  configGiven: boolean,
+): Promise<void> {
   const label = `${group.name} ${spec.name}`;
   let request: AdminRequest;
   try {
@@ -56,7 +79,7 @@ async function run<Target>(group: AdminGroup<Target>, spec: AdminCommandSpec<Adm
     if (err instanceof UsageError) throw new CliError(`${label}: ${err.message}`, 2);
     throw err;
   }
-  const result = await execute(group, label, o, request);
+  const result = await execute(group, label, o, configGiven, request);
   if (o.json === true) print(process.stdout, JSON.stringify(result, null, 2));
   else {
     print(process.stdout, spec.format(result));
@@ -70,9 +93,10 @@ function print(stream: NodeJS.WriteStream, text: string): void {
   stream.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-async function execute<Target>(group: AdminGroup<Target>, label: string, options: CommonOptions, cmd: AdminRequest): Promise<unknown> {
-  const config = await loadConfigOrExit({ config: options.config, storage: options.storage });
-  const root = config.storage.path;
+async function execute<Target>(group: AdminGroup<Target>, label: string, options: CommonOptions, configGiven: boolean, cmd: AdminRequest): Promise<unknown> {
+  const withoutConfig = options.storage !== undefined && !configGiven && !existsSync(options.config);
+  const config = withoutConfig ? undefined : await loadConfig(options);
+  const root = config?.storage.path ?? path.resolve(options.storage ?? '.');
   // A mistyped --storage must not quietly create (and report on, or keep tokens in) an empty directory.
   if (!existsSync(root)) throw new CliError(`${label}: storage ${root} does not exist`, 1);
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -86,19 +110,24 @@ async function execute<Target>(group: AdminGroup<Target>, label: string, options
       return reply.body;
     }
     // Taken meanwhile by a serve or another command: ask again.
-    const result = await runHere(group, label, config, cmd);
+    const result = await runHere(group, label, root, config, cmd);
     if (result.held) return result.value;
   }
   throw new CliError(`${label}: storage ${root} is in use by ${await describeStorageHolder(root)}`, 1);
 }
 
-async function runHere<Target>(group: AdminGroup<Target>, label: string, config: Config, cmd: AdminRequest): Promise<{ held: true; value: unknown } | { held: false }> {
-  const root = config.storage.path;
+async function runHere<Target>(
+  group: AdminGroup<Target>,
+  label: string,
+  root: string,
+  config: Config | undefined,
+  cmd: AdminRequest,
+): Promise<{ held: true; value: unknown } | { held: false }> {
   const holder = createAdminSocketServer({ kind: group.name, pid: process.pid, command: label }, undefined, () => {});
   const lock = await tryHoldStorage(root, holder);
   if (!lock.held) return { held: false };
   try {
-    const opened = await group.open(config, cmd.command);
+    const opened = await group.open(root, config, cmd.command);
     try {
       return { held: true, value: await group.table.run(opened.target, cmd) };
     } finally {
@@ -108,5 +137,14 @@ async function runHere<Target>(group: AdminGroup<Target>, label: string, config:
     throw new CliError(`${label}: ${err instanceof Error ? err.message : String(err)}`, err instanceof UsageError ? 2 : 1);
   } finally {
     await releaseStorage(holder);
+  }
+}
+
+async function loadConfig(options: CommonOptions): Promise<Config> {
+  try {
+    return await loadConfigFile(options.config, { storage: options.storage }, SECRETS_UNUSED);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(`config error: ${err.message}`, 2);
+    throw err;
   }
 }

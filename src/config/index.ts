@@ -3,5 +3,5 @@ export { ConfigError, loadConfigFile, parseConfig } from './load.js';
 export type { ConfigOverrides } from './load.js';
 export { redactRedisUrl } from './metadata.js';
 export { parseRepositoryPatterns } from './repositories.js';
-export { formatBytes, parseDuration, parseSize, type SpaceFloor } from './units.js';
+export { formatBytes, formatTime, parseDuration, parseSize, type SpaceFloor } from './units.js';
 export { NO_SYNC, parseSchedule, type Schedule, type SyncConfig, type SyncEntry, type TagFilter } from './sync.js';

@@ -73,3 +73,8 @@ export function formatBytes(n: number): string {
   }
   return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
 }
+
+/** Times for people and scripts alike, as the cache and sync commands print them: ISO 8601, UTC, to the second. */
+export function formatTime(at: number | Date): string {
+  return new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

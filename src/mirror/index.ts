@@ -8,5 +8,5 @@ export type { HeldRepositories, ReferrersReply, RegistryReader, RepoRef, Source,
 export { retryable, type Retryable } from './retryable.js';
 export { PinSet } from './pins.js';
 export { ManifestReferences, type ManifestReferencesOptions, type ReferenceSink } from './references.js';
-export { Ingest, type IngestOptions, type TagTarget } from './ingest.js';
+export { Ingest, type IngestOptions, type TagOrigin, type TagTarget } from './ingest.js';
 export { pump } from './blob-download.js';

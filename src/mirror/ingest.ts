@@ -18,6 +18,12 @@ export interface BlobTarget {
   readonly kept: boolean;
 }
 
+/**
+ * Who asked for a tag: a client's pull, a sync run, or an import. `cache ls` shows the last client
+ * pull apart from the last sync; an import is neither.
+ */
+export type TagOrigin = 'client' | 'sync' | 'import';
+
 /** What a tag points to. */
 export interface TagTarget {
   readonly digest: Digest;
@@ -97,9 +103,19 @@ export class Ingest {
     await this.#metadata.link(ref.upstream, ref.name, [digest]);
   }
 
-  /** Points a tag at content upstream just confirmed. */
-  async tag(ref: RepoRef, tag: string, target: TagTarget): Promise<void> {
+  /** Points a tag at content upstream just confirmed; the other origin's last time stays as it was. */
+  async tag(ref: RepoRef, tag: string, target: TagTarget, origin: TagOrigin = 'client'): Promise<void> {
     const now = this.#now();
-    await this.#metadata.setTag(ref.upstream, ref.name, tag, { digest: target.digest, mediaType: target.mediaType, size: target.size, fetchedAt: now, pulledAt: now });
+    const previous = await this.#metadata.getTag(ref.upstream, ref.name, tag);
+    const pulledAt = origin === 'client' ? now : previous?.pulledAt;
+    const syncedAt = origin === 'sync' ? now : previous?.syncedAt;
+    await this.#metadata.setTag(ref.upstream, ref.name, tag, {
+      digest: target.digest,
+      mediaType: target.mediaType,
+      size: target.size,
+      fetchedAt: now,
+      ...(pulledAt === undefined ? {} : { pulledAt }),
+      ...(syncedAt === undefined ? {} : { syncedAt }),
+    });
   }
 }

@@ -15,6 +15,7 @@ import { DigestMismatchError, type TagRecord } from '../storage/index.js';
 import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { Coalescer } from '../concurrency/index.js';
+import type { TagOrigin } from './ingest.js';
 import type { RepoRef, ServiceDeps, Source } from './types.js';
 
 export interface ManifestReply {
@@ -73,8 +74,9 @@ export class ManifestService {
    * No client AbortSignal reaches upstream from here: fetches are shared by concurrent clients and a
    * manifest is small, so one client leaving must not fail the others (upstream timeouts bound it).
    */
-  async get(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean): Promise<ManifestReply> {
-    const { digest, mediaType, size, source } = reference.kind === 'digest' ? await this.byDigest(ref, reference.digest) : await this.byTag(ref, reference.tag, accept);
+  async get(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean, origin: TagOrigin = 'client'): Promise<ManifestReply> {
+    const { digest, mediaType, size, source } =
+      reference.kind === 'digest' ? await this.byDigest(ref, reference.digest) : await this.byTag(ref, reference.tag, accept, origin);
     const bytes = withBody ? await this.bytes(ref, { digest, mediaType, size }) : undefined;
     await this.deps.served?.(ref, digest, mediaType, bytes);
     return { digest, mediaType, size, bytes, source };
@@ -92,7 +94,7 @@ export class ManifestService {
     return this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
   }
 
-  private async byTag(ref: RepoRef, tag: Tag, accept: readonly string[]): Promise<Answer> {
+  private async byTag(ref: RepoRef, tag: Tag, accept: readonly string[], origin: TagOrigin): Promise<Answer> {
     const { metadata, observer, logger, now, ttlMs, upstreams } = this.deps;
     const record = await metadata.getTag(ref.upstream, ref.name, tag);
     if (record !== undefined && !acceptsMediaType(accept, record.mediaType)) {
@@ -103,12 +105,12 @@ export class ManifestService {
     }
     if (record === undefined) {
       observer.cacheLookup('manifest', 'miss');
-      return this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
+      return this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin);
     }
     // Nothing can move an offline upstream's tag: what was imported or cached is the answer for good.
     if (now() - record.fetchedAt < ttlMs || upstreams.get(ref.upstream).offline) {
       observer.cacheLookup('manifest', 'hit');
-      await this.touch(ref, tag, record);
+      await this.touch(ref, tag, record, origin);
       return { ...record, source: 'cache' };
     }
     const key = `revalidate\u0000${ref.upstream}\u0000${ref.name}\u0000${tag}`;
@@ -116,14 +118,14 @@ export class ManifestService {
       const { promise, joined } = this.fetches.run(key, async (): Promise<Answer> => {
         const head = await upstreams.get(ref.upstream).headManifest(ref.name, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
         if (head.digest === record.digest) {
-          await this.deps.ingest.tag(ref, tag, record);
+          await this.deps.ingest.tag(ref, tag, record, origin);
           return { ...record, source: 'cache' };
         }
         const next = head.digest !== undefined && isDigestString(head.digest) ? parseDigest(head.digest) : undefined;
         // Fetch the new manifest by digest when HEAD named one, so what we store is what HEAD promised.
         return next !== undefined
-          ? this.fetchTagTarget(ref, tag, next)
-          : this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
+          ? this.fetchTagTarget(ref, tag, next, origin)
+          : this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin);
       });
       const entry = await promise;
       observer.cacheLookup('manifest', entry.digest === record.digest ? 'hit' : 'miss');
@@ -132,46 +134,48 @@ export class ManifestService {
       if (err instanceof UpstreamError && err.failure !== 'not-found') {
         observer.cacheLookup('manifest', 'stale');
         logger.warn({ upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'upstream could not revalidate tag; serving the cached manifest');
-        await this.touch(ref, tag, record);
+        await this.touch(ref, tag, record, origin);
         return { ...record, source: 'stale' };
       }
       throw err;
     }
   }
 
-  private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest): Promise<Answer> {
+  private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest, origin: TagOrigin): Promise<Answer> {
     const cached = await this.cached(ref, digest);
     // Upstream just said this repository's tag points at it: the repository holds it, wherever the
     // bytes were first fetched for (a client's next GET by digest needs no upstream round trip).
     if (cached !== undefined) await this.deps.ingest.link(ref, digest, cached.size);
     const entry = cached !== undefined ? { ...cached, kept: true, source: 'cache' as const } : await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
-    if (entry.kept) await this.deps.ingest.tag(ref, tag, entry);
+    if (entry.kept) await this.deps.ingest.tag(ref, tag, entry, origin);
     return entry;
   }
 
   /**
-   * Records when a tag was last pulled (what `cache ls` shows and `cache prune --older-than` reads),
-   * at most once per PULL_TOUCH_MS per tag so a busy tag costs one metadata write a minute, not one
-   * per pull. A failed write only loses that timestamp: the pull itself goes on.
+   * Records when a tag was last pulled by a client, or resolved by a sync run (what `cache ls` shows
+   * and `cache prune --older-than` reads), at most once per PULL_TOUCH_MS per tag and origin so a
+   * busy tag costs one metadata write a minute, not one per pull. A failed write only loses that
+   * timestamp: the pull itself goes on. An import never comes this way.
    */
-  private async touch(ref: RepoRef, tag: Tag, record: TagRecord): Promise<void> {
+  private async touch(ref: RepoRef, tag: Tag, record: TagRecord, origin: TagOrigin): Promise<void> {
     const { metadata, now, logger } = this.deps;
-    if (now() - (record.pulledAt ?? record.fetchedAt) < PULL_TOUCH_MS) return;
+    const field = origin === 'sync' ? 'syncedAt' : 'pulledAt';
+    if (now() - (record[field] ?? -Infinity) < PULL_TOUCH_MS) return;
     try {
-      await metadata.setTag(ref.upstream, ref.name, tag, { ...record, pulledAt: now() });
+      await metadata.setTag(ref.upstream, ref.name, tag, { ...record, [field]: now() });
     } catch (err) {
       logger.debug({ upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'recording the pull time failed');
     }
   }
 
   /** One upstream GET per (upstream, repository, reference, accept) at a time; stores and verifies. */
-  private async fetch(ref: RepoRef, reference: Reference, accept: readonly string[], recordTag = true): Promise<Fetched & Answer> {
+  private async fetch(ref: RepoRef, reference: Reference, accept: readonly string[], recordTag = true, origin: TagOrigin = 'client'): Promise<Fetched & Answer> {
     const refString = reference.kind === 'tag' ? reference.tag : reference.digest;
     const key = `get\u0000${ref.upstream}\u0000${ref.name}\u0000${refString}\u0000${accept.join(',')}`;
     const { promise, joined } = this.gets.run(key, async () => {
       const response = await this.deps.upstreams.get(ref.upstream).getManifest(ref.name, reference, accept);
       const fetched = await this.store(ref, response, reference.kind === 'digest' ? reference.digest : undefined);
-      if (reference.kind === 'tag' && recordTag && fetched.kept) await this.deps.ingest.tag(ref, reference.tag, fetched);
+      if (reference.kind === 'tag' && recordTag && fetched.kept) await this.deps.ingest.tag(ref, reference.tag, fetched, origin);
       return fetched;
     });
     return { ...(await promise), source: joined ? 'inflight' : 'upstream' };

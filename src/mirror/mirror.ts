@@ -4,7 +4,7 @@ import type { BlobStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
 import { upstreamBlobSource } from './blob-source.js';
-import { Ingest } from './ingest.js';
+import { Ingest, type TagOrigin } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import { ReferrersService } from './referrers.js';
 import type { MirrorObserver } from './observer.js';
@@ -71,8 +71,9 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
     this.referrerLists = new ReferrersService({ upstreams: this.upstreams, metadata, logger, ttlMs: options.manifestTTLms, now });
   }
 
-  manifest(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply> {
-    return this.manifests.get(ref, reference, accept, true);
+  /** `origin` says who asks for a tag (a client by default): `cache ls` tells a client's last pull from a sync's. */
+  manifest(ref: RepoRef, reference: Reference, accept: readonly string[], origin: TagOrigin = 'client'): Promise<ManifestReply> {
+    return this.manifests.get(ref, reference, accept, true, origin);
   }
 
   manifestHead(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply> {

@@ -4,7 +4,7 @@ import type { BlobStore, ContentLinks, ReferrersStore, RepositoryIndex, TagStore
 import type { Upstream } from '../upstream/index.js';
 import type { BlobReply } from './blobs.js';
 import type { ManifestReply } from './manifests.js';
-import type { Ingest } from './ingest.js';
+import type { Ingest, TagOrigin } from './ingest.js';
 import type { MirrorObserver } from './observer.js';
 
 /**
@@ -78,7 +78,7 @@ export interface HeldRepositories {
 
 /** What sync needs from the mirror: the pull path for content, plus the local tag records prune compares. */
 export interface SyncMirror {
-  manifest(ref: RepoRef, reference: Reference, accept: readonly string[]): Promise<ManifestReply>;
+  manifest(ref: RepoRef, reference: Reference, accept: readonly string[], origin?: TagOrigin): Promise<ManifestReply>;
   tags(ref: RepoRef, query: PageQuery, signal?: AbortSignal): Promise<TagsReply>;
   catalog(upstream: string, query: PageQuery, signal?: AbortSignal): Promise<TagsReply>;
   /** Resolves once the blob is verified and committed; `downloaded` counts bytes this call fetched. */

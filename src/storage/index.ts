@@ -25,6 +25,7 @@ export { createVerifier, type CreateVerifier, type Verifier } from './blobs/veri
 export { FileKvStore, type FileKvStoreOptions, type SkippedLine } from './metadata/file-kv-store.js';
 export { KeyvMetadataStore, type KeyvMetadataStoreOptions, type MetadataKvStore } from './metadata/metadata-store.js';
 export { createRedisKvStore, type RedisKvStoreOptions } from './metadata/redis-kv-store.js';
+export { tagLastUsed } from './metadata/metadata-records.js';
 export { createKvBackend, createMetadataStore, type KvBackend, type KvBackendHooks } from './metadata/kv-backend.js';
 export { listTempFiles, removeTempFile, type TempFile } from './blobs/temp-files.js';
 export { StorageHealth, type DegradedState, type StorageHealthOptions } from './health.js';

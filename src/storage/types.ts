@@ -77,8 +77,13 @@ export interface TagRecord {
   readonly size: number;
   /** ms since epoch of the last time upstream confirmed this mapping. */
   readonly fetchedAt: number;
-  /** ms since epoch of the last pull by tag, recorded at most once a minute (absent in older records: use fetchedAt). */
+  /**
+   * ms since epoch of the last pull by tag by a client, recorded at most once a minute. Records
+   * written before `syncedAt` existed counted a sync run's pull here too.
+   */
   readonly pulledAt?: number;
+  /** ms since epoch of the last sync run that resolved this tag, at most once a minute; absent: never synced. */
+  readonly syncedAt?: number;
 }
 
 /**
@@ -171,6 +176,8 @@ export interface RepositoryIndex {
  */
 export interface MetadataWalker extends Pick<TagStore, 'deleteTag'>, Pick<ContentLinks, 'deleteBlob'> {
   tags(): AsyncIterable<TagEntry>;
+  /** Every (digest, repository) link, in one walk (`cache gc` asks which pinned repositories hold what). */
+  links(): AsyncIterable<RepositoryLink & { readonly digest: Digest }>;
   manifests(): AsyncIterable<DigestEntry<ManifestRecord>>;
   blobs(): AsyncIterable<DigestEntry<BlobRecord>>;
   deleteManifest(digest: Digest): Promise<void>;

@@ -35,7 +35,7 @@ export async function planImage(
   fetch: <T>(task: () => Promise<T>) => Promise<T>,
 ): Promise<ImagePlan> {
   const get = async (r: Reference): Promise<{ digest: Digest; parsed: ParsedManifest }> => {
-    const reply = await fetch(() => mirror.manifest(ref, r, MANIFEST_MEDIA_TYPES));
+    const reply = await fetch(() => mirror.manifest(ref, r, MANIFEST_MEDIA_TYPES, 'sync'));
     // manifest() (not manifestHead) always yields bytes.
     return { digest: reply.digest, parsed: parseManifest(reply.bytes ?? Buffer.alloc(0), reply.mediaType) };
   };

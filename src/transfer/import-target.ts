@@ -121,7 +121,7 @@ async function commitImage(deps: LocalImportDeps, request: CommitRequest): Promi
   if (request.pin) await deps.pin({ upstream: ref.upstream, repository: ref.name });
   deps.references.recordRepository(ref.upstream, ref.name, [...manifests.map((m) => m.digest), ...leaves.keys()]);
   const root = manifests[0];
-  if (tag !== undefined && root !== undefined) await deps.ingest.tag(ref, tag, root);
+  if (tag !== undefined && root !== undefined) await deps.ingest.tag(ref, tag, root, 'import');
 }
 
 async function readStored(store: Pick<BlobStore, 'open'>, digest: Digest): Promise<Buffer | undefined> {

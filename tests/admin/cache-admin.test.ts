@@ -33,7 +33,7 @@ t.test('gc keeps what a multi-arch index reaches, and deletes only through the B
   const removed: Digest[] = [];
   const inner = new FileBlobRemover(store, metadata);
   const remover: BlobRemover = { remove: async (d) => (removed.push(d), inner.remove(d)) };
-  const admin = new CacheAdmin({ root: mirror.storage, store, metadata, remover, pinned: async () => new Set(), tempGraceMs: undefined });
+  const admin = new CacheAdmin({ root: mirror.storage, store, metadata, remover, pinned: async () => new Set(), isPinned: () => false, pinSources: [], tempGraceMs: undefined });
 
   const listed = await admin.ls();
   t.equal(listed.tags.length, 1);

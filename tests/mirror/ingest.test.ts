@@ -52,6 +52,24 @@ t.test('content the store keeps is committed, recorded and linked to its upstrea
   await t.rejects(ingest.verify(bytes, digestOf(Buffer.from('other')), 'sha256'), DigestMismatchError);
 });
 
+t.test('a tag remembers a client pull and a sync run apart; an import is neither', async (t) => {
+  let now = 1000;
+  const { metadata } = await setUp(t);
+  const ingest = new Ingest({ store: new FsBlobStore({ root: t.testdir() }), metadata, now: () => now });
+  const target = { digest: digestOf(Buffer.from('m')), mediaType: OCI_MANIFEST, size: 1 };
+  await ingest.tag(ref, 'v1', target, 'import');
+  t.same(await metadata.getTag('r.test', 'team/app', 'v1'), { ...target, fetchedAt: 1000 }, 'imported: neither pulled nor synced');
+  now = 2000;
+  await ingest.tag(ref, 'v1', target, 'sync');
+  t.same(await metadata.getTag('r.test', 'team/app', 'v1'), { ...target, fetchedAt: 2000, syncedAt: 2000 });
+  now = 3000;
+  await ingest.tag(ref, 'v1', target);
+  t.same(await metadata.getTag('r.test', 'team/app', 'v1'), { ...target, fetchedAt: 3000, pulledAt: 3000, syncedAt: 2000 }, 'a client pull keeps the sync time');
+  now = 4000;
+  await ingest.tag(ref, 'v1', target, 'sync');
+  t.same(await metadata.getTag('r.test', 'team/app', 'v1'), { ...target, fetchedAt: 4000, pulledAt: 3000, syncedAt: 4000 }, 'and a sync keeps the pull time');
+});
+
 t.test('content the store will not keep now is recorded nowhere; a blob streams through instead', async (t) => {
   const { ingest, metadata } = await setUp(t, true);
   const bytes = Buffer.from('{"schemaVersion":2,"x":1}');

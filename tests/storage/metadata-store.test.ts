@@ -131,6 +131,13 @@ for (const [name, backend] of Object.entries(backends)) {
       ]);
       t.strictSame(await collect(meta.manifests()), [{ digest: d1, record: manifest }]);
       t.same((await collect(meta.blobs())).map((b) => b.digest).sort(), [d1, d2].sort());
+      await meta.link('docker.io', 'library/alpine', [d1, d2]);
+      await neighbour.link('docker.io', 'library/busybox', [d1]);
+      t.same(
+        (await collect(meta.links())).sort((a, b) => a.digest.localeCompare(b.digest)),
+        [{ upstream: 'docker.io', repository: 'library/alpine', digest: d1 }, { upstream: 'docker.io', repository: 'library/alpine', digest: d2 }].sort((a, b) => a.digest.localeCompare(b.digest)),
+        'every link of this namespace, in one walk',
+      );
 
       await meta.deleteTag('docker.io', 'library/alpine', 'latest');
       await meta.deleteManifest(d1);

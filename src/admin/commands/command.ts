@@ -41,7 +41,7 @@ export interface AdminCommandSpec<R extends AdminRequest = AdminRequest, Result 
   /** For people (`--json` prints the result itself). */
   format(result: Result): string;
   /** A line for stderr beside the human output, so stdout stays what a script captures. */
-  note?(result: Result): string;
+  note?(result: Result): string | undefined;
   /** Exit 1 for this result (verify found corruption). */
   failed?(result: Result): boolean;
 }

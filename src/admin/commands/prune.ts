@@ -1,9 +1,7 @@
 import { parseDuration } from '../../config/index.js';
-import { RepositoryGlobError } from '../../oci/index.js';
-import { repoMatcher } from '../cache-admin.js';
 import type { PruneRequest, PruneResult } from '../protocol.js';
 import { UsageError, type AdminCommandSpec } from './command.js';
-import { shortDigest } from './format.js';
+import { checkRepoPattern, shortDigest } from './format.js';
 import { gc } from './gc.js';
 
 type Prune = { readonly command: 'prune' } & PruneRequest;
@@ -22,7 +20,7 @@ export const prune: AdminCommandSpec<Prune, PruneResult> = {
     if (olderThan === undefined && repo === undefined) throw new UsageError('give --older-than DURATION and/or --repo PATTERN');
     const olderThanMs = olderThan === undefined ? undefined : parseDuration(olderThan);
     if (olderThanMs === undefined && olderThan !== undefined) throw new UsageError(`--older-than: "${olderThan}" is not a duration such as "30d" or "12h"`);
-    if (repo !== undefined) checkRepoPattern(repo);
+    if (repo !== undefined) checkRepoPattern('--repo', repo);
     return request(o['dryRun'] === true, olderThanMs, repo);
   },
   parse(v) {
@@ -36,23 +34,21 @@ export const prune: AdminCommandSpec<Prune, PruneResult> = {
   run: (admin, r) => admin.prune(r),
   format(result) {
     const verb = result.gc.dryRun ? 'would prune' : 'pruned';
-    const lines = result.tags.map((t) => `${verb} ${t.upstream}/${t.repository}:${t.tag} (${shortDigest(t.digest)})`);
+    const lines = result.tags.map((t) => `${verb} ${t.upstream}/${t.repository}:${t.tag} (${shortDigest(t.digest)})${comesBack(t)}`);
     lines.push(`${verb} ${result.tags.length} tags`);
     lines.push(gc.format(result.gc));
     return lines.join('\n');
   },
 };
 
-/** The same grammar as pins and sync entries; a pattern outside it is a usage error, not a failed prune. */
-function checkRepoPattern(pattern: string): void {
-  try {
-    repoMatcher(pattern);
-  } catch (err) {
-    if (err instanceof RepositoryGlobError) throw new UsageError(`--repo: ${err.message}`);
-    throw err;
-  }
-}
-
 function request(dryRun: boolean, olderThanMs: number | undefined, repo: string | undefined): Prune {
   return { command: 'prune', dryRun, ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(repo !== undefined ? { repo } : {}) };
+}
+
+/** A pruned tag a pin or a sync entry keeps is not gone for good: say so, or the operator is surprised later. */
+function comesBack(t: PruneResult['tags'][number]): string {
+  const notes: string[] = [];
+  if (t.pinned) notes.push('pinned: its content stays while the pin does');
+  if (t.lastSynced !== null) notes.push(`synced ${t.lastSynced}: the next sync run brings it back`);
+  return notes.length === 0 ? '' : `; ${notes.join('; ')}`;
 }

@@ -31,7 +31,7 @@ export interface KvBackendHooks {
 }
 
 /** The configured backend; no I/O until its store is opened. */
-export function createKvBackend(storage: Config['storage'], hooks: KvBackendHooks = {}): KvBackend {
+export function createKvBackend(storage: Pick<Config['storage'], 'path' | 'metadata'>, hooks: KvBackendHooks = {}): KvBackend {
   const { metadata } = storage;
   const { health, onConnectionChange, now } = hooks;
   const clock = now ? { now } : {};
@@ -45,7 +45,7 @@ export function createKvBackend(storage: Config['storage'], hooks: KvBackendHook
 }
 
 /** Tags, manifests and blob links on the configured backend. */
-export function createMetadataStore(storage: Config['storage'], hooks: KvBackendHooks = {}): MetadataStore {
+export function createMetadataStore(storage: Pick<Config['storage'], 'path' | 'metadata'>, hooks: KvBackendHooks = {}): MetadataStore {
   const { store, ...options } = createKvBackend(storage, hooks);
   return new KeyvMetadataStore(store, options);
 }

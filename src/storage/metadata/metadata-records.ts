@@ -61,16 +61,22 @@ export function isLinkRecord(value: unknown): boolean {
 
 export function toTagRecord(value: unknown): TagRecord | undefined {
   if (!isObject(value)) return undefined;
-  const { digest, mediaType, size, fetchedAt, pulledAt } = value;
+  const { digest, mediaType, size, fetchedAt, pulledAt, syncedAt } = value;
   if (typeof digest !== 'string' || typeof mediaType !== 'string' || typeof size !== 'number' || typeof fetchedAt !== 'number') {
     return undefined;
   }
   if (pulledAt !== undefined && typeof pulledAt !== 'number') return undefined;
+  if (syncedAt !== undefined && typeof syncedAt !== 'number') return undefined;
   try {
     return { ...value, digest: parseDigest(digest), mediaType, size, fetchedAt };
   } catch {
     return undefined;
   }
+}
+
+/** When a tag was last of use (a client pull, a sync, an upstream confirmation or import): what `prune --older-than` ages by. */
+export function tagLastUsed(record: TagRecord): number {
+  return Math.max(record.fetchedAt, record.pulledAt ?? 0, record.syncedAt ?? 0);
 }
 
 export function toManifestRecord(value: unknown): ManifestRecord | undefined {

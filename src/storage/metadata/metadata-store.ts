@@ -139,17 +139,27 @@ export class KeyvMetadataStore implements MetadataStore {
     return links.sort((a, b) => a.upstream.localeCompare(b.upstream) || a.repository.localeCompare(b.repository));
   }
 
+  async *links(): AsyncIterable<RepositoryLink & { readonly digest: Digest }> {
+    for await (const [key, value] of this.#entries('link:')) {
+      // `link:<digest>:<upstream>/<repository>`: the digest holds exactly one ':' of its own.
+      const at = key.indexOf(':', key.indexOf(':', 'link:'.length) + 1);
+      const link = isLinkRecord(value) && at !== -1 ? parseLinkSuffix(key.slice(at + 1)) : undefined;
+      if (link === undefined) continue;
+      try {
+        yield { ...link, digest: parseDigest(key.slice('link:'.length, at)) };
+      } catch {
+        // not a digest: a record of another shape, skipped as on reads
+      }
+    }
+  }
+
   async repositories(): Promise<RepositoryLink[]> {
     const seen = new Map<string, RepositoryLink>();
     const add = (link: RepositoryLink | undefined) => {
       if (link !== undefined) seen.set(`${link.upstream}\u0000${link.repository}`, link);
     };
     for await (const [key, value] of this.#entries('tag:')) if (toTagRecord(value) !== undefined) add(parseTagKey(key));
-    for await (const [key, value] of this.#entries('link:')) {
-      // `link:<digest>:<upstream>/<repository>`: the digest holds exactly one ':' of its own.
-      const at = key.indexOf(':', key.indexOf(':', 'link:'.length) + 1);
-      if (isLinkRecord(value) && at !== -1) add(parseLinkSuffix(key.slice(at + 1)));
-    }
+    for await (const link of this.links()) add(link);
     return [...seen.values()]
       .map(({ upstream, repository }) => ({ upstream, repository }))
       .sort((a, b) => a.upstream.localeCompare(b.upstream) || a.repository.localeCompare(b.repository));
