@@ -98,6 +98,7 @@ export class App {
     const ledger = new RateLimitLedger(now);
     const upstreamObserver: UpstreamObserver = {
       upstreamRequest: (e) => metrics.upstreamRequest(e),
+      upstreamFailed: (upstream, cause) => metrics.upstreamFailed(upstream, cause),
       rateLimitRemaining: (upstream, remaining) => {
         metrics.rateLimitRemaining(upstream, remaining);
         ledger.rateLimitRemaining(upstream, remaining);

@@ -10,7 +10,7 @@ import {
   type RepositoryName,
 } from '../oci/index.js';
 import { Authorizer, CATALOG_SCOPE_KEY, type Credential } from './authorizer.js';
-import { UpstreamError } from './errors.js';
+import { failureLine, UpstreamError } from './errors.js';
 import { describeUrl } from './redact.js';
 import { badResponse, discard, failureFromStatus, header, lengthHeader, readCapped, type ErrorContext, type Headers } from './responses.js';
 import { TokenAuth } from './token-auth.js';
@@ -36,9 +36,11 @@ export class HttpUpstream implements Upstream {
   private readonly auth: Authorizer;
   /** Origin plus base path, without a trailing slash. */
   private readonly base: string;
+  private readonly observer: UpstreamObserver;
 
   constructor(config: OnlineUpstreamConfig, deps: HttpUpstreamDeps) {
     this.name = config.name;
+    this.observer = deps.observer;
     this.transport = new Transport(config, deps.observer);
     this.auth = new Authorizer(config, new TokenAuth(config, this.transport, deps.now));
     this.base = `${config.url.origin}${config.url.pathname.replace(/\/+$/, '')}`;
@@ -166,6 +168,16 @@ export class HttpUpstream implements Upstream {
    * one retry after a 401 with a fresh token (or Basic), then a final verdict (checklist 19).
    */
   private async call<T>(repo: string, req: Omit<SendRequest, 'authorization'>, handle: (ex: Exchange, ctx: ErrorContext) => Promise<T>): Promise<T> {
+    try {
+      return await this.authorizedCall(repo, req, handle);
+    } catch (err) {
+      // Not found and denied are answers about content; the rest is the upstream or its set-up failing.
+      if (err instanceof UpstreamError && err.failure !== 'not-found' && err.failure !== 'denied') this.observer.upstreamFailed?.(this.name, failureLine(err));
+      throw err;
+    }
+  }
+
+  private async authorizedCall<T>(repo: string, req: Omit<SendRequest, 'authorization'>, handle: (ex: Exchange, ctx: ErrorContext) => Promise<T>): Promise<T> {
     let credential = await this.auth.initial(repo);
     for (let round = 0; round < 2; round++) {
       const outcome = await this.transport.send<Outcome<T>>({ ...req, authorization: credential.header }, async (ex) => {

@@ -4,7 +4,7 @@ import { OfflineUpstream } from './offline-upstream.js';
 import type { Upstream } from './types.js';
 
 export type { BlobResponse, ManifestHead, ManifestResponse, TagsPage, Upstream, UpstreamObserver } from './types.js';
-export { UpstreamError, type UpstreamFailure } from './errors.js';
+export { failureCause, failureLine, UpstreamError, type UpstreamFailure } from './errors.js';
 export { HttpUpstream, type HttpUpstreamDeps } from './http-upstream.js';
 export { OfflineUpstream } from './offline-upstream.js';
 
