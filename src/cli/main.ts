@@ -8,6 +8,7 @@ import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { CliError } from './cli-error.js';
 import { packageVersion } from './version.js';
+import { configCheck, type ConfigCheckOptions } from './config-check.js';
 
 const program = new Command('regmirror')
   .description('A pull-through caching mirror for container registries')
@@ -23,6 +24,14 @@ program
   .option('--storage <dir>', 'cache directory (overrides "storage.path")')
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (overrides "log.level")')
   .action(serve);
+
+program
+  .command('config')
+  .description('work with the config file')
+  .command('check')
+  .description('validate the config file and list every error in it (exit 0 valid, 2 invalid); contacts nothing')
+  .option('-c, --config <file>', 'config file', 'mirror.config.json')
+  .action((options: ConfigCheckOptions) => configCheck(options));
 
 registerCacheCommands(program);
 registerTokenCommands(program);

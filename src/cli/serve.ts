@@ -3,6 +3,7 @@ import { App } from '../app.js';
 import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
 import { PinBudgetError } from '../cache/index.js';
 import { CliError } from './cli-error.js';
+import { configErrorLine } from './config-check.js';
 
 export interface ServeOptions {
   readonly config: string;
@@ -16,7 +17,7 @@ export async function loadConfigOrExit(options: ServeOptions): Promise<Config> {
   try {
     return await loadConfigFile(options.config, { listen: options.listen, storage: options.storage, logLevel: options.logLevel });
   } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(`config error: ${err.message}`, 2);
+    if (err instanceof ConfigError) throw new CliError(configErrorLine(err, options.config), 2);
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 export type { AccessConfig, AccessRule, AuditConfig, AuthConfig, Config, MetadataConfig, OnlineUpstreamConfig, RepositoryPattern, TlsConfig, UpstreamConfig } from './types.js';
-export { ConfigError, loadConfigFile, parseConfig } from './load.js';
+export { ConfigError, ConfigErrors, loadConfigFile, parseConfig } from './load.js';
 export type { ConfigOverrides } from './load.js';
 export { redactRedisUrl } from './metadata.js';
 export { parseRepositoryPatterns } from './repositories.js';
