@@ -38,8 +38,10 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   transfer: { folders: [...COMMON, 'mirror', 'sync', 'storage'], packages: /^node:.*$/ },
   // Admin commands work on the cache directory: they read the cache index for pins.
   admin: { folders: [...COMMON, 'storage', 'cache', 'auth'], packages: /^node:.*$/ },
+  // `regmirror doctor`: probes the upstreams and checks the storage and the pins, before serving.
+  doctor: { folders: [...COMMON, 'upstream', 'storage', 'cache'], packages: /^node:.*$/ },
   http: { folders: [...COMMON, 'access', 'auth', 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
-  cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror', 'transfer'], packages: /^(node:.*|commander)$/ },
+  cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror', 'transfer', 'doctor'], packages: /^(node:.*|commander)$/ },
 };
 
 /** The rule a file or folder falls under: its deepest folder that has one (undefined for src/ itself). */

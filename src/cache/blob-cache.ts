@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { SpaceFloor } from '../config/index.js';
+import { formatSizeLike, type SpaceFloor } from '../config/index.js';
 import type { Digest } from '../oci/index.js';
 import { errorCode } from '../observability/index.js';
 import { CacheIndex, type CacheIndexObserver, type RemoveResult, type Reservation } from './cache-index.js';
@@ -16,7 +16,7 @@ export class PinBudgetError extends StorageError {
     readonly pinnedBytes: number,
     readonly maxSize: number,
   ) {
-    super(`storage.maxSize (${maxSize} bytes) is smaller than the pinned content already cached (${pinnedBytes} bytes): raise storage.maxSize or narrow storage.pin`);
+    super(`the pinned content already cached, ${formatSizeLike(pinnedBytes, maxSize)}, does not fit in storage.maxSize ${formatSizeLike(maxSize, maxSize)}: raise storage.maxSize or narrow storage.pin`);
   }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { serve } from './serve.js';
+import { loadConfigOrExit, serve } from './serve.js';
+import { doctorReport, type DoctorOptions } from './doctor.js';
 import { registerCacheCommands } from './cache.js';
 import { registerTokenCommands } from './token.js';
 import { syncCommand } from './sync.js';
@@ -23,7 +24,15 @@ program
   .option('--listen <host:port>', 'listen address (overrides "listen")')
   .option('--storage <dir>', 'cache directory (overrides "storage.path")')
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (overrides "log.level")')
+  .option('--check', 'run the doctor checks on this config and exit without serving (1 if any failed)')
   .action(serve);
+
+program
+  .command('doctor')
+  .description('check the upstreams (registry? credentials?), the storage (writable?) and the pins (fit the budget?): one line each, exit 1 on any failure')
+  .option('-c, --config <file>', 'config file', 'mirror.config.json')
+  .option('--storage <dir>', 'cache directory (overrides "storage.path")')
+  .action(async (options: DoctorOptions) => doctorReport(await loadConfigOrExit(options)));
 
 program
   .command('config')

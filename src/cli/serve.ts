@@ -4,12 +4,15 @@ import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
 import { PinBudgetError } from '../cache/index.js';
 import { CliError } from './cli-error.js';
 import { configErrorLine } from './config-check.js';
+import { doctorReport } from './doctor.js';
 
 export interface ServeOptions {
   readonly config: string;
   readonly listen?: string;
   readonly storage?: string;
   readonly logLevel?: string;
+  /** Run `regmirror doctor`'s checks on this config and exit instead of serving. */
+  readonly check?: boolean;
 }
 
 /** Exit code 2 for a bad config, so service managers can tell a misconfiguration from a crash. */
@@ -24,6 +27,7 @@ export async function loadConfigOrExit(options: ServeOptions): Promise<Config> {
 
 export async function serve(options: ServeOptions): Promise<void> {
   const config = await loadConfigOrExit(options);
+  if (options.check === true) return doctorReport(config);
   const app = new App(config, { version: packageVersion() });
   try {
     await app.start();

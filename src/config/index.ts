@@ -3,5 +3,5 @@ export { ConfigError, ConfigErrors, loadConfigFile, parseConfig } from './load.j
 export type { ConfigOverrides } from './load.js';
 export { redactRedisUrl } from './metadata.js';
 export { parseRepositoryPatterns } from './repositories.js';
-export { formatBytes, parseDuration, parseSize, type SpaceFloor } from './units.js';
+export { formatBytes, formatSizeLike, parseDuration, parseSize, type SpaceFloor } from './units.js';
 export { NO_SYNC, parseSchedule, type Schedule, type SyncConfig, type SyncEntry, type TagFilter } from './sync.js';

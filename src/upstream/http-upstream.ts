@@ -14,6 +14,7 @@ import { failureLine, UpstreamError } from './errors.js';
 import { describeUrl } from './redact.js';
 import { badResponse, discard, failureFromStatus, header, lengthHeader, readCapped, type ErrorContext, type Headers } from './responses.js';
 import { TokenAuth } from './token-auth.js';
+import { probeRegistry, type ProbeDeps, type ProbeReport } from './probe.js';
 import { Transport, type Exchange, type SendRequest } from './transport.js';
 import type { BlobResponse, ManifestHead, ManifestResponse, TagsPage, Upstream, UpstreamObserver } from './types.js';
 
@@ -37,12 +38,16 @@ export class HttpUpstream implements Upstream {
   /** Origin plus base path, without a trailing slash. */
   private readonly base: string;
   private readonly observer: UpstreamObserver;
+  private readonly tokens: TokenAuth;
+  private readonly credentials: ProbeDeps['credentials'];
 
   constructor(config: OnlineUpstreamConfig, deps: HttpUpstreamDeps) {
     this.name = config.name;
     this.observer = deps.observer;
     this.transport = new Transport(config, deps.observer);
-    this.auth = new Authorizer(config, new TokenAuth(config, this.transport, deps.now));
+    this.tokens = new TokenAuth(config, this.transport, deps.now);
+    this.auth = new Authorizer(config, this.tokens);
+    this.credentials = config.username !== undefined && config.password !== undefined ? { username: config.username, password: config.password } : undefined;
     this.base = `${config.url.origin}${config.url.pathname.replace(/\/+$/, '')}`;
   }
 
@@ -137,6 +142,11 @@ export class HttpUpstream implements Upstream {
 
   close(): Promise<void> {
     return this.transport.close();
+  }
+
+  /** `GET /v2/` and a check of the configured credentials, for `regmirror doctor`. */
+  probe(): Promise<ProbeReport> {
+    return probeRegistry({ base: this.base, transport: this.transport, tokens: this.tokens, credentials: this.credentials });
   }
 
   private async sizeByRangedGet(repo: RepositoryName, url: URL, signal: AbortSignal | undefined): Promise<{ size: number }> {
