@@ -5,6 +5,7 @@ import { PinBudgetError } from '../cache/index.js';
 import { CliError } from './cli-error.js';
 import { configErrorLine } from './config-check.js';
 import { doctorReport } from './doctor.js';
+import { storagePermissionMessage } from './permission.js';
 
 export interface ServeOptions {
   readonly config: string;
@@ -35,6 +36,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     await app.close(0);
     // The config asks for more than it allows, or names TLS files that cannot serve: a usage error, like any other bad config.
     if (err instanceof PinBudgetError || err instanceof ConfigError) throw new CliError(`config error: ${err.message}`, 2);
+    const denied = storagePermissionMessage(err, config.storage.path);
+    if (denied !== undefined) throw new CliError(`cannot start: ${denied}`, 1);
     const { code, address, port } = err as NodeJS.ErrnoException & { address?: string; port?: number };
     throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${address ?? config.listen.host}:${port ?? config.listen.port} is already in use` : (err as Error).message}`, 1);
   }
