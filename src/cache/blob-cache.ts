@@ -194,6 +194,16 @@ export class BlobCache implements BlobStore {
     return stream;
   }
 
+  async explainRefusal(expectedSize: number | undefined): Promise<string> {
+    const degraded = this.#health.degraded;
+    if (degraded !== undefined) return `the storage is not taking writes (${degraded.reason})`;
+    const max = this.#index.maxSize;
+    const pinned = this.#index.pinnedBytes;
+    const size = expectedSize === undefined ? 'of unknown size' : formatSizeLike(expectedSize, max);
+    if (expectedSize !== undefined && expectedSize > max - pinned) return `blob ${size} does not fit in storage.maxSize ${formatSizeLike(max, max)}; ${formatSizeLike(pinned, max)} pinned`;
+    return `no room for blob ${size} now: other downloads hold the rest of storage.maxSize, or the disk is full down to storage.minFree`;
+  }
+
   async begin(digest: Digest, expectedSize?: number): Promise<BlobWriter | undefined> {
     if (!(await this.#health.usable())) return undefined;
     const room = await this.#room.measure(this.#pending());
