@@ -52,6 +52,7 @@ export function redactedConfig(config: Config): unknown {
 export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLimitLedger, now: () => number): Map<string, Upstream> {
   const observer = {
     upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
+    upstreamFailed: (upstream: string, cause: Parameters<Metrics['upstreamFailed']>[1]) => metrics.upstreamFailed(upstream, cause),
     rateLimitRemaining: (upstream: string, remaining: number) => {
       metrics.rateLimitRemaining(upstream, remaining);
       ledger.rateLimitRemaining(upstream, remaining);

@@ -40,8 +40,10 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   admin: { folders: [...COMMON, 'storage', 'cache', 'auth'], packages: /^node:.*$/ },
   // The policy gate: a RegistryReader around the mirror's, deciding what may be served (rules, signatures).
   policy: { folders: [...COMMON, 'mirror'], packages: /^(node:.*|lru-cache|pino)$/ },
+  // `regmirror doctor`: probes the upstreams and checks the storage and the pins, before serving.
+  doctor: { folders: [...COMMON, 'upstream', 'storage', 'cache'], packages: /^node:.*$/ },
   http: { folders: [...COMMON, 'access', 'auth', 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
-  cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror', 'transfer'], packages: /^(node:.*|commander)$/ },
+  cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror', 'transfer', 'doctor'], packages: /^(node:.*|commander)$/ },
 };
 
 /** The rule a file or folder falls under: its deepest folder that has one (undefined for src/ itself). */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { SpaceFloor } from '../config/index.js';
+import { formatSizeLike, type SpaceFloor } from '../config/index.js';
 import type { Digest } from '../oci/index.js';
 import { errorCode } from '../observability/index.js';
 import { CacheIndex, type CacheIndexObserver, type RemoveResult, type Reservation } from './cache-index.js';
@@ -16,7 +16,7 @@ export class PinBudgetError extends StorageError {
     readonly pinnedBytes: number,
     readonly maxSize: number,
   ) {
-    super(`storage.maxSize (${maxSize} bytes) is smaller than the pinned content already cached (${pinnedBytes} bytes): raise storage.maxSize or narrow storage.pin`);
+    super(`the pinned content already cached, ${formatSizeLike(pinnedBytes, maxSize)}, does not fit in storage.maxSize ${formatSizeLike(maxSize, maxSize)}: raise storage.maxSize or narrow storage.pin`);
   }
 }
 
@@ -192,6 +192,16 @@ export class BlobCache implements BlobStore {
     this.#index.touch(digest);
     stream.once('close', () => this.#index.release(digest));
     return stream;
+  }
+
+  async explainRefusal(expectedSize: number | undefined): Promise<string> {
+    const degraded = this.#health.degraded;
+    if (degraded !== undefined) return `the storage is not taking writes (${degraded.reason})`;
+    const max = this.#index.maxSize;
+    const pinned = this.#index.pinnedBytes;
+    const size = expectedSize === undefined ? 'of unknown size' : formatSizeLike(expectedSize, max);
+    if (expectedSize !== undefined && expectedSize > max - pinned) return `blob ${size} does not fit in storage.maxSize ${formatSizeLike(max, max)}; ${formatSizeLike(pinned, max)} pinned`;
+    return `no room for blob ${size} now: other downloads hold the rest of storage.maxSize, or the disk is full down to storage.minFree`;
   }
 
   async begin(digest: Digest, expectedSize?: number): Promise<BlobWriter | undefined> {

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { callAdmin, createAdminSocketServer, describeStorageHolder, releaseStorage, tryHoldStorage, UsageError, type AdminCommandSpec, type AdminRequest, type CommandTable } from '../admin/index.js';
 import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
 import { CliError } from './cli-error.js';
+import { heldByAnotherUserMessage, storagePermissionMessage } from './permission.js';
 
 interface CommonOptions {
   readonly config: string;
@@ -102,7 +103,7 @@ async function execute<Target>(group: AdminGroup<Target>, label: string, options
   for (let attempt = 0; attempt < 3; attempt++) {
     const reply = await callAdmin(root, 'POST', group.socketPath, cmd).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') return undefined; // nobody holds it
-      throw new CliError(`${label}: the admin socket of ${root}: ${err.message}`, 1);
+      throw new CliError(`${label}: ${heldByAnotherUserMessage(err, root) ?? `the admin socket of ${root}: ${err.message}`}`, 1);
     });
     if (reply !== undefined) {
       const error = (reply.body as { error?: unknown }).error;
@@ -124,7 +125,10 @@ async function runHere<Target>(
   cmd: AdminRequest,
 ): Promise<{ held: true; value: unknown } | { held: false }> {
   const holder = createAdminSocketServer({ kind: group.name, pid: process.pid, command: label }, undefined, () => {});
-  const lock = await tryHoldStorage(root, holder);
+  const lock = await tryHoldStorage(root, holder).catch((err: unknown) => {
+    const denied = storagePermissionMessage(err, root);
+    throw denied === undefined ? err : new CliError(`${label}: ${denied}`, 1);
+  });
   if (!lock.held) return { held: false };
   try {
     const opened = await group.open(root, config, cmd.command);

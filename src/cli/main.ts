@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { serve } from './serve.js';
+import { loadConfigOrExit, serve } from './serve.js';
+import { doctorReport, type DoctorOptions } from './doctor.js';
 import { registerCacheCommands } from './cache.js';
 import { registerTokenCommands } from './token.js';
 import { syncCommand } from './sync.js';
@@ -8,6 +9,7 @@ import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { CliError } from './cli-error.js';
 import { packageVersion } from './version.js';
+import { configCheck, type ConfigCheckOptions } from './config-check.js';
 
 const program = new Command('regmirror')
   .description('A pull-through caching mirror for container registries')
@@ -22,7 +24,23 @@ program
   .option('--listen <host:port>', 'listen address (overrides "listen")')
   .option('--storage <dir>', 'cache directory (overrides "storage.path")')
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (overrides "log.level")')
+  .option('--check', 'run the doctor checks on this config and exit without serving (1 if any failed)')
   .action(serve);
+
+program
+  .command('doctor')
+  .description('check the upstreams (registry? credentials?), the storage (writable?) and the pins (fit the budget?): one line each, exit 1 on any failure')
+  .option('-c, --config <file>', 'config file', 'mirror.config.json')
+  .option('--storage <dir>', 'cache directory (overrides "storage.path")')
+  .action(async (options: DoctorOptions) => doctorReport(await loadConfigOrExit(options)));
+
+program
+  .command('config')
+  .description('work with the config file')
+  .command('check')
+  .description('validate the config file and list every error in it (exit 0 valid, 2 invalid); contacts nothing')
+  .option('-c, --config <file>', 'config file', 'mirror.config.json')
+  .action((options: ConfigCheckOptions) => configCheck(options));
 
 registerCacheCommands(program);
 registerTokenCommands(program);

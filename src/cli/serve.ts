@@ -3,12 +3,17 @@ import { App } from '../app.js';
 import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
 import { PinBudgetError } from '../cache/index.js';
 import { CliError } from './cli-error.js';
+import { configErrorLine } from './config-check.js';
+import { doctorReport } from './doctor.js';
+import { storagePermissionMessage } from './permission.js';
 
 export interface ServeOptions {
   readonly config: string;
   readonly listen?: string;
   readonly storage?: string;
   readonly logLevel?: string;
+  /** Run `regmirror doctor`'s checks on this config and exit instead of serving. */
+  readonly check?: boolean;
 }
 
 /** Exit code 2 for a bad config, so service managers can tell a misconfiguration from a crash. */
@@ -16,13 +21,14 @@ export async function loadConfigOrExit(options: ServeOptions): Promise<Config> {
   try {
     return await loadConfigFile(options.config, { listen: options.listen, storage: options.storage, logLevel: options.logLevel });
   } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(`config error: ${err.message}`, 2);
+    if (err instanceof ConfigError) throw new CliError(configErrorLine(err, options.config), 2);
     throw err;
   }
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
   const config = await loadConfigOrExit(options);
+  if (options.check === true) return doctorReport(config);
   const app = new App(config, { version: packageVersion() });
   try {
     await app.start();
@@ -30,6 +36,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     await app.close(0);
     // The config asks for more than it allows, or names TLS files that cannot serve: a usage error, like any other bad config.
     if (err instanceof PinBudgetError || err instanceof ConfigError) throw new CliError(`config error: ${err.message}`, 2);
+    const denied = storagePermissionMessage(err, config.storage.path);
+    if (denied !== undefined) throw new CliError(`cannot start: ${denied}`, 1);
     const { code, address, port } = err as NodeJS.ErrnoException & { address?: string; port?: number };
     throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${address ?? config.listen.host}:${port ?? config.listen.port} is already in use` : (err as Error).message}`, 1);
   }

@@ -36,3 +36,23 @@ export function boolean(value: unknown, key: string): boolean {
   if (typeof value !== 'boolean') throw new ConfigError(key, 'must be true or false');
   return value;
 }
+
+/**
+ * How a parse step meets a ConfigError: `serve` stops at the first (throwFirst), `config check`
+ * records it and goes on with `fallback`, so one pass reports every mistake in the file.
+ */
+export type Attempt = <T>(read: () => T, fallback: T) => T;
+
+export const throwFirst: Attempt = (read) => read();
+
+export function collectInto(errors: ConfigError[]): Attempt {
+  return (read, fallback) => {
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      errors.push(err);
+      return fallback;
+    }
+  };
+}

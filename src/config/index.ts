@@ -1,7 +1,7 @@
 export type { AccessConfig, AccessRule, AuditConfig, AuthConfig, Config, PolicyRule, MetadataConfig, OnlineUpstreamConfig, RepositoryPattern, TlsConfig, UpstreamConfig } from './types.js';
-export { ConfigError, loadConfigFile, parseConfig } from './load.js';
+export { ConfigError, ConfigErrors, loadConfigFile, parseConfig } from './load.js';
 export type { ConfigOverrides } from './load.js';
 export { redactRedisUrl } from './metadata.js';
 export { parseRepositoryPatterns } from './repositories.js';
-export { formatBytes, formatTime, parseDuration, parseSize, type SpaceFloor } from './units.js';
+export { formatBytes, formatSizeLike, formatTime, parseDuration, parseSize, type SpaceFloor } from './units.js';
 export { NO_SYNC, parseSchedule, type Schedule, type SyncConfig, type SyncEntry, type TagFilter } from './sync.js';

@@ -1,16 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError } from './errors.js';
-import { boolean, integer, nonEmptyString, object, onlyKeys, optionalString, type Json } from './fields.js';
+import { ConfigError, ConfigErrors } from './errors.js';
+import { boolean, collectInto, integer, nonEmptyString, object, onlyKeys, optionalString, throwFirst, type Attempt, type Json } from './fields.js';
+import { describeJsonError } from './json-position.js';
 import { parsePins } from './repositories.js';
-import { parseSyncConfig } from './sync.js';
+import { NO_SYNC, parseSyncConfig } from './sync.js';
 import { parseMetadata } from './metadata.js';
 import { parsePolicy } from './policy.js';
 import { checkPrivateUpstreams, parseAccess, parseAudit, parseAuth, parsePrivate, parseTls } from './security.js';
 import type { Config, UpstreamConfig } from './types.js';
-import { parseDuration, parseSize, parseSpaceFloor } from './units.js';
+import { parseDuration, parseSize, parseSpaceFloor, type SpaceFloor } from './units.js';
 
-export { ConfigError };
+export { ConfigError, ConfigErrors };
 
 /** What the CLI may override on top of the file. */
 export interface ConfigOverrides {
@@ -34,7 +35,7 @@ export async function loadConfigFile(file: string, overrides: ConfigOverrides = 
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError('', `config file ${file} is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError('', `config file ${file} is not valid JSON: ${describeJsonError(text, err as Error)}`);
   }
   return parseConfig(raw, { baseDir: path.dirname(path.resolve(file)), overrides, env });
 }
@@ -42,66 +43,107 @@ export async function loadConfigFile(file: string, overrides: ConfigOverrides = 
 /**
  * Validates and defaults a parsed config. Relative `storage.path` in the file is resolved against the
  * file's directory (so the service does not depend on its working directory); a `--storage` override is
- * resolved against the working directory, like any CLI path.
+ * resolved against the working directory, like any CLI path. Every mistake is collected before
+ * anything is thrown: one ConfigError, or ConfigErrors listing them all (`config check` prints each).
  */
 export function parseConfig(raw: unknown, options: { baseDir: string; overrides?: ConfigOverrides; env?: NodeJS.ProcessEnv }): Config {
+  const errors: ConfigError[] = [];
+  const config = parseCollecting(raw, options, collectInto(errors));
+  const [first, ...more] = errors;
+  if (first !== undefined) throw more.length === 0 ? first : new ConfigErrors([first, ...more]);
+  return config;
+}
+
+function parseCollecting(raw: unknown, options: { baseDir: string; overrides?: ConfigOverrides; env?: NodeJS.ProcessEnv }, attempt: Attempt): Config {
   const { baseDir, overrides = {}, env = process.env } = options;
-  const root = object(raw, '');
-  onlyKeys(root, TOP_KEYS, '');
+  // Without an object at the top there is nothing more to check.
+  const root = throwFirst(() => object(raw, ''), {});
+  attempt(() => onlyKeys(root, TOP_KEYS, ''), undefined);
 
-  const listen = parseListen(overrides.listen ?? root['listen'] ?? '0.0.0.0:5000', overrides.listen !== undefined ? '--listen' : 'listen');
+  const listenKey = overrides.listen !== undefined ? '--listen' : 'listen';
+  const listen = attempt(() => parseListen(overrides.listen ?? root['listen'] ?? '0.0.0.0:5000', listenKey), { host: '0.0.0.0', port: 0 });
 
-  const storageRaw = object(root['storage'] ?? {}, 'storage');
-  onlyKeys(storageRaw, ['path', 'maxSize', 'minFree', 'pin', 'metadata', 'metadataNamespace'], 'storage');
-  const storagePath =
-    overrides.storage !== undefined
-      ? path.resolve(nonEmptyString(overrides.storage, '--storage'))
-      : path.resolve(baseDir, nonEmptyString(storageRaw['path'] ?? './data', 'storage.path'));
-  const maxSize = parseSize(storageRaw['maxSize'] ?? '20GiB');
-  if (maxSize === undefined || maxSize <= 0) throw new ConfigError('storage.maxSize', 'must be a positive size such as "20GiB" or "500MB"');
-  const minFree = parseSpaceFloor(storageRaw['minFree'] ?? '5%');
-  if (minFree === undefined) throw new ConfigError('storage.minFree', 'must be a size such as "2GiB" or a share of the disk such as "5%" (at most 90%)');
+  const storageRaw = attempt(() => object(root['storage'] ?? {}, 'storage'), {});
+  attempt(() => onlyKeys(storageRaw, ['path', 'maxSize', 'minFree', 'pin', 'metadata', 'metadataNamespace'], 'storage'), undefined);
+  const storagePath = attempt(
+    () =>
+      overrides.storage !== undefined
+        ? path.resolve(nonEmptyString(overrides.storage, '--storage'))
+        : path.resolve(baseDir, nonEmptyString(storageRaw['path'] ?? './data', 'storage.path')),
+    baseDir,
+  );
+  const maxSize = attempt(() => {
+    const bytes = parseSize(storageRaw['maxSize'] ?? '20GiB');
+    if (bytes === undefined || bytes <= 0) throw new ConfigError('storage.maxSize', 'must be a positive size such as "20GiB" or "500MB"');
+    return bytes;
+  }, 1);
+  const minFree = attempt(() => {
+    const floor = parseSpaceFloor(storageRaw['minFree'] ?? '5%');
+    if (floor === undefined) throw new ConfigError('storage.minFree', 'must be a size such as "2GiB" or a share of the disk such as "5%" (at most 90%)');
+    return floor;
+  }, { kind: 'bytes', bytes: 0 } as SpaceFloor);
 
-  const metadata = parseMetadata(storageRaw['metadata'], storageRaw['metadataNamespace']);
+  const metadata = attempt(() => parseMetadata(storageRaw['metadata'], storageRaw['metadataNamespace']), { kind: 'embedded' } as Config['storage']['metadata']);
 
-  const upstreamsRaw = object(root['upstreams'], 'upstreams');
+  const upstreamsRaw = attempt(() => object(root['upstreams'], 'upstreams'), undefined);
   const upstreams = new Map<string, UpstreamConfig>();
-  for (const [name, value] of Object.entries(upstreamsRaw)) {
-    upstreams.set(name, parseUpstream(name, value, env));
+  for (const [name, value] of Object.entries(upstreamsRaw ?? {})) {
+    const upstream = attempt(() => parseUpstream(name, value, env, attempt), undefined);
+    if (upstream !== undefined) upstreams.set(name, upstream);
   }
-  if (upstreams.size === 0) throw new ConfigError('upstreams', 'must configure at least one upstream');
-  checkAliases(upstreams);
+  attempt(() => {
+    if (upstreamsRaw !== undefined && Object.keys(upstreamsRaw).length === 0) throw new ConfigError('upstreams', 'must configure at least one upstream');
+  }, undefined);
+  attempt(() => checkAliases(upstreams), undefined);
+  // What names an upstream is checked only against a complete list: a broken entry must not make every reference to it a second error.
+  const complete = upstreams.size > 0 && upstreams.size === Object.keys(upstreamsRaw ?? {}).length;
+  const dependent = <T>(read: () => T, fallback: T): T => (complete ? attempt(read, fallback) : fallback);
 
-  const pin = parsePins(storageRaw['pin'] ?? [], upstreams);
+  const pin = dependent(() => parsePins(storageRaw['pin'] ?? [], upstreams), []);
 
-  const defaultUpstream = root['defaultUpstream'] ?? (upstreams.size === 1 ? [...upstreams.keys()][0] : undefined);
-  if (typeof defaultUpstream !== 'string' || !upstreams.has(defaultUpstream)) {
-    throw new ConfigError('defaultUpstream', `must name one of the configured upstreams (${[...upstreams.keys()].join(', ')})`);
-  }
+  const defaultUpstream = dependent(() => {
+    const name = root['defaultUpstream'] ?? (upstreams.size === 1 ? [...upstreams.keys()][0] : undefined);
+    if (typeof name !== 'string' || !upstreams.has(name)) {
+      throw new ConfigError('defaultUpstream', `must name one of the configured upstreams (${[...upstreams.keys()].join(', ')})`);
+    }
+    return name;
+  }, '');
 
-  const manifestTTLms = parseDuration(root['manifestTTL'] ?? '5m');
-  if (manifestTTLms === undefined) throw new ConfigError('manifestTTL', 'must be a duration such as "5m", "1h" or "0"');
+  const manifestTTLms = attempt(() => {
+    const ms = parseDuration(root['manifestTTL'] ?? '5m');
+    if (ms === undefined) throw new ConfigError('manifestTTL', 'must be a duration such as "5m", "1h" or "0"');
+    return ms;
+  }, 0);
 
-  const logRaw = object(root['log'] ?? {}, 'log');
-  onlyKeys(logRaw, ['level'], 'log');
-  const level = overrides.logLevel ?? logRaw['level'] ?? 'info';
-  if (!LOG_LEVELS.includes(level as (typeof LOG_LEVELS)[number])) {
-    throw new ConfigError(overrides.logLevel !== undefined ? '--log-level' : 'log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
-  }
+  const logRaw = attempt(() => object(root['log'] ?? {}, 'log'), {});
+  attempt(() => onlyKeys(logRaw, ['level'], 'log'), undefined);
+  const level = attempt(() => {
+    const value = overrides.logLevel ?? logRaw['level'] ?? 'info';
+    if (!LOG_LEVELS.includes(value as (typeof LOG_LEVELS)[number])) {
+      throw new ConfigError(overrides.logLevel !== undefined ? '--log-level' : 'log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
+    }
+    return value as Config['log']['level'];
+  }, 'info');
 
-  const metricsRaw = object(root['metrics'] ?? {}, 'metrics');
-  onlyKeys(metricsRaw, ['listen', 'perRepository'], 'metrics');
-  const metricsListen = metricsRaw['listen'] === undefined ? undefined : parseListen(metricsRaw['listen'], 'metrics.listen');
-  const perRepository = metricsRaw['perRepository'] ?? 0;
-  // Each repository label is a time series per metric: the cap keeps a busy mirror from flooding Prometheus.
-  if (typeof perRepository !== 'number' || !Number.isInteger(perRepository) || perRepository < 0 || perRepository > 10_000) {
-    throw new ConfigError('metrics.perRepository', 'must be an integer from 0 (off) to 10000');
-  }
-  const shutdownGraceMs = parseDuration(root['shutdownGrace'] ?? '30s');
-  if (shutdownGraceMs === undefined) throw new ConfigError('shutdownGrace', 'must be a duration such as "30s" or "0"');
+  const metricsRaw = attempt(() => object(root['metrics'] ?? {}, 'metrics'), {});
+  attempt(() => onlyKeys(metricsRaw, ['listen', 'perRepository'], 'metrics'), undefined);
+  const metricsListen = attempt(() => (metricsRaw['listen'] === undefined ? undefined : parseListen(metricsRaw['listen'], 'metrics.listen')), undefined);
+  const perRepository = attempt(() => {
+    const value = metricsRaw['perRepository'] ?? 0;
+    // Each repository label is a time series per metric: the cap keeps a busy mirror from flooding Prometheus.
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 10_000) {
+      throw new ConfigError('metrics.perRepository', 'must be an integer from 0 (off) to 10000');
+    }
+    return value;
+  }, 0);
+  const shutdownGraceMs = attempt(() => {
+    const ms = parseDuration(root['shutdownGrace'] ?? '30s');
+    if (ms === undefined) throw new ConfigError('shutdownGrace', 'must be a duration such as "30s" or "0"');
+    return ms;
+  }, 0);
 
-  const auth = parseAuth(root['auth'], baseDir);
-  checkPrivateUpstreams(upstreams, auth);
+  const auth = attempt(() => parseAuth(root['auth'], baseDir), undefined);
+  if (auth !== undefined || root['auth'] === undefined) dependent(() => checkPrivateUpstreams(upstreams, auth), undefined);
 
   return {
     listen,
@@ -109,54 +151,56 @@ export function parseConfig(raw: unknown, options: { baseDir: string; overrides?
     upstreams,
     defaultUpstream,
     manifestTTLms,
-    log: { level: level as Config['log']['level'] },
+    log: { level },
     metrics: { listen: metricsListen, perRepository },
     shutdownGraceMs,
-    sync: parseSyncConfig(root['sync'], upstreams, defaultUpstream),
-    tls: parseTls(root['tls'], baseDir, parseListen),
+    sync: dependent(() => parseSyncConfig(root['sync'], upstreams, defaultUpstream), NO_SYNC),
+    tls: attempt(() => parseTls(root['tls'], baseDir, parseListen), undefined),
     auth,
-    access: parseAccess(root['access'], auth, upstreams),
-    audit: parseAudit(root['audit'], baseDir),
-    policy: parsePolicy(root['policy'], baseDir, upstreams),
+    access: dependent(() => parseAccess(root['access'], auth, upstreams), parseAccess(undefined, undefined, upstreams)),
+    audit: attempt(() => parseAudit(root['audit'], baseDir), undefined),
+    policy: attempt(() => parsePolicy(root['policy'], baseDir, upstreams), []),
   };
 }
 
-function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv): UpstreamConfig {
+function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv, attempt: Attempt): UpstreamConfig {
   const key = `upstreams.${name}`;
   // The name is what clients put in ?ns= and in path prefixes: a registry host[:port].
-  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/.test(name)) {
-    throw new ConfigError(key, 'an upstream name must be a registry host name such as "docker.io" or "registry.local:5000"');
-  }
+  attempt(() => {
+    if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/.test(name)) {
+      throw new ConfigError(key, 'an upstream name must be a registry host name such as "docker.io" or "registry.local:5000"');
+    }
+  }, undefined);
   const u = object(value, key);
-  onlyKeys(u, UPSTREAM_KEYS, key);
+  attempt(() => onlyKeys(u, UPSTREAM_KEYS, key), undefined);
   // No url at all can only mean an upstream nobody may contact; with one, offline must be said.
-  const offline = boolean(u['offline'] ?? u['url'] === undefined, `${key}.offline`);
-  if (!offline && u['url'] === undefined) throw new ConfigError(`${key}.url`, 'is required unless the upstream is offline');
-  const url = u['url'] === undefined ? undefined : parseUrl(u['url'], `${key}.url`);
-  const credentials = parseCredentials(u, key, env, offline);
-  const library = u['library'] ?? name === 'docker.io';
-  if (typeof library !== 'boolean') throw new ConfigError(`${key}.library`, 'must be true or false');
-  const aliasesRaw = u['aliases'] ?? (name === 'docker.io' ? ['index.docker.io', 'registry-1.docker.io'] : []);
-  if (!Array.isArray(aliasesRaw) || !aliasesRaw.every((a): a is string => typeof a === 'string' && a !== '')) {
-    throw new ConfigError(`${key}.aliases`, 'must be a list of registry host names');
-  }
-  const t = object(u['timeouts'] ?? {}, `${key}.timeouts`);
-  onlyKeys(t, ['connect', 'headers', 'bodyIdle'], `${key}.timeouts`);
-  const connections = integer(u['connections'] ?? 32, `${key}.connections`, 1, 1024);
+  const offline = attempt(() => boolean(u['offline'] ?? u['url'] === undefined, `${key}.offline`), false);
+  const url = attempt(() => {
+    if (!offline && u['url'] === undefined) throw new ConfigError(`${key}.url`, 'is required unless the upstream is offline');
+    return u['url'] === undefined ? undefined : parseUrl(u['url'], `${key}.url`);
+  }, undefined);
+  const credentials = attempt(() => parseCredentials(u, key, env, offline), { username: undefined, password: undefined });
+  const library = attempt(() => boolean(u['library'] ?? name === 'docker.io', `${key}.library`), false);
+  const aliases = attempt(() => {
+    const raw = u['aliases'] ?? (name === 'docker.io' ? ['index.docker.io', 'registry-1.docker.io'] : []);
+    if (!Array.isArray(raw) || !raw.every((a): a is string => typeof a === 'string' && a !== '')) {
+      throw new ConfigError(`${key}.aliases`, 'must be a list of registry host names');
+    }
+    return raw;
+  }, []);
+  const t = attempt(() => object(u['timeouts'] ?? {}, `${key}.timeouts`), {});
+  attempt(() => onlyKeys(t, ['connect', 'headers', 'bodyIdle'], `${key}.timeouts`), undefined);
+  const timeout = (field: string, fallback: string) => attempt(() => durationMs(t[field] ?? fallback, `${key}.timeouts.${field}`), 1);
   return {
     name,
     url,
     offline,
     ...credentials,
     officialLibrary: library,
-    aliases: aliasesRaw,
-    timeouts: {
-      connectMs: durationMs(t['connect'] ?? '10s', `${key}.timeouts.connect`),
-      headersMs: durationMs(t['headers'] ?? '30s', `${key}.timeouts.headers`),
-      bodyIdleMs: durationMs(t['bodyIdle'] ?? '60s', `${key}.timeouts.bodyIdle`),
-    },
-    connections,
-    private: parsePrivate(u, key),
+    aliases,
+    timeouts: { connectMs: timeout('connect', '10s'), headersMs: timeout('headers', '30s'), bodyIdleMs: timeout('bodyIdle', '60s') },
+    connections: attempt(() => integer(u['connections'] ?? 32, `${key}.connections`, 1, 1024), 1),
+    private: attempt(() => parsePrivate(u, key), false),
   };
 }
 
@@ -206,6 +250,8 @@ function parseListen(value: unknown, key: string): Config['listen'] {
 
 function parseUrl(value: unknown, key: string): URL {
   if (typeof value !== 'string') throw new ConfigError(key, 'must be an http(s) URL such as "https://registry.example"');
+  // "registry.example:5000" parses as a URL with the scheme "registry.example:": say what was meant.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new ConfigError(key, `"${value}" has no scheme; write "https://${value.replace(/^\/+/, '')}"`);
   let url: URL;
   try {
     url = new URL(value);
@@ -216,6 +262,10 @@ function parseUrl(value: unknown, key: string): URL {
   // Credentials belong in username/password(Env), where they are redacted; a URL gets logged.
   if (url.username !== '' || url.password !== '') throw new ConfigError(key, 'must not contain credentials; use username and passwordEnv');
   if (url.search !== '' || url.hash !== '') throw new ConfigError(key, 'must not have a query or fragment');
+  // The mirror adds /v2/ to every request: kept here it would ask for /v2/v2/… and every pull would 404.
+  if (/\/v2\/?$/.test(url.pathname)) {
+    throw new ConfigError(key, `must not end in /v2 (the mirror adds it); write "${url.origin}${url.pathname.replace(/\/?v2\/?$/, '')}"`);
+  }
   return url;
 }
 

@@ -78,3 +78,20 @@ export function formatBytes(n: number): string {
 export function formatTime(at: number | Date): string {
   return new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/**
+ * A size in the unit family the operator wrote `written` (their budget) in: "10 MiB" beside a
+ * maxSize of "10MiB", "10 MB" beside "10MB"; at most one decimal, none when it is whole.
+ */
+export function formatSizeLike(bytes: number, written: number): string {
+  const decimal = written % 1000 === 0 && written % 1024 !== 0;
+  const base = decimal ? 1000 : 1024;
+  const units = decimal ? ['B', 'kB', 'MB', 'GB', 'TB'] : ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= base && u < units.length - 1) {
+    v /= base;
+    u++;
+  }
+  return `${Number(v.toFixed(1))} ${units[u]}`;
+}

@@ -15,12 +15,19 @@ export interface ErrorAnswer {
 /** Which "not found" the request can produce, so a 404 from upstream becomes the right OCI code. */
 export type NotFoundKind = 'manifest' | 'blob' | 'tags' | 'other';
 
+/** What the request asked for, so a "not found" can name it (the same fields the access log has). */
+export interface RequestTarget {
+  readonly repository?: string;
+  /** A tag or a digest. */
+  readonly reference?: string;
+}
+
 /** The one mapping from anything thrown to an OCI error answer. */
-export function toErrorAnswer(err: unknown, notFound: NotFoundKind): ErrorAnswer {
+export function toErrorAnswer(err: unknown, notFound: NotFoundKind, target: RequestTarget = {}): ErrorAnswer {
   if (err instanceof OciError) {
     return { status: err.status, code: err.code, message: err.message, headers: err.headers, unexpected: false };
   }
-  if (err instanceof UpstreamError) return fromUpstream(err, notFound);
+  if (err instanceof UpstreamError) return fromUpstream(err, notFound, target);
   if (err instanceof AccessChallenge) {
     // The mirror's own challenge: the client logs in to the mirror and retries.
     return { status: 401, code: 'UNAUTHORIZED', message: err.message, headers: { 'www-authenticate': err.challenge }, unexpected: false };
@@ -49,7 +56,7 @@ const NOT_FOUND_CODE: Readonly<Record<NotFoundKind, OciErrorCode>> = {
 
 const PASSED_THROUGH_NOT_FOUND: ReadonlySet<string> = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
 
-function fromUpstream(err: UpstreamError, notFound: NotFoundKind): ErrorAnswer {
+function fromUpstream(err: UpstreamError, notFound: NotFoundKind, target: RequestTarget): ErrorAnswer {
   const failure: UpstreamFailure = err.failure;
   const answer = (status: number, code: OciErrorCode, message: string, headers: Record<string, string> = {}): ErrorAnswer => ({
     status,
@@ -61,7 +68,7 @@ function fromUpstream(err: UpstreamError, notFound: NotFoundKind): ErrorAnswer {
   switch (failure) {
     case 'not-found': {
       const code = err.details.ociCode !== undefined && PASSED_THROUGH_NOT_FOUND.has(err.details.ociCode) ? (err.details.ociCode as OciErrorCode) : NOT_FOUND_CODE[notFound];
-      return answer(404, code, `${err.upstream}: ${notFound === 'other' ? 'not found' : `${notFound} unknown`}`);
+      return answer(404, code, notFoundMessage(err.upstream, notFound, target));
     }
     case 'unauthorized':
       // The mirror's own credentials are at fault, not the client's: a 401 would make clients ask
@@ -81,4 +88,12 @@ function fromUpstream(err: UpstreamError, notFound: NotFoundKind): ErrorAnswer {
       throw new Error(`unmapped upstream failure ${String(unmapped)}`);
     }
   }
+}
+
+/** "manifest unknown: upstream docker.io has no library/alpine:nope", so a typo shows in the client's own error. */
+function notFoundMessage(upstream: string, kind: NotFoundKind, { repository, reference }: RequestTarget): string {
+  const what = kind === 'other' ? 'not found' : `${kind} unknown`;
+  if (repository === undefined) return `${upstream}: ${what}`;
+  const named = reference === undefined ? repository : kind === 'blob' ? `${reference} in ${repository}` : `${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
+  return `${what}: upstream ${upstream} has no ${named}`;
 }

@@ -5,11 +5,12 @@ import type { Logger } from 'pino';
 import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessController, type Grant } from '../access/index.js';
 import { OciError, ociErrorBody, parseRequest, resolveRoute, type RepositoryName, type Route, type RouteContext } from '../oci/index.js';
 import type { HeldRepositories, RegistryReader } from '../mirror/index.js';
-import { errorSummary, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
+import { errorSummary, LogLimiter, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
 import { auditEvent } from './audit-event.js';
 import { delivered } from './delivery.js';
 import { answerEdges, headerTimeouts } from './edges.js';
 import { toErrorAnswer } from './errors.js';
+import { logServerFailure } from './failure-log.js';
 import { TLS_MIN_VERSION } from './tls.js';
 import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers.js';
 import { authorizeOps, opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
@@ -34,6 +35,8 @@ export interface HttpServerOptions {
   readonly catalog?: HeldRepositories;
   /** How long a client may take to send its request headers (Node's default, 60 s, unless set): then 408. */
   readonly headersTimeoutMs?: number;
+  /** Which 5xx causes were logged lately (shared by the plain and TLS listeners); one per listener by default. */
+  readonly failureLog?: LogLimiter;
 }
 
 /** The registry listener: /v2/ API plus the ops endpoints (health, readiness, metrics, status). */
@@ -58,7 +61,8 @@ export function createHttpsServer(options: HttpServerOptions, { clientCertificat
 
 /** What the registry listeners, plain or TLS, do with a request. */
 function registryHandler(options: HttpServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => void handle(options, req, res);
+  const withLog = { ...options, failureLog: options.failureLog ?? new LogLimiter() };
+  return (req, res) => void handle(withLog, req, res);
 }
 
 /** What one request has learnt so far, for the error answer and the record step. */
@@ -113,7 +117,7 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
     const catalog = options.catalog && { held: options.catalog, routes, canRead: (upstream: string, name: RepositoryName) => access.canRead(grant, upstream, name) };
     await dispatch({ req, res, reader, signal: aborter.signal, note: ex.note, catalog }, route);
   } catch (err) {
-    answerError(options.logger, req, res, ex, err);
+    answerError(options, req, res, ex, err);
   } finally {
     if (res.writableFinished || res.destroyed) record(options, req, res, ex);
     else res.once('close', () => record(options, req, res, ex));
@@ -140,7 +144,7 @@ function requiredAccess(route: Route): Access[] {
   return [{ upstream: route.upstream, repository: route.name, action: 'pull' }];
 }
 
-function answerError(logger: Logger, req: IncomingMessage, res: ServerResponse, ex: Exchange, err: unknown): void {
+function answerError({ logger, failureLog }: HttpServerOptions, req: IncomingMessage, res: ServerResponse, ex: Exchange, err: unknown): void {
   if (ex.signal.aborted) return; // the client left; nothing to answer
   if (res.headersSent) {
     // Too late for a JSON error: cut the body short so the client cannot mistake it for success.
@@ -148,8 +152,9 @@ function answerError(logger: Logger, req: IncomingMessage, res: ServerResponse, 
     res.destroy();
     return;
   }
-  const answer = toErrorAnswer(err, ex.route === undefined ? 'other' : NOT_FOUND_KIND[ex.route.kind]);
+  const answer = toErrorAnswer(err, ex.route === undefined ? 'other' : NOT_FOUND_KIND[ex.route.kind], describe(ex.route));
   if (answer.unexpected) logger.error({ requestId: ex.requestId, err }, 'unexpected error');
+  if (failureLog !== undefined) logServerFailure(logger, failureLog, err, answer, ex.requestId);
   for (const [k, v] of Object.entries(answer.headers)) res.setHeader(k, v);
   sendJson(res, req, answer.status, ociErrorBody(answer.code, answer.message, answer.unexpected ? { requestId: ex.requestId } : undefined));
 }

@@ -108,9 +108,12 @@ export class BlobService {
     const { download, joined } = this.download(ref, digest);
     if (joined) await this.admit(ref, digest, download, signal);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
-    const { kept } = await download.ready;
+    const { kept, size } = await download.ready;
     // Over budget or degraded storage: the bytes would land nowhere, and "synced" would be a lie.
-    if (!kept) throw new StorageError(`blob ${digest} cannot be cached now (storage degraded, or no room in storage.maxSize or on the disk above storage.minFree)`);
+    if (!kept) {
+      const why = (await this.deps.store.explainRefusal?.(size)) ?? 'the store refused it';
+      throw new StorageError(`blob ${digest} cannot be cached: ${why}`);
+    }
     const info = await download.done;
     return { size: info.size, downloaded: joined ? 0 : info.size };
   }

@@ -16,5 +16,7 @@ export interface Retryable {
 export function retryable(error: unknown): Retryable | undefined {
   if (!(error instanceof UpstreamError)) return undefined;
   if (error.failure !== 'rate-limited' && error.failure !== 'unavailable') return undefined;
+  // A host name that does not exist will not exist in a minute either: a typo in the config, not an outage.
+  if (error.details.code === 'ENOTFOUND') return undefined;
   return { upstream: error.upstream, reason: error.failure, retryAfterSeconds: error.details.retryAfter };
 }

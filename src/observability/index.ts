@@ -9,3 +9,4 @@ export { noopAudit, type AuditDecision, type AuditEvent, type AuditSink } from '
 export { AuditLog, type AuditLogOptions } from './audit-log.js';
 export { auditAction, type AuditAction, type AuditLine } from './audit-line.js';
 export { TrustedProxies } from './client-address.js';
+export { LogLimiter, LOG_WINDOW_MS } from './log-limiter.js';

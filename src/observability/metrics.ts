@@ -172,6 +172,10 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     this.rateLimit.labels(upstream).set(remaining);
   }
 
+  upstreamFailed(upstream: string, cause: string): void {
+    this.tracker.upstreamFailed(upstream, cause);
+  }
+
   // HttpObserver
 
   request(method: string, route: string, status: number, seconds: number): void {

@@ -10,6 +10,7 @@ export interface UpstreamSeen {
   state: UpstreamState;
   lastStatus: number | 'error' | undefined;
   lastRequestAt: number | undefined;
+  lastError: { at: number; cause: string } | undefined;
 }
 
 export interface RepositoryBytes {
@@ -40,16 +41,25 @@ export class StatusTracker {
   constructor(private readonly now: () => number = Date.now) {}
 
   upstreamAnswered(upstream: string, status: number | 'error'): void {
-    let seen = this.upstreams.get(upstream);
-    if (seen === undefined) {
-      seen = { state: 'unknown', lastStatus: undefined, lastRequestAt: undefined };
-      this.upstreams.set(upstream, seen);
-    }
+    const seen = this.upstream(upstream);
     seen.lastStatus = status;
     seen.lastRequestAt = this.now();
     // 4xx other than 429 is an answer (not found, auth): the registry is up. 429 and 5xx mean pulls
     // fail or get served stale; no answer at all means down.
     seen.state = status === 'error' ? 'down' : status === 429 || status >= 500 ? 'degraded' : 'ok';
+  }
+
+  upstreamFailed(upstream: string, cause: string): void {
+    this.upstream(upstream).lastError = { at: this.now(), cause };
+  }
+
+  private upstream(name: string): UpstreamSeen {
+    let seen = this.upstreams.get(name);
+    if (seen === undefined) {
+      seen = { state: 'unknown', lastStatus: undefined, lastRequestAt: undefined, lastError: undefined };
+      this.upstreams.set(name, seen);
+    }
+    return seen;
   }
 
   served(upstream: string, repository: string, bytes: number): void {

@@ -58,6 +58,8 @@ export interface StatusSnapshot {
     readonly rateLimitRemaining: number | null;
     readonly requests: number;
     readonly errors: number;
+    /** The last failure an operator should see (no answer, 5xx, 429, bad answer, rejected credentials), one line, and when. */
+    readonly lastError: { readonly at: string; readonly cause: string } | null;
   }[];
   readonly sync: readonly {
     readonly job: string;
@@ -144,6 +146,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
         rateLimitRemaining: limit?.value ?? null,
         requests: requests.reduce((n, v) => n + v.value, 0),
         errors: requests.filter((v) => isError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
+        lastError: seen?.lastError === undefined ? null : { at: new Date(seen.lastError.at).toISOString(), cause: seen.lastError.cause },
       };
     }),
     sync: [...metrics.tracker.syncJobs].map(([job, s]) => ({

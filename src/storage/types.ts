@@ -33,6 +33,11 @@ export interface BlobStore {
    * storage degraded): the caller streams the bytes elsewhere, and nothing lands in the store.
    */
   begin(digest: Digest, expectedSize?: number): Promise<BlobWriter | undefined>;
+  /**
+   * Why begin() would refuse a blob of this size now, in the config's terms (for sync and import,
+   * which must fail and should say why); a store with no limits has nothing to say.
+   */
+  explainRefusal?(expectedSize: number | undefined): Promise<string | undefined>;
   delete(digest: Digest): Promise<boolean>;
   list(): AsyncIterable<BlobInfo>;
 }

@@ -29,9 +29,30 @@ export class UpstreamError extends Error {
        * names the request, is for the mirror's own log.
        */
       readonly reason?: string;
+      /** The request's URL as describeUrl prints it (no query, no userinfo), for the operator's log. */
+      readonly url?: string;
+      /** The system error code when no answer came (ENOTFOUND, ECONNREFUSED, ETIMEDOUT, …). */
+      readonly code?: string;
       readonly cause?: unknown;
     } = {},
   ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
   }
+}
+
+/**
+ * One line for the operator: what failed and where, e.g. "ECONNREFUSED connecting to
+ * http://127.0.0.1:9/v2/" or "HTTP 503 from GET https://r.example/v2/a/manifests/1". Never a secret:
+ * the URL is already stripped of its query and userinfo.
+ */
+export function failureLine(err: UpstreamError): string {
+  const { code, status, url } = err.details;
+  if (code !== undefined && url !== undefined) return `${code} connecting to ${url}`;
+  if (status !== undefined && status >= 500 && url !== undefined) return `HTTP ${status} from ${url}`;
+  return err.message;
+}
+
+/** What an operator calls the cause in a log field: the error code, else the HTTP status, else the failure kind. */
+export function failureCause(err: UpstreamError): string {
+  return err.details.code ?? (err.details.status !== undefined ? `HTTP ${err.details.status}` : err.failure);
 }

@@ -11,10 +11,11 @@ import {
   type RepositoryName,
 } from '../oci/index.js';
 import { Authorizer, CATALOG_SCOPE_KEY, type Credential } from './authorizer.js';
-import { UpstreamError } from './errors.js';
+import { failureLine, UpstreamError } from './errors.js';
 import { describeUrl } from './redact.js';
 import { badResponse, discard, failureFromStatus, header, lengthHeader, readCapped, type ErrorContext, type Headers } from './responses.js';
 import { TokenAuth } from './token-auth.js';
+import { probeRegistry, type ProbeDeps, type ProbeReport } from './probe.js';
 import { Transport, type Exchange, type SendRequest } from './transport.js';
 import type { BlobResponse, ManifestHead, ManifestResponse, TagsPage, Upstream, UpstreamObserver } from './types.js';
 
@@ -37,11 +38,17 @@ export class HttpUpstream implements Upstream {
   private readonly auth: Authorizer;
   /** Origin plus base path, without a trailing slash. */
   private readonly base: string;
+  private readonly observer: UpstreamObserver;
+  private readonly tokens: TokenAuth;
+  private readonly credentials: ProbeDeps['credentials'];
 
   constructor(config: OnlineUpstreamConfig, deps: HttpUpstreamDeps) {
     this.name = config.name;
+    this.observer = deps.observer;
     this.transport = new Transport(config, deps.observer);
-    this.auth = new Authorizer(config, new TokenAuth(config, this.transport, deps.now));
+    this.tokens = new TokenAuth(config, this.transport, deps.now);
+    this.auth = new Authorizer(config, this.tokens);
+    this.credentials = config.username !== undefined && config.password !== undefined ? { username: config.username, password: config.password } : undefined;
     this.base = `${config.url.origin}${config.url.pathname.replace(/\/+$/, '')}`;
   }
 
@@ -150,6 +157,11 @@ export class HttpUpstream implements Upstream {
     return this.transport.close();
   }
 
+  /** `GET /v2/` and a check of the configured credentials, for `regmirror doctor`. */
+  probe(): Promise<ProbeReport> {
+    return probeRegistry({ base: this.base, transport: this.transport, tokens: this.tokens, credentials: this.credentials });
+  }
+
   private async sizeByRangedGet(repo: RepositoryName, url: URL, signal: AbortSignal | undefined): Promise<{ size: number }> {
     return this.call(repo, { method: 'GET', url, headers: { range: 'bytes=0-0' }, followRedirects: true, signal }, async (ex, ctx) => {
       if (ex.status === 206 || ex.status === 416) {
@@ -179,6 +191,16 @@ export class HttpUpstream implements Upstream {
    * one retry after a 401 with a fresh token (or Basic), then a final verdict (checklist 19).
    */
   private async call<T>(repo: string, req: Omit<SendRequest, 'authorization'>, handle: (ex: Exchange, ctx: ErrorContext) => Promise<T>): Promise<T> {
+    try {
+      return await this.authorizedCall(repo, req, handle);
+    } catch (err) {
+      // Not found and denied are answers about content; the rest is the upstream or its set-up failing.
+      if (err instanceof UpstreamError && err.failure !== 'not-found' && err.failure !== 'denied') this.observer.upstreamFailed?.(this.name, failureLine(err));
+      throw err;
+    }
+  }
+
+  private async authorizedCall<T>(repo: string, req: Omit<SendRequest, 'authorization'>, handle: (ex: Exchange, ctx: ErrorContext) => Promise<T>): Promise<T> {
     let credential = await this.auth.initial(repo);
     for (let round = 0; round < 2; round++) {
       const outcome = await this.transport.send<Outcome<T>>({ ...req, authorization: credential.header }, async (ex) => {

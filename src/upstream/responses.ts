@@ -76,14 +76,21 @@ export interface ErrorContext {
 }
 
 export function badResponse(ctx: ErrorContext, why: string, status?: number): UpstreamError {
-  return new UpstreamError(ctx.upstream, 'bad-response', `${ctx.method} ${describeUrl(ctx.url)}: ${why}`, status === undefined ? { reason: why } : { status, reason: why });
+  const url = describeUrl(ctx.url);
+  return new UpstreamError(ctx.upstream, 'bad-response', `${ctx.method} ${url}: ${why}`, status === undefined ? { reason: why, url } : { status, reason: why, url });
 }
 
 export function unavailable(ctx: ErrorContext, err: unknown): UpstreamError {
   const cause = safeCause(err);
   const code = (cause as { code?: string }).code;
   // The cause's message may name the address it could not reach: only the code is for clients.
-  return new UpstreamError(ctx.upstream, 'unavailable', `${ctx.method} ${describeUrl(ctx.url)}: ${code ?? cause.message}`, { cause, reason: code ? `is unreachable (${code})` : 'is unreachable' });
+  const url = describeUrl(ctx.url);
+  return new UpstreamError(ctx.upstream, 'unavailable', `${ctx.method} ${url}: ${code ?? cause.message}`, {
+    cause,
+    url,
+    ...(code === undefined ? {} : { code }),
+    reason: code ? `is unreachable (${code})` : 'is unreachable',
+  });
 }
 
 /**
@@ -101,7 +108,7 @@ export async function failureFromStatus(ctx: ErrorContext, status: number, heade
     return new UpstreamError(ctx.upstream, 'rate-limited', `${where}: 429`, retryAfter === undefined ? details : { ...details, retryAfter });
   }
   discard(body);
-  if (status >= 500) return new UpstreamError(ctx.upstream, 'unavailable', `${where}: ${status}`, { status, reason: `answered ${status}` });
+  if (status >= 500) return new UpstreamError(ctx.upstream, 'unavailable', `${where}: ${status}`, { status, url: describeUrl(ctx.url), reason: `answered ${status}` });
   return badResponse(ctx, `unexpected status ${status}`, status);
 }
 

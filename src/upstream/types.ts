@@ -58,4 +58,6 @@ export interface Upstream {
 export interface UpstreamObserver {
   upstreamRequest(event: { upstream: string; method: string; status: number | 'error'; seconds: number }): void;
   rateLimitRemaining(upstream: string, remaining: number): void;
+  /** A call failed in a way the operator should see (no answer, 5xx, 429, bad answer, rejected credentials); `cause` is one line. */
+  upstreamFailed?(upstream: string, cause: string): void;
 }

@@ -49,3 +49,14 @@ t.test('a blob larger than the whole budget gets no writer; one that fits does',
   t.ok(writer, 'within budget: a writer');
   await writer?.abort(new Error('done'));
 });
+
+t.test('why a blob is refused, in the config terms and units', async (t) => {
+  const { cache, root } = await blobCache(t, 10 * 1024 * 1024);
+  t.equal(await cache.explainRefusal(11 * 1024 * 1024), 'blob 11 MiB does not fit in storage.maxSize 10 MiB; 0 B pinned');
+  t.equal(await cache.explainRefusal(undefined), 'no room for blob of unknown size now: other downloads hold the rest of storage.maxSize, or the disk is full down to storage.minFree');
+  const tmp = storageLayout(root).tmpDir;
+  rmSync(tmp, { recursive: true });
+  writeFileSync(tmp, 'not a directory');
+  t.equal(await cache.begin(digestOf(randomBytes(10)), 10), undefined, 'degraded: no writer');
+  t.match(await cache.explainRefusal(10), /^the storage is not taking writes \(E[A-Z]+\)$/);
+});

@@ -73,6 +73,6 @@ t.test('serve exits 2 with one line when the cached pinned content exceeds stora
   t.equal(run.code, 2);
   const lines = run.stderr.trim().split('\n');
   t.equal(lines.length, 1, 'one line');
-  t.match(lines[0], /^regmirror: config error: storage\.maxSize \(524288 bytes\) is smaller than the pinned content already cached \(\d+ bytes\)/);
+  t.match(lines[0], /^regmirror: config error: the pinned content already cached, [\d.]+ (KiB|MiB), does not fit in storage\.maxSize 512 KiB: raise storage\.maxSize or narrow storage\.pin$/, 'in the units the operator wrote, no byte counts');
   t.same(await checkCacheInvariants(storage, { maxSize: 1024 * MiB, pinnedDigests }), [], 'the refused start deleted nothing');
 });

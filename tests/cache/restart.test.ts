@@ -109,5 +109,5 @@ t.test('pins: pinned content is never evicted; a budget below the pinned set sto
   t.teardown(() => small.close(0));
   const failed: unknown = await small.start().then(() => undefined, (e: unknown) => e);
   t.type(failed, PinBudgetError);
-  t.match((failed as Error).message, /^storage\.maxSize \(1048576 bytes\) is smaller than the pinned content already cached \(\d+ bytes\): raise storage\.maxSize or narrow storage\.pin$/);
+  t.match((failed as Error).message, /^the pinned content already cached, [\d.]+ MiB, does not fit in storage\.maxSize 1 MiB: raise storage\.maxSize or narrow storage\.pin$/);
 });

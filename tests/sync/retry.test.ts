@@ -43,3 +43,13 @@ t.test('other failures are final', async (t) => {
   t.same([f.calls(), g.calls()], [1, 1]);
   t.same(p.pauses, []);
 });
+
+t.test('a host name that does not resolve is not retried: a typo, not an outage', async (t) => {
+  const typo = failing(new UpstreamError('hub', 'unavailable', 'GET http://typo.invalid/v2/: ENOTFOUND', { code: 'ENOTFOUND' }));
+  const p = policy();
+  await t.rejects(withRetry(typo.task, p), { name: 'UpstreamError', message: /ENOTFOUND/ });
+  t.equal(typo.calls(), 1);
+  t.same(p.pauses, []);
+  const refused = failing(new UpstreamError('hub', 'unavailable', 'GET http://127.0.0.1:9/v2/: ECONNREFUSED', { code: 'ECONNREFUSED' }));
+  t.equal(await withRetry(refused.task, policy()), 'ok', 'a refused connection may come back');
+});

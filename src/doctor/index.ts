@@ -1,0 +1,1 @@
+export { currentUser, runDoctor, type CheckLine, type DoctorDeps } from './doctor.js';
