@@ -8,14 +8,21 @@ import { request } from '../fixtures/http.js';
 import { storageLayout } from '../../src/storage/layout.js';
 import { startServe } from '../fixtures/regmirror-process.js';
 import { until } from '../fixtures/poll.js';
+import type { TeardownHost } from '../fixtures/teardown.js';
 
-t.test('SIGTERM during a transfer: no new connections, the transfer finishes, the blob is cached, exit 0', async (t) => {
+/** An upstream whose blob stops after 512 KiB until released (at teardown at the latest). */
+async function heldBlob(t: TeardownHost, seed: string) {
   const reg = await startTestRegistry(t);
-  const layer = randomLayer(2 * 1024 * 1024, 'sigterm');
+  const layer = randomLayer(2 * 1024 * 1024, seed);
   const digest = reg.putBlob('team/app', layer.gz);
   let release!: () => void;
   reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: 512 * 1024, release: new Promise<void>((r) => (release = r)), times: 1 });
   t.teardown(() => release());
+  return { reg, layer, digest, release: () => release() };
+}
+
+t.test('SIGTERM during a transfer: no new connections, the transfer finishes, the blob is cached, exit 0', async (t) => {
+  const { reg, layer, digest, release } = await heldBlob(t, 'sigterm');
 
   const dir = t.testdir({});
   const storage = path.join(dir, 'cache');
@@ -61,12 +68,7 @@ t.test('SIGTERM during a transfer: no new connections, the transfer finishes, th
 });
 
 t.test('a transfer still running when shutdownGrace ends is cut, logged as aborted with its bytes, and counted', async (t) => {
-  const reg = await startTestRegistry(t);
-  const layer = randomLayer(2 * 1024 * 1024, 'sigterm-cut');
-  const digest = reg.putBlob('team/app', layer.gz);
-  let release!: () => void;
-  reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: 512 * 1024, release: new Promise<void>((r) => (release = r)), times: 1 });
-  t.teardown(() => release());
+  const { reg, layer, digest } = await heldBlob(t, 'sigterm-cut');
   const dir = t.testdir({});
   const serve = await startServe(t, { dir, config: { upstreams: { 'docker.io': { url: reg.url } }, storage: { path: path.join(dir, 'cache') }, shutdownGrace: '1s' } });
   let received = 0;
