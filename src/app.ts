@@ -324,10 +324,7 @@ export class App {
       const registryServers = this.tlsServer === undefined ? [this.server] : [this.server, this.tlsServer];
       const closed = registryServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
       for (const server of registryServers) server.closeIdleConnections();
-      const timer = setTimeout(() => {
-        this.cutAtShutdown = this.responses.count;
-        registryServers.forEach((server) => server.closeAllConnections());
-      }, graceMs);
+      const timer = setTimeout(() => ((this.cutAtShutdown = this.responses.count), registryServers.forEach((server) => server.closeAllConnections())), graceMs);
       await Promise.all([...closed, opsClosed]);
       clearTimeout(timer);
       // A download whose clients all left may finish and land in the cache before the stores close,
