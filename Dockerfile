@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The regmirror image: build with dev dependencies, run with production dependencies only.
-#   docker build -t regmirror/regmirror:0.1.0 .
+#   docker build --build-arg COMMIT=$(git rev-parse HEAD) -t regmirror/regmirror:0.1.0 .
 # Air-gapped: build from a base image in your own registry with --build-arg NODE_IMAGE=…
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -19,6 +19,12 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist ./dist
+# The commit `regmirror --version` reports: the image has no .git to read it from. Declared here, so
+# a new commit does not invalidate the npm ci layer above.
+ARG COMMIT=
+# `regmirror` on PATH, as `npm link` gives a checkout: `kubectl exec … -- regmirror cache ls`.
+RUN chmod 0755 dist/cli/main.js && ln -s /app/dist/cli/main.js /usr/local/bin/regmirror \
+ && if [ -n "$COMMIT" ]; then echo "$COMMIT" > COMMIT; fi
 # The default config, with the cache on the volume instead of next to the config file.
 COPY mirror.config.json ./
 RUN groupadd --system --gid 10001 regmirror \
@@ -28,6 +34,8 @@ RUN groupadd --system --gid 10001 regmirror \
  && chown 10001:10001 /var/lib/regmirror
 # Numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
+# Commands run from here find the served config as their default `--config mirror.config.json`.
+WORKDIR /etc/regmirror
 VOLUME /var/lib/regmirror
 EXPOSE 5000
 # A small young generation, as `npm start` runs it: peak RSS while streaming (BENCHMARKS.md, "Peak RSS").
@@ -35,4 +43,4 @@ EXPOSE 5000
 ENV NODE_OPTIONS=--max-semi-space-size=2
 # node is PID 1 on purpose: `serve` handles SIGTERM/SIGINT itself (stops accepting, lets transfers in
 # flight finish for shutdownGrace, closes the stores, exits 0) and starts no child processes to reap.
-CMD ["node", "dist/cli/main.js", "serve", "--config", "/etc/regmirror/mirror.config.json"]
+CMD ["node", "/app/dist/cli/main.js", "serve", "--config", "/etc/regmirror/mirror.config.json"]

@@ -1,4 +1,4 @@
-import { redactRedisUrl, type Config } from './config/index.js';
+import { formatBytes, redactRedisUrl, type Config, type RepositoryPattern } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
 import type { Metrics } from './observability/index.js';
@@ -31,20 +31,49 @@ export function routeContext(config: Config): RouteContext {
   };
 }
 
-/** The effective config for the start-up log line: every secret replaced, URLs as strings. */
+/**
+ * The effective config for the start-up log line, under the config file's own key names (so an
+ * operator can compare it with the file), defaults filled in, every secret replaced.
+ */
 export function redactedConfig(config: Config): unknown {
-  const { metadata } = config.storage;
+  const { storage, metrics, tls } = config;
+  const { metadata } = storage;
   return {
-    ...config,
-    storage: { ...config.storage, metadata: metadata.kind === 'redis' ? { ...metadata, url: redactRedisUrl(metadata.url) } : metadata },
+    listen: hostPortOf(config.listen),
+    storage: {
+      path: storage.path,
+      maxSize: sizeOf(storage.maxSize),
+      minFree: storage.minFree.kind === 'percent' ? `${storage.minFree.percent}%` : sizeOf(storage.minFree.bytes),
+      pin: storage.pin.map(patternOf),
+      ...(metadata.kind === 'redis' ? { metadata: redactRedisUrl(metadata.url), metadataNamespace: metadata.namespace } : {}),
+    },
     upstreams: Object.fromEntries(
-      [...config.upstreams].map(([name, { password, ...u }]) => [
+      [...config.upstreams].map(([name, u]) => [
         name,
-        // No key at all for an anonymous upstream: the logger's redaction would print '[redacted]' for
-        // an undefined password too, which reads as if a secret were configured.
-        { ...u, url: u.url?.href, ...(password === undefined ? {} : { password: '[redacted]' }) },
+        {
+          url: u.url === undefined ? undefined : redactedUrl(u.url),
+          offline: u.offline,
+          username: u.username,
+          // No key at all for an anonymous upstream: '[redacted]' for an absent password reads as if one were set.
+          ...(u.password === undefined ? {} : { password: '[redacted]' }),
+          library: u.officialLibrary,
+          aliases: u.aliases,
+          timeouts: { connect: durationOf(u.timeouts.connectMs), headers: durationOf(u.timeouts.headersMs), bodyIdle: durationOf(u.timeouts.bodyIdleMs) },
+          connections: u.connections,
+        },
       ]),
     ),
+    defaultUpstream: config.defaultUpstream,
+    manifestTTL: durationOf(config.manifestTTLms),
+    log: config.log,
+    metrics: { listen: metrics.listen === undefined ? undefined : hostPortOf(metrics.listen), perRepository: metrics.perRepository },
+    shutdownGrace: durationOf(config.shutdownGraceMs),
+    sync: fileShaped(config.sync),
+    tls: tls === undefined ? undefined : { ...tls, listen: tls.listen === undefined ? undefined : hostPortOf(tls.listen) },
+    auth: fileShaped(config.auth),
+    // Without auth the read policy is "everyone everything", and only trustedProxies may be set.
+    access: config.auth === undefined ? { trustedProxies: config.access.trustedProxies } : fileShaped(config.access),
+    audit: config.audit === undefined ? undefined : { ...config.audit, maxSize: sizeOf(config.audit.maxSize) },
   };
 }
 
@@ -59,4 +88,56 @@ export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLi
     },
   };
   return new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer, now })]));
+}
+
+function hostPortOf({ host, port }: { host: string; port: number }): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function sizeOf(bytes: number): string {
+  return formatBytes(bytes).replace(' ', '');
+}
+
+/** 30000 → "30s": the largest unit that divides it, as the file would say it. */
+function durationOf(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+function patternOf(p: RepositoryPattern): string {
+  return `${p.upstream}/${p.repository}`;
+}
+
+/** A URL with its user information (a proxy's or registry's credentials) replaced. */
+function redactedUrl(url: URL): string {
+  if (url.username === '' && url.password === '') return url.href;
+  const copy = new URL(url.href);
+  copy.username = '[redacted]';
+  copy.password = '';
+  return copy.href.replace('%5Bredacted%5D', '[redacted]');
+}
+
+const SECRET_KEYS = /^(password|token|secret|credentials?)$/i;
+
+/**
+ * The sections read into richer types (sync, auth, access), back in the file's shape: `…Ms` numbers
+ * as durations under the key without the suffix, maps as objects, patterns as `upstream/repository`,
+ * expressions as their source; anything named like a secret replaced.
+ */
+function fileShaped(value: unknown): unknown {
+  if (value instanceof Map) return fileShaped(Object.fromEntries(value));
+  if (value instanceof RegExp) return value.source;
+  if (value instanceof URL) return redactedUrl(value);
+  if (Array.isArray(value)) return value.map(fileShaped);
+  if (value === null || typeof value !== 'object') return value;
+  const keys = Object.keys(value);
+  if (keys.length === 2 && keys.includes('upstream') && keys.includes('repository')) return patternOf(value as RepositoryPattern);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const duration = /^(.+?)(Ms|ms)$/.exec(k);
+    if (SECRET_KEYS.test(k) && v !== undefined) out[k] = '[redacted]';
+    else if (duration !== null && typeof v === 'number') out[duration[1]!] = durationOf(v);
+    else out[k] = fileShaped(v);
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import type { DestinationStream } from 'pino';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
 import type { Credentials, TokenService } from './auth/index.js';
 import type { Config } from './config/index.js';
-import { createHttpServer, createHttpsServer, createOpsServer, Readiness, TlsReloader, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
+import { createHttpServer, createHttpsServer, createOpsServer, Readiness, ResponsesInFlight, TlsReloader, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
 import { Ingest, ManifestReferences, Mirror, type PinSet } from './mirror/index.js';
 import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger } from './observability/index.js';
 import { parseDigest } from './oci/index.js';
@@ -16,6 +16,7 @@ import { PolicyGate } from './policy/index.js';
 import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, routeContext } from './app-config.js';
 import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
+import { hostPort, listen } from './listeners.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
 
 export { configuredPins, redactedConfig, routeContext } from './app-config.js';
@@ -82,6 +83,9 @@ export class App {
   private pins: PinSet;
   private readonly pinFile: PinFile;
   private closing: Promise<void> | undefined;
+  private readonly responses = new ResponsesInFlight();
+  /** Responses still being sent when the shutdown grace ran out, and so cut short. */
+  private cutAtShutdown = 0;
 
   constructor(
     readonly config: Config,
@@ -214,6 +218,8 @@ export class App {
       audit: this.audit,
       tokens: trust.tokenEndpoint,
       catalog: mirror,
+      trustedProxies: config.access.trustedProxies,
+      inFlight: this.responses,
     };
     const tls = config.tls;
     const https = tls === undefined ? undefined : createHttpsServer(registry, { clientCertificates: tls.clientCA !== undefined });
@@ -300,6 +306,11 @@ export class App {
     return this.mirror.settled();
   }
 
+  /** What a shutdown waits for: responses being sent, and downloads (also those whose clients left). */
+  inFlight(): { transfers: number; downloads: number; cutShort: number } {
+    return { transfers: this.responses.count, downloads: this.mirror.downloadsInFlight, cutShort: this.cutAtShutdown };
+  }
+
   /** Stops accepting, gives in-flight transfers `graceMs` to finish, then closes everything. */
   close(graceMs = 10_000): Promise<void> {
     this.closing ??= (async () => {
@@ -311,7 +322,7 @@ export class App {
       const registryServers = this.tlsServer === undefined ? [this.server] : [this.server, this.tlsServer];
       const closed = registryServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
       for (const server of registryServers) server.closeIdleConnections();
-      const timer = setTimeout(() => registryServers.forEach((server) => server.closeAllConnections()), graceMs);
+      const timer = setTimeout(() => ((this.cutAtShutdown = this.responses.count), registryServers.forEach((server) => server.closeAllConnections())), graceMs);
       await Promise.all([...closed, opsClosed]);
       clearTimeout(timer);
       // A download whose clients all left may finish and land in the cache before the stores close,
@@ -319,6 +330,8 @@ export class App {
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.all([this.settled(), syncClosed]), deadline]);
       await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
+      // The downloads that closing aborted log their failure before the stores close and `stopped` is said.
+      await Promise.race([this.settled(), new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
       // Every request has been recorded by now (the listener is closed): write the rest out.
       await this.auditLog?.close();
       await this.cache.close();
@@ -329,18 +342,4 @@ export class App {
     })();
     return this.closing;
   }
-}
-
-function hostPort(address: AddressInfo): string {
-  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
-}
-
-function listen(server: Server, { host, port }: { host: string; port: number }): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
 }

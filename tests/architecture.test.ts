@@ -16,7 +16,7 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   concurrency: { folders: [], packages: /^node:.*$/ },
   config: { folders: ['oci'], packages: /^(node:(fs\/promises|path)|semver|cron-parser)$/ },
   // Metrics implements the observer interfaces their producers define (mirror, upstream, cache).
-  observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache', 'policy'], packages: /^(node:.*|pino|pino-pretty|prom-client)$/ },
+  observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache', 'policy'], packages: /^(node:.*|pino|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },
   // Identities: who a credential is (htpasswd users, robot tokens, signed bearer tokens, failure throttling),
   // and the access controller that asks access's read policy about them (so access never learns of credentials).

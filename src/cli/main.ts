@@ -8,12 +8,13 @@ import { syncCommand } from './sync.js';
 import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { CliError } from './cli-error.js';
-import { packageVersion } from './version.js';
+import { versionLine } from './version.js';
 import { configCheck, type ConfigCheckOptions } from './config-check.js';
+import { registerCompletionCommand } from './completion.js';
 
 const program = new Command('regmirror')
   .description('A pull-through caching mirror for container registries')
-  .version(packageVersion())
+  .version(versionLine())
   .showSuggestionAfterError()
   .exitOverride();
 
@@ -81,6 +82,8 @@ program
   .option('--storage <dir>', 'cache directory (overrides "storage.path")')
   .option('--log-level <level>', 'log level for stderr (default warn)')
   .action(importCommand);
+
+registerCompletionCommand(program);
 
 try {
   await program.parseAsync();

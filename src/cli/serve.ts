@@ -50,12 +50,28 @@ export async function serve(options: ServeOptions): Promise<void> {
       process.off('SIGHUP', reopen);
       // close() stops listening before its first await, so the line below is true when it is read;
       // in-flight pulls then get `shutdownGrace` to finish.
+      const { transfers, downloads } = app.inFlight();
       const closed = app.close(config.shutdownGraceMs);
-      app.logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, waiting for transfers in flight');
-      void closed.then(resolve);
+      app.logger.info(
+        { signal, graceMs: config.shutdownGraceMs, transfers, downloads },
+        `shutting down: no new connections, waiting up to ${formatDuration(config.shutdownGraceMs)} for ${plural(transfers, 'transfer')} and ${plural(downloads, 'download')} in flight`,
+      );
+      void closed.then(() => {
+        const { cutShort } = app.inFlight();
+        app.logger.info({ signal, cutShort }, cutShort === 0 ? 'stopped' : `stopped: ${plural(cutShort, 'transfer')} cut short by the shutdown grace`);
+        resolve();
+      });
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', reopen);
   });
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+function formatDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }

@@ -1,4 +1,4 @@
-export { createHttpServer, createHttpsServer } from './server.js';
+export { createHttpServer, createHttpsServer, ResponsesInFlight } from './server.js';
 export { TlsReloader, type TlsReloaderOptions } from './tls-reload.js';
 export { checkTlsMaterial, readTlsFiles, TLS_MIN_VERSION, type TlsFiles, type TlsMaterial } from './tls.js';
 export type { HttpServerOptions } from './server.js';

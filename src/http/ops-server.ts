@@ -24,7 +24,7 @@ export function createOpsServer({ ops, logger, observer, access = allowAll }: Op
     const route = opsRoute(req.url, ops);
     res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      logger.debug({ method: req.method, route: route ?? 'other', status: res.statusCode, durationMs: seconds * 1000, listener: 'metrics' }, 'request');
+      logger.debug({ method: req.method, route: route ?? 'other', status: res.statusCode, durationMs: Math.ceil(seconds * 1000), listener: 'metrics' }, 'request');
       observer?.request(req.method ?? 'GET', route ?? 'other', res.statusCode, seconds);
     });
     if (route === undefined) {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { allowAll, AccessChallenge, AccessDenied, type Access, type AccessController, type Grant } from '../access/index.js';
 import { OciError, ociErrorBody, parseRequest, resolveRoute, type RepositoryName, type Route, type RouteContext } from '../oci/index.js';
 import type { HeldRepositories, RegistryReader } from '../mirror/index.js';
-import { errorSummary, LogLimiter, noopAudit, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
+import { errorSummary, LogLimiter, noopAudit, TrustedProxies, type AuditDecision, type AuditSink, type HttpObserver } from '../observability/index.js';
 import { auditEvent } from './audit-event.js';
 import { delivered } from './delivery.js';
 import { answerEdges, headerTimeouts } from './edges.js';
@@ -37,6 +37,24 @@ export interface HttpServerOptions {
   readonly headersTimeoutMs?: number;
   /** Which 5xx causes were logged lately (shared by the plain and TLS listeners); one per listener by default. */
   readonly failureLog?: LogLimiter;
+  /** `access.trustedProxies`: whose X-Forwarded-For names the client in the access log. */
+  readonly trustedProxies?: readonly string[];
+  /** Counts the responses being sent, for shutdown to say what it waits for. */
+  readonly inFlight?: ResponsesInFlight;
+}
+
+/** Responses the registry listeners are still sending: what a shutdown waits for, or cuts short. */
+export class ResponsesInFlight {
+  private open = 0;
+
+  get count(): number {
+    return this.open;
+  }
+
+  track(res: ServerResponse): void {
+    this.open++;
+    res.once('close', () => void this.open--);
+  }
 }
 
 /** The registry listener: /v2/ API plus the ops endpoints (health, readiness, metrics, status). */
@@ -61,9 +79,14 @@ export function createHttpsServer(options: HttpServerOptions, { clientCertificat
 
 /** What the registry listeners, plain or TLS, do with a request. */
 function registryHandler(options: HttpServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const withLog = { ...options, failureLog: options.failureLog ?? new LogLimiter() };
-  return (req, res) => void handle(withLog, req, res);
+  const withLog = { ...options, failureLog: options.failureLog ?? new LogLimiter(), proxies: new TrustedProxies(options.trustedProxies ?? []) };
+  return (req, res) => {
+    options.inFlight?.track(res);
+    void handle(withLog, req, res);
+  };
 }
+
+type Handling = HttpServerOptions & { readonly proxies: TrustedProxies };
 
 /** What one request has learnt so far, for the error answer and the record step. */
 interface Exchange {
@@ -83,7 +106,7 @@ interface Exchange {
 }
 
 /** parse → resolve target → authorize → dispatch, then record once the response is over. */
-async function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(options: Handling, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { reader, routes, ops = {}, access = allowAll } = options;
   const aborter = new AbortController();
   const ex: Exchange = { requestId: randomUUID(), started: process.hrtime.bigint(), signal: aborter.signal, note: {}, routeName: 'other', registryApi: true, decision: 'none' };
@@ -160,11 +183,23 @@ function answerError({ logger, failureLog }: HttpServerOptions, req: IncomingMes
 }
 
 /** The access log line, the request metrics and, for /v2 requests, one audit event. */
-function record({ logger, observer, audit = noopAudit }: HttpServerOptions, req: IncomingMessage, res: ServerResponse, ex: Exchange): void {
+function record({ logger, observer, audit = noopAudit, proxies }: Handling, req: IncomingMessage, res: ServerResponse, ex: Exchange): void {
   const { route, note, routeName } = ex;
   const seconds = Number(process.hrtime.bigint() - ex.started) / 1e9;
   const target = describe(route);
-  const fields = { requestId: ex.requestId, method: req.method, route: routeName, ...target, ...delivered(res, note), source: note.source, durationMs: seconds * 1000 };
+  const forwardedFor = req.headers['x-forwarded-for'];
+  const fields = {
+    requestId: ex.requestId,
+    method: req.method,
+    route: routeName,
+    ...target,
+    ...delivered(res, note),
+    source: note.source,
+    // Whole milliseconds, rounded up: a line never claims a response was faster than it was.
+    durationMs: Math.ceil(seconds * 1000),
+    client: proxies.clientAddress(req.socket.remoteAddress, typeof forwardedFor === 'string' ? forwardedFor : undefined),
+    userAgent: req.headers['user-agent'],
+  };
   if (QUIET_ROUTES.has(routeName)) logger.debug(fields, 'request');
   else logger.info(fields, 'request');
   observer?.request(req.method ?? 'GET', routeName, res.statusCode, seconds);

@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import type PinoPretty from 'pino-pretty';
+import { prettyLine } from './pretty-log.js';
 
 export type { Logger } from 'pino';
 
@@ -23,7 +22,7 @@ const REDACT_PATHS = [
 
 /**
  * JSON lines for machines; when nobody passed a destination and stdout is a terminal, the same lines
- * pretty-printed for a person. pino-pretty is loaded only then, so services never pay for it.
+ * as one readable line each for a person (pretty-log.ts).
  */
 export function createLogger(level: string, destination?: DestinationStream, options: { tty?: boolean } = {}): Logger {
   return pino(
@@ -48,7 +47,13 @@ export function logDestination(options: { tty?: boolean } = {}): DestinationStre
 }
 
 function prettyStdout(): DestinationStream {
-  // Synchronous require (pino-pretty is CommonJS) keeps createLogger synchronous for App's constructor.
-  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
-  return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', destination: 1, sync: false });
+  // Synchronous: a person at a terminal reads at terminal speed, and no line is lost at exit.
+  const stdout = pino.destination({ dest: 1, sync: true });
+  // https://no-color.org: any non-empty NO_COLOR turns colours off.
+  return prettyDestination(stdout, (process.env['NO_COLOR'] ?? '') === '');
+}
+
+/** Each JSON line rewritten for a person on its way to `stream`. */
+export function prettyDestination(stream: DestinationStream, color: boolean): DestinationStream {
+  return { write: (line: string) => stream.write(prettyLine(line, { color })) };
 }

@@ -8,7 +8,7 @@ import { regmirror as cli, startServe } from '../fixtures/regmirror-process.js';
 t.test('--version and --help', async (t) => {
   const version = await cli(['--version']);
   t.equal(version.code, 0);
-  t.match(version.stdout, /^\d+\.\d+\.\d+/);
+  t.match(version.stdout, /^regmirror \d+\.\d+\.\d+ \(commit /);
   const help = await cli(['serve', '--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /--config <file>/);

@@ -186,7 +186,7 @@ t.test('NOTES tell how to log in', { skip: tools.skip }, async (t) => {
   t.match(notes, 'logs in\nthrough the token service (https://mirror.example.internal/v2/token)');
   t.match(notes, 'Anonymous may read: docker.io/**.');
   t.match(notes, 'Log in as a user of the htpasswd file in Secret regmirror-users (key htpasswd;');
-  t.match(notes, 'kubectl -n mirrors exec sts/rm-regmirror -- node /app/dist/cli/main.js token create --config /etc/regmirror/mirror.config.json --name ci');
+  t.match(notes, 'kubectl -n mirrors exec sts/rm-regmirror -- regmirror token create --name ci');
   t.match(notes, 'docker login CLUSTER_IP:5000');
   t.match(notes, 'Robot tokens live in each pod\'s own volume');
 

@@ -45,7 +45,7 @@ t.test('helm chart with default values', { skip: tools.skip }, async (t) => {
     const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? 'null') as string[];
     const workdir = [...dockerfile.matchAll(/^WORKDIR (\S+)$/gm)].at(-1)?.[1];
-    t.same(mirror.command, [cmd[0], path.posix.join(workdir ?? '', cmd[1] ?? ''), ...cmd.slice(2)]);
+    t.same(mirror.command, [cmd[0], path.posix.resolve(workdir ?? '/', cmd[1] ?? ''), ...cmd.slice(2)]);
     const user = /^USER (\d+):(\d+)$/m.exec(dockerfile);
     t.equal(pod.spec.securityContext.runAsUser, Number(user?.[1]), 'runAsUser is the image user');
     t.equal(pod.spec.securityContext.runAsGroup, Number(user?.[2]));

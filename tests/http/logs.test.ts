@@ -17,9 +17,11 @@ t.test('one JSON access line per request, carrying the request id the client got
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
   const layer = img.layers[0]!;
 
-  const manifest = await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
+  const manifest = await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT, 'user-agent': 'containerd/1.6.20+unknown' } });
   const m = await lineFor(mirror.logs, manifest.headers['x-request-id']);
   t.match(m, { level: 'info', method: 'GET', route: 'manifest', upstream: 'docker.io', repository: 'team/app', reference: '1', status: 200, bytes: img.manifest.length });
+  t.match(m, { client: '127.0.0.1', userAgent: 'containerd/1.6.20+unknown' }, 'who asked: the client address and its User-Agent');
+  t.ok(Number.isInteger(m?.durationMs), `durations in whole milliseconds (${String(m?.durationMs)})`);
 
   const cold = await request(`${mirror.url}/v2/team/app/blobs/${layer.digest}`);
   t.equal(sha256(cold.body), layer.digest);

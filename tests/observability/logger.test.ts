@@ -5,6 +5,7 @@ import { createLogger } from '../../src/observability/index.js';
 import { haveTool } from '../fixtures/tools.js';
 import { spawnDaemon } from '../fixtures/daemons.js';
 import { regmirrorShellLine } from '../fixtures/regmirror-process.js';
+import { request } from '../fixtures/http.js';
 
 t.test('JSON lines with secrets redacted wherever they sit', async (t) => {
   const lines: string[] = [];
@@ -24,10 +25,16 @@ t.test('a terminal gets human-readable lines; a pipe gets JSON', { skip: haveToo
   const dir = t.testdir({});
   const config = path.join(dir, 'c.json');
   writeFileSync(config, JSON.stringify({ upstreams: { 'docker.io': { url: 'http://127.0.0.1:9' } }, storage: { path: 'cache' } }));
-  const serve = spawnDaemon('script', 'script', ['-qec', regmirrorShellLine(['serve', '--config', config, '--listen', '127.0.0.1:0']), '/dev/null']);
+  const serve = spawnDaemon('script', 'script', ['-qec', regmirrorShellLine(['serve', '--config', config, '--listen', '127.0.0.1:0']), '/dev/null'], { ...process.env, NO_COLOR: '1' });
   t.teardown(() => serve.stop(10_000));
   const line = (await serve.waitForLine(/regmirror listening/, 60_000)).input;
   t.ok(line !== '', 'the start-up line was printed');
   t.notMatch(line.trim(), /^\{/, 'not a JSON line');
-  t.match(line, /INFO/, 'the level as a word');
+  t.match(line, /^\d\d:\d\d:\d\d INFO  regmirror listening address=127\.0\.0\.1:\d+ /, 'time, the level as a word, the message, its fields');
+  t.notMatch(line, /\x1b\[/, 'NO_COLOR: no colours');
+  const address = /address=([\d.]+:\d+)/.exec(line)?.[1];
+  const res = await request(`http://${address}/v2/`, { headers: { 'user-agent': 'containerd/1.6.20+unknown' } });
+  t.equal(res.status, 200);
+  const access = (await serve.waitForLine(/ GET base /, 30_000)).input.trim();
+  t.match(access, /^\d\d:\d\d:\d\d GET base 200 \d+ms 127\.0\.0\.1 containerd\/1\.6$/, 'one line per request');
 });
