@@ -1,6 +1,8 @@
+import type { Server } from 'node:net';
 import { redactRedisUrl, type Config } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
+import type { RegistryEndpoint } from './observability/index.js';
 import { syncPinPatterns } from './sync/index.js';
 
 /** What the composition root derives from the Config, beside building parts: names, pins, log views. */
@@ -44,4 +46,13 @@ export function redactedConfig(config: Config): unknown {
       ]),
     ),
   };
+}
+
+/** Where nodes pull from (HTTPS when the mirror serves it): the status page's node snippets. */
+export function registryEndpoint(config: Config, server: Server): RegistryEndpoint | undefined {
+  const address = server.address();
+  if (address === null || typeof address === 'string') return undefined;
+  const host = config.tls?.listen?.host ?? config.listen.host;
+  const wildcard = host === '' || host === '0.0.0.0' || host === '::';
+  return { scheme: config.tls === undefined ? 'http' : 'https', host: wildcard ? null : host, port: address.port, defaultUpstream: config.defaultUpstream };
 }

@@ -12,7 +12,7 @@ import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
 import { createUpstream, type Upstream, type UpstreamObserver } from './upstream/index.js';
-import { adminTempGraceMs, configuredPins, redactedConfig, routeContext } from './app-config.js';
+import { adminTempGraceMs, configuredPins, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
 import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
@@ -153,7 +153,7 @@ export class App {
       // With a read policy, repositories of one upstream differ in who may read them.
       repositoryScoped: config.auth !== undefined,
     }));
-    metrics.countDownloadsWith(() => mirror.downloadsInFlight);
+    metrics.watchDownloads(() => mirror.downloadsNow());
     this.transfer = {
       source: mirrorExportSource(mirror),
       target: localImportTarget({
@@ -202,7 +202,7 @@ export class App {
       metrics: () => metrics.exposition(),
       status: async () => {
         const diskLimit = await cache.diskLimit();
-        return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache, diskLimit) });
+        return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache, diskLimit), endpoint: () => registryEndpoint(config, this.tlsServer ?? this.server) });
       },
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).

@@ -1,5 +1,6 @@
 import type { Counter, Gauge } from 'prom-client';
-import type { Metrics, ServedLabel } from './metrics.js';
+import { isUpstreamError, type Metrics, type ServedLabel } from './metrics.js';
+import type { HistorySnapshot } from './history.js';
 import type { UpstreamState } from './status-tracker.js';
 
 /** Upstreams as the status page shows them: name and API origin (config forbids credentials in it). */
@@ -22,6 +23,29 @@ export interface StorageStatus {
   readonly pinnedBytes: number;
 }
 
+/** How nodes reach the registry port: the page fills its node snippets with it. */
+export interface RegistryEndpoint {
+  readonly scheme: 'http' | 'https';
+  /** null when listening on every address: the page then uses the host it was loaded from. */
+  readonly host: string | null;
+  readonly port: number;
+  /** The upstream served without a path prefix. */
+  readonly defaultUpstream: string;
+}
+
+/** One upstream blob download running now. */
+export interface InFlightStatus {
+  readonly upstream: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly bytes: number;
+  readonly size: number | null;
+  readonly startedAt: string;
+  /** Average bytes per second since it started; null in its first moment. */
+  readonly bytesPerSecond: number | null;
+  readonly followers: number;
+}
+
 /** The JSON of `/api/status`: what the status page renders and what a CLI may print. */
 export interface StatusSnapshot {
   readonly service: 'regmirror';
@@ -38,12 +62,15 @@ export interface StatusSnapshot {
     readonly evictedBytes: number;
   };
   readonly traffic: {
+    /** Manifest and blob answers to clients (sync and exports left out). */
     readonly lookups: { readonly blob: Lookups; readonly manifest: Lookups };
-    /** (hit + stale) / all lookups since start, blobs and manifests together; null before any. */
+    /** (hit + stale) / client lookups since start, blobs and manifests together; null before any. */
     readonly hitRatio: number | null;
-    /** By where the bytes came from, in the served-bytes metric's terms (a stale copy counts as cache). */
+    /** Blob bytes sent to clients by where they came from, in the served-bytes metric's terms (a stale copy counts as cache, a coalesced follower as upstream). */
     readonly bytesServed: Readonly<Record<ServedLabel, number>>;
-    /** Blob bytes served from disk: each is a byte no upstream had to send. */
+    /** Blob bytes the upstreams sent, once per download however many clients followed it (sync's included). */
+    readonly bytesDownloaded: number;
+    /** Blob bytes served minus bytes downloaded: what the upstreams did not have to send; never below 0 (synced bytes no client pulled yet). */
     readonly bytesSaved: number;
     readonly downloadsInFlight: number;
     readonly digestMismatches: number;
@@ -70,8 +97,13 @@ export interface StatusSnapshot {
     readonly images: number;
     readonly lastRun: { readonly startedAt: string | null; readonly finishedAt: string | null; readonly images: number; readonly bytes: number; readonly errors: number } | null;
   }[];
+  readonly inFlight: readonly InFlightStatus[];
+  /** Per-minute sums over the last hours, for the page's charts. */
+  readonly history: HistorySnapshot;
   /** Absent where no storage is attached (a status built from metrics alone). */
   readonly storage?: StorageStatus;
+  /** Absent where the status is built without a listener (tests of the numbers alone). */
+  readonly endpoint?: RegistryEndpoint;
 }
 
 export interface StatusOptions {
@@ -80,12 +112,13 @@ export interface StatusOptions {
   readonly topRepositories?: number;
   readonly now?: () => number;
   readonly storage?: () => StorageStatus;
+  readonly endpoint?: () => RegistryEndpoint | undefined;
 }
 
 /** Reads the live numbers out of the metrics (one source of truth for the page and for Prometheus). */
 export async function statusSnapshot(metrics: Metrics, options: StatusOptions): Promise<StatusSnapshot> {
   const now = (options.now ?? Date.now)();
-  const lookups = await values(metrics.cacheLookups);
+  const lookups = await values(metrics.clientLookups);
   const lookupsOf = (kind: string): Lookups => ({
     hit: sum(lookups, { kind, outcome: 'hit' }),
     miss: sum(lookups, { kind, outcome: 'miss' }),
@@ -97,6 +130,8 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
   const total = [blob, manifest].reduce((n, l) => n + l.hit + l.miss + l.coalesced + l.stale, 0);
   const fromCache = blob.hit + blob.stale + manifest.hit + manifest.stale;
   const served = await values(metrics.servedBytes);
+  const bytesServed = { cache: sum(served, { source: 'cache' }), upstream: sum(served, { source: 'upstream' }) };
+  const bytesDownloaded = sum(await values(metrics.downloadedBytes), {});
   const sizeBytes = sum(await values(metrics.cacheBytes), {});
   const maxSizeBytes = metrics.cacheMaxBytes ?? null;
   const upstreamRequests = await values(metrics.upstreamRequests);
@@ -121,8 +156,9 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
     traffic: {
       lookups: { blob, manifest },
       hitRatio: total === 0 ? null : fromCache / total,
-      bytesServed: { cache: sum(served, { source: 'cache' }), upstream: sum(served, { source: 'upstream' }) },
-      bytesSaved: sum(served, { source: 'cache' }),
+      bytesServed,
+      bytesDownloaded,
+      bytesSaved: Math.max(0, bytesServed.cache + bytesServed.upstream - bytesDownloaded),
       downloadsInFlight: sum(await values(metrics.downloadsInFlight), {}),
       digestMismatches: sum(await values(metrics.digestMismatches), {}),
     },
@@ -139,7 +175,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
         lastRequestAt: iso(seen?.lastRequestAt),
         rateLimitRemaining: limit?.value ?? null,
         requests: requests.reduce((n, v) => n + v.value, 0),
-        errors: requests.filter((v) => isError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
+        errors: requests.filter((v) => isUpstreamError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
       };
     }),
     sync: [...metrics.tracker.syncJobs].map(([job, s]) => ({
@@ -153,15 +189,27 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       images: sum(syncImages, { job }),
       lastRun: s.lastRun === undefined ? null : { ...s.lastRun, startedAt: iso(s.lastRun.startedAt), finishedAt: iso(s.lastRun.finishedAt) },
     })),
+    inFlight: metrics.downloadsNow().map((d) => {
+      const seconds = (now - d.startedAt) / 1000;
+      return {
+        upstream: d.upstream,
+        repository: d.repository,
+        digest: d.digest,
+        bytes: d.bytes,
+        size: d.size ?? null,
+        startedAt: new Date(d.startedAt).toISOString(),
+        bytesPerSecond: seconds > 0 ? Math.round(d.bytes / seconds) : null,
+        followers: d.followers,
+      };
+    }),
+    history: metrics.history.snapshot(),
     ...(options.storage ? { storage: options.storage() } : {}),
+    ...withEndpoint(options.endpoint?.()),
   };
 }
 
-/** An upstream answer that failed the pull: no answer, 429 or 5xx. */
-function isError(status: string | number | undefined): boolean {
-  if (status === 'error') return true;
-  const n = Number(status);
-  return n === 429 || n >= 500;
+function withEndpoint(endpoint: RegistryEndpoint | undefined): { endpoint?: RegistryEndpoint } {
+  return endpoint === undefined ? {} : { endpoint };
 }
 
 interface Sample {
