@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
-import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
+import { CacheAdmin, createAdminSocketServer, holdStorage, listImages, releaseStorage } from './admin/index.js';
 import type { Credentials, TokenService } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { createHttpServer, createHttpsServer, createOpsServer, Readiness, TlsReloader, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
@@ -204,6 +204,7 @@ export class App {
         const diskLimit = await cache.diskLimit();
         return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, storage: () => storageStatus(health, cache, diskLimit), endpoint: () => registryEndpoint(config, this.tlsServer ?? this.server) });
       },
+      images: () => listImages({ store: cache, metadata: this.metadata, isPinned: (key) => this.pins.matchesKey(key) }),
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
