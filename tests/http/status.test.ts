@@ -1,5 +1,5 @@
 import t from 'tap';
-import { quickImage, randomLayer, sha256 } from '../fixtures/images.js';
+import { buildIndex, quickImage, randomLayer, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
@@ -152,4 +152,34 @@ t.test('/api/status after a coalesced pull: downloaded once, as the upstream cou
   t.equal(total(warm.history.series.lookups), N + 1);
   t.equal(total(warm.history.series.hits), 1);
   t.equal(total(warm.history.series.upstreamErrors), 0);
+});
+
+t.test('/api/images: each cached tag with its platforms, size, last pull, pin and how complete it is', async (t) => {
+  const reg = await startTestRegistry(t);
+  const amd = quickImage('images-amd64');
+  const arm = quickImage('images-arm64', { architecture: 'arm64', variant: 'v8' });
+  reg.pushIndex('team/multi', '1', buildIndex([amd, arm]));
+  const single = quickImage('images-single');
+  reg.pushImage('pinned/app', '2', single);
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, pin: ['docker.io/pinned/**'] });
+  const INDEX = 'application/vnd.oci.image.index.v1+json';
+  // The index and the amd64 image in full; nothing of arm64 but what the index names.
+  await request(`${mirror.url}/v2/team/multi/manifests/1`, { headers: { accept: `${INDEX}, ${ACCEPT}` } });
+  await request(`${mirror.url}/v2/team/multi/manifests/${amd.manifestDigest}`, { headers: { accept: ACCEPT } });
+  for (const b of [amd.config, ...amd.layers]) await request(`${mirror.url}/v2/team/multi/blobs/${b.digest}`);
+  await request(`${mirror.url}/v2/pinned/app/manifests/2`, { headers: { accept: ACCEPT } });
+  for (const b of [single.config, ...single.layers]) await request(`${mirror.url}/v2/pinned/app/blobs/${b.digest}`);
+  await mirror.app.settled();
+
+  const res = await request(`${mirror.url}/api/images`);
+  t.equal(res.status, 200);
+  t.equal(res.headers['content-type'], 'application/json');
+  const { images } = JSON.parse(res.body.toString()) as { images: { repository: string; tag: string; platforms: string[]; sizeBytes: number; lastPulled: string; pinned: boolean; blobs: { cached: number; referenced: number } }[] };
+  t.same(images.map((i) => `${i.repository}:${i.tag}`), ['pinned/app:2', 'team/multi:1'], 'sorted by name');
+  const [pinned, multi] = images;
+  const imageBytes = (img: typeof single) => img.manifest.length + img.config.size + img.layers.reduce((n, l) => n + l.size, 0);
+  t.match(pinned, { platforms: ['linux/amd64'], pinned: true, sizeBytes: imageBytes(single), lastPulled: ISO, blobs: { cached: 1 + 1 + single.layers.length, referenced: 1 + 1 + single.layers.length } });
+  t.match(multi, { platforms: ['linux/amd64', 'linux/arm64/v8'], pinned: false, sizeBytes: imageBytes(amd) + buildIndex([amd, arm]).manifest.length });
+  t.equal(multi?.blobs.cached, 1 + 1 + 1 + amd.layers.length, 'the index and the whole amd64 image');
+  t.equal(multi?.blobs.referenced, 1 + 1 + 1 + amd.layers.length + 1, 'the arm64 manifest is named but not here (its blobs are unknown until it is)');
 });
