@@ -14,6 +14,8 @@ if (tools.skip && tools.required) t.fail(`status page: ${tools.skip}`);
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json';
 /** Where a person can look at the page the test saw (.tap/ is git-ignored test output). */
+/** A browser on a loaded machine is slow: wait long, still without timing anything. */
+const PATIENT = { timeoutMs: 30_000, tries: 1500 };
 const SCREENSHOT = path.resolve(import.meta.dirname, '../../.tap/artefacts/status-page.png');
 
 /** The page's formatting, restated independently: a change on either side shows here. */
@@ -61,7 +63,7 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   t.teardown(() => release());
   const held = request(`${mirror.url}/v2/team/app/blobs/${bigDigest}`);
   const status = async () => JSON.parse((await request(`${mirror.url}/api/status`)).body.toString()) as StatusSnapshot;
-  api = await until('the held download is in flight', status, (x) => x.inFlight[0]?.followers === 1 && x.inFlight[0].bytes > 0);
+  api = await until('the held download is in flight', status, (x) => x.inFlight[0]?.followers === 1 && x.inFlight[0].bytes > 0, PATIENT);
 
   const browser = await launchChromium(t);
   const { page, errors } = await newPage(browser);
@@ -166,8 +168,27 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   await page.locator('#sync tr[data-job="nightly"] button').evaluate((b) => (b as unknown as { click(): void }).click());
   await posted;
   const answer = page.locator('#sync tr[data-job="nightly"] .answer');
-  await until('the answer shows', () => answer.textContent(), (x) => /^\d{3} /.test(x ?? ''));
+  await until('the answer shows', () => answer.textContent(), (x) => /^\d{3} /.test(x ?? ''), PATIENT);
 
   release();
   t.equal((await held).status, 200);
+
+  // Fields other parts of the server add (an upstream's last error, a sync entry's schedule): the
+  // real answer with them filled in, and a cause carrying markup that must stay text.
+  const { page: later } = await newPage(browser);
+  await later.route('**/api/status', async (route) => {
+    const real = JSON.parse((await (await route.fetch()).text()) as string) as Record<string, unknown> & { upstreams: Record<string, unknown>[]; sync: Record<string, unknown>[] };
+    real.upstreams[0]!['lastError'] = { at: '2026-01-02T03:04:05.000Z', cause: 'ECONNREFUSED <b id="injected">x</b>' };
+    Object.assign(real.sync[0]!, { schedule: '0 3 * * *', nextRunAt: '2026-01-03T03:00:00.000Z', lastOrigin: 'api' });
+    await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(real) });
+  });
+  await later.goto(`${mirror.url}/`);
+  await later.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
+  const lastError = await later.locator(`#upstreams tr[data-upstream="${up.name}"] td`).nth(7).textContent();
+  t.match(lastError, /^ECONNREFUSED <b id="injected">x<\/b> \(/, 'the cause, as text, and when');
+  t.equal(await later.locator('#injected').count(), 0, 'no markup from the JSON reaches the DOM');
+  const entry = await later.locator('#sync tr[data-job="nightly"] td').allTextContents();
+  t.equal(entry[2], '0 3 * * *');
+  t.match(entry[3], /2026/, 'the next run, in the time format of the browser');
+  t.equal(entry[5], 'api');
 });

@@ -120,7 +120,7 @@ t.test('/api/status after a coalesced pull: downloaded once, as the upstream cou
   const pulls = Array.from({ length: N }, () => request(`${mirror.url}/v2/team/app/blobs/${digest}`));
 
   // Held mid-body: the one download shows in the in-flight table with every client following it.
-  const held = await until('every client follows the download', () => status(mirror.url), (x) => x.inFlight[0]?.followers === N && x.inFlight[0].bytes > 0);
+  const held = await until('every client follows the download', () => status(mirror.url), (x) => x.inFlight[0]?.followers === N && x.inFlight[0].bytes > 0, { timeoutMs: 30_000, tries: 1500 });
   t.equal(held.inFlight.length, 1, 'one download for N clients');
   t.match(held.inFlight[0], { upstream: 'docker.io', repository: 'team/app', digest, size: layer.size, startedAt: ISO, followers: N });
   t.ok(held.inFlight[0]!.bytes <= 256 * 1024, 'progress is what arrived so far');
