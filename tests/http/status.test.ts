@@ -158,7 +158,15 @@ t.test('/api/images: each cached tag with its platforms, size, last pull, pin an
   const reg = await startTestRegistry(t);
   const amd = quickImage('images-amd64');
   const arm = quickImage('images-arm64', { architecture: 'arm64', variant: 'v8' });
-  reg.pushIndex('team/multi', '1', buildIndex([amd, arm]));
+  // An attestation manifest (platform unknown/unknown) names no platform anyone pulls.
+  const attestation = quickImage('images-attestation', { os: 'unknown', architecture: 'unknown' });
+  const index = buildIndex([amd, arm, attestation]);
+  reg.pushIndex('team/multi', '1', index);
+  // An artifact: its config is not an image config, so it has no platform.
+  const artifactConfig = Buffer.from('not json');
+  const artifactConfigDigest = reg.putBlob('team/artifact', artifactConfig);
+  const artifact = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: ACCEPT, config: { mediaType: 'application/vnd.example.config', digest: artifactConfigDigest, size: artifactConfig.length }, layers: [] }));
+  reg.putManifest('team/artifact', 'v1', artifact, ACCEPT);
   const single = quickImage('images-single');
   reg.pushImage('pinned/app', '2', single);
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, pin: ['docker.io/pinned/**'] });
@@ -167,6 +175,8 @@ t.test('/api/images: each cached tag with its platforms, size, last pull, pin an
   await request(`${mirror.url}/v2/team/multi/manifests/1`, { headers: { accept: `${INDEX}, ${ACCEPT}` } });
   await request(`${mirror.url}/v2/team/multi/manifests/${amd.manifestDigest}`, { headers: { accept: ACCEPT } });
   for (const b of [amd.config, ...amd.layers]) await request(`${mirror.url}/v2/team/multi/blobs/${b.digest}`);
+  await request(`${mirror.url}/v2/team/artifact/manifests/v1`, { headers: { accept: ACCEPT } });
+  await request(`${mirror.url}/v2/team/artifact/blobs/${artifactConfigDigest}`);
   await request(`${mirror.url}/v2/pinned/app/manifests/2`, { headers: { accept: ACCEPT } });
   for (const b of [single.config, ...single.layers]) await request(`${mirror.url}/v2/pinned/app/blobs/${b.digest}`);
   await mirror.app.settled();
@@ -175,11 +185,12 @@ t.test('/api/images: each cached tag with its platforms, size, last pull, pin an
   t.equal(res.status, 200);
   t.equal(res.headers['content-type'], 'application/json');
   const { images } = JSON.parse(res.body.toString()) as { images: { repository: string; tag: string; platforms: string[]; sizeBytes: number; lastPulled: string; pinned: boolean; blobs: { cached: number; referenced: number } }[] };
-  t.same(images.map((i) => `${i.repository}:${i.tag}`), ['pinned/app:2', 'team/multi:1'], 'sorted by name');
-  const [pinned, multi] = images;
+  t.same(images.map((i) => `${i.repository}:${i.tag}`), ['pinned/app:2', 'team/artifact:v1', 'team/multi:1'], 'sorted by name');
+  const [pinned, other, multi] = images;
+  t.match(other, { platforms: [], sizeBytes: artifact.length + artifactConfig.length, blobs: { cached: 2, referenced: 2 } });
   const imageBytes = (img: typeof single) => img.manifest.length + img.config.size + img.layers.reduce((n, l) => n + l.size, 0);
   t.match(pinned, { platforms: ['linux/amd64'], pinned: true, sizeBytes: imageBytes(single), lastPulled: ISO, blobs: { cached: 1 + 1 + single.layers.length, referenced: 1 + 1 + single.layers.length } });
-  t.match(multi, { platforms: ['linux/amd64', 'linux/arm64/v8'], pinned: false, sizeBytes: imageBytes(amd) + buildIndex([amd, arm]).manifest.length });
+  t.match(multi, { platforms: ['linux/amd64', 'linux/arm64/v8'], pinned: false, sizeBytes: imageBytes(amd) + index.manifest.length });
   t.equal(multi?.blobs.cached, 1 + 1 + 1 + amd.layers.length, 'the index and the whole amd64 image');
-  t.equal(multi?.blobs.referenced, 1 + 1 + 1 + amd.layers.length + 1, 'the arm64 manifest is named but not here (its blobs are unknown until it is)');
+  t.equal(multi?.blobs.referenced, 1 + 1 + 1 + amd.layers.length + 2, 'the arm64 and attestation manifests are named but not here (their blobs are unknown until they are)');
 });
