@@ -1,7 +1,8 @@
+import type { Server } from 'node:net';
 import { formatBytes, redactRedisUrl, type Config, type RepositoryPattern } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
-import type { Metrics } from './observability/index.js';
+import type { Metrics, RegistryEndpoint } from './observability/index.js';
 import { syncPinPatterns, type RateLimitLedger } from './sync/index.js';
 import { createUpstream, type Upstream } from './upstream/index.js';
 
@@ -140,4 +141,13 @@ function fileShaped(value: unknown): unknown {
     else out[k] = fileShaped(v);
   }
   return out;
+}
+
+/** Where nodes pull from (HTTPS when the mirror serves it): the status page's node snippets. */
+export function registryEndpoint(config: Config, server: Server): RegistryEndpoint | undefined {
+  const address = server.address();
+  if (address === null || typeof address === 'string') return undefined;
+  const host = config.tls?.listen?.host ?? config.listen.host;
+  const wildcard = host === '' || host === '0.0.0.0' || host === '::';
+  return { scheme: config.tls === undefined ? 'http' : 'https', host: wildcard ? null : host, port: address.port, defaultUpstream: config.defaultUpstream };
 }

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
-import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
+import { CacheAdmin, createAdminSocketServer, holdStorage, listImages, releaseStorage } from './admin/index.js';
 import type { Credentials, TokenService } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { createHttpServer, createHttpsServer, createOpsServer, Readiness, ResponsesInFlight, TlsReloader, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
@@ -13,7 +13,7 @@ import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, ty
 import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
 import type { Upstream } from './upstream/index.js';
 import { PolicyGate } from './policy/index.js';
-import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, routeContext } from './app-config.js';
+import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
 import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { hostPort, listen } from './listeners.js';
@@ -152,7 +152,7 @@ export class App {
       // With a read policy, repositories of one upstream differ in who may read them.
       repositoryScoped: config.auth !== undefined,
     }));
-    metrics.countDownloadsWith(() => mirror.downloadsInFlight);
+    metrics.watchDownloads(() => mirror.downloadsNow());
     this.policy = new PolicyGate(mirror, config.policy, { observer: metrics, logger: this.logger, ttlMs: config.manifestTTLms });
     this.transfer = {
       source: mirrorExportSource(mirror),
@@ -203,8 +203,10 @@ export class App {
       metrics: () => metrics.exposition(),
       status: async () => {
         const diskLimit = await cache.diskLimit();
-        return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: config.policy.length, storage: () => storageStatus(health, cache, diskLimit) });
+        const endpoint = () => registryEndpoint(config, this.tlsServer ?? this.server);
+        return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint });
       },
+      images: () => listImages({ store: cache, metadata: this.metadata, isPinned: (key) => this.pins.matchesKey(key) }),
     };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };

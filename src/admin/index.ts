@@ -1,6 +1,7 @@
 export { CacheAdmin, PIN_SOURCES, repoMatcher, type CacheAdminDeps } from './cache-admin.js';
 export { FileBlobRemover, type BlobRemover } from './blob-remover.js';
 export { pinnedInSnapshot, type PinnedBlobs } from './pinned-blobs.js';
+export { listImages, type CachedImage, type ImageListDeps } from './image-list.js';
 export { createAdminSocketServer, type AdminRoutes } from './admin-socket.js';
 export {
   ADMIN_COMMANDS,

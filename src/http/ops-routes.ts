@@ -14,9 +14,11 @@ export interface OpsEndpoints {
   readonly metrics?: () => Promise<{ contentType: string; body: string }>;
   /** The JSON behind the status page. */
   readonly status?: () => Promise<unknown>;
+  /** The cached images the status page lists (served with the status, never alone). */
+  readonly images?: () => Promise<unknown>;
 }
 
-export type OpsRoute = 'healthz' | 'readyz' | 'metrics' | 'status' | 'ui';
+export type OpsRoute = 'healthz' | 'readyz' | 'metrics' | 'status' | 'images' | 'ui';
 
 /** The ops route a path names, if that endpoint is served here. Query strings are ignored. */
 export function opsRoute(url: string | undefined, ops: OpsEndpoints): OpsRoute | undefined {
@@ -30,6 +32,8 @@ export function opsRoute(url: string | undefined, ops: OpsEndpoints): OpsRoute |
       return ops.metrics ? 'metrics' : undefined;
     case '/api/status':
       return ops.status ? 'status' : undefined;
+    case '/api/images':
+      return ops.status && ops.images ? 'images' : undefined;
     case '/':
     case '/ui':
     case '/ui/':
@@ -40,7 +44,7 @@ export function opsRoute(url: string | undefined, ops: OpsEndpoints): OpsRoute |
 }
 
 /** Probes, scrapes and the page are routine: logged at debug, not info, so they never drown pulls. */
-export const QUIET_ROUTES: ReadonlySet<string> = new Set<OpsRoute>(['healthz', 'readyz', 'metrics', 'status', 'ui']);
+export const QUIET_ROUTES: ReadonlySet<string> = new Set<OpsRoute>(['healthz', 'readyz', 'metrics', 'status', 'images', 'ui']);
 
 /**
  * Who may call an ops endpoint: probes are open (kubelet and load balancers send no credentials),
@@ -51,6 +55,7 @@ const OPS_ACCESS: Readonly<Record<OpsRoute, 'metrics' | 'admin' | undefined>> = 
   readyz: undefined,
   metrics: 'metrics',
   status: 'admin',
+  images: 'admin',
   ui: 'admin',
 };
 
@@ -85,6 +90,9 @@ export async function serveOps(req: IncomingMessage, res: ServerResponse, route:
     }
     case 'status':
       send(res, req, 200, 'application/json', JSON.stringify(await ops.status!()));
+      return;
+    case 'images':
+      send(res, req, 200, 'application/json', JSON.stringify(await ops.images!()));
       return;
     case 'ui':
       send(res, req, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML, { 'content-security-policy': STATUS_PAGE_CSP, 'x-content-type-options': 'nosniff' });

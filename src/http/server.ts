@@ -203,6 +203,8 @@ function record({ logger, observer, audit = noopAudit, proxies }: Handling, req:
   if (QUIET_ROUTES.has(routeName)) logger.debug(fields, 'request');
   else logger.info(fields, 'request');
   observer?.request(req.method ?? 'GET', routeName, res.statusCode, seconds);
+  // Sync and exports look the cache up too, through the mirror: only these answers are clients'.
+  if ((route?.kind === 'manifest' || route?.kind === 'blob') && note.source !== undefined) observer?.answered(route.kind, note.source);
   if (route !== undefined && 'upstream' in route && note.bytes !== undefined && note.bytes > 0) {
     // regmirror_served_bytes_total counts blob bodies by source; manifest bytes count per repository only.
     observer?.served(route.upstream, route.name, route.kind === 'blob' ? note.source : undefined, note.bytes);

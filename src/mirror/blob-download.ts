@@ -28,15 +28,22 @@ export class BlobDownload {
    * Rejects when the store stopped keeping it mid-download, though every client got the whole blob.
    */
   readonly done: Promise<BlobInfo>;
+  /** ms since epoch, for the in-flight table's rate. */
+  readonly startedAt: number;
+  /** Client responses reading it now: BlobService counts them in and out. */
+  followers = 0;
+  #started: StartedDownload | undefined;
 
   constructor(
     source: BlobSource,
     /** The repository it was started for: the one upstream authorised it for, and the one it gets linked to. */
     readonly ref: RepoRef,
-    digest: Digest,
+    readonly digest: Digest,
     ingest: Ingest,
     onFinished: (result: DownloadResult) => void,
+    now: () => number = Date.now,
   ) {
+    this.startedAt = now();
     const started = (async () => {
       const { size, body } = await source.open(ref, digest);
       try {
@@ -46,7 +53,7 @@ export class BlobDownload {
         throw err;
       }
     })();
-    this.ready = started.then(({ writer, kept, size }) => ({ writer, kept, size }));
+    this.ready = started.then(({ writer, kept, size }) => (this.#started = { writer, kept, size }));
     this.done = started.then(async ({ writer, kept, body }) => {
       let info: BlobInfo;
       try {
@@ -64,6 +71,11 @@ export class BlobDownload {
     });
     // Nobody may be waiting on `done` (all clients left); the failure was already reported.
     this.done.catch(() => {});
+  }
+
+  /** Bytes received so far and the size upstream announced (both unknown until it answered). */
+  get progress(): { bytes: number; size: number | undefined } {
+    return { bytes: this.#started?.writer.bytesWritten ?? 0, size: this.#started?.size };
   }
 }
 

@@ -6,6 +6,7 @@ import { UpstreamError } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { BlobDownload } from './blob-download.js';
 import type { BlobSource } from './blob-source.js';
+import type { InFlightDownload } from './observer.js';
 import type { RepoRef, ServiceDeps, Source } from './types.js';
 
 export type BlobReply =
@@ -25,6 +26,7 @@ interface Deps extends ServiceDeps {
   readonly source: BlobSource;
   /** Serve a digest to a repository only once it is known to hold it (MirrorOptions.repositoryScoped). */
   readonly repositoryScoped: boolean;
+  readonly now?: () => number;
 }
 
 /** Blob policy: local first, one coalesced download per (upstream, digest) otherwise. */
@@ -91,6 +93,8 @@ export class BlobService {
       this.forget(ref, digest, download);
       return this.get(ref, digest, rangeHeader, signal);
     }
+    download.followers++;
+    body.once('close', () => download.followers--);
     return { kind: 'body', status: span ? 206 : 200, size, span, body, source: joined ? 'inflight' : 'upstream' };
   }
 
@@ -191,7 +195,7 @@ export class BlobService {
       observer.downloadFinished('failed', result.bytes);
       if (result.error instanceof DigestMismatchError) observer.digestMismatch('blob');
       logger.warn({ upstream: ref.upstream, repository: ref.name, digest, error: errorSummary(result.error) }, 'blob download failed; nothing was cached');
-    });
+    }, this.deps.now);
     // The entry lives until the blob is committed and linked (clients joining late read the committed
     // file), or until it failed, so a retry starts afresh.
     const forget = () => this.forget(ref, digest, download);
@@ -210,6 +214,18 @@ export class BlobService {
   /** Upstream downloads running now: the map itself, so no second count can drift from it. */
   get inFlight(): number {
     return this.downloads.size;
+  }
+
+  /** The downloads running now, for the status page: read from the map itself, like inFlight. */
+  downloadsNow(): InFlightDownload[] {
+    return [...this.downloads.values()].map((d) => ({
+      upstream: d.ref.upstream,
+      repository: d.ref.name,
+      digest: d.digest,
+      ...d.progress,
+      startedAt: d.startedAt,
+      followers: d.followers,
+    }));
   }
 
   /** Resolves when every download in flight now has been committed and linked, or has failed. */

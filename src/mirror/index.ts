@@ -2,7 +2,7 @@ export { Mirror } from './mirror.js';
 export type { MirrorOptions } from './mirror.js';
 export type { BlobReply } from './blobs.js';
 export type { ManifestReply } from './manifests.js';
-export type { CacheOutcome, MirrorObserver } from './observer.js';
+export type { CacheOutcome, InFlightDownload, MirrorObserver } from './observer.js';
 export { noopObserver } from './observer.js';
 export type { HeldRepositories, ReferrersReply, RegistryReader, RepoRef, Source, SyncMirror, TagsReply } from './types.js';
 export { retryable, type Retryable } from './retryable.js';

@@ -7,7 +7,7 @@ import { upstreamBlobSource } from './blob-source.js';
 import { Ingest, type TagOrigin } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import { ReferrersService } from './referrers.js';
-import type { MirrorObserver } from './observer.js';
+import type { InFlightDownload, MirrorObserver } from './observer.js';
 import type { HeldRepositories, MirrorMetadata, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
 
 export interface MirrorOptions {
@@ -55,7 +55,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
     const now = options.now ?? Date.now;
     const ingest = new Ingest({ store, metadata, now });
     const repositoryScoped = options.repositoryScoped ?? false;
-    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), repositoryScoped });
+    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), repositoryScoped, now });
     this.manifests = new ManifestService({
       upstreams: this.upstreams,
       store,
@@ -148,6 +148,11 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
 
   get downloadsInFlight(): number {
     return this.blobs.inFlight;
+  }
+
+  /** Each download running now, with its progress and followers (the status page's in-flight table). */
+  downloadsNow(): InFlightDownload[] {
+    return this.blobs.downloadsNow();
   }
 
   /** Waits for the downloads in flight to be committed (or to fail): shutdown drains them. */

@@ -1,10 +1,11 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CacheOutcome, MirrorObserver, Source } from '../mirror/index.js';
+import type { CacheOutcome, InFlightDownload, MirrorObserver, Source } from '../mirror/index.js';
 import type { UpstreamObserver } from '../upstream/index.js';
 import type { CacheIndexObserver } from '../cache/index.js';
 import type { PolicyObserver, PolicyOutcome } from '../policy/index.js';
 import type { AuditObserver, HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
 import { StatusTracker } from './status-tracker.js';
+import { TrafficHistory } from './history.js';
 
 /** regmirror_served_bytes_total's `source` values, which the status page reports as they are. */
 export type ServedLabel = 'cache' | 'upstream';
@@ -15,6 +16,16 @@ export type ServedLabel = 'cache' | 'upstream';
  * request started is still upstream traffic.
  */
 const SERVED_LABEL: Readonly<Record<Source, ServedLabel>> = { cache: 'cache', stale: 'cache', upstream: 'upstream', inflight: 'upstream' };
+
+/** A client's answer in cache-lookup terms: joining another pull's download is "coalesced". */
+const CLIENT_OUTCOME: Readonly<Record<Source, CacheOutcome>> = { cache: 'hit', stale: 'stale', upstream: 'miss', inflight: 'coalesced' };
+
+/** An upstream answer that failed the pull: no answer, 429 or 5xx. */
+export function isUpstreamError(status: string | number | undefined): boolean {
+  if (status === 'error') return true;
+  const n = Number(status);
+  return n === 429 || n >= 500;
+}
 
 export interface MetricsOptions {
   /** Repositories with their own label on regmirror_repository_*; 0 (default) leaves those metrics out. */
@@ -50,11 +61,12 @@ const POLICY_OUTCOMES: readonly PolicyOutcome[] = ['allowed', 'refused', 'warned
 export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, CacheIndexObserver, SyncObserver, AuditObserver, PolicyObserver {
   readonly registry = new Registry();
   readonly tracker: StatusTracker;
+  readonly history: TrafficHistory;
   readonly startedAt: number;
   readonly cacheMaxBytes: number | undefined;
   private readonly perRepository: number;
   private readonly labelledRepositories = new Set<string>();
-  #downloadsInFlight: () => number = () => 0;
+  #downloadsNow: () => readonly InFlightDownload[] = () => [];
   private readonly now: () => number;
 
   readonly httpRequests = this.counter('regmirror_http_requests_total', 'HTTP requests answered, by method, route and status.', ['method', 'route', 'status']);
@@ -65,7 +77,8 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     buckets: REQUEST_BUCKETS,
     registers: [this.registry],
   });
-  readonly cacheLookups = this.counter('regmirror_cache_lookups_total', 'Cache lookups by kind (blob|manifest) and outcome (hit|miss|coalesced|stale).', ['kind', 'outcome']);
+  readonly cacheLookups = this.counter('regmirror_cache_lookups_total', 'Cache lookups by kind (blob|manifest) and outcome (hit|miss|coalesced|stale), sync and exports included.', ['kind', 'outcome']);
+  readonly clientLookups = this.counter('regmirror_client_lookups_total', 'Manifest and blob answers to clients by kind and outcome (hit|miss|coalesced|stale): the hit ratio people see.', ['kind', 'outcome']);
   readonly servedBytes = this.counter('regmirror_served_bytes_total', 'Blob body bytes sent to clients, by source (cache|upstream).', ['source']);
   readonly upstreamRequests = this.counter('regmirror_upstream_requests_total', 'Requests to upstream registries (every hop), by upstream, method and status ("error": no answer).', [
     'upstream',
@@ -85,10 +98,10 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     help: 'Upstream blob downloads running now.',
     registers: [this.registry],
     // Read at scrape time from the downloads themselves, not kept by increments that could drift.
-    collect: (): void => this.downloadsInFlight.set(this.#downloadsInFlight()),
+    collect: (): void => this.downloadsInFlight.set(this.#downloadsNow().length),
   });
   readonly downloads = this.counter('regmirror_blob_downloads_total', 'Upstream blob downloads finished, by result (committed|failed).', ['result']);
-  readonly downloadedBytes = this.counter('regmirror_blob_downloaded_bytes_total', 'Blob bytes received from upstreams, by result of their download.', ['result']);
+  readonly downloadedBytes = this.counter('regmirror_blob_downloaded_bytes_total', 'Blob bytes received from upstreams (once per download, however many clients followed it), by result.', ['result']);
   readonly policyDecisions = this.counter('regmirror_policy_decisions_total', 'Manifest requests under a policy rule, by outcome (allowed, refused, warned: would be refused in mode warn, exempt: a signature or attestation).', ['outcome']);
   readonly digestMismatches = this.counter('regmirror_digest_mismatches_total', 'Upstream content whose sha256 did not match its digest, by kind.', ['kind']);
   readonly cacheBytes = this.gauge('regmirror_cache_size_bytes', 'Bytes of committed blobs in the cache.', []);
@@ -112,6 +125,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     const now = (this.now = options.now ?? Date.now);
     this.startedAt = now();
     this.tracker = new StatusTracker(now);
+    this.history = new TrafficHistory(now);
     this.perRepository = options.perRepository ?? 0;
     this.cacheMaxBytes = options.cacheMaxBytes;
     if (options.cacheMaxBytes !== undefined) this.cacheMax.set(options.cacheMaxBytes);
@@ -124,10 +138,14 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     const lookup = (kind: (typeof KINDS)[number]) =>
       Object.fromEntries(OUTCOMES.map((o) => [o, this.cacheLookups.labels(kind, o)])) as Record<CacheOutcome, Counter.Internal>;
     this.lookupChildren = { blob: lookup('blob'), manifest: lookup('manifest') };
+    for (const kind of KINDS) for (const o of OUTCOMES) this.clientLookups.labels(kind, o).inc(0);
     this.servedChildren = { cache: this.servedBytes.labels('cache'), upstream: this.servedBytes.labels('upstream') };
     for (const c of [this.servedChildren.cache, this.servedChildren.upstream]) c.inc(0);
     for (const kind of KINDS) for (const o of OUTCOMES) this.lookupChildren[kind][o].inc(0);
-    for (const r of ['committed', 'failed']) this.downloads.labels(r).inc(0);
+    for (const r of ['committed', 'failed']) {
+      this.downloads.labels(r).inc(0);
+      this.downloadedBytes.labels(r).inc(0);
+    }
     for (const kind of KINDS) this.digestMismatches.labels(kind).inc(0);
     for (const o of POLICY_OUTCOMES) this.policyDecisions.labels(o).inc(0);
     this.evictions.inc(0);
@@ -136,9 +154,13 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     if (options.audit === true) for (const r of ['written', 'dropped']) this.auditLinesTotal.labels(r).inc(0);
   }
 
-  /** Where the in-flight gauge reads its number (the mirror's own map of downloads). */
-  countDownloadsWith(read: () => number): void {
-    this.#downloadsInFlight = read;
+  /** Where the in-flight gauge and table read the downloads (the mirror's own map of them). */
+  watchDownloads(read: () => readonly InFlightDownload[]): void {
+    this.#downloadsNow = read;
+  }
+
+  downloadsNow(): readonly InFlightDownload[] {
+    return this.#downloadsNow();
   }
 
   // MirrorObserver
@@ -149,7 +171,9 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
 
   downloadFinished(result: 'committed' | 'failed', bytes: number): void {
     this.downloads.labels(result).inc();
-    if (bytes > 0) this.downloadedBytes.labels(result).inc(bytes);
+    if (bytes <= 0) return;
+    this.downloadedBytes.labels(result).inc(bytes);
+    this.history.add('bytesDownloaded', bytes);
   }
 
   policyDecision(outcome: PolicyOutcome): void {
@@ -166,6 +190,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     this.upstreamRequests.labels(event.upstream, event.method, String(event.status)).inc();
     this.upstreamDuration.labels(event.upstream, event.method).observe(event.seconds);
     this.tracker.upstreamAnswered(event.upstream, event.status);
+    if (isUpstreamError(event.status)) this.history.add('upstreamErrors');
   }
 
   rateLimitRemaining(upstream: string, remaining: number): void {
@@ -189,11 +214,22 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     }
     child.count.inc();
     child.duration.observe(seconds);
+    if (status >= 500) this.history.add('serverErrors');
+  }
+
+  answered(kind: 'blob' | 'manifest', source: Source): void {
+    const outcome = CLIENT_OUTCOME[source];
+    this.clientLookups.labels(kind, outcome).inc();
+    this.history.add('lookups');
+    if (outcome === 'hit' || outcome === 'stale') this.history.add('hits');
   }
 
   served(upstream: string, repository: string, source: Source | undefined, bytes: number): void {
     if (bytes <= 0) return;
-    if (source !== undefined) this.servedChildren[SERVED_LABEL[source]].inc(bytes);
+    if (source !== undefined) {
+      this.servedChildren[SERVED_LABEL[source]].inc(bytes);
+      this.history.add('bytesServed', bytes);
+    }
     this.tracker.served(upstream, repository, bytes);
     if (this.repositoryBytes !== undefined) {
       const key = `${upstream}/${repository}`;

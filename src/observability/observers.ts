@@ -11,6 +11,8 @@ import type { Source } from '../mirror/index.js';
 export interface HttpObserver {
   /** `route` is a bounded name (a route kind or an ops endpoint), never a path. */
   request(method: string, route: string, status: number, seconds: number): void;
+  /** A manifest or blob answered to a client from `source`: the client-side hit ratio. */
+  answered(kind: 'blob' | 'manifest', source: Source): void;
   /** Body bytes sent for one repository; `source` is known for blob bodies only. */
   served(upstream: string, repository: string, source: Source | undefined, bytes: number): void;
 }

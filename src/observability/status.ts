@@ -1,5 +1,6 @@
 import type { Counter, Gauge } from 'prom-client';
-import type { Metrics, ServedLabel } from './metrics.js';
+import { isUpstreamError, type Metrics, type ServedLabel } from './metrics.js';
+import type { HistorySnapshot } from './history.js';
 import type { UpstreamState } from './status-tracker.js';
 
 /** Upstreams as the status page shows them: name and API origin (config forbids credentials in it). */
@@ -22,6 +23,29 @@ export interface StorageStatus {
   readonly pinnedBytes: number;
 }
 
+/** How nodes reach the registry port: the page fills its node snippets with it. */
+export interface RegistryEndpoint {
+  readonly scheme: 'http' | 'https';
+  /** null when listening on every address: the page then uses the host it was loaded from. */
+  readonly host: string | null;
+  readonly port: number;
+  /** The upstream served without a path prefix. */
+  readonly defaultUpstream: string;
+}
+
+/** One upstream blob download running now. */
+export interface InFlightStatus {
+  readonly upstream: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly bytes: number;
+  readonly size: number | null;
+  readonly startedAt: string;
+  /** Average bytes per second since it started; null in its first moment. */
+  readonly bytesPerSecond: number | null;
+  readonly followers: number;
+}
+
 /** The JSON of `/api/status`: what the status page renders and what a CLI may print. */
 export interface StatusSnapshot {
   readonly service: 'regmirror';
@@ -38,12 +62,15 @@ export interface StatusSnapshot {
     readonly evictedBytes: number;
   };
   readonly traffic: {
+    /** Manifest and blob answers to clients (sync and exports left out). */
     readonly lookups: { readonly blob: Lookups; readonly manifest: Lookups };
-    /** (hit + stale) / all lookups since start, blobs and manifests together; null before any. */
+    /** (hit + stale) / client lookups since start, blobs and manifests together; null before any. */
     readonly hitRatio: number | null;
-    /** By where the bytes came from, in the served-bytes metric's terms (a stale copy counts as cache). */
+    /** Blob bytes sent to clients by where they came from, in the served-bytes metric's terms (a stale copy counts as cache, a coalesced follower as upstream). */
     readonly bytesServed: Readonly<Record<ServedLabel, number>>;
-    /** Blob bytes served from disk: each is a byte no upstream had to send. */
+    /** Blob bytes the upstreams sent, once per download however many clients followed it (sync's included). */
+    readonly bytesDownloaded: number;
+    /** Blob bytes served minus bytes downloaded: what the upstreams did not have to send; never below 0 (synced bytes no client pulled yet). */
     readonly bytesSaved: number;
     readonly downloadsInFlight: number;
     readonly digestMismatches: number;
@@ -72,10 +99,15 @@ export interface StatusSnapshot {
     readonly images: number;
     readonly lastRun: { readonly startedAt: string | null; readonly finishedAt: string | null; readonly images: number; readonly bytes: number; readonly errors: number } | null;
   }[];
+  readonly inFlight: readonly InFlightStatus[];
+  /** Per-minute sums over the last hours, for the page's charts. */
+  readonly history: HistorySnapshot;
   /** Absent where no storage is attached (a status built from metrics alone). */
   readonly storage?: StorageStatus;
   /** `policy`: how many rules, and manifest requests under them by outcome since start. */
   readonly policy: { readonly rules: number; readonly decisions: Readonly<Record<'allowed' | 'refused' | 'warned' | 'exempt', number>> };
+  /** Absent where the status is built without a listener (tests of the numbers alone). */
+  readonly endpoint?: RegistryEndpoint;
 }
 
 export interface StatusOptions {
@@ -86,12 +118,13 @@ export interface StatusOptions {
   readonly storage?: () => StorageStatus;
   /** How many `policy` rules are configured. */
   readonly policyRules?: number;
+  readonly endpoint?: () => RegistryEndpoint | undefined;
 }
 
 /** Reads the live numbers out of the metrics (one source of truth for the page and for Prometheus). */
 export async function statusSnapshot(metrics: Metrics, options: StatusOptions): Promise<StatusSnapshot> {
   const now = (options.now ?? Date.now)();
-  const lookups = await values(metrics.cacheLookups);
+  const lookups = await values(metrics.clientLookups);
   const lookupsOf = (kind: string): Lookups => ({
     hit: sum(lookups, { kind, outcome: 'hit' }),
     miss: sum(lookups, { kind, outcome: 'miss' }),
@@ -103,6 +136,8 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
   const total = [blob, manifest].reduce((n, l) => n + l.hit + l.miss + l.coalesced + l.stale, 0);
   const fromCache = blob.hit + blob.stale + manifest.hit + manifest.stale;
   const served = await values(metrics.servedBytes);
+  const bytesServed = { cache: sum(served, { source: 'cache' }), upstream: sum(served, { source: 'upstream' }) };
+  const bytesDownloaded = sum(await values(metrics.downloadedBytes), {});
   const sizeBytes = sum(await values(metrics.cacheBytes), {});
   const maxSizeBytes = metrics.cacheMaxBytes ?? null;
   const upstreamRequests = await values(metrics.upstreamRequests);
@@ -127,8 +162,9 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
     traffic: {
       lookups: { blob, manifest },
       hitRatio: total === 0 ? null : fromCache / total,
-      bytesServed: { cache: sum(served, { source: 'cache' }), upstream: sum(served, { source: 'upstream' }) },
-      bytesSaved: sum(served, { source: 'cache' }),
+      bytesServed,
+      bytesDownloaded,
+      bytesSaved: Math.max(0, bytesServed.cache + bytesServed.upstream - bytesDownloaded),
       downloadsInFlight: sum(await values(metrics.downloadsInFlight), {}),
       digestMismatches: sum(await values(metrics.digestMismatches), {}),
     },
@@ -145,7 +181,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
         lastRequestAt: iso(seen?.lastRequestAt),
         rateLimitRemaining: limit?.value ?? null,
         requests: requests.reduce((n, v) => n + v.value, 0),
-        errors: requests.filter((v) => isError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
+        errors: requests.filter((v) => isUpstreamError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
         lastError: seen?.lastError === undefined ? null : { at: new Date(seen.lastError.at).toISOString(), cause: seen.lastError.cause },
       };
     }),
@@ -160,8 +196,23 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       images: sum(syncImages, { job }),
       lastRun: s.lastRun === undefined ? null : { ...s.lastRun, startedAt: iso(s.lastRun.startedAt), finishedAt: iso(s.lastRun.finishedAt) },
     })),
+    inFlight: metrics.downloadsNow().map((d) => {
+      const seconds = (now - d.startedAt) / 1000;
+      return {
+        upstream: d.upstream,
+        repository: d.repository,
+        digest: d.digest,
+        bytes: d.bytes,
+        size: d.size ?? null,
+        startedAt: new Date(d.startedAt).toISOString(),
+        bytesPerSecond: seconds > 0 ? Math.round(d.bytes / seconds) : null,
+        followers: d.followers,
+      };
+    }),
+    history: metrics.history.snapshot(),
     ...(options.storage ? { storage: options.storage() } : {}),
     policy: { rules: options.policyRules ?? 0, decisions: decisionsOf(await values(metrics.policyDecisions)) },
+    ...withEndpoint(options.endpoint?.()),
   };
 }
 
@@ -170,11 +221,8 @@ function decisionsOf(samples: readonly Sample[]): StatusSnapshot['policy']['deci
   return { allowed: of('allowed'), refused: of('refused'), warned: of('warned'), exempt: of('exempt') };
 }
 
-/** An upstream answer that failed the pull: no answer, 429 or 5xx. */
-function isError(status: string | number | undefined): boolean {
-  if (status === 'error') return true;
-  const n = Number(status);
-  return n === 429 || n >= 500;
+function withEndpoint(endpoint: RegistryEndpoint | undefined): { endpoint?: RegistryEndpoint } {
+  return endpoint === undefined ? {} : { endpoint };
 }
 
 interface Sample {

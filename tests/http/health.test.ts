@@ -96,7 +96,7 @@ t.test('with metrics.listen, metrics and status move to their own listener; prob
   t.ok(ops && ops.port > 0 && ops.port !== main.port, 'a second port');
   const mainUrl = `http://127.0.0.1:${main.port}`;
   const opsUrl = `http://127.0.0.1:${ops?.port}`;
-  for (const p of ['/metrics', '/api/status', '/']) t.equal((await request(`${mainUrl}${p}`)).status, 404, `main listener: no ${p}`);
+  for (const p of ['/metrics', '/api/status', '/api/images', '/']) t.equal((await request(`${mainUrl}${p}`)).status, 404, `main listener: no ${p}`);
   for (const p of ['/healthz', '/readyz']) {
     t.equal((await request(`${mainUrl}${p}`)).status, 200, `main listener: ${p}`);
     t.equal((await request(`${opsUrl}${p}`)).status, 200, `metrics listener: ${p}`);
@@ -107,7 +107,10 @@ t.test('with metrics.listen, metrics and status move to their own listener; prob
   t.equal(metrics.status, 200);
   t.ok(parseExposition(metrics.body.toString()).families.has('regmirror_cache_lookups_total'));
   const status = await request(`${opsUrl}/api/status`);
-  t.equal((JSON.parse(status.body.toString()) as { service: string }).service, 'regmirror');
+  const snapshot = JSON.parse(status.body.toString()) as { service: string; endpoint?: { port: number } };
+  t.equal(snapshot.service, 'regmirror');
+  t.equal(snapshot.endpoint?.port, main.port, 'the node snippets name the registry port, not this one');
+  t.equal((await request(`${opsUrl}/api/images`)).status, 200);
   const page = await request(`${opsUrl}/`);
   t.match(String(page.headers['content-type']), /^text\/html/);
   t.match(page.body.toString(), /<title>regmirror status<\/title>/);

@@ -37,6 +37,8 @@ t.test('/metrics is valid exposition text named by the Prometheus conventions', 
     'regmirror_upstream_ratelimit_remaining',
     'regmirror_blob_downloads_in_flight',
     'regmirror_digest_mismatches_total',
+    'regmirror_client_lookups_total',
+    'regmirror_blob_downloaded_bytes_total',
     'regmirror_cache_size_bytes',
     'regmirror_cache_blobs',
     'regmirror_cache_max_size_bytes',
@@ -110,7 +112,9 @@ t.test('counters move as hits, misses, coalesced and stale answers happen', asyn
   m = await scraped();
   t.equal(lookups(m, 'blob', 'miss'), 2);
   t.equal(lookups(m, 'blob', 'coalesced'), 3);
+  t.equal(m.value('regmirror_client_lookups_total', { kind: 'blob', outcome: 'coalesced' }), 3, 'the clients saw the same');
   t.equal(m.value('regmirror_served_bytes_total', { source: 'upstream' }), layer.size + 4 * big.size);
+  t.equal(m.value('regmirror_blob_downloaded_bytes_total', { result: 'committed' }), layer.size + big.size, 'downloaded once for four clients');
   t.equal(m.value('regmirror_blob_downloads_in_flight'), 0);
 
   // Stale: the tag is past its TTL and upstream answers 503.

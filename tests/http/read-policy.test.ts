@@ -294,7 +294,7 @@ t.test('a tag that moves to a digest cached for another repository links it to i
 
 t.test('operator endpoints: /metrics under access.metrics, status under access.admin, probes open', async (t) => {
   const { mirror } = await world(t);
-  for (const path of ['/metrics', '/api/status', '/']) {
+  for (const path of ['/metrics', '/api/status', '/api/images', '/']) {
     const res = await get(`${mirror.url}${path}`);
     t.equal(res.status, 401, `${path}: anonymous`);
     t.equal(res.headers['www-authenticate'], 'Basic realm="regmirror", charset="UTF-8"', `${path}: a challenge a browser or scraper can answer`);

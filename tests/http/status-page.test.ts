@@ -1,15 +1,22 @@
 import t from 'tap';
-import { quickImage } from '../fixtures/images.js';
+import { mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { quickImage, randomLayer } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
 import { chromiumMissing, launchChromium, newPage } from '../fixtures/browser.js';
+import { until } from '../fixtures/poll.js';
 import type { StatusSnapshot } from '../../src/observability/index.js';
 
 const tools = chromiumMissing();
 if (tools.skip && tools.required) t.fail(`status page: ${tools.skip}`);
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json';
+/** Where a person can look at the page the test saw (.tap/ is git-ignored test output). */
+/** A browser on a loaded machine is slow: wait long, still without timing anything. */
+const PATIENT = { timeoutMs: 30_000, tries: 1500 };
+const SCREENSHOT = path.resolve(import.meta.dirname, '../../.tap/artefacts/status-page.png');
 
 /** The page's formatting, restated independently: a change on either side shows here. */
 function bytes(n: number): string {
@@ -28,11 +35,12 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   const img = quickImage('status-page');
   reg.pushImage('team/app', '1', img);
   reg.pushImage('library/alpine', '3', quickImage('status-page-alpine'));
-  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  // The in-flight download below is held for as long as the browser takes: no idle timeout may end it.
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, timeouts: { bodyIdle: '120s' } });
   await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
   await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
   await request(`${mirror.url}/v2/alpine/manifests/3`, { headers: { accept: ACCEPT } });
-  for (const l of img.layers) await request(`${mirror.url}/v2/team/app/blobs/${l.digest}`);
+  for (const l of [img.config, ...img.layers]) await request(`${mirror.url}/v2/team/app/blobs/${l.digest}`);
   await mirror.app.settled();
   for (const l of img.layers) await request(`${mirror.url}/v2/team/app/blobs/${l.digest}`);
   mirror.app.metrics.cacheSize(300 * 2 ** 20, 42);
@@ -47,6 +55,16 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   }
   t.equal(api.traffic.bytesSaved, layerBytes, 'the pulls were counted');
 
+  // A download held mid-body, so the page has one in flight to show.
+  const big = randomLayer(1024 * 1024, 'status-page-inflight');
+  const bigDigest = reg.putBlob('team/app', big.gz);
+  let release!: () => void;
+  reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: 128 * 1024, release: new Promise<void>((r) => (release = r)), times: 1 });
+  t.teardown(() => release());
+  const held = request(`${mirror.url}/v2/team/app/blobs/${bigDigest}`);
+  const status = async () => JSON.parse((await request(`${mirror.url}/api/status`)).body.toString()) as StatusSnapshot;
+  api = await until('the held download is in flight', status, (x) => x.inFlight[0]?.followers === 1 && x.inFlight[0].bytes > 0, PATIENT);
+
   const browser = await launchChromium(t);
   const { page, errors } = await newPage(browser);
   await page.goto(`${mirror.url}/`);
@@ -59,7 +77,10 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   t.equal(await value('#hit-ratio'), String(api.traffic.hitRatio));
   t.equal(await text('#bytes-saved'), bytes(api.traffic.bytesSaved));
   t.equal(await value('#bytes-saved'), String(api.traffic.bytesSaved));
-  t.equal(await text('#bytes-upstream'), bytes(api.traffic.bytesServed.upstream));
+  t.equal(await text('#bytes-downloaded'), bytes(api.traffic.bytesDownloaded));
+  t.equal(await value('#bytes-downloaded'), String(api.traffic.bytesDownloaded));
+  t.equal(await text('#bytes-served'), bytes(api.traffic.bytesServed.cache + api.traffic.bytesServed.upstream));
+  t.equal(await text('#bytes-cache'), bytes(api.traffic.bytesServed.cache));
   t.equal(await text('#cache-size'), '300.0 MiB');
   t.equal(await value('#cache-size'), String(api.cache.sizeBytes));
   t.equal(await text('#cache-max'), '1.0 GiB');
@@ -86,15 +107,88 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
 
   const up = api.upstreams[0]!;
   const upRow = page.locator(`#upstreams tr[data-upstream="${up.name}"] td`);
-  t.same(await upRow.allTextContents(), [up.name, up.url, up.state, String(up.lastStatus), String(up.rateLimitRemaining), String(up.requests), String(up.errors)]);
+  t.same((await upRow.allTextContents()).slice(0, 7), [up.name, up.url, up.state, String(up.lastStatus), String(up.rateLimitRemaining), String(up.requests), String(up.errors)]);
   t.equal(up.rateLimitRemaining, reg.rateLimit?.remaining, 'the budget the upstream advertised');
 
   const job = api.sync[0]!;
   const jobCells = await page.locator('#sync tr[data-job="nightly"] td').allTextContents();
   t.equal(jobCells[0], 'nightly');
   t.equal(jobCells[1], 'success');
-  t.equal(jobCells[4], String(job.images));
-  t.equal(jobCells[5], bytes(job.bytes));
+  t.equal(jobCells[6], String(job.images));
+  t.equal(jobCells[7], bytes(job.bytes));
+  t.equal(jobCells[9], 'Run now');
+
+  // In flight: the held download, with its progress and its one follower.
+  const flying = api.inFlight[0]!;
+  const flightCells = page.locator(`#inflight tr[data-digest="${bigDigest}"] td`);
+  t.equal(await flightCells.nth(1).textContent(), 'docker.io/team/app');
+  t.equal(await flightCells.nth(2).getAttribute('data-value'), String(flying.bytes));
+  t.match(await flightCells.nth(2).textContent(), ` / ${bytes(big.size)}`);
+  t.equal(await flightCells.nth(4).textContent(), '1', 'one follower');
+
+  // Charts: what each line drew adds up to the history the API reports.
+  const drawn = async (series: string) =>
+    (await page.locator(`svg path[data-series="${series}"]`).getAttribute('data-values'))!.split(',').filter((v) => v !== '').map(Number);
+  const total = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+  t.equal(total(await drawn('bytesServed')), total(api.history.series.bytesServed), 'bytes served per minute');
+  t.equal(total(await drawn('bytesDownloaded')), total(api.history.series.bytesDownloaded), 'bytes downloaded per minute');
+  t.equal(total(await drawn('upstreamErrors')), 0);
+  const ratios = await drawn('hitRatio');
+  t.ok(ratios.length > 0 && ratios.every((r) => r >= 0 && r <= 1), 'a hit ratio for each minute with lookups');
+
+  // Cached images: both repositories, searchable; team/app has every blob, alpine only its manifest.
+  await page.waitForSelector('body[data-images="true"]', { timeout: 15_000 });
+  const image = (name: string) => page.locator(`#images tr[data-image="${name}"] td`);
+  t.same((await image('docker.io/team/app:1').allTextContents()).slice(0, 3), ['docker.io/team/app', '1', 'linux/amd64']);
+  t.equal(await image('docker.io/team/app:1').nth(6).getAttribute('data-complete'), 'true');
+  t.equal(await image('docker.io/team/app:1').nth(3).getAttribute('data-value'), String(img.manifest.length + img.config.size + layerBytes));
+  t.equal(await image('docker.io/library/alpine:3').nth(6).getAttribute('data-complete'), 'false');
+  // Everything is on the page now: a picture for people, before the search narrows the images.
+  mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  t.ok(statSync(SCREENSHOT).size > 10_000, `a screenshot in ${path.relative(process.cwd(), SCREENSHOT)}`);
+  await page.fill('#image-search', 'alpine');
+  t.same(await page.locator('#images tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-image'))), ['docker.io/library/alpine:3'], 'the search filters');
+  t.equal(await text('#image-count'), '1 of 2');
+
+  // /metrics is linked, and the node snippets name this mirror and each upstream.
+  const metricsHref = await page.locator('#metrics-link').evaluate((a) => (a as unknown as { href: string }).href);
+  t.equal(metricsHref, `${mirror.url}/metrics`);
+  t.equal((await request(metricsHref)).status, 200);
+  const host = new URL(mirror.url).host;
+  t.match(await text('#snippet-docker'), `"registry-mirrors": ["http://${host}"]`);
+  t.match(await text('#snippet-containerd'), `# /etc/containerd/certs.d/docker.io/hosts.toml\nserver = "${reg.url}"\n\n[host."http://${host}"]\n  capabilities = ["pull", "resolve"]`);
+  t.match(await text('#snippet-podman'), `prefix = "docker.io"\nlocation = "docker.io"\n\n[[registry.mirror]]\nlocation = "${host}"\ninsecure = true`);
 
   t.same(errors, [], 'no script errors and no CSP violations');
+
+  // Run now: the button POSTs for its entry and shows the answer, whatever it is.
+  const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url() === `${mirror.url}/api/sync/nightly`);
+  // Clicked in the page: the table is rebuilt every 5 s, and a rebuilt row would make a pointer click retry.
+  await page.locator('#sync tr[data-job="nightly"] button').evaluate((b) => (b as unknown as { click(): void }).click());
+  await posted;
+  const answer = page.locator('#sync tr[data-job="nightly"] .answer');
+  await until('the answer shows', () => answer.textContent(), (x) => /^\d{3} /.test(x ?? ''), PATIENT);
+
+  release();
+  t.equal((await held).status, 200);
+
+  // Fields other parts of the server add (an upstream's last error, a sync entry's schedule): the
+  // real answer with them filled in, and a cause carrying markup that must stay text.
+  const { page: later } = await newPage(browser);
+  await later.route('**/api/status', async (route) => {
+    const real = JSON.parse((await (await route.fetch()).text()) as string) as Record<string, unknown> & { upstreams: Record<string, unknown>[]; sync: Record<string, unknown>[] };
+    real.upstreams[0]!['lastError'] = { at: '2026-01-02T03:04:05.000Z', cause: 'ECONNREFUSED <b id="injected">x</b>' };
+    Object.assign(real.sync[0]!, { schedule: '0 3 * * *', nextRunAt: '2026-01-03T03:00:00.000Z', lastOrigin: 'api' });
+    await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(real) });
+  });
+  await later.goto(`${mirror.url}/`);
+  await later.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
+  const lastError = await later.locator(`#upstreams tr[data-upstream="${up.name}"] td`).nth(7).textContent();
+  t.match(lastError, /^ECONNREFUSED <b id="injected">x<\/b> \(/, 'the cause, as text, and when');
+  t.equal(await later.locator('#injected').count(), 0, 'no markup from the JSON reaches the DOM');
+  const entry = await later.locator('#sync tr[data-job="nightly"] td').allTextContents();
+  t.equal(entry[2], '0 3 * * *');
+  t.match(entry[3], /2026/, 'the next run, in the time format of the browser');
+  t.equal(entry[5], 'api');
 });

@@ -2,6 +2,7 @@ import t from 'tap';
 import { Metrics, OTHER_REPOSITORY_LABEL } from '../../src/observability/index.js';
 import { OTHER_REPOSITORIES, StatusTracker, TRACKED_REPOSITORIES } from '../../src/observability/status-tracker.js';
 import { parseConfig } from '../../src/config/index.js';
+import { parseDigest } from '../../src/oci/index.js';
 import { parseExposition, type Exposition } from '../fixtures/prometheus.js';
 
 function configErrorKey(fn: () => unknown): string | undefined {
@@ -36,8 +37,9 @@ t.test('each instance has its own registry; default metrics can be left out', as
 t.test('downloads in flight are read from the mirror at scrape time; finished ones are counted by result', async (t) => {
   const m = new Metrics({ defaultMetrics: false });
   t.equal((await exposition(m)).value('regmirror_blob_downloads_in_flight'), 0, 'nothing to read from yet');
+  const download = { upstream: 'docker.io', repository: 'team/app', digest: parseDigest(`sha256:${'a'.repeat(64)}`), bytes: 1, size: 2, startedAt: 0, followers: 1 };
   let running = 2;
-  m.countDownloadsWith(() => running);
+  m.watchDownloads(() => Array.from({ length: running }, () => download));
   t.equal((await exposition(m)).value('regmirror_blob_downloads_in_flight'), 2);
   running = 0;
   m.downloadFinished('committed', 100);

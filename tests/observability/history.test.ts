@@ -1,0 +1,30 @@
+import t from 'tap';
+import { TrafficHistory } from '../../src/observability/history.js';
+
+t.test('the history ring sums per step, zeroes quiet steps and forgets what is older than its length', async (t) => {
+  let clock = 10 * 60_000 + 5;
+  const h = new TrafficHistory(() => clock, 60_000, 3);
+  h.add('lookups');
+  h.add('lookups');
+  h.add('bytesServed', 100);
+  let s = h.snapshot();
+  t.equal(s.stepSeconds, 60);
+  t.equal(s.from, new Date(10 * 60_000).toISOString());
+  t.same(s.series.lookups, [2], 'only the steps since start');
+  t.same(s.series.bytesServed, [100]);
+  clock += 2 * 60_000;
+  h.add('hits');
+  s = h.snapshot();
+  t.same(s.series.lookups, [2, 0, 0], 'a quiet step is zero');
+  t.same(s.series.hits, [0, 0, 1]);
+  clock += 60_000;
+  s = h.snapshot();
+  t.same(s.series.lookups, [0, 0, 0], 'the first step fell off the ring');
+  t.same(s.series.hits, [0, 1, 0]);
+  t.equal(s.from, new Date(11 * 60_000).toISOString());
+  clock -= 5 * 60_000;
+  h.add('serverErrors');
+  t.same(h.snapshot().series.serverErrors, [0, 0, 1], 'a clock stepping back counts in the newest step');
+  clock += 100 * 60_000;
+  t.same(h.snapshot().series.serverErrors, [0, 0, 0], 'a long quiet spell clears everything');
+});
