@@ -18,3 +18,8 @@ export function retryable(error: unknown): Retryable | undefined {
   if (error.failure !== 'rate-limited' && error.failure !== 'unavailable') return undefined;
   return { upstream: error.upstream, reason: error.failure, retryAfterSeconds: error.details.retryAfter };
 }
+
+/** Upstream answered that the repository or the reference does not exist (a 404), not that it failed. */
+export function notFound(error: unknown): boolean {
+  return error instanceof UpstreamError && error.failure === 'not-found';
+}

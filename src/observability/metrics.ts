@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CacheOutcome, MirrorObserver, Source } from '../mirror/index.js';
 import type { UpstreamObserver } from '../upstream/index.js';
 import type { CacheIndexObserver } from '../cache/index.js';
-import type { AuditObserver, HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
+import type { AuditObserver, HttpObserver, SyncObserver, SyncRunOrigin, SyncRunReport } from './observers.js';
 import { StatusTracker } from './status-tracker.js';
 
 /** regmirror_served_bytes_total's `source` values, which the status page reports as they are. */
@@ -214,8 +214,8 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
 
   // SyncObserver
 
-  syncStarted(job: string): void {
-    this.tracker.syncStarted(job);
+  syncStarted(job: string, origin?: SyncRunOrigin): void {
+    this.tracker.syncStarted(job, origin);
   }
 
   syncFinished(report: SyncRunReport): void {

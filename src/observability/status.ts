@@ -1,6 +1,7 @@
 import type { Counter, Gauge } from 'prom-client';
 import type { Metrics, ServedLabel } from './metrics.js';
-import type { UpstreamState } from './status-tracker.js';
+import type { SyncRunOrigin } from './observers.js';
+import type { SyncJobState, UpstreamState } from './status-tracker.js';
 
 /** Upstreams as the status page shows them: name and API origin (config forbids credentials in it). */
 export interface StatusUpstreamInfo {
@@ -59,9 +60,17 @@ export interface StatusSnapshot {
     readonly requests: number;
     readonly errors: number;
   }[];
+  /** Every configured sync entry (run or not yet), then any other job that reported a run. */
   readonly sync: readonly {
     readonly job: string;
+    /** As configured ("6h", "0 3 * * *"); null: only runOnStart, the CLI and the API run it. */
+    readonly schedule: string | null;
+    readonly nextRunAt: string | null;
     readonly running: boolean;
+    readonly runningSince: string | null;
+    readonly runningOrigin: SyncRunOrigin | null;
+    /** Who started the last finished run. */
+    readonly lastOrigin: SyncRunOrigin | null;
     readonly lastResult: 'success' | 'failure' | null;
     readonly lastRunAt: string | null;
     readonly lastSuccessAt: string | null;
@@ -80,6 +89,15 @@ export interface StatusOptions {
   readonly topRepositories?: number;
   readonly now?: () => number;
   readonly storage?: () => StorageStatus;
+  /** The configured sync entries, their schedule and next planned run. */
+  readonly syncEntries?: () => readonly StatusSyncEntry[];
+}
+
+export interface StatusSyncEntry {
+  readonly job: string;
+  readonly schedule: string | null;
+  /** ms since epoch; undefined when nothing is planned. */
+  readonly nextRunAt: number | undefined;
 }
 
 /** Reads the live numbers out of the metrics (one source of truth for the page and for Prometheus). */
@@ -142,9 +160,14 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
         errors: requests.filter((v) => isError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
       };
     }),
-    sync: [...metrics.tracker.syncJobs].map(([job, s]) => ({
+    sync: syncJobs(metrics, options.syncEntries?.() ?? []).map(({ job, schedule, nextRunAt, state: s }) => ({
       job,
+      schedule,
+      nextRunAt: iso(nextRunAt),
       running: s.running,
+      runningSince: iso(s.runningSince),
+      runningOrigin: s.runningOrigin ?? null,
+      lastOrigin: s.lastOrigin ?? null,
       lastResult: s.lastResult ?? null,
       lastRunAt: iso(s.lastRunAt),
       lastSuccessAt: iso(s.lastSuccessAt),
@@ -155,6 +178,28 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
     })),
     ...(options.storage ? { storage: options.storage() } : {}),
   };
+}
+
+const NEVER_RAN: SyncJobState = {
+  running: false,
+  lastResult: undefined,
+  lastRunAt: undefined,
+  lastSuccessAt: undefined,
+  lastError: undefined,
+  runningOrigin: undefined,
+  runningSince: undefined,
+  lastOrigin: undefined,
+  lastRun: undefined,
+};
+
+/** The configured entries in config order, each with what the tracker saw; then jobs only the tracker knows. */
+function syncJobs(metrics: Metrics, configured: readonly StatusSyncEntry[]): (StatusSyncEntry & { state: SyncJobState })[] {
+  const seen = metrics.tracker.syncJobs;
+  const names = new Set(configured.map((e) => e.job));
+  return [
+    ...configured.map((e) => ({ ...e, state: seen.get(e.job) ?? NEVER_RAN })),
+    ...[...seen].filter(([job]) => !names.has(job)).map(([job, state]) => ({ job, schedule: null, nextRunAt: undefined, state })),
+  ];
 }
 
 /** An upstream answer that failed the pull: no answer, 429 or 5xx. */
