@@ -35,7 +35,7 @@ program
   .option('--list', 'list the entries: schedule, next run, running or idle, last run and who started it')
   .option('--json', 'print the result as JSON')
   .option('--storage <dir>', 'cache directory (overrides "storage.path")')
-  .option('--log-level <level>', 'log level for stderr (default warn)')
+  .option('--log-level <level>', 'log level for stderr (default warn; error on a terminal, where problems print as lines)')
   .action(syncCommand);
 
 const collect = (value: string, previous: string[]) => [...previous, value];

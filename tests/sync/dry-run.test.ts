@@ -80,3 +80,18 @@ t.test('problems reach the progress listener once each, as they happen', async (
   t.same(notes.sort(), ['error typo: team/ap:1: registry.test/team/ap:1 not found upstream (check the repository name and the tag)', 'warning no-match: no tag of team/app matches the tag filter (include ^v) (1 tags upstream)']);
   t.ok(mirror.logs.some((l) => l.includes('the tag filter matched no upstream tag')));
 });
+
+t.test('a registry whose HEAD leaves out the digest is asked a GET; a warm dry run spends no pull budget', async (t) => {
+  const img = quickImage('dry-no-digest');
+  const { reg, mirror } = await startSyncWorld(t, { registry: { rateLimit: { limit: 100, remaining: 100 } }, sync: [{ upstream: UP, repository: 'team/app', tags: ['1'] }] });
+  reg.pushImage('team/app', '1', img);
+  t.ok((await mirror.app.sync.run()).ok);
+  const before = reg.rateLimit?.remaining;
+  t.match((await mirror.app.sync.run({ dryRun: true })).entries[0]?.images, [{ status: 'up-to-date' }]);
+  t.equal(reg.rateLimit?.remaining, before, 'HEADs only: the pull budget is untouched');
+
+  reg.inject({ match: { kind: 'manifest', method: 'HEAD' }, type: 'no-head-digest', times: 1 });
+  reg.resetRequests();
+  t.match((await mirror.app.sync.run({ dryRun: true })).entries[0]?.images, [{ status: 'up-to-date', digest: img.manifestDigest }]);
+  t.same(reg.filter({ kind: 'manifest' }).map((r) => r.method), ['HEAD', 'GET'], 'the GET by tag says what HEAD did not');
+});
