@@ -1,5 +1,6 @@
 import t from 'tap';
 import path from 'node:path';
+import { createAdminSocketServer, releaseStorage, tryHoldStorage } from '../../src/admin/index.js';
 import { CliError } from '../../src/cli/cli-error.js';
 import { formatBytes, formatDuration, formatTime } from '../../src/cli/format.js';
 import { syncCommand } from '../../src/cli/sync.js';
@@ -173,6 +174,14 @@ t.test('syncCommand in-process: standalone, beside a server, --list either way',
   t.match(list.stderr, /no serve is running/);
   const typo = await capture(() => syncCommand({ config, only: 'zzz' }));
   t.ok(typo.error instanceof CliError && typo.error.exitCode === 2);
+
+  // A storage held by a cache command: refused in one line naming it, nothing run there.
+  const holder = createAdminSocketServer({ kind: 'cache', pid: 4242, command: 'cache verify' }, undefined, () => {});
+  t.ok((await tryHoldStorage(path.join(dir, 'cache'), holder)).held);
+  const busy = await capture(() => syncCommand({ config }));
+  await releaseStorage(holder);
+  t.ok(busy.error instanceof CliError && busy.error.exitCode === 1);
+  t.match((busy.error as Error).message, /^storage .*cache is in use by regmirror cache verify \(pid 4242\)$/);
 
   const mirror = await startMirror(t, { upstreams: { [UP]: { url: reg.url } }, storage: path.join(dir, 'cache'), sync: [{ name: 'app', upstream: UP, repository: 'team/app', tags: ['1'], schedule: '1h' }] });
   const inServer = await capture(() => syncCommand({ config, json: true }));

@@ -172,6 +172,12 @@ t.test('regmirror sync beside serve: the run happens in the server and its progr
     t.match((refused as Error).message, message);
   }
   t.equal((await callAdmin(mirror.storage, 'POST', '/v1/sync', { only: 5 })).status, 422, 'a request that is not one');
+  const garbled = await openAdmin(mirror.storage, 'POST', '/v1/sync', Buffer.from('nope'));
+  garbled.body.resume();
+  t.equal(garbled.status, 422, 'not JSON');
+  const huge = await openAdmin(mirror.storage, 'POST', '/v1/sync', Buffer.alloc(70 * 1024, 32));
+  huge.body.resume();
+  t.equal(huge.status, 413);
   const put = await openAdmin(mirror.storage, 'PUT', '/v1/sync');
   put.body.resume();
   t.equal(put.status, 405);
