@@ -89,13 +89,4 @@ t.test('regmirror sync on a TTY draws progress bars per image and for bytes', as
   t.match(r.stdout, /JOB\s+IMAGE/);
   t.notMatch(r.stdout, /\x1b\[3\dm/, 'NO_COLOR: no colours');
 
-  // Colours by default on a terminal; the bars' rate and ETA; nothing JSON on the terminal.
-  reg.pushImage('team/app', '2', quickImage('tty-2'));
-  const coloured = writeSyncConfig(dir, reg.url, [{ upstream: 'registry.test', repository: 'team/app', tags: ['2'] }]);
-  const env = { ...process.env };
-  delete env['NO_COLOR'];
-  const c = await runCommand('script', ['-qec', regmirrorShellLine(['sync', '--config', coloured]), '/dev/null'], { timeoutMs: 60_000, env });
-  t.equal(c.code, 0, c.stdout);
-  t.match(c.stdout, /\] \x1b\[32mok\x1b\[0m registry\.test\/team\/app: team\/app:2/);
-  t.match(c.stdout, /\x1b\[32msynced\s*\x1b\[0m/, 'the status column is green');
 });

@@ -2,7 +2,8 @@ import t from 'tap';
 import { writeSyncConfig } from '../fixtures/sync.js';
 import { quickImage } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
-import { regmirror as cli, startServe } from '../fixtures/regmirror-process.js';
+import { runCommand } from '../fixtures/daemons.js';
+import { regmirror as cli, regmirrorShellLine, startServe } from '../fixtures/regmirror-process.js';
 
 t.test('regmirror sync beside a running serve runs inside it; sync --list shows who ran what', async (t) => {
   const reg = await startTestRegistry(t);
@@ -28,4 +29,18 @@ t.test('regmirror sync beside a running serve runs inside it; sync --list shows 
   const json = await cli(['sync', '--config', config, '--list', '--json']);
   t.match(JSON.parse(json.stdout), { server: true, entries: [{ job: 'app', schedule: '6h', lastOrigin: 'cli', nextRunAt: /Z$/ }, { job: 'manual', lastOrigin: null }] });
   t.equal(reg.count({ kind: 'blob', method: 'GET' }), 3, 'fetched once, by the server');
+});
+
+t.test('regmirror sync on a terminal: colours by default', async (t) => {
+  const reg = await startTestRegistry(t);
+  reg.pushImage('team/app', '2', quickImage('tty-2'));
+  const dir = t.testdir({});
+  const coloured = writeSyncConfig(dir, reg.url, [{ upstream: 'registry.test', repository: 'team/app', tags: ['2'] }]);
+  const env = { ...process.env };
+  delete env['NO_COLOR'];
+  // util-linux `script` gives the child a pseudo-terminal.
+  const c = await runCommand('script', ['-qec', regmirrorShellLine(['sync', '--config', coloured]), '/dev/null'], { timeoutMs: 60_000, env });
+  t.equal(c.code, 0, c.stdout);
+  t.match(c.stdout, /\] \x1b\[32mok\x1b\[0m registry\.test\/team\/app: team\/app:2/);
+  t.match(c.stdout, /\x1b\[32msynced\s*\x1b\[0m/, 'the status column is green');
 });
