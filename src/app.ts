@@ -10,7 +10,7 @@ import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudi
 import { parseDigest } from './oci/index.js';
 import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
-import { RateLimitLedger, SyncService, type Timers } from './sync/index.js';
+import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
 import type { Upstream } from './upstream/index.js';
 import { PolicyGate } from './policy/index.js';
 import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
@@ -166,6 +166,7 @@ export class App {
         },
       }),
     };
+    this.sync = new SyncService({ config: config.sync, mirror, observer: metrics, logger: this.logger, ledger, timers: options.syncTimers });
     const logAdminError = (err: unknown) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed');
     this.adminServer = createAdminSocketServer(
       { kind: 'serve', pid: process.pid, command: options.command ?? 'serve' },
@@ -182,32 +183,28 @@ export class App {
         now,
       }),
       logAdminError,
-      { tokens: trust.credentials.tokens, routes: transferRoutes({ ...this.transfer, upstreams: new Set(config.upstreams.keys()), onError: logAdminError }) },
+      {
+        tokens: trust.credentials.tokens,
+        routes: [
+          transferRoutes({ ...this.transfer, upstreams: new Set(config.upstreams.keys()), onError: logAdminError }),
+          // `sync --list` prints what /api/status says of each entry.
+          syncAdminRoutes({ sync: this.sync, list: async () => (await status()).sync }),
+        ],
+      },
     );
-    this.sync = new SyncService({
-      config: config.sync,
-      mirror,
-      observer: metrics,
-      logger: this.logger,
-      ledger,
-      timers: options.syncTimers,
-    });
     this.readiness = new Readiness([
       // Never "not ready": with storage full or read-only every pull is still served from upstream.
       { name: 'storage', run: async () => storageReadiness(health, cache) },
       { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
     ]);
     const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url?.href ?? null, offline: u.offline }));
-    const ops: OpsEndpoints = {
-      readiness: this.readiness,
-      metrics: () => metrics.exposition(),
-      status: async () => {
-        const diskLimit = await cache.diskLimit();
-        const endpoint = () => registryEndpoint(config, this.tlsServer ?? this.server);
-        return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint });
-      },
-      images: () => listImages({ store: cache, metadata: this.metadata, isPinned: (key) => this.pins.matchesKey(key) }),
+    const status = async () => {
+      const [diskLimit, endpoint] = [await cache.diskLimit(), () => registryEndpoint(config, this.tlsServer ?? this.server)];
+      const syncEntries = () => this.sync.states();
+      return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint, syncEntries });
     };
+    const images = () => listImages({ store: cache, metadata: this.metadata, isPinned: (key) => this.pins.matchesKey(key) });
+    const ops: OpsEndpoints = { readiness: this.readiness, metrics: () => metrics.exposition(), status, images, syncNow: (entry) => this.sync.start(entry, 'api') };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
     const registry: HttpServerOptions = {

@@ -15,13 +15,13 @@ export type AdminRoutes = (req: IncomingMessage, res: ServerResponse) => Promise
  * commands (`POST /v1/command`), one at a time, and robot token commands (`POST /v1/token`) on the
  * token file it owns; without (a CLI holding the storage) it answers 409 busy, naming itself. A
  * command refused as asked (UsageError) is 422, so the CLI can exit 2 as for a bad option.
- * `routes` (export and import) run beside the commands, any number at once.
+ * `routes` (export and import, sync) run beside the commands, any number at once.
  */
 export function createAdminSocketServer(
   holder: Holder,
   admin: CacheAdmin | undefined,
   onError: (err: unknown) => void,
-  more: { readonly tokens?: RobotTokens; readonly routes?: AdminRoutes } = {},
+  more: { readonly tokens?: RobotTokens; readonly routes?: readonly AdminRoutes[] } = {},
 ): Server {
   const { tokens, routes } = more;
   let running: string | undefined;
@@ -38,7 +38,7 @@ export function createAdminSocketServer(
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === 'GET' && req.url === '/v1/owner') return send(res, 200, holder);
-    if (routes !== undefined && (await routes(req, res))) return;
+    for (const route of routes ?? []) if (await route(req, res)) return;
     if (req.method === 'POST' && req.url === '/v1/command') {
       const cmd = await readCommand(req, CACHE_COMMAND_TABLE);
       if (cmd === undefined) return send(res, 400, { error: 'not an admin command' });

@@ -47,13 +47,14 @@ registerCacheCommands(program);
 registerTokenCommands(program);
 program
   .command('sync')
-  .description('mirror the configured sync entries once, then exit (1 if anything failed)')
+  .description('mirror the configured sync entries once (inside a running serve when there is one), then exit (1 if anything failed)')
   .option('-c, --config <file>', 'config file', 'mirror.config.json')
   .option('--only <pattern>', 'only entries whose name or <upstream>/<repository> matches this glob')
-  .option('--dry-run', 'list what would be mirrored or pruned; download nothing')
+  .option('--dry-run', 'resolve each tag upstream (HEAD) and say what would be downloaded; change nothing (exit 1 on not found)')
+  .option('--list', 'list the entries: schedule, next run, running or idle, last run and who started it')
   .option('--json', 'print the result as JSON')
   .option('--storage <dir>', 'cache directory (overrides "storage.path")')
-  .option('--log-level <level>', 'log level for stderr (default warn)')
+  .option('--log-level <level>', 'log level for stderr (default warn; error on a terminal, where problems print as lines)')
   .action(syncCommand);
 
 const collect = (value: string, previous: string[]) => [...previous, value];

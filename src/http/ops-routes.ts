@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessController } from '../access/index.js';
+import { OciError } from '../oci/index.js';
 import { accessRequest } from './access-request.js';
 import type { Readiness } from './health.js';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.js';
@@ -16,9 +17,16 @@ export interface OpsEndpoints {
   readonly status?: () => Promise<unknown>;
   /** The cached images the status page lists (served with the status, never alone). */
   readonly images?: () => Promise<unknown>;
+  /** `POST /api/sync/<entry>`: starts a sync entry now, unless it is running. */
+  readonly syncNow?: (entry: string) => SyncNowOutcome;
 }
 
-export type OpsRoute = 'healthz' | 'readyz' | 'metrics' | 'status' | 'images' | 'ui';
+/** What starting a sync entry came to: started now, running since, or no such entry. */
+export type SyncNowOutcome = { readonly outcome: 'started' | 'running'; readonly startedAt: number } | { readonly outcome: 'unknown' };
+
+export type OpsRoute = 'healthz' | 'readyz' | 'metrics' | 'status' | 'images' | 'ui' | 'sync';
+
+const SYNC_PREFIX = '/api/sync/';
 
 /** The ops route a path names, if that endpoint is served here. Query strings are ignored. */
 export function opsRoute(url: string | undefined, ops: OpsEndpoints): OpsRoute | undefined {
@@ -39,7 +47,7 @@ export function opsRoute(url: string | undefined, ops: OpsEndpoints): OpsRoute |
     case '/ui/':
       return ops.status ? 'ui' : undefined;
     default:
-      return undefined;
+      return path?.startsWith(SYNC_PREFIX) === true && ops.syncNow ? 'sync' : undefined;
   }
 }
 
@@ -57,6 +65,8 @@ const OPS_ACCESS: Readonly<Record<OpsRoute, 'metrics' | 'admin' | undefined>> = 
   status: 'admin',
   images: 'admin',
   ui: 'admin',
+  // Starting a download job is an operator's act: never open, even where the status page is.
+  sync: 'admin',
 };
 
 /** Throws AccessChallenge or AccessDenied when the route is not open to this request. */
@@ -66,8 +76,9 @@ export async function authorizeOps(access: AccessController, req: IncomingMessag
 }
 
 export async function serveOps(req: IncomingMessage, res: ServerResponse, route: OpsRoute, ops: OpsEndpoints): Promise<void> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    send(res, req, 405, 'application/json', '{"status":"method not allowed"}', { allow: 'GET, HEAD' });
+  const allow = route === 'sync' ? ['POST'] : ['GET', 'HEAD'];
+  if (!allow.includes(req.method ?? '')) {
+    send(res, req, 405, 'application/json', '{"status":"method not allowed"}', { allow: allow.join(', ') });
     return;
   }
   switch (route) {
@@ -97,11 +108,30 @@ export async function serveOps(req: IncomingMessage, res: ServerResponse, route:
     case 'ui':
       send(res, req, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML, { 'content-security-policy': STATUS_PAGE_CSP, 'x-content-type-options': 'nosniff' });
       return;
+    case 'sync':
+      syncNow(req, res, ops);
+      return;
     default: {
       const unhandled: never = route;
       throw new Error(`unhandled ops route ${String(unhandled)}`);
     }
   }
+}
+
+/** 202 with `{entry, startedAt}`; a name no entry has is 404, one already running 409 (OCI error bodies). */
+function syncNow(req: IncomingMessage, res: ServerResponse, ops: OpsEndpoints): void {
+  let entry: string;
+  try {
+    entry = decodeURIComponent((req.url ?? '').split('?', 1)[0]?.slice(SYNC_PREFIX.length) ?? '');
+  } catch {
+    throw new OciError('NAME_UNKNOWN', 'no sync entry by that name', { status: 404 });
+  }
+  // opsRoute() only names this route when the endpoint exists.
+  const started = ops.syncNow!(entry);
+  if (started.outcome === 'unknown') throw new OciError('NAME_UNKNOWN', `no sync entry named ${JSON.stringify(entry)}`, { status: 404 });
+  const startedAt = new Date(started.startedAt).toISOString();
+  if (started.outcome === 'running') throw new OciError('UNSUPPORTED', `sync entry ${entry} is already running (since ${startedAt})`, { status: 409 });
+  send(res, req, 202, 'application/json', JSON.stringify({ entry, startedAt }));
 }
 
 function send(res: ServerResponse, req: IncomingMessage, status: number, contentType: string, text: string, extra: Record<string, string> = {}): void {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { AccessChallenge, AccessDenied, allowAll, type AccessController } from '../access/index.js';
-import { ociErrorBody } from '../oci/index.js';
+import { OciError, ociErrorBody } from '../oci/index.js';
 import { errorSummary, type HttpObserver } from '../observability/index.js';
 import { toErrorAnswer } from './errors.js';
 import { authorizeOps, opsRoute, serveOps, type OpsEndpoints, type OpsRoute } from './ops-routes.js';
@@ -32,7 +32,7 @@ export function createOpsServer({ ops, logger, observer, access = allowAll }: Op
       return;
     }
     serveAuthorized(req, res, route, ops, access).catch((err: unknown) => {
-      if (err instanceof AccessChallenge || err instanceof AccessDenied) {
+      if (err instanceof AccessChallenge || err instanceof AccessDenied || err instanceof OciError) {
         const answer = toErrorAnswer(err, 'other');
         res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end(ociErrorBody(answer.code, answer.message));
         return;

@@ -5,7 +5,7 @@ export type { ManifestReply } from './manifests.js';
 export type { CacheOutcome, InFlightDownload, MirrorObserver } from './observer.js';
 export { noopObserver } from './observer.js';
 export type { HeldRepositories, ReferrersReply, RegistryReader, RepoRef, Source, SyncMirror, TagsReply } from './types.js';
-export { retryable, type Retryable } from './retryable.js';
+export { notFound, retryable, type Retryable } from './retryable.js';
 export { PinSet } from './pins.js';
 export { ManifestReferences, type ManifestReferencesOptions, type ReferenceSink } from './references.js';
 export { Ingest, type IngestOptions, type TagOrigin, type TagTarget } from './ingest.js';

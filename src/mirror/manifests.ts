@@ -219,17 +219,44 @@ export class ManifestService {
     return { digest, mediaType: manifest.mediaType, size: manifest.size };
   }
 
-  private async bytes(ref: RepoRef, entry: Entry): Promise<Buffer> {
-    const hot = this.memory.get(entry.digest);
+  /**
+   * Sync's dry run: the digest upstream's tag points at now, by HEAD (which Docker Hub does not
+   * count as a pull); only a registry that leaves the digest out of its HEAD answer is asked a GET.
+   * Nothing is stored or recorded.
+   */
+  async upstreamTag(ref: RepoRef, tag: Tag): Promise<Digest> {
+    const upstream = this.deps.upstreams.get(ref.upstream);
+    const head = await upstream.headManifest(ref.name, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
+    if (head.digest !== undefined && isDigestString(head.digest)) return parseDigest(head.digest);
+    const response = await upstream.getManifest(ref.name, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
+    return this.deps.ingest.verify(response.bytes, undefined, 'sha256');
+  }
+
+  /** A manifest's bytes from the store when held, else a verified upstream GET that is not stored (sync's dry run). */
+  async peek(ref: RepoRef, digest: Digest): Promise<{ bytes: Buffer; mediaType: string; held: boolean }> {
+    const record = await this.deps.metadata.getManifest(digest);
+    const stored = record === undefined ? undefined : await this.stored(digest);
+    if (record !== undefined && stored !== undefined) return { bytes: stored, mediaType: record.mediaType, held: true };
+    const response = await this.deps.upstreams.get(ref.upstream).getManifest(ref.name, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
+    await this.deps.ingest.verify(response.bytes, digest, digestAlgorithm(digest));
+    return { bytes: response.bytes, mediaType: response.mediaType, held: false };
+  }
+
+  private async stored(digest: Digest): Promise<Buffer | undefined> {
+    const hot = this.memory.get(digest);
     if (hot !== undefined) return hot;
-    const stream = await this.deps.store.open(entry.digest);
-    if (stream !== undefined) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
-      const bytes = Buffer.concat(chunks);
-      this.memory.set(entry.digest, bytes);
-      return bytes;
-    }
+    const stream = await this.deps.store.open(digest);
+    if (stream === undefined) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    const bytes = Buffer.concat(chunks);
+    this.memory.set(digest, bytes);
+    return bytes;
+  }
+
+  private async bytes(ref: RepoRef, entry: Entry): Promise<Buffer> {
+    const bytes = await this.stored(entry.digest);
+    if (bytes !== undefined) return bytes;
     // Metadata outlived the file (evicted or removed by hand): fetch it again by digest.
     await this.fetch(ref, { kind: 'digest', digest: entry.digest }, MANIFEST_MEDIA_TYPES);
     const again = this.memory.get(entry.digest);

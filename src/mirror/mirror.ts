@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, type PageQuery, type Reference, type RepositoryName } from '../oci/index.js';
+import { nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, type PageQuery, type Reference, type RepositoryName, type Tag } from '../oci/index.js';
 import type { BlobStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
@@ -40,10 +40,12 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
   private readonly referrerLists: ReferrersService;
   private readonly upstreams: UpstreamLookup;
   private readonly metadata: MirrorMetadata;
+  private readonly store: BlobStore;
 
   constructor(options: MirrorOptions) {
     const { upstreams, store, metadata, observer, logger } = options;
     this.metadata = metadata;
+    this.store = store;
     this.upstreams = {
       get(name) {
         const upstream = upstreams.get(name);
@@ -134,6 +136,21 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
   /** The digest a tag points to locally, without asking upstream (sync's dry run). */
   async cachedTag(ref: RepoRef, tag: string): Promise<Digest | undefined> {
     return (await this.metadata.getTag(ref.upstream, ref.name, tag))?.digest;
+  }
+
+  /** What upstream's tag points at now, by HEAD; nothing stored (sync's dry run). */
+  upstreamTag(ref: RepoRef, tag: Tag): Promise<Digest> {
+    return this.manifests.upstreamTag(ref, tag);
+  }
+
+  /** A manifest from the store, or from upstream without storing it (sync's dry run). */
+  peekManifest(ref: RepoRef, digest: Digest): Promise<{ bytes: Buffer; mediaType: string; held: boolean }> {
+    return this.manifests.peek(ref, digest);
+  }
+
+  /** Whether the blob is committed here (sync's dry run counts what it would download). */
+  async holdsBlob(digest: Digest): Promise<boolean> {
+    return (await this.store.stat(digest)) !== undefined;
   }
 
   /** Tags recorded locally for a repository (prune compares them with upstream's list). */

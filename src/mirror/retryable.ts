@@ -20,3 +20,8 @@ export function retryable(error: unknown): Retryable | undefined {
   if (error.details.code === 'ENOTFOUND') return undefined;
   return { upstream: error.upstream, reason: error.failure, retryAfterSeconds: error.details.retryAfter };
 }
+
+/** Upstream answered that the repository or the reference does not exist (a 404), not that it failed. */
+export function notFound(error: unknown): boolean {
+  return error instanceof UpstreamError && error.failure === 'not-found';
+}

@@ -1,4 +1,4 @@
-import type { Digest, PageQuery, Reference, RepositoryName } from '../oci/index.js';
+import type { Digest, PageQuery, Reference, RepositoryName, Tag } from '../oci/index.js';
 import type { Logger } from 'pino';
 import type { BlobStore, ContentLinks, ReferrersStore, RepositoryIndex, TagStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
@@ -84,6 +84,10 @@ export interface SyncMirror {
   /** Resolves once the blob is verified and committed; `downloaded` counts bytes this call fetched. */
   ensureBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number; downloaded: number }>;
   cachedTag(ref: RepoRef, tag: string): Promise<Digest | undefined>;
+  /** The dry run's reads: upstream's tag by HEAD, manifests held or fetched unstored, blobs held. */
+  upstreamTag(ref: RepoRef, tag: Tag): Promise<Digest>;
+  peekManifest(ref: RepoRef, digest: Digest): Promise<{ bytes: Buffer; mediaType: string; held: boolean }>;
+  holdsBlob(digest: Digest): Promise<boolean>;
   localTags(ref: RepoRef): Promise<string[]>;
   forgetTag(ref: RepoRef, tag: string): Promise<void>;
 }

@@ -3,7 +3,7 @@ import type { CacheOutcome, InFlightDownload, MirrorObserver, Source } from '../
 import type { UpstreamObserver } from '../upstream/index.js';
 import type { CacheIndexObserver } from '../cache/index.js';
 import type { PolicyObserver, PolicyOutcome } from '../policy/index.js';
-import type { AuditObserver, HttpObserver, SyncObserver, SyncRunReport } from './observers.js';
+import type { AuditObserver, HttpObserver, SyncObserver, SyncRunOrigin, SyncRunReport } from './observers.js';
 import { StatusTracker } from './status-tracker.js';
 import { TrafficHistory } from './history.js';
 
@@ -263,8 +263,8 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
 
   // SyncObserver
 
-  syncStarted(job: string): void {
-    this.tracker.syncStarted(job);
+  syncStarted(job: string, origin?: SyncRunOrigin): void {
+    this.tracker.syncStarted(job, origin);
   }
 
   syncFinished(report: SyncRunReport): void {

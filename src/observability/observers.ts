@@ -37,10 +37,15 @@ export interface SyncRunReport {
   readonly errors?: number;
   /** Short reason for a failure (already free of secrets). */
   readonly error?: string;
+  /** Who started the run. */
+  readonly origin?: SyncRunOrigin;
 }
+
+/** The scheduler, `regmirror sync`, or `POST /api/sync/<entry>`. */
+export type SyncRunOrigin = 'scheduled' | 'cli' | 'api';
 
 /** What the sync jobs report: a run starting, and how it ended. */
 export interface SyncObserver {
-  syncStarted(job: string): void;
+  syncStarted(job: string, origin?: SyncRunOrigin): void;
   syncFinished(report: SyncRunReport): void;
 }

@@ -1,4 +1,4 @@
-import type { SyncRunReport } from './observers.js';
+import type { SyncRunOrigin, SyncRunReport } from './observers.js';
 
 /** Repositories remembered for the status page; later ones are summed under OTHER_REPOSITORIES. */
 export const TRACKED_REPOSITORIES = 1000;
@@ -25,6 +25,10 @@ export interface SyncJobState {
   lastRunAt: number | undefined;
   lastSuccessAt: number | undefined;
   lastError: string | undefined;
+  /** Who started the run in flight (while running), and the last finished one. */
+  runningOrigin: SyncRunOrigin | undefined;
+  runningSince: number | undefined;
+  lastOrigin: SyncRunOrigin | undefined;
   /** The last finished run on its own (the counters sum every run). */
   lastRun: { startedAt: number | undefined; finishedAt: number; images: number; bytes: number; errors: number } | undefined;
 }
@@ -86,14 +90,20 @@ export class StatusTracker {
       .map((r) => ({ ...r }));
   }
 
-  syncStarted(job: string): void {
-    this.job(job).running = true;
+  syncStarted(job: string, origin?: SyncRunOrigin): void {
+    const state = this.job(job);
+    state.running = true;
+    state.runningOrigin = origin;
+    state.runningSince = this.now();
   }
 
   syncFinished(report: SyncRunReport): void {
     const state = this.job(report.job);
     const at = report.finishedAt ?? this.now();
     state.running = false;
+    state.runningOrigin = undefined;
+    state.runningSince = undefined;
+    state.lastOrigin = report.origin;
     state.lastResult = report.result;
     state.lastRunAt = at;
     state.lastError = report.result === 'failure' ? report.error : undefined;
@@ -104,7 +114,7 @@ export class StatusTracker {
   private job(name: string): SyncJobState {
     let state = this.syncJobs.get(name);
     if (state === undefined) {
-      state = { running: false, lastResult: undefined, lastRunAt: undefined, lastSuccessAt: undefined, lastError: undefined, lastRun: undefined };
+      state = { running: false, lastResult: undefined, lastRunAt: undefined, lastSuccessAt: undefined, lastError: undefined, runningOrigin: undefined, runningSince: undefined, lastOrigin: undefined, lastRun: undefined };
       this.syncJobs.set(name, state);
     }
     return state;

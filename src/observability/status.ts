@@ -1,7 +1,8 @@
 import type { Counter, Gauge } from 'prom-client';
 import { isUpstreamError, type Metrics, type ServedLabel } from './metrics.js';
 import type { HistorySnapshot } from './history.js';
-import type { UpstreamState } from './status-tracker.js';
+import type { SyncRunOrigin } from './observers.js';
+import type { SyncJobState, UpstreamState } from './status-tracker.js';
 
 /** Upstreams as the status page shows them: name and API origin (config forbids credentials in it). */
 export interface StatusUpstreamInfo {
@@ -88,9 +89,17 @@ export interface StatusSnapshot {
     /** The last failure an operator should see (no answer, 5xx, 429, bad answer, rejected credentials), one line, and when. */
     readonly lastError: { readonly at: string; readonly cause: string } | null;
   }[];
+  /** Every configured sync entry (run or not yet), then any other job that reported a run. */
   readonly sync: readonly {
     readonly job: string;
+    /** As configured ("6h", "0 3 * * *"); null: only runOnStart, the CLI and the API run it. */
+    readonly schedule: string | null;
+    readonly nextRunAt: string | null;
     readonly running: boolean;
+    readonly runningSince: string | null;
+    readonly runningOrigin: SyncRunOrigin | null;
+    /** Who started the last finished run. */
+    readonly lastOrigin: SyncRunOrigin | null;
     readonly lastResult: 'success' | 'failure' | null;
     readonly lastRunAt: string | null;
     readonly lastSuccessAt: string | null;
@@ -119,6 +128,15 @@ export interface StatusOptions {
   /** How many `policy` rules are configured. */
   readonly policyRules?: number;
   readonly endpoint?: () => RegistryEndpoint | undefined;
+  /** The configured sync entries, their schedule and next planned run. */
+  readonly syncEntries?: () => readonly StatusSyncEntry[];
+}
+
+export interface StatusSyncEntry {
+  readonly job: string;
+  readonly schedule: string | null;
+  /** ms since epoch; undefined when nothing is planned. */
+  readonly nextRunAt: number | undefined;
 }
 
 /** Reads the live numbers out of the metrics (one source of truth for the page and for Prometheus). */
@@ -185,9 +203,14 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
         lastError: seen?.lastError === undefined ? null : { at: new Date(seen.lastError.at).toISOString(), cause: seen.lastError.cause },
       };
     }),
-    sync: [...metrics.tracker.syncJobs].map(([job, s]) => ({
+    sync: syncJobs(metrics, options.syncEntries?.() ?? []).map(({ job, schedule, nextRunAt, state: s }) => ({
       job,
+      schedule,
+      nextRunAt: iso(nextRunAt),
       running: s.running,
+      runningSince: iso(s.runningSince),
+      runningOrigin: s.runningOrigin ?? null,
+      lastOrigin: s.lastOrigin ?? null,
       lastResult: s.lastResult ?? null,
       lastRunAt: iso(s.lastRunAt),
       lastSuccessAt: iso(s.lastSuccessAt),
@@ -214,6 +237,28 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
     policy: { rules: options.policyRules ?? 0, decisions: decisionsOf(await values(metrics.policyDecisions)) },
     ...withEndpoint(options.endpoint?.()),
   };
+}
+
+const NEVER_RAN: SyncJobState = {
+  running: false,
+  lastResult: undefined,
+  lastRunAt: undefined,
+  lastSuccessAt: undefined,
+  lastError: undefined,
+  runningOrigin: undefined,
+  runningSince: undefined,
+  lastOrigin: undefined,
+  lastRun: undefined,
+};
+
+/** The configured entries in config order, each with what the tracker saw; then jobs only the tracker knows. */
+function syncJobs(metrics: Metrics, configured: readonly StatusSyncEntry[]): (StatusSyncEntry & { state: SyncJobState })[] {
+  const seen = metrics.tracker.syncJobs;
+  const names = new Set(configured.map((e) => e.job));
+  return [
+    ...configured.map((e) => ({ ...e, state: seen.get(e.job) ?? NEVER_RAN })),
+    ...[...seen].filter(([job]) => !names.has(job)).map(([job, state]) => ({ job, schedule: null, nextRunAt: undefined, state })),
+  ];
 }
 
 function decisionsOf(samples: readonly Sample[]): StatusSnapshot['policy']['decisions'] {

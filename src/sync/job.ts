@@ -1,14 +1,15 @@
 import type { Logger } from 'pino';
 import type { SyncConfig, SyncEntry } from '../config/index.js';
-import type { RepoRef, SyncMirror } from '../mirror/index.js';
+import { notFound, type RepoRef, type SyncMirror } from '../mirror/index.js';
 import { errorSummary } from '../observability/index.js';
 import { parseRepositoryName, parseTag } from '../oci/index.js';
 import { entryRepositories } from './entry-patterns.js';
 import type { Limiter } from './limiter.js';
 import { ReserveReachedError, withRetry, type RateLimitLedger, type RetryPolicy } from './rate-limit.js';
-import { onlyExact, selectTags } from './tags.js';
-import type { EntryResult, ImageResult, SyncProgress } from './types.js';
-import { planImage, type ImagePlan } from './walk.js';
+import { probeImage } from './dry-run.js';
+import { describeFilter, onlyExact, selectTags } from './tags.js';
+import type { EntryResult, ImageResult, NoteLevel, SyncProgress } from './types.js';
+import { planImage, pullLoader, type ImagePlan } from './walk.js';
 
 export interface JobDeps {
   readonly mirror: SyncMirror;
@@ -35,37 +36,58 @@ const IMAGE_WINDOW = 8;
 
 /** One run of one entry. Never throws: every failure ends up in the result. */
 export async function runJob(entry: SyncEntry, shared: JobDeps, options: JobOptions): Promise<EntryResult> {
-  // The same policy, with this job named in its retry log lines.
-  const deps: JobDeps = { ...shared, retry: { ...shared.retry, onRetry: (info) => shared.retry.onRetry?.({ ...info, job: entry.name }) } };
+  const note = (level: NoteLevel, message: string) => options.progress?.note?.(entry.name, level, message);
+  // The same policy, with this job named in its retry log lines (and on the operator's terminal).
+  const onRetry: NonNullable<JobDeps['retry']['onRetry']> = (info) => {
+    shared.retry.onRetry?.({ ...info, job: entry.name });
+    note('warning', `upstream ${info.retry.upstream} ${info.retry.reason}; retry ${info.attempt} in ${Math.round(info.delayMs / 1000)}s`);
+  };
+  const deps: JobDeps = { ...shared, retry: { ...shared.retry, onRetry } };
   const startedAt = deps.now();
   const images: ImageResult[] = [];
   const errors: string[] = [];
+  const warnings: string[] = [];
   const pruned: string[] = [];
   let stoppedByRateLimit: string | null = null;
   const log = deps.logger.child({ job: entry.name, upstream: entry.upstream });
   try {
     const repositories = await entryRepositories(entry, () => catalog(entry, deps, options));
-    if (entry.isPattern && repositories.length === 0) errors.push(`no repository on ${entry.upstream} matches ${entry.repository}`);
+    if (entry.isPattern && repositories.length === 0) {
+      errors.push(`no repository on ${entry.upstream} matches ${entry.repository}`);
+      note('error', `no repository on ${entry.upstream} matches ${entry.repository}`);
+    }
     for (const repository of repositories) {
       options.signal?.throwIfAborted();
       const ref: RepoRef = { upstream: entry.upstream, name: parseRepositoryName(repository) };
+      const pending: Promise<ImageResult>[] = [];
+      const collect = (image: ImageResult): void => {
+        images.push(image);
+        if (image.error === undefined) return;
+        errors.push(`${repository}:${image.tag}: ${image.error}`);
+        note('error', `${repository}:${image.tag}: ${image.error}`);
+      };
       let tags: readonly string[] = entry.tags.exact;
       if (!onlyExact(entry.tags) || entry.prune) {
-        const upstreamTags = await listAll((last) => deps.mirror.tags(ref, { n: PAGE, last }, options.signal), 'tags', deps.retry, options.signal);
+        const upstreamTags = await tagList(ref, deps, options);
         tags = selectTags(entry.tags, upstreamTags);
+        // Named tags upstream lacks are a mistake to show, not something to drop quietly.
+        for (const tag of entry.tags.exact.filter((t) => !upstreamTags.includes(t))) {
+          collect({ repository: ref.name, tag, digest: null, status: options.dryRun ? 'not-found' : 'failed', manifests: 0, blobs: 0, bytes: 0, downloaded: 0, error: `tag ${tag} not found upstream` });
+        }
+        if (tags.length === 0 && !onlyExact(entry.tags)) {
+          const warning = `no tag of ${repository} matches ${describeFilter(entry.tags)} (${upstreamTags.length} tags upstream)`;
+          warnings.push(warning);
+          note('warning', warning);
+          log.warn({ repository, upstreamTags: upstreamTags.length }, 'the tag filter matched no upstream tag');
+        }
         if (entry.prune) pruned.push(...(await prune(ref, upstreamTags, deps, options.dryRun)).map((t) => `${repository}:${t}`));
       }
       // Manifests are planned one tag at a time (the reserve check stays exact); the blobs of up to
       // `window` images download meanwhile, so small images still fill the shared limiter.
-      const pending: Promise<ImageResult>[] = [];
-      const collect = (image: ImageResult): void => {
-        images.push(image);
-        if (image.error !== undefined) errors.push(`${repository}:${image.tag}: ${image.error}`);
-      };
       try {
         for (const tag of tags) {
           if (options.dryRun) {
-            collect(await planned(ref, tag, deps));
+            collect(await probeImage(deps.mirror, ref, tag, entry.platforms, (task) => withRetry(task, deps.retry, options.signal)));
             continue;
           }
           options.signal?.throwIfAborted();
@@ -82,7 +104,9 @@ export async function runJob(entry: SyncEntry, shared: JobDeps, options: JobOpti
       stoppedByRateLimit = err.message;
       log.warn({ remaining: err.remaining, reserve: err.reserve }, 'sync stopped early to leave the upstream rate limit to client pulls');
     }
-    errors.push(err instanceof Error ? err.message : String(err));
+    const message = err instanceof Error ? err.message : String(err);
+    errors.push(message);
+    note('error', message);
   }
   const result: EntryResult = {
     job: entry.name,
@@ -95,6 +119,7 @@ export async function runJob(entry: SyncEntry, shared: JobDeps, options: JobOpti
     images,
     bytesDownloaded: images.reduce((n, i) => n + i.downloaded, 0),
     errors,
+    warnings,
     pruned,
     stoppedByRateLimit,
   };
@@ -125,7 +150,7 @@ async function startImage(entry: SyncEntry, ref: RepoRef, tag: string, deps: Job
   };
   let plan: ImagePlan;
   try {
-    plan = await planImage(deps.mirror, ref, { kind: 'tag', tag: parseTag(tag) }, entry.platforms, fetch);
+    plan = await planImage(pullLoader(deps.mirror, ref, fetch), { kind: 'tag', tag: parseTag(tag) }, entry.platforms);
   } catch (err) {
     if (err instanceof ReserveReachedError || signal?.aborted) throw err;
     return { done: Promise.resolve(failed(err)) };
@@ -154,10 +179,14 @@ async function startImage(entry: SyncEntry, ref: RepoRef, tag: string, deps: Job
   return { done };
 }
 
-/** A dry run reads only what is already known: no manifest or blob is fetched. */
-async function planned(ref: RepoRef, tag: string, deps: JobDeps): Promise<ImageResult> {
-  const digest = await deps.mirror.cachedTag(ref, tag);
-  return { repository: ref.name, tag, digest: digest ?? null, status: 'planned', manifests: 0, blobs: 0, bytes: 0, downloaded: 0 };
+/** Upstream's tags of a repository; a repository upstream does not have is said so in words. */
+async function tagList(ref: RepoRef, deps: JobDeps, options: JobOptions): Promise<string[]> {
+  try {
+    return await listAll((last) => deps.mirror.tags(ref, { n: PAGE, last }, options.signal), 'tags', deps.retry, options.signal);
+  } catch (err) {
+    if (notFound(err)) throw new Error(`repository ${ref.name} not found on ${ref.upstream} (check its name)`);
+    throw err;
+  }
 }
 
 /** Local tags upstream no longer lists. Only ever called with a complete tag list. */

@@ -27,6 +27,8 @@ export function nextSlot(schedule: Schedule, after: number, anchor: number | und
 interface Slot {
   timer: unknown;
   anchor: number | undefined;
+  /** When the timer fires; undefined once it has (the run is under way). */
+  due: number | undefined;
 }
 
 /**
@@ -56,6 +58,11 @@ export class Scheduler {
     this.slots.clear();
   }
 
+  /** When the entry runs next (ms since epoch), jitter included; undefined while it runs or when nothing is planned. */
+  nextRun(name: string): number | undefined {
+    return this.slots.get(name)?.due;
+  }
+
   private plan(entry: SyncEntry): void {
     if (this.closed || entry.schedule === undefined) return;
     const { timers, jitterMs, random } = this.options;
@@ -67,11 +74,14 @@ export class Scheduler {
 
   private arm(entry: SyncEntry, delayMs: number, anchor?: number): void {
     const timer = this.options.timers.setTimeout(() => void this.fire(entry), Math.max(0, delayMs));
-    this.slots.set(entry.name, { timer, anchor: anchor ?? this.options.timers.now() });
+    const now = this.options.timers.now();
+    this.slots.set(entry.name, { timer, anchor: anchor ?? now, due: now + Math.max(0, delayMs) });
   }
 
   private async fire(entry: SyncEntry): Promise<void> {
     if (this.closed) return;
+    const slot = this.slots.get(entry.name);
+    if (slot !== undefined) slot.due = undefined;
     try {
       await this.run(entry);
     } catch (err) {

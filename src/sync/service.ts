@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
-import { Coalescer } from '../concurrency/index.js';
-import type { SyncConfig, SyncEntry } from '../config/index.js';
+import type { Schedule, SyncConfig, SyncEntry } from '../config/index.js';
 import type { SyncMirror } from '../mirror/index.js';
-import { errorSummary, type SyncObserver } from '../observability/index.js';
+import { errorSummary, type SyncObserver, type SyncRunOrigin } from '../observability/index.js';
 import { runJob, type JobDeps } from './job.js';
 import { Limiter } from './limiter.js';
 import { selectEntries } from './entry-patterns.js';
@@ -27,22 +26,48 @@ export interface RunOptions {
   readonly only?: string | undefined;
   readonly dryRun?: boolean | undefined;
   readonly progress?: SyncProgress | undefined;
+  /** Who asks (default `cli`); the status shows it for the last run. */
+  readonly origin?: SyncRunOrigin | undefined;
 }
 
-/** The sync jobs of one App: the scheduler inside `serve`, and one-shot runs for `regmirror sync`. */
+/** A configured entry as `sync --list`, `/api/status` and the page show it. */
+export interface EntryState {
+  readonly job: string;
+  readonly upstream: string;
+  readonly repository: string;
+  /** As configured: "6h", "0 3 * * *"; null without a schedule. */
+  readonly schedule: string | null;
+  /** ms since epoch (jitter included); undefined while running or with nothing planned. */
+  readonly nextRunAt: number | undefined;
+  readonly running: boolean;
+}
+
+/** What `POST /api/sync/<entry>` gets: started now, already running since, or no such entry. */
+export type StartOutcome = { readonly outcome: 'started' | 'running'; readonly startedAt: number } | { readonly outcome: 'unknown' };
+
+interface Running {
+  readonly promise: Promise<EntryResult>;
+  readonly startedAt: number;
+  readonly origin: SyncRunOrigin;
+  /** Everyone watching this run: whoever started it and whoever joined it since. */
+  readonly watchers: Set<SyncProgress>;
+}
+
+/** The sync jobs of one App: the scheduler inside `serve`, and one-shot runs for `regmirror sync` and the API. */
 export class SyncService {
   /** One bound on blob downloads for every job, scheduled or one-shot. */
   readonly limiter: Limiter;
   /** Entry name → its run in flight. */
-  private readonly running = new Coalescer<EntryResult>();
+  private readonly running = new Map<string, Running>();
   private readonly abort = new AbortController();
   private readonly deps: JobDeps;
+  private readonly timers: Timers;
   private scheduler: Scheduler | undefined;
 
   constructor(private readonly options: SyncServiceOptions) {
     const { config, mirror, logger, ledger } = options;
     this.limiter = new Limiter(config.concurrency);
-    const timers = options.timers ?? realTimers;
+    const timers = (this.timers = options.timers ?? realTimers);
     const retry: RetryPolicy = {
       retries: config.retries,
       maxRetryAfterMs: config.maxRetryAfterMs,
@@ -65,34 +90,75 @@ export class SyncService {
     return { ok: results.every((r) => r.result === 'success'), entries: results };
   }
 
-  /** A run of an entry already running joins it instead of starting a second one. */
+  /** A run of an entry already running joins it (and watches its progress from now on) instead of starting a second one. */
   runEntry(entry: SyncEntry, options: RunOptions = {}): Promise<EntryResult> {
     const dryRun = options.dryRun ?? false;
     if (dryRun) return runJob(entry, this.deps, { dryRun, progress: options.progress, signal: this.abort.signal });
+    const live = this.running.get(entry.name);
+    if (live !== undefined) {
+      if (options.progress !== undefined) live.watchers.add(options.progress);
+      const by = live.origin === 'scheduled' ? 'the schedule' : live.origin === 'api' ? 'the API' : 'regmirror sync';
+      options.progress?.note?.(entry.name, 'info', `already running since ${new Date(live.startedAt).toISOString()} (started by ${by}); following that run`);
+      return live.promise;
+    }
+    const origin = options.origin ?? 'cli';
+    const watchers = new Set<SyncProgress>(options.progress === undefined ? [] : [options.progress]);
+    const progress = fanOut(watchers);
     const { observer } = this.options;
-    return this.running.run(entry.name, async () => {
-      observer.syncStarted(entry.name);
-      const r = await runJob(entry, this.deps, { dryRun, progress: options.progress, signal: this.abort.signal });
-      const images = r.images.filter((i) => i.status === 'synced').reduce((n, i) => n + i.manifests, 0);
-      observer.syncFinished({
-        job: r.job,
-        result: r.result,
-        bytes: r.bytesDownloaded,
-        images,
-        startedAt: Date.parse(r.startedAt),
-        finishedAt: Date.parse(r.finishedAt),
-        errors: r.errors.length,
-        ...(r.errors[0] !== undefined ? { error: r.errors[0] } : {}),
-      });
-      return r;
-    }).promise;
+    const startedAt = this.timers.now();
+    observer.syncStarted(entry.name, origin);
+    const promise = (async () => {
+      try {
+        const r = await runJob(entry, this.deps, { dryRun, progress, signal: this.abort.signal });
+        const images = r.images.filter((i) => i.status === 'synced').reduce((n, i) => n + i.manifests, 0);
+        observer.syncFinished({
+          job: r.job,
+          result: r.result,
+          bytes: r.bytesDownloaded,
+          images,
+          startedAt: Date.parse(r.startedAt),
+          finishedAt: Date.parse(r.finishedAt),
+          errors: r.errors.length,
+          origin,
+          ...(r.errors[0] !== undefined ? { error: r.errors[0] } : {}),
+        });
+        return r;
+      } finally {
+        this.running.delete(entry.name);
+      }
+    })();
+    this.running.set(entry.name, { promise, startedAt, origin, watchers });
+    return promise;
+  }
+
+  /** Starts an entry by name without waiting for it (`POST /api/sync/<entry>`); a running one is left alone. */
+  start(name: string, origin: SyncRunOrigin): StartOutcome {
+    const entry = this.entries.find((e) => e.name === name);
+    if (entry === undefined) return { outcome: 'unknown' };
+    const live = this.running.get(name);
+    if (live !== undefined) return { outcome: 'running', startedAt: live.startedAt };
+    // runJob never throws; a crash here is a bug, logged like the scheduler's.
+    this.runEntry(entry, { origin }).catch((err: unknown) => this.options.logger.error({ job: name, error: String(err) }, 'sync job crashed'));
+    return { outcome: 'started', startedAt: this.running.get(name)?.startedAt ?? this.timers.now() };
+  }
+
+  /** Every configured entry: its schedule, next planned run, and whether it runs now. */
+  states(): EntryState[] {
+    return this.entries.map((e) => ({
+      job: e.name,
+      upstream: e.upstream,
+      repository: e.repository,
+      schedule: describeSchedule(e.schedule),
+      nextRunAt: this.running.has(e.name) ? undefined : this.scheduler?.nextRun(e.name),
+      running: this.running.has(e.name),
+    }));
   }
 
   /** Arms every scheduled (and runOnStart) entry; called by App.start(). */
   startSchedules(): void {
     if (this.scheduler !== undefined || this.entries.length === 0) return;
-    this.scheduler = new Scheduler(this.entries, (e) => this.runEntry(e), {
-      timers: this.options.timers ?? realTimers,
+    this.scheduler = new Scheduler(this.entries, (e) => this.runEntry(e, { origin: 'scheduled' }), {
+      timers: this.timers,
       jitterMs: this.options.config.jitterMs,
       random: this.options.random ?? Math.random,
       logger: this.options.logger,
@@ -104,6 +170,25 @@ export class SyncService {
   async close(): Promise<void> {
     this.scheduler?.stop();
     this.abort.abort(new Error('regmirror is shutting down'));
-    await Promise.allSettled(this.running.pending());
+    await Promise.allSettled([...this.running.values()].map((r) => r.promise));
   }
+}
+
+/** A schedule as the config spells it: the cron expression, or the interval in its largest whole unit. */
+export function describeSchedule(schedule: Schedule | undefined): string | null {
+  if (schedule === undefined) return null;
+  if (schedule.kind === 'cron') return schedule.expression;
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  const [unit, size] = units.find(([, size]) => schedule.ms % size === 0) ?? ['ms', 1];
+  return `${schedule.ms / size}${unit}`;
+}
+
+/** One progress listener that tells every watcher; a watcher added later hears from then on. */
+function fanOut(watchers: ReadonlySet<SyncProgress>): SyncProgress {
+  return {
+    imageStarted: (job, image, blobs, bytes) => watchers.forEach((w) => w.imageStarted(job, image, blobs, bytes)),
+    blobDone: (job, image, bytes) => watchers.forEach((w) => w.blobDone(job, image, bytes)),
+    imageFinished: (job, image, ok) => watchers.forEach((w) => w.imageFinished(job, image, ok)),
+    note: (job, level, message) => watchers.forEach((w) => w.note?.(job, level, message)),
+  };
 }

@@ -45,3 +45,13 @@ export function selectTags(filter: TagFilter, upstreamTags: readonly string[]): 
   for (const t of filter.exact) if (available.has(t)) out.add(t);
   return [...out].sort();
 }
+
+/** The filter in the config's words, for a warning that it matched nothing. */
+export function describeFilter(filter: TagFilter): string {
+  const parts: string[] = [];
+  if (filter.include !== undefined) parts.push(`include ${filter.include.source}`);
+  if (filter.exclude !== undefined) parts.push(`exclude ${filter.exclude.source}`);
+  if (filter.semver !== undefined) parts.push(`semver ${filter.semver}`);
+  if (filter.latest !== undefined) parts.push(`latest ${filter.latest}`);
+  return `the tag filter (${parts.join(', ')})`;
+}

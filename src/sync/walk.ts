@@ -22,23 +22,23 @@ export interface ImagePlan {
 /** Real trees are one level deep (Docker Hub) or two (attestations in nested indexes); deeper is a loop or abuse. */
 const MAX_DEPTH = 4;
 
+/** A manifest by reference, parsed: through the mirror's pull path for a run, read-only for a dry run. */
+export type ManifestLoader = (reference: Reference) => Promise<{ digest: Digest; parsed: ParsedManifest }>;
+
 /**
- * Fetches a tag's manifest through the mirror (so the index is cached intact) and, for an index,
- * the selected platforms' manifests; returns the blobs to make sure of. `fetch` wraps each
+ * Fetches a tag's manifest through the mirror (so the index is cached intact); `fetch` wraps each
  * manifest request (retries, the rate-limit reserve).
  */
-export async function planImage(
-  mirror: SyncMirror,
-  ref: RepoRef,
-  reference: Reference,
-  platforms: readonly string[],
-  fetch: <T>(task: () => Promise<T>) => Promise<T>,
-): Promise<ImagePlan> {
-  const get = async (r: Reference): Promise<{ digest: Digest; parsed: ParsedManifest }> => {
+export function pullLoader(mirror: SyncMirror, ref: RepoRef, fetch: <T>(task: () => Promise<T>) => Promise<T>): ManifestLoader {
+  return async (r) => {
     const reply = await fetch(() => mirror.manifest(ref, r, MANIFEST_MEDIA_TYPES, 'sync'));
     // manifest() (not manifestHead) always yields bytes.
     return { digest: reply.digest, parsed: parseManifest(reply.bytes ?? Buffer.alloc(0), reply.mediaType) };
   };
+}
+
+/** Loads the manifest and, for an index, the selected platforms' manifests; returns the blobs to make sure of. */
+export async function planImage(get: ManifestLoader, reference: Reference, platforms: readonly string[]): Promise<ImagePlan> {
   const top = await get(reference);
   const blobs = new Map<string, Descriptor>();
   let manifests = 0;

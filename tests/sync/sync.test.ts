@@ -93,14 +93,17 @@ t.test('a platform filter fetches only those children; the index is still served
 
 t.test('a dry run lists what it would do and downloads nothing', async (t) => {
   const { reg, mirror } = await startSyncWorld(t, { sync: [{ upstream: UP, repository: 'team/app', tags: { semver: '^1' }, prune: true }] });
-  reg.pushImage('team/app', '1.0.0', quickImage('dry-1'));
+  const first = quickImage('dry-1');
+  reg.pushImage('team/app', '1.0.0', first);
   reg.pushImage('team/app', '1.1.0', quickImage('dry-2'));
   reg.pushImage('team/app', '3.0.0', quickImage('dry-3'));
   const run = await mirror.app.sync.run({ dryRun: true });
   t.ok(run.ok);
-  t.match(run.entries[0], { dryRun: true, images: [{ tag: '1.0.0', status: 'planned', digest: null }, { tag: '1.1.0', status: 'planned' }], bytesDownloaded: 0 });
-  t.equal(reg.count({ kind: 'manifest' }), 0);
+  const size = first.config.size + first.layers.reduce((n, l) => n + l.size, 0);
+  t.match(run.entries[0], { dryRun: true, images: [{ tag: '1.0.0', status: 'planned', digest: first.manifestDigest, wouldDownload: { blobs: 3, bytes: size } }, { tag: '1.1.0', status: 'planned' }], bytesDownloaded: 0 });
+  t.equal(reg.count({ kind: 'manifest', method: 'HEAD' }), 2, 'each tag resolved with a HEAD');
   t.equal(reg.count({ kind: 'blob' }), 0);
+  t.match((await mirror.app.sync.run({ dryRun: true })).entries[0]?.images[0], { status: 'planned' }, 'nothing was stored: a second dry run would still download');
   t.equal(mirror.app.metrics.tracker.syncJobs.size, 0, 'a dry run is not a sync run in the status');
 });
 
