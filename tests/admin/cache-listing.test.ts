@@ -7,7 +7,7 @@ import { request } from '../fixtures/http.js';
 import { ADMIN_COMMANDS, callAdmin, UsageError, type AdminCommandSpec, type LsResult, type PruneResult } from '../../src/admin/index.js';
 import { completeness } from '../../src/admin/commands/ls.js';
 import { formatBytes, formatTime } from '../../src/cli/format.js';
-import { storageLayout } from '../../src/storage/index.js';
+import { storageLayout, tagLastUsed } from '../../src/storage/index.js';
 
 // `cache ls` and `cache prune` inside one process (a running serve's admin socket): what the COMPLETE,
 // PINNED, SYNCED and LAST PULLED columns are made of, and the notes prune adds. tests/cli/cache-ls.test.ts
@@ -97,6 +97,10 @@ t.test('ls arguments: a pattern outside the grammar is a usage error; the COMPLE
   t.equal(completeness({ ...base, layers: { cached: 3, total: 3 }, missingConfigs: 1 } as never), '3/3 layers, no config');
   t.equal(completeness({ ...base, layers: { cached: 4, total: 6 }, platforms: ['linux/amd64', 'linux/arm64'] } as never), '4/6 layers, 2 platforms');
   t.equal(spec('ls').note?.({ tags: [], blobs: 0, bytes: 0, pinSources: ['pins.json'] }), 'PINNED shows pins.json only: storage.pin and the sync entries are in the config (give --config FILE)');
+  const record = { digest: 'sha256:0' as never, mediaType: 'x', size: 1, fetchedAt: 100 };
+  t.equal(tagLastUsed(record), 100, 'imported, or written before pulls were recorded: when upstream confirmed it');
+  t.equal(tagLastUsed({ ...record, pulledAt: 300, syncedAt: 200 }), 300, 'a client pull after a sync');
+  t.equal(tagLastUsed({ ...record, pulledAt: 150, syncedAt: 400 }), 400, 'a sync after a client pull: prune --older-than keeps what sync keeps');
   t.equal(formatBytes(80_000_000), '76.3 MiB');
   t.equal(formatTime(Date.UTC(2026, 11, 6, 9, 1, 7, 345)), '2026-12-06T09:01:07Z');
   t.equal(formatTime(new Date(Date.UTC(2026, 0, 2))), '2026-01-02T00:00:00Z');
