@@ -83,6 +83,7 @@ function render(s) {
     const r = ups.insertRow(); r.dataset.upstream = u.name;
     cell(r, u.name); cell(r, u.url); cell(r, u.state, undefined, u.state);
     cell(r, u.lastStatus); cell(r, u.rateLimitRemaining, 'count'); cell(r, u.requests, 'count'); cell(r, u.errors, 'count');
+    cell(r, u.lastError && fmt.time(u.lastError.at) + ' ' + u.lastError.cause);
   }
   const sync = fill('sync', s.sync, 'no sync jobs have run');
   for (const j of s.sync) {
@@ -133,7 +134,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <h2>Top repositories</h2>
 <table><thead><tr><th>upstream</th><th>repository</th><th>bytes served</th></tr></thead><tbody id="repos"></tbody></table>
 <h2>Upstreams</h2>
-<table><thead><tr><th>name</th><th>url</th><th>state</th><th>last status</th><th>rate limit left</th><th>requests</th><th>errors</th></tr></thead><tbody id="upstreams"></tbody></table>
+<table><thead><tr><th>name</th><th>url</th><th>state</th><th>last status</th><th>rate limit left</th><th>requests</th><th>errors</th><th>last error</th></tr></thead><tbody id="upstreams"></tbody></table>
 <h2>Sync jobs</h2>
 <table><thead><tr><th>job</th><th>last result</th><th>last run</th><th>last success</th><th>images</th><th>bytes</th><th>error</th></tr></thead><tbody id="sync"></tbody></table>
 <script>${SCRIPT}</script>
