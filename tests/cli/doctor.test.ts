@@ -38,18 +38,20 @@ t.test('doctor: a registry, a web page, a dead port, bad credentials, an offline
   const good = await startTestRegistry(t, { auth: { kind: 'bearer', username: 'mirror', password: 'right' } });
   const locked = await startTestRegistry(t, { auth: { kind: 'bearer', username: 'mirror', password: 'right' } });
   const basic = await startTestRegistry(t, { auth: { kind: 'basic', username: 'mirror', password: 'right' } });
+  const basicBad = await startTestRegistry(t, { auth: { kind: 'basic', username: 'mirror', password: 'right' } });
   const web = await webServer(t);
   const dir = t.testdir({});
   const config = configFor(dir, {
     'good.local': { url: good.url, username: 'mirror', password: 'right' },
     'locked.local': { url: locked.url, username: 'mirror', passwordEnv: 'PW' },
     'basic.local': { url: basic.url, username: 'mirror', password: 'right' },
+    'basicbad.local': { url: basicBad.url, username: 'mirror', passwordEnv: 'PW' },
     'web.local': { url: web },
     'dead.local': { url: 'http://127.0.0.1:9' },
     'air.local': {},
   });
   const output = captured();
-  await t.rejects(doctorReport(config, output), { name: 'CliError', exitCode: 1, message: '3 of 11 checks failed' });
+  await t.rejects(doctorReport(config, output), { name: 'CliError', exitCode: 1, message: '4 of 13 checks failed' });
   const user = currentUser();
   t.same(output.lines, [
     `ok   upstream good.local: registry at ${good.url}/v2/ (answered 401)`,
@@ -58,6 +60,8 @@ t.test('doctor: a registry, a web page, a dead port, bad credentials, an offline
     `FAIL upstream locked.local: credentials rejected: token realm ${locked.url}/token rejected the configured credentials (401) (check upstreams.locked.local username and password)`,
     `ok   upstream basic.local: registry at ${basic.url}/v2/ (answered 401)`,
     'ok   upstream basic.local: credentials accepted (Basic)',
+    `ok   upstream basicbad.local: registry at ${basicBad.url}/v2/ (answered 401)`,
+    `FAIL upstream basicbad.local: credentials rejected: GET ${basicBad.url}/v2/ with Basic credentials: 401 (check upstreams.basicbad.local username and password)`,
     `FAIL upstream web.local: not a registry: GET ${web}/v2/ answered 200 without Docker-Distribution-API-Version (check upstreams.web.local.url)`,
     'FAIL upstream dead.local: ECONNREFUSED connecting to http://127.0.0.1:9/v2/',
     'ok   upstream air.local: skipped (offline: never contacted)',

@@ -108,6 +108,7 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   const up = api.upstreams[0]!;
   const upRow = page.locator(`#upstreams tr[data-upstream="${up.name}"] td`);
   t.same((await upRow.allTextContents()).slice(0, 7), [up.name, up.url, up.state, String(up.lastStatus), String(up.rateLimitRemaining), String(up.requests), String(up.errors)]);
+  t.equal(up.lastError, null, 'no upstream call failed');
   t.equal(up.rateLimitRemaining, reg.rateLimit?.remaining, 'the budget the upstream advertised');
 
   const job = api.sync[0]!;
