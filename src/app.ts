@@ -4,7 +4,7 @@ import type { DestinationStream } from 'pino';
 import { CacheAdmin, createAdminSocketServer, holdStorage, releaseStorage } from './admin/index.js';
 import type { Credentials, TokenService } from './auth/index.js';
 import type { Config } from './config/index.js';
-import { createHttpServer, createHttpsServer, createOpsServer, Readiness, TlsReloader, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
+import { createHttpServer, createHttpsServer, createOpsServer, listenFanned, Readiness, TlsReloader, type AcceptFan, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
 import { Ingest, ManifestReferences, Mirror, type PinSet } from './mirror/index.js';
 import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger } from './observability/index.js';
 import { parseDigest } from './oci/index.js';
@@ -34,6 +34,8 @@ export interface AppOptions extends TrustOptions {
   readonly tlsCheckIntervalMs?: number;
   /** What holds the storage, as others are told (`regmirror import` opens an App too). Default `serve`. */
   readonly command?: string;
+  /** Accept handles added to each registry listener (src/http/accept-fan.ts); `serve` adds some, default none. */
+  readonly extraAcceptHandles?: number;
 }
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
@@ -78,6 +80,9 @@ export class App {
   /** `storage.pin`, the sync repositories and the storage's own pin file (loaded by open()). */
   private pins: PinSet;
   private readonly pinFile: PinFile;
+  private readonly extraAcceptHandles: number;
+  /** The listeners' extra accept handles, closed with them. */
+  private readonly fans: AcceptFan[] = [];
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -118,6 +123,7 @@ export class App {
     });
     this.pins = configuredPins(config);
     this.pinFile = new PinFile(root);
+    this.extraAcceptHandles = options.extraAcceptHandles ?? 0;
     const cache = (this.cache = new BlobCache({
       store: new FsBlobStore({ root }),
       root,
@@ -252,9 +258,9 @@ export class App {
     await this.auditLog?.open();
     // Before listening: a listener without its certificate would fail every handshake.
     const certificate = await this.tlsReloader?.start();
-    const address = await listen(this.server, this.config.listen);
-    const tlsAddress = this.tlsServer && this.config.tls?.listen ? await listen(this.tlsServer, this.config.tls.listen) : undefined;
-    const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
+    const address = await this.listenRegistry(this.server, this.config.listen);
+    const tlsAddress = this.tlsServer && this.config.tls?.listen ? await this.listenRegistry(this.tlsServer, this.config.tls.listen) : undefined;
+    const metricsAddress = this.opsServer && this.config.metrics.listen ? await this.listenRegistry(this.opsServer, this.config.metrics.listen, 0) : undefined;
     this.logger.info(
       {
         address: hostPort(address),
@@ -268,6 +274,12 @@ export class App {
       'regmirror listening',
     );
     this.sync.startSchedules();
+    return address;
+  }
+
+  private async listenRegistry(server: Server, at: { host: string; port: number }, extra = this.extraAcceptHandles): Promise<AddressInfo> {
+    const { address, fan } = await listenFanned(server, at, extra, this.logger);
+    this.fans.push(fan);
     return address;
   }
 
@@ -311,7 +323,7 @@ export class App {
       this.opsServer?.closeAllConnections();
       this.tlsReloader?.close();
       const registryServers = this.tlsServer === undefined ? [this.server] : [this.server, this.tlsServer];
-      const closed = registryServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+      const closed = [...registryServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))), ...this.fans.map((fan) => fan.close())];
       for (const server of registryServers) server.closeIdleConnections();
       const timer = setTimeout(() => registryServers.forEach((server) => server.closeAllConnections()), graceMs);
       await Promise.all([...closed, opsClosed]);
@@ -335,14 +347,4 @@ export class App {
 
 function hostPort(address: AddressInfo): string {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
-}
-
-function listen(server: Server, { host, port }: { host: string; port: number }): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
 }
