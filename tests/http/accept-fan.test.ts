@@ -7,6 +7,7 @@ import { quickImage, sha256 } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { request } from '../fixtures/http.js';
+import type { TeardownHost } from '../fixtures/teardown.js';
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 
@@ -22,7 +23,7 @@ function descriptorsOf(fd: number): number {
   }).length;
 }
 
-function listening(t: Tap.Test): Promise<{ server: Server; url: string; fd: number }> {
+function listening(t: TeardownHost): Promise<{ server: Server; url: string; fd: number }> {
   const server = createServer((req, res) => res.end(`served ${req.url}`));
   t.teardown(() => {
     server.close();
