@@ -9,6 +9,8 @@ import { finished, type Readable } from 'node:stream';
 interface ChunkRecycler {
   /** `chunk` came from this stream and nothing references it any more. */
   recycle(chunk: Buffer): void;
+  /** The socket had to queue the last chunk: read small ones until it keeps up again. */
+  slowDown?(): void;
 }
 
 function chunkRecycler(stream: Readable): ChunkRecycler | undefined {
@@ -33,7 +35,10 @@ export function sendBody(body: Readable, res: ServerResponse, tally: { bytes?: n
       sent += chunk.length;
       // Only a successful write gives the chunk back: after an error the socket may still hold it.
       const ok = recycler === undefined ? res.write(chunk) : res.write(chunk, (error) => error || recycler.recycle(chunk));
-      if (!ok) body.pause();
+      if (!ok) {
+        recycler?.slowDown?.();
+        body.pause();
+      }
     };
     const onDrain = (): void => void body.resume();
     const settle = (error: Error | null | undefined): void => {
