@@ -81,8 +81,7 @@ export class App {
   private pins: PinSet;
   private readonly pinFile: PinFile;
   private readonly extraAcceptHandles: number;
-  /** The listeners' extra accept handles, closed with them. */
-  private readonly fans: AcceptFan[] = [];
+  private readonly fans: AcceptFan[] = []; // the listeners' extra accept handles, closed with them
   private closing: Promise<void> | undefined;
 
   constructor(
