@@ -4,7 +4,7 @@ import type { DestinationStream } from 'pino';
 import { CacheAdmin, createAdminSocketServer, holdStorage, listImages, releaseStorage } from './admin/index.js';
 import type { Credentials, TokenService } from './auth/index.js';
 import type { Config } from './config/index.js';
-import { createHttpServer, createHttpsServer, createOpsServer, Readiness, ResponsesInFlight, TlsReloader, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
+import { createHttpServer, createHttpsServer, createOpsServer, listenFanned, Readiness, ResponsesInFlight, TlsReloader, type AcceptFan, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
 import { Ingest, ManifestReferences, Mirror, type PinSet } from './mirror/index.js';
 import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger } from './observability/index.js';
 import { parseDigest } from './oci/index.js';
@@ -16,7 +16,7 @@ import { PolicyGate } from './policy/index.js';
 import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
 import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
-import { hostPort, listen } from './listeners.js';
+import { listeningFields } from './listeners.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
 
 export { configuredPins, redactedConfig, routeContext } from './app-config.js';
@@ -36,6 +36,8 @@ export interface AppOptions extends TrustOptions {
   readonly tlsCheckIntervalMs?: number;
   /** What holds the storage, as others are told (`regmirror import` opens an App too). Default `serve`. */
   readonly command?: string;
+  /** Accept handles added to each registry listener (src/http/accept-fan.ts); `serve` adds some, default none. */
+  readonly extraAcceptHandles?: number;
 }
 
 /** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
@@ -82,6 +84,8 @@ export class App {
   /** `storage.pin`, the sync repositories and the storage's own pin file (loaded by open()). */
   private pins: PinSet;
   private readonly pinFile: PinFile;
+  private readonly extraAcceptHandles: number;
+  private readonly fans: AcceptFan[] = []; // the listeners' extra accept handles, closed with them
   private closing: Promise<void> | undefined;
   private readonly responses = new ResponsesInFlight();
   /** Responses still being sent when the shutdown grace ran out, and so cut short. */
@@ -117,6 +121,7 @@ export class App {
     });
     this.pins = configuredPins(config);
     this.pinFile = new PinFile(root);
+    this.extraAcceptHandles = options.extraAcceptHandles ?? 0;
     const cache = (this.cache = new BlobCache({
       store: new FsBlobStore({ root }),
       root,
@@ -255,22 +260,20 @@ export class App {
     await this.auditLog?.open();
     // Before listening: a listener without its certificate would fail every handshake.
     const certificate = await this.tlsReloader?.start();
-    const address = await listen(this.server, this.config.listen);
-    const tlsAddress = this.tlsServer && this.config.tls?.listen ? await listen(this.tlsServer, this.config.tls.listen) : undefined;
-    const metricsAddress = this.opsServer && this.config.metrics.listen ? await listen(this.opsServer, this.config.metrics.listen) : undefined;
+    const address = await this.listenRegistry(this.server, this.config.listen);
+    const tlsAddress = this.tlsServer && this.config.tls?.listen ? await this.listenRegistry(this.tlsServer, this.config.tls.listen) : undefined;
+    const metricsAddress = this.opsServer && this.config.metrics.listen ? await this.listenRegistry(this.opsServer, this.config.metrics.listen, 0) : undefined;
     this.logger.info(
-      {
-        address: hostPort(address),
-        protocol: certificate !== undefined && tlsAddress === undefined ? 'https' : 'http',
-        ...(tlsAddress ? { httpsAddress: hostPort(tlsAddress) } : {}),
-        ...(certificate ? { certificate: { subject: certificate.subject, fingerprint: certificate.fingerprint, validTo: certificate.validTo } } : {}),
-        ...(metricsAddress ? { metricsAddress: hostPort(metricsAddress) } : {}),
-        config: redactedConfig(this.config),
-        cache: recovered,
-      },
+      { ...listeningFields(address, certificate, tlsAddress, metricsAddress), config: redactedConfig(this.config), cache: recovered },
       'regmirror listening',
     );
     this.sync.startSchedules();
+    return address;
+  }
+
+  private async listenRegistry(server: Server, at: { host: string; port: number }, extra = this.extraAcceptHandles): Promise<AddressInfo> {
+    const { address, fan } = await listenFanned(server, at, extra, this.logger);
+    this.fans.push(fan);
     return address;
   }
 
@@ -319,7 +322,7 @@ export class App {
       this.opsServer?.closeAllConnections();
       this.tlsReloader?.close();
       const registryServers = this.tlsServer === undefined ? [this.server] : [this.server, this.tlsServer];
-      const closed = registryServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+      const closed = [...registryServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))), ...this.fans.map((fan) => fan.close())];
       for (const server of registryServers) server.closeIdleConnections();
       const timer = setTimeout(() => ((this.cutAtShutdown = this.responses.count), registryServers.forEach((server) => server.closeAllConnections())), graceMs);
       await Promise.all([...closed, opsClosed]);

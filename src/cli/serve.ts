@@ -16,6 +16,14 @@ export interface ServeOptions {
   readonly check?: boolean;
 }
 
+/**
+ * Accept handles added to each registry listener (src/http/accept-fan.ts): 32 accepts per loop turn.
+ * With 200 clients, a fifth of their requests on a new connection, it drained an accept queue of
+ * 110-190 to a median of 3-7 (bench/connections.mjs); a spare handle costs one failed accept4 per
+ * new connection.
+ */
+const EXTRA_ACCEPT_HANDLES = 31;
+
 /** Exit code 2 for a bad config, so service managers can tell a misconfiguration from a crash. */
 export async function loadConfigOrExit(options: ServeOptions): Promise<Config> {
   try {
@@ -29,7 +37,7 @@ export async function loadConfigOrExit(options: ServeOptions): Promise<Config> {
 export async function serve(options: ServeOptions): Promise<void> {
   const config = await loadConfigOrExit(options);
   if (options.check === true) return doctorReport(config);
-  const app = new App(config, { version: packageVersion() });
+  const app = new App(config, { version: packageVersion(), extraAcceptHandles: EXTRA_ACCEPT_HANDLES });
   try {
     await app.start();
   } catch (err) {

@@ -9,12 +9,17 @@ import { finished, type Readable } from 'node:stream';
 interface ChunkRecycler {
   /** `chunk` came from this stream and nothing references it any more. */
   recycle(chunk: Buffer): void;
+  /** The client is slow (its socket stayed full a while): read small chunks, growing again as it keeps up. */
+  slowDown?(): void;
 }
 
 function chunkRecycler(stream: Readable): ChunkRecycler | undefined {
   const candidate = stream as Readable & Partial<ChunkRecycler>;
   return typeof candidate.recycle === 'function' ? (candidate as ChunkRecycler) : undefined;
 }
+
+/** A socket that took longer than this to drain belongs to a slow client (see ChunkRecycler.slowDown). */
+const SLOW_DRAIN_MS = 50;
 
 /**
  * Writes `body` to `res` with backpressure and resolves once the response finished; rejects (and
@@ -29,13 +34,22 @@ export function sendBody(body: Readable, res: ServerResponse, tally: { bytes?: n
   return new Promise<void>((resolve, reject) => {
     let sent = 0;
     let settled = false;
+    let pausedAt = 0;
     const onData = (chunk: Buffer): void => {
       sent += chunk.length;
       // Only a successful write gives the chunk back: after an error the socket may still hold it.
       const ok = recycler === undefined ? res.write(chunk) : res.write(chunk, (error) => error || recycler.recycle(chunk));
-      if (!ok) body.pause();
+      if (!ok) {
+        pausedAt = performance.now();
+        body.pause();
+      }
     };
-    const onDrain = (): void => void body.resume();
+    const onDrain = (): void => {
+      // Only a client that kept its socket full for a while gets small chunks: a fast one whose
+      // socket queued for a moment keeps large reads (64 KiB reads tripled a warm GET's CPU).
+      if (performance.now() - pausedAt > SLOW_DRAIN_MS) recycler?.slowDown?.();
+      body.resume();
+    };
     const settle = (error: Error | null | undefined): void => {
       if (settled) return;
       settled = true;

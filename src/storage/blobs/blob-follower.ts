@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { StorageError } from '../errors.js';
-import { READ_CHUNK_BYTES } from './read-buffers.js';
+import { readBuffers, ReadSize } from './read-buffers.js';
 
 
 /** What a follower needs from the in-progress write it follows. */
@@ -49,9 +49,11 @@ export class BlobFollower extends Readable {
   #released = false;
   /** The span's last byte, copied once written: it goes out after the verdict, whatever the writer still keeps. */
   #tail: Buffer | undefined;
+  readonly #size = new ReadSize();
 
   constructor(source: FollowSource, start: number, end: number) {
-    super({ highWaterMark: READ_CHUNK_BYTES });
+    // Nothing is read ahead of a paused consumer: a stalled client holds only what its socket queued.
+    super({ highWaterMark: 0 });
     this.#source = source;
     this.#pos = start;
     this.#end = end;
@@ -127,7 +129,7 @@ export class BlobFollower extends Readable {
         source.progressed();
         continue;
       }
-      this.#readFile(Math.min(limit - this.#pos, READ_CHUNK_BYTES));
+      this.#readFile(Math.min(limit - this.#pos, this.#size.next()));
       return;
     }
   }
@@ -142,9 +144,19 @@ export class BlobFollower extends Readable {
     this.#source.progressed();
   }
 
+  /** A chunk this follower read from the file is free again (the HTTP send loop wrote it). */
+  recycle(chunk: Buffer): void {
+    readBuffers.give(chunk);
+  }
+
+  /** The consumer had to queue the last chunk: read small again. */
+  slowDown(): void {
+    this.#size.slowDown();
+  }
+
   #readFile(length: number): void {
     this.#reading = true;
-    const buf = Buffer.allocUnsafe(length);
+    const buf = readBuffers.take(length);
     const pos = this.#pos;
     this.#source.handle.read(buf, 0, length, pos).then(
       ({ bytesRead }) => {
@@ -155,7 +167,8 @@ export class BlobFollower extends Readable {
           return;
         }
         this.#pos += bytesRead;
-        this.#wanting = this.push(bytesRead === length ? buf : buf.subarray(0, bytesRead));
+        // A consumer that paused on this chunk gets nothing read ahead of it.
+        this.#wanting = this.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)) && this.readableFlowing !== false;
         this.#source.progressed();
         this.#pump();
       },

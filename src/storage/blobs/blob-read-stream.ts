@@ -1,7 +1,7 @@
 import { close, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { StorageError } from '../errors.js';
-import { READ_CHUNK_BYTES, ReadBufferPool } from './read-buffers.js';
+import { readBuffers, ReadSize } from './read-buffers.js';
 
 /** A file this small, read whole in one go, is copied out and its read buffer reused. */
 const SMALL_COPY_BYTES = 64 * 1024;
@@ -17,9 +17,11 @@ export interface BlobReadStreamInit {
 }
 
 /**
- * A committed blob file as a stream of large positional reads into reusable buffers: a consumer
- * that hands chunks back through `recycle()` (the HTTP send loop does, once the socket wrote them)
- * lets the next reads reuse them; one that does not gets fresh buffers, like fs.createReadStream.
+ * A committed blob file as a stream of positional reads into the process's shared read buffers: a
+ * consumer that hands chunks back through `recycle()` (the HTTP send loop does, once the socket
+ * wrote them) lets the next reads reuse them; one that does not leaves them to the GC, like
+ * fs.createReadStream. Reads start small and grow while the consumer keeps up (`slowDown()` when it
+ * does not), and nothing is read ahead of a paused consumer: a stalled client holds one small chunk.
  */
 export class BlobReadStream extends Readable {
   readonly #path: string;
@@ -30,10 +32,11 @@ export class BlobReadStream extends Readable {
   #reading = false;
   /** _destroy arrived while a read was in flight: close once it lands, so the fd is never reused under it. */
   #closeWhenIdle: (() => void) | undefined;
-  readonly #buffers = new ReadBufferPool();
+  readonly #size = new ReadSize();
 
   constructor(init: BlobReadStreamInit) {
-    super({ highWaterMark: READ_CHUNK_BYTES });
+    // Nothing is read ahead of a paused consumer: its client then holds only what its socket queued.
+    super({ highWaterMark: 0 });
     this.#path = init.path;
     this.#fd = init.fd;
     this.#start = init.start;
@@ -42,23 +45,29 @@ export class BlobReadStream extends Readable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    if (this.#fd !== undefined) return callback();
+    // With no high-water mark Readable reads nothing by itself once constructed; a consumer that
+    // asked while the file was opening (a 'readable' listener) would wait forever: start the first read.
+    const opened = (): void => {
+      callback();
+      process.nextTick(() => this.destroyed || this.read(0));
+    };
+    if (this.#fd !== undefined) return opened();
     open(this.#path, 'r', (error, fd) => {
       if (error) return callback(new StorageError(`opening ${this.#path} failed`, { cause: error }));
       this.#fd = fd;
-      callback();
+      opened();
     });
   }
 
   override _read(): void {
     if (this.#reading) return;
     const fd = this.#fd;
-    const length = Math.min(READ_CHUNK_BYTES, this.#end - this.#pos);
+    const length = Math.min(this.#size.next(), this.#end - this.#pos);
     if (fd === undefined || length <= 0) {
       this.push(null);
       return;
     }
-    const buf = this.#buffers.take();
+    const buf = readBuffers.take(length);
     const pos = this.#pos;
     this.#reading = true;
     read(fd, buf, 0, length, pos, (error, bytesRead) => {
@@ -70,25 +79,28 @@ export class BlobReadStream extends Readable {
         return this.destroy(new StorageError(`${this.#path} ended at ${pos}, before ${this.#end}`));
       }
       this.#pos += bytesRead;
-      if (bytesRead === buf.length) return void this.push(buf);
       // A short read of a committed (immutable) file is its end: no second read to learn that. A small
       // file read whole at once (a manifest, a config) leaves as an exact copy, so its reply does not
-      // hold a 1 MiB buffer; the tail of a large one keeps its pooled buffer, which is recycled.
-      if (bytesRead < length && this.#end === Infinity) this.#end = this.#pos;
-      if (pos !== this.#start || bytesRead > SMALL_COPY_BYTES) return void this.push(buf.subarray(0, bytesRead));
+      // hold a pooled buffer; the tail of a large one keeps its pooled buffer, which is recycled.
+      const short = bytesRead < length;
+      if (short && this.#end === Infinity) this.#end = this.#pos;
+      if (!short || pos !== this.#start || bytesRead > SMALL_COPY_BYTES) return void this.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
       const exact = Buffer.allocUnsafe(bytesRead);
       buf.copy(exact, 0, 0, bytesRead);
-      this.#buffers.give(buf);
+      readBuffers.give(buf);
       this.push(exact);
     });
   }
 
   recycle(chunk: Buffer): void {
-    if (!this.destroyed) this.#buffers.give(chunk);
+    readBuffers.give(chunk);
+  }
+
+  slowDown(): void {
+    this.#size.slowDown();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#buffers.clear();
     const closeFd = () => {
       this.#closeWhenIdle = undefined;
       const fd = this.#fd;

@@ -1,39 +1,72 @@
 /**
- * Largest single read from a blob file (file readers and followers alike), and the size of the
- * buffers they keep for reuse. Large positional reads keep syscalls and promise hops per byte low
- * on the hot path; it is also the stream buffer size, so a paused client costs about two of these.
+ * Largest single read from a blob file (file readers and followers alike). Large positional reads
+ * keep syscalls and promise hops per byte low on the hot path.
  */
 export const READ_CHUNK_BYTES = 1024 * 1024;
-/** A consumer that recycles keeps about two chunks in flight (one in the socket, one read ahead). */
-const POOL_MAX = 4;
+/**
+ * The first read of a stream, and every read after its consumer fell behind: what a stalled client
+ * holds (one write the socket has not taken). Reads double from here while the consumer keeps up.
+ */
+export const SMALL_READ_BYTES = 64 * 1024;
 
 /**
- * Read buffers of one stream. A fresh 1 MiB buffer per read makes V8 count the whole blob as
- * external memory, and that pressure starts a full mark-compact about every 64 MiB; in a process
- * with regmirror's heap those collections cost more CPU than the bytes themselves (perf on a warm
- * 512 MiB GET: ~40% of the samples in V8 marking and sweeping). Buffers handed back are reused,
- * so a stream whose consumer recycles allocates two or three in all.
+ * Free buffers kept per size, for the whole process: 8 MiB of large, 2 MiB of small at most. What
+ * an idle mirror keeps; a warm stream that keeps up cycles two or three large ones.
  */
-export class ReadBufferPool {
-  readonly #free: Buffer[] = [];
-  readonly #owned = new WeakSet<ArrayBufferLike>();
+const KEEP = new Map<number, number>([
+  [READ_CHUNK_BYTES, 8],
+  [SMALL_READ_BYTES, 32],
+]);
 
-  take(): Buffer {
-    const reused = this.#free.pop();
-    if (reused !== undefined) return reused;
+/**
+ * Read buffers shared by every blob stream of the process. A fresh buffer per read makes V8 count
+ * the whole blob as external memory, and that pressure starts a full mark-compact about every
+ * 64 MiB (perf on a warm 512 MiB GET: ~40% of the samples in V8 marking and sweeping). Buffers
+ * handed back are reused by whichever stream reads next, so memory follows the streams that are
+ * moving, not the number of streams open: one per stream kept a paused client's 1-3 MiB alive.
+ */
+class SharedReadBuffers {
+  readonly #free = new Map<number, Buffer[]>([...KEEP.keys()].map((size) => [size, []]));
+  /** Handed out and not given back: only these may be taken back, once each. */
+  readonly #out = new WeakSet<ArrayBufferLike>();
+
+  /** A buffer of READ_CHUNK_BYTES or SMALL_READ_BYTES (whichever `bytes` fits in, up to the large one). */
+  take(bytes: number): Buffer {
+    const size = bytes <= SMALL_READ_BYTES ? SMALL_READ_BYTES : READ_CHUNK_BYTES;
     // Its own ArrayBuffer (not a slice of Node's shared pool), so give() can tell it is ours.
-    const buf = Buffer.allocUnsafeSlow(READ_CHUNK_BYTES);
-    this.#owned.add(buf.buffer);
+    const buf = this.#free.get(size)!.pop() ?? Buffer.allocUnsafeSlow(size);
+    this.#out.add(buf.buffer);
     return buf;
   }
 
-  /** Takes back a chunk (or a piece of one) this pool handed out; ignores any other buffer. */
+  /** Takes back a chunk (or a piece of one) that take() handed out; ignores any other buffer, and a second give. */
   give(chunk: Buffer): void {
-    if (this.#free.length >= POOL_MAX || !this.#owned.has(chunk.buffer)) return;
-    this.#free.push(Buffer.from(chunk.buffer, 0, READ_CHUNK_BYTES));
+    const backing = chunk.buffer;
+    if (!this.#out.delete(backing)) return;
+    const free = this.#free.get(backing.byteLength);
+    if (free !== undefined && free.length < KEEP.get(backing.byteLength)!) free.push(Buffer.from(backing, 0, backing.byteLength));
+  }
+}
+
+export const readBuffers = new SharedReadBuffers();
+
+/**
+ * How much a stream reads next: small at first and after its consumer fell behind, doubling with
+ * every read up to READ_CHUNK_BYTES while it keeps up. A client that stops reading then holds one
+ * small buffer in its socket's queue, not a large one plus another read ahead of it.
+ */
+export class ReadSize {
+  #bytes = SMALL_READ_BYTES;
+
+  /** The size of this read; the next one is twice as large. */
+  next(): number {
+    const bytes = this.#bytes;
+    this.#bytes = Math.min(READ_CHUNK_BYTES, bytes * 2);
+    return bytes;
   }
 
-  clear(): void {
-    this.#free.length = 0;
+  /** The consumer had to queue the last chunk: start small again. */
+  slowDown(): void {
+    this.#bytes = SMALL_READ_BYTES;
   }
 }

@@ -1,0 +1,51 @@
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BlobReadStream } from '../../src/storage/blobs/blob-read-stream.js';
+import { READ_CHUNK_BYTES, readBuffers, ReadSize, SMALL_READ_BYTES } from '../../src/storage/blobs/read-buffers.js';
+
+t.test('reads start small, double while the consumer keeps up, and start small again when it falls behind', async (t) => {
+  const size = new ReadSize();
+  const seen = Array.from({ length: 7 }, () => size.next());
+  t.same(seen, [SMALL_READ_BYTES, 2 * SMALL_READ_BYTES, 4 * SMALL_READ_BYTES, 8 * SMALL_READ_BYTES, READ_CHUNK_BYTES, READ_CHUNK_BYTES, READ_CHUNK_BYTES]);
+  size.slowDown();
+  t.equal(size.next(), SMALL_READ_BYTES);
+});
+
+t.test('a buffer given back twice is handed out once: two streams never share one', async (t) => {
+  const a = readBuffers.take(READ_CHUNK_BYTES);
+  readBuffers.give(a);
+  readBuffers.give(a.subarray(0, 10));
+  const b = readBuffers.take(READ_CHUNK_BYTES);
+  const c = readBuffers.take(READ_CHUNK_BYTES);
+  t.not(b.buffer, c.buffer);
+  t.equal(b.length, READ_CHUNK_BYTES);
+  t.equal(readBuffers.take(100).length, SMALL_READ_BYTES, 'a small read gets a small buffer');
+  readBuffers.give(Buffer.alloc(READ_CHUNK_BYTES));
+  t.not(readBuffers.take(READ_CHUNK_BYTES).buffer, readBuffers.take(READ_CHUNK_BYTES).buffer, 'a foreign buffer is not taken in');
+});
+
+t.test('a paused consumer has nothing read ahead of it; it reads on when resumed', async (t) => {
+  const path = join(t.testdir(), 'blob');
+  const bytes = randomBytes(4 * READ_CHUNK_BYTES);
+  writeFileSync(path, bytes);
+  const stream = new BlobReadStream({ path, start: 0, end: Infinity });
+  const parts: Buffer[] = [];
+  const first = new Promise<void>((resolve) =>
+    stream.once('data', (chunk: Buffer) => {
+      parts.push(Buffer.from(chunk));
+      stream.pause();
+      resolve();
+    }),
+  );
+  await first;
+  t.equal(parts[0]!.length, SMALL_READ_BYTES, 'the first read is small');
+  await sleep(100);
+  t.equal(stream.readableLength, 0, 'no chunk waits in the stream while its consumer is paused');
+  stream.on('data', (chunk: Buffer) => parts.push(Buffer.from(chunk)));
+  stream.resume();
+  await new Promise((resolve) => stream.once('end', resolve));
+  t.ok(Buffer.concat(parts).equals(bytes));
+});
