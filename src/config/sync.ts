@@ -34,6 +34,11 @@ export interface SyncEntry {
   readonly schedule: Schedule | undefined;
   readonly prune: boolean;
   readonly runOnStart: boolean;
+  /**
+   * `referrers`: also mirror each image's referrers (signatures, SBOMs, attestations), all of them
+   * (true) or those of these artifact types; false: none.
+   */
+  readonly referrers: boolean | readonly string[];
 }
 
 export interface SyncConfig {
@@ -51,7 +56,7 @@ export interface SyncConfig {
 }
 
 const SYNC_KEYS = ['entries', 'concurrency', 'rateLimitReserve', 'jitter', 'retries', 'maxRetryAfter'];
-const ENTRY_KEYS = ['name', 'upstream', 'repository', 'tags', 'platforms', 'schedule', 'prune', 'runOnStart'];
+const ENTRY_KEYS = ['name', 'upstream', 'repository', 'tags', 'platforms', 'schedule', 'prune', 'runOnStart', 'referrers'];
 const TAG_KEYS = ['exact', 'include', 'exclude', 'semver', 'latest'];
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
 
@@ -111,7 +116,15 @@ function parseEntry(value: unknown, key: string, upstreams: ReadonlyMap<string, 
     schedule: e['schedule'] === undefined ? undefined : parseSchedule(e['schedule'], `${at}.schedule`),
     prune: boolean(e['prune'] ?? false, `${at}.prune`),
     runOnStart: boolean(e['runOnStart'] ?? false, `${at}.runOnStart`),
+    referrers: parseReferrers(e['referrers'] ?? false, `${at}.referrers`),
   };
+}
+
+function parseReferrers(value: unknown, key: string): boolean | string[] {
+  if (typeof value === 'boolean') return value;
+  // A media type: type "/" subtype, with the + suffixes and dots artifact types use.
+  if (Array.isArray(value) && value.length > 0 && value.every((t): t is string => typeof t === 'string' && /^[\w.+-]+\/[\w.+-]+$/.test(t))) return value;
+  throw new ConfigError(key, 'must be true, false, or a list of artifact types such as ["application/vnd.dev.cosign.artifact.sig.v1+json"]');
 }
 
 function parseTags(value: unknown, key: string): TagFilter {

@@ -84,6 +84,8 @@ export interface SyncMirror {
   /** Resolves once the blob is verified and committed; `downloaded` counts bytes this call fetched. */
   ensureBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number; downloaded: number }>;
   cachedTag(ref: RepoRef, tag: string): Promise<Digest | undefined>;
+  /** The subject's referrers (signatures, SBOMs), cached like a tag: `referrers: true` entries mirror them too. */
+  referrers(ref: RepoRef, digest: Digest, artifactType: string | undefined, page: string): Promise<ReferrersReply>;
   /** The dry run's reads: upstream's tag by HEAD, manifests held or fetched unstored, blobs held. */
   upstreamTag(ref: RepoRef, tag: Tag): Promise<Digest>;
   peekManifest(ref: RepoRef, digest: Digest): Promise<{ bytes: Buffer; mediaType: string; held: boolean }>;

@@ -10,6 +10,7 @@ import { probeImage } from './dry-run.js';
 import { describeFilter, onlyExact, selectTags } from './tags.js';
 import type { EntryResult, ImageResult, NoteLevel, SyncProgress } from './types.js';
 import { planImage, pullLoader, type ImagePlan } from './walk.js';
+import { planReferrers } from './referrers.js';
 
 export interface JobDeps {
   readonly mirror: SyncMirror;
@@ -155,6 +156,15 @@ async function startImage(entry: SyncEntry, ref: RepoRef, tag: string, deps: Job
     if (err instanceof ReserveReachedError || signal?.aborted) throw err;
     return { done: Promise.resolve(failed(err)) };
   }
+  if (entry.referrers !== false) {
+    try {
+      const extra = await planReferrers(deps.mirror, ref, plan.subjects, entry.referrers, fetch);
+      plan = withReferrers(plan, extra);
+    } catch (err) {
+      if (err instanceof ReserveReachedError || signal?.aborted) throw err;
+      return { done: Promise.resolve(failed(err, { digest: plan.digest })) };
+    }
+  }
   const { digest, manifests } = plan;
   const blobs = plan.blobs.length;
   const bytes = plan.blobs.reduce((n, b) => n + b.size, 0);
@@ -177,6 +187,13 @@ async function startImage(entry: SyncEntry, ref: RepoRef, tag: string, deps: Job
     return { repository: ref.name, tag, digest, status: 'synced', manifests, blobs, bytes, downloaded };
   })();
   return { done };
+}
+
+/** The image's plan with its referrers' manifests and blobs added (each blob once). */
+function withReferrers(plan: ImagePlan, referrers: readonly ImagePlan[]): ImagePlan {
+  const blobs = new Map(plan.blobs.map((b) => [b.digest, b]));
+  for (const r of referrers) for (const b of r.blobs) blobs.set(b.digest, b);
+  return { ...plan, manifests: plan.manifests + referrers.reduce((n, r) => n + r.manifests, 0), blobs: [...blobs.values()] };
 }
 
 /** Upstream's tags of a repository; a repository upstream does not have is said so in words. */

@@ -17,6 +17,8 @@ export interface ImagePlan {
   readonly manifests: number;
   /** Config and layer blobs of every selected image, each digest once. */
   readonly blobs: readonly Descriptor[];
+  /** The top manifest and each selected image manifest: what signatures and SBOMs refer to. */
+  readonly subjects: readonly Digest[];
 }
 
 /** Real trees are one level deep (Docker Hub) or two (attestations in nested indexes); deeper is a loop or abuse. */
@@ -51,13 +53,15 @@ export async function planImage(get: ManifestLoader, reference: Reference, platf
       return nested || platformSelected(child, platforms);
     },
   };
-  const onManifest = (_digest: Digest, m: ParsedManifest) => {
+  const subjects = new Set<Digest>([top.digest]);
+  const onManifest = (digest: Digest, m: ParsedManifest) => {
     if (m.kind === 'index') return;
+    subjects.add(digest);
     manifests++;
     for (const d of [...(m.config ? [m.config] : []), ...m.layers]) blobs.set(d.digest, d);
   };
   await walkManifestGraph({ digest: top.digest, mediaType: top.parsed.mediaType, parsed: top.parsed }, graph, { maxDepth: MAX_DEPTH, onManifest });
-  return { digest: top.digest, manifests, blobs: [...blobs.values()] };
+  return { digest: top.digest, manifests, blobs: [...blobs.values()], subjects: [...subjects] };
 }
 
 /** "linux/arm64" takes every arm64 variant; "linux/arm64/v8" only v8. No filter: everything. */
