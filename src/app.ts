@@ -165,6 +165,8 @@ export class App {
         store: cache,
         ingest: new Ingest({ store: cache, metadata: this.metadata, now }),
         references: cache,
+        referrers: this.metadata,
+        now,
         pin: async (pattern) => {
           await this.pinFile.add([pattern]);
           this.pins = this.pins.with([pattern]);

@@ -28,6 +28,7 @@ export interface ExportOptions {
   readonly json?: boolean;
   readonly storage?: string;
   readonly logLevel?: string;
+  readonly referrers?: boolean;
 }
 
 /** As sync entries spell platforms (config/sync.ts). */
@@ -49,7 +50,7 @@ async function exportImages(args: readonly string[], options: ExportOptions): Pr
   if (names.length === 0 && options.fromSync !== true) throw new CliError('export: name at least one IMAGE, --images FILE or --from-sync', 2);
   if (options.fromSync === true && config.sync.entries.length === 0) throw new CliError(`export: --from-sync, but ${options.config} has no sync entries`, 2);
   const context = routeContext(config);
-  const named: ExportItem[] = names.map((n) => ({ ref: parseImageRef(n, context), platforms: options.platform }));
+  const named: ExportItem[] = names.map((n) => ({ ref: parseImageRef(n, context), platforms: options.platform, referrers: options.referrers === true }));
   const since = options.since === undefined ? undefined : await readSince(options.since);
   const writer = await openLayoutWriter(options.output);
   const bars = ttyProgress(options.json);

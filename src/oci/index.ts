@@ -45,6 +45,9 @@ export { FIRST_PAGE, nextPageFromLink, pageOf, tagsListLink, type PageQuery } fr
 export { catalogLink, catalogName, type CatalogView } from './catalog.js';
 export { RepositoryFilter, RepositoryGlob, RepositoryGlobError } from './repository-glob.js';
 export {
+  COSIGN_FALLBACK_TAGS,
+  fallbackTag,
+  referrerWanted,
   MAX_REFERRERS_PAGE_LENGTH,
   nextReferrersPage,
   parseReferrersIndex,

@@ -76,3 +76,25 @@ export function referrersLink(target: { readonly clientName: string; readonly ns
   if (target.ns !== undefined) query.set('ns', target.ns);
   return `</v2/${encodePath(target.clientName)}/referrers/${subject}?${query.toString()}>; rel="next"`;
 }
+
+/**
+ * cosign's tags for what it stores beside an image where the registry has no referrers API
+ * (`sha256-<hex>.sig`, `.att`, `.sbom`), the artifact type each stands for, and the artifact types
+ * a filter may name for it.
+ */
+export const COSIGN_FALLBACK_TAGS: readonly { readonly suffix: string; readonly artifactType: string; readonly holds: RegExp }[] = [
+  { suffix: 'sig', artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', holds: /cosign\.artifact\.sig|simplesigning/ },
+  { suffix: 'att', artifactType: 'application/vnd.dsse.envelope.v1+json', holds: /dsse|in-toto|intoto/ },
+  { suffix: 'sbom', artifactType: 'application/vnd.dev.cosign.artifact.sbom.v1+json', holds: /spdx|cyclonedx|sbom/ },
+];
+
+export function fallbackTag(subject: string, suffix: string): string {
+  return `${subject.replace(':', '-')}.${suffix}`;
+}
+
+/** Whether a referrers filter (true: everything) takes this artifact type, or this fallback tag's kind. */
+export function referrerWanted(wanted: true | readonly string[], artifactType: string | undefined, holds?: RegExp): boolean {
+  if (wanted === true) return true;
+  if (holds !== undefined) return wanted.some((t) => holds.test(t));
+  return artifactType !== undefined && wanted.includes(artifactType);
+}

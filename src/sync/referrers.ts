@@ -1,13 +1,6 @@
-import { OciError, parseReferrersIndex, parseTag, type Digest } from '../oci/index.js';
+import { COSIGN_FALLBACK_TAGS, fallbackTag, OciError, parseReferrersIndex, parseTag, referrerWanted, type Digest } from '../oci/index.js';
 import { notFound, type RepoRef, type SyncMirror } from '../mirror/index.js';
 import { planImage, pullLoader, type ImagePlan } from './walk.js';
-
-/** cosign's tags for what it stores beside an image when the registry has no referrers API, and what each holds. */
-const COSIGN_TAGS: readonly { readonly suffix: string; readonly holds: RegExp }[] = [
-  { suffix: 'sig', holds: /cosign\.artifact\.sig|simplesigning/ },
-  { suffix: 'att', holds: /dsse|in-toto|intoto/ },
-  { suffix: 'sbom', holds: /spdx|cyclonedx|sbom/ },
-];
 
 /**
  * The signatures, SBOMs and attestations of an image's manifests, planned like images (their
@@ -30,7 +23,7 @@ export async function planReferrers(
     try {
       const reply = await fetch(() => mirror.referrers(ref, subject, undefined, ''));
       listed = parseReferrersIndex(reply.body)
-        .filter((d) => wanted === true || (d.artifactType !== undefined && wanted.includes(d.artifactType)))
+        .filter((d) => referrerWanted(wanted, d.artifactType))
         .map((d) => d.digest as Digest);
     } catch (err) {
       if (!missing(err)) throw err;
@@ -39,10 +32,10 @@ export async function planReferrers(
       for (const digest of listed) plans.push(await planImage(load, { kind: 'digest', digest }, []));
       continue;
     }
-    for (const { suffix, holds } of COSIGN_TAGS) {
-      if (wanted !== true && !wanted.some((t) => holds.test(t))) continue;
+    for (const { suffix, holds } of COSIGN_FALLBACK_TAGS) {
+      if (!referrerWanted(wanted, undefined, holds)) continue;
       try {
-        plans.push(await planImage(load, { kind: 'tag', tag: parseTag(`${subject.replace(':', '-')}.${suffix}`) }, []));
+        plans.push(await planImage(load, { kind: 'tag', tag: parseTag(fallbackTag(subject, suffix)) }, []));
       } catch (err) {
         if (!missing(err)) throw err;
       }

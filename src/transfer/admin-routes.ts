@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MAX_MANIFEST_BYTES, OciError, parseDigest, parseReference, parseRepositoryName, type Digest } from '../oci/index.js';
+import { MAX_MANIFEST_BYTES, OciError, parseDigest, parseReference, parseRepositoryName, referenceString, type Digest } from '../oci/index.js';
 import { LayoutError } from './errors.js';
 import type { ExportSource } from './export-source.js';
 import type { CommitRequest, ImportTarget } from './import-target.js';
@@ -82,6 +82,10 @@ async function dispatch(deps: TransferRoutesDeps, route: string, url: URL, req: 
     }
     case 'POST tags':
       return send(res, 200, { names: await source.tags(repoOf(deps, body['upstream'], body['repository'])) });
+    case 'POST referrers': {
+      const found = await source.referrers(repoOf(deps, body['upstream'], body['repository']), parseDigest(text(body['subject'], 'subject')));
+      return send(res, 200, { referrers: found.map((r) => ({ reference: referenceString(r.reference), artifactType: r.artifactType })) });
+    }
     case 'POST catalog':
       return send(res, 200, { names: await source.catalog(upstreamOf(deps, body['upstream'])) });
     default:

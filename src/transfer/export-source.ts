@@ -1,6 +1,17 @@
 import type { Readable } from 'node:stream';
-import { MANIFEST_MEDIA_TYPES, type Digest, type PageQuery, type Reference } from '../oci/index.js';
-import type { RegistryReader, RepoRef, SyncMirror, TagsReply } from '../mirror/index.js';
+import {
+  COSIGN_FALLBACK_TAGS,
+  fallbackTag,
+  MANIFEST_MEDIA_TYPES,
+  OciError,
+  parseDigest,
+  parseReferrersIndex,
+  parseTag,
+  type Digest,
+  type PageQuery,
+  type Reference,
+} from '../oci/index.js';
+import { notFound, type RegistryReader, type RepoRef, type SyncMirror, type TagsReply } from '../mirror/index.js';
 import { TransferError } from './errors.js';
 
 export interface ExportedManifest {
@@ -21,9 +32,20 @@ export interface ExportSource {
   tags(ref: RepoRef): Promise<string[]>;
   /** Every repository of the upstream's catalog (a sync entry's pattern). */
   catalog(upstream: string): Promise<string[]>;
+  /**
+   * The subject's referrers (signatures, SBOMs): the referrers API's list, or where the upstream has
+   * none, cosign's `sha256-<hex>.sig/.att/.sbom` tags that exist.
+   */
+  referrers(ref: RepoRef, subject: Digest): Promise<ReferrerEntry[]>;
 }
 
-export type ExportMirror = Pick<RegistryReader, 'manifest' | 'blob' | 'tags'> & Pick<SyncMirror, 'catalog'>;
+/** A referrer by digest (listed by the referrers API) or by cosign's fallback tag. */
+export interface ReferrerEntry {
+  readonly reference: Reference;
+  readonly artifactType: string | undefined;
+}
+
+export type ExportMirror = Pick<RegistryReader, 'manifest' | 'blob' | 'tags' | 'referrers'> & Pick<SyncMirror, 'catalog'>;
 
 /** The mirror itself. */
 export function mirrorExportSource(mirror: ExportMirror): ExportSource {
@@ -41,6 +63,25 @@ export function mirrorExportSource(mirror: ExportMirror): ExportSource {
     },
     tags: (ref) => allNames((q, signal) => mirror.tags(ref, q, signal), 'tags'),
     catalog: (upstream) => allNames((q, signal) => mirror.catalog(upstream, q, signal), 'repositories'),
+    async referrers(ref, subject) {
+      try {
+        const listed = parseReferrersIndex((await mirror.referrers(ref, subject, undefined, '')).body);
+        return listed.map((d) => ({ reference: { kind: 'digest', digest: parseDigest(d.digest) }, artifactType: d.artifactType }));
+      } catch (err) {
+        if (!missing(err)) throw err;
+      }
+      const found: ReferrerEntry[] = [];
+      for (const { suffix, artifactType } of COSIGN_FALLBACK_TAGS) {
+        const reference: Reference = { kind: 'tag', tag: parseTag(fallbackTag(subject, suffix)) };
+        try {
+          await mirror.manifest(ref, reference, MANIFEST_MEDIA_TYPES);
+          found.push({ reference, artifactType });
+        } catch (err) {
+          if (!missing(err)) throw err;
+        }
+      }
+      return found;
+    },
   };
 }
 
@@ -59,4 +100,9 @@ export async function allNames(page: (query: PageQuery, signal?: AbortSignal) =>
     last = reply.next.last;
   }
   throw new TransferError(`more than ${PAGE * MAX_PAGES} ${field}: narrow the selection`);
+}
+
+/** Upstream has no such thing (a 404), which for referrers is an answer, not a failure. */
+function missing(err: unknown): boolean {
+  return notFound(err) || (err instanceof OciError && err.status === 404);
 }

@@ -6,6 +6,7 @@ import {
   isIndexMediaType,
   MediaType,
   parseManifest,
+  referrerWanted,
   walkManifestGraph,
   type Descriptor,
   type Digest,
@@ -25,6 +26,8 @@ export interface ExportItem {
   readonly ref: ImageRef;
   /** `os/arch[/variant]`; empty: every platform. */
   readonly platforms: readonly string[];
+  /** Also the referrers (signatures, SBOMs) of its manifests: all, or those of these artifact types. */
+  readonly referrers?: boolean | readonly string[];
 }
 
 export interface ExportRequest {
@@ -88,16 +91,13 @@ export async function runExport(request: ExportRequest, source: ExportSource, wr
     carried.set(d.digest, d.size);
   };
 
-  for (const item of request.items) {
-    const reference = formatImageRef(item.ref);
-    const repo: RepoRef = { upstream: item.ref.upstream, name: item.ref.repository };
-    let started = false;
+  /** One image into the layout; its index.json entry and summary row. */
+  const exportImage = async (item: ExportItem, reference: string, repo: RepoRef): Promise<ExportPlan> => {
+    const plan = await planExport(source, repo, item);
+    const leaves = plan.leaves.filter((d) => !known.has(d.digest));
+    const bytes = [...plan.manifests.values()].reduce((n, m) => n + m.bytes.length, 0) + leaves.reduce((n, d) => n + d.size, 0);
+    progress?.imageStarted(reference, plan.manifests.size + leaves.length, bytes);
     try {
-      const plan = await planExport(source, repo, item);
-      const leaves = plan.leaves.filter((d) => !known.has(d.digest));
-      const bytes = [...plan.manifests.values()].reduce((n, m) => n + m.bytes.length, 0) + leaves.reduce((n, d) => n + d.size, 0);
-      progress?.imageStarted(reference, plan.manifests.size + leaves.length, bytes);
-      started = true;
       for (const [digest, m] of plan.manifests) {
         await put({ digest, mediaType: m.mediaType, size: m.bytes.length }, async () => Readable.from([m.bytes]));
         progress?.blobDone(reference, m.bytes.length);
@@ -123,8 +123,24 @@ export async function runExport(request: ExportRequest, source: ExportSource, wr
       names.push(reference);
       images.push({ reference, digest: root.digest, mediaType: root.mediaType, platforms, size: plan.size, filtered: plan.filtered });
       progress?.imageFinished(reference, true);
+      return plan;
     } catch (err) {
-      if (started) progress?.imageFinished(reference, false);
+      progress?.imageFinished(reference, false);
+      throw err;
+    }
+  };
+
+  for (const item of request.items) {
+    const reference = formatImageRef(item.ref);
+    const repo: RepoRef = { upstream: item.ref.upstream, name: item.ref.repository };
+    try {
+      const plan = await exportImage(item, reference, repo);
+      if (item.referrers !== undefined && item.referrers !== false) {
+        for (const ref of await referrerRefs(source, repo, item.ref, [...plan.manifests.keys()], item.referrers)) {
+          await exportImage({ ref, platforms: [] }, formatImageRef(ref), repo);
+        }
+      }
+    } catch (err) {
       errors.push(`${reference}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
@@ -147,6 +163,18 @@ export async function runExport(request: ExportRequest, source: ExportSource, wr
     await writer.finish();
   } else await writer.abandon();
   return { summary, ...counts, errors };
+}
+
+/** The images that carry an image's signatures and SBOMs: the referrers of its manifests, filtered to `wanted` artifact types. */
+async function referrerRefs(source: ExportSource, repo: RepoRef, image: ImageRef, subjects: readonly Digest[], wanted: true | readonly string[]): Promise<ImageRef[]> {
+  const refs: ImageRef[] = [];
+  for (const subject of subjects) {
+    for (const { reference, artifactType } of await source.referrers(repo, subject)) {
+      if (!referrerWanted(wanted, artifactType)) continue;
+      refs.push(reference.kind === 'digest' ? { ...image, tag: undefined, digest: reference.digest } : { ...image, tag: reference.tag, digest: undefined });
+    }
+  }
+  return refs;
 }
 
 interface ExportPlan {

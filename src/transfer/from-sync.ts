@@ -15,7 +15,7 @@ export async function syncExportItems(entries: readonly SyncEntry[], source: Exp
       const name = parseRepositoryName(repository);
       const tags = onlyExact(entry.tags) ? entry.tags.exact : selectTags(entry.tags, await source.tags({ upstream: entry.upstream, name }));
       for (const tag of tags) {
-        items.push({ ref: { upstream: entry.upstream, repository: name, tag: parseTag(tag), digest: undefined }, platforms: entry.platforms });
+        items.push({ ref: { upstream: entry.upstream, repository: name, tag: parseTag(tag), digest: undefined }, platforms: entry.platforms, referrers: entry.referrers });
       }
     }
   }

@@ -2,8 +2,12 @@ import type { Readable } from 'node:stream';
 import type { RepositoryPattern } from '../config/index.js';
 import { pump, type Ingest, type ReferenceSink, type RepoRef } from '../mirror/index.js';
 import {
+  isDigestString,
   MANIFEST_MEDIA_TYPES,
+  parseDigest,
   parseManifest,
+  parseReferrersIndex,
+  referrersIndex,
   parseRepositoryName,
   parseTag,
   stripMediaTypeParams,
@@ -11,8 +15,9 @@ import {
   type Descriptor,
   type Digest,
   type ParsedManifest,
+  type ReferrerDescriptor,
 } from '../oci/index.js';
-import { DigestMismatchError, SizeMismatchError, type BlobStore, type BlobWriter } from '../storage/index.js';
+import { DigestMismatchError, SizeMismatchError, type BlobStore, type BlobWriter, type ReferrersStore } from '../storage/index.js';
 import { TransferError } from './errors.js';
 import { BlobMismatchError } from './verified-copy.js';
 
@@ -48,6 +53,9 @@ export interface LocalImportDeps {
   readonly references: Pick<ReferenceSink, 'recordRepository'>;
   /** Pins a repository for good (the storage's pin file and the live pin set). */
   readonly pin: (pattern: RepositoryPattern) => Promise<void>;
+  /** Where an imported signature or SBOM is listed as a referrer of its subject, for the referrers API offline. */
+  readonly referrers?: ReferrersStore;
+  readonly now?: () => number;
 }
 
 /** Writes before the oldest must be on disk: the same window a cached download keeps. */
@@ -93,6 +101,7 @@ async function commitImage(deps: LocalImportDeps, request: CommitRequest): Promi
   const filtered = new Set(request.filtered);
   const manifests: Array<{ digest: Digest; mediaType: string; size: number }> = [];
   const leaves = new Map<Digest, Descriptor>();
+  let rootBytes: Buffer | undefined;
   const missing = (d: Digest) => new TransferError(`${request.upstream}/${request.repository}: ${d} is not in the cache, so ${request.digest} cannot be made visible`);
   await walkManifestGraph(
     { digest: request.digest, mediaType: request.mediaType },
@@ -100,6 +109,7 @@ async function commitImage(deps: LocalImportDeps, request: CommitRequest): Promi
       load: async (digest, mediaType) => {
         const bytes = await readStored(deps.store, digest);
         if (bytes === undefined) throw missing(digest);
+        if (digest === request.digest) rootBytes = bytes;
         const parsed: ParsedManifest = parseManifest(bytes, mediaType);
         manifests.push({ digest, mediaType: parsed.mediaType, size: bytes.length });
         return parsed;
@@ -122,6 +132,25 @@ async function commitImage(deps: LocalImportDeps, request: CommitRequest): Promi
   deps.references.recordRepository(ref.upstream, ref.name, [...manifests.map((m) => m.digest), ...leaves.keys()]);
   const root = manifests[0];
   if (tag !== undefined && root !== undefined) await deps.ingest.tag(ref, tag, root, 'import');
+  if (root !== undefined && rootBytes !== undefined && deps.referrers !== undefined) await listAsReferrer(deps.referrers, ref, root, rootBytes, deps.now ?? Date.now);
+}
+
+/**
+ * A manifest with a `subject` (a signature, an SBOM) joins its subject's referrers list, so the
+ * referrers API answers for it here as upstream would: an offline upstream's list is never
+ * refreshed, a connected one's is fetched again after the tag TTL.
+ */
+async function listAsReferrer(store: ReferrersStore, ref: RepoRef, root: { digest: Digest; mediaType: string; size: number }, bytes: Buffer, now: () => number): Promise<void> {
+  const doc = JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown }; artifactType?: unknown; config?: { mediaType?: unknown }; annotations?: unknown };
+  const subject = doc.subject?.digest;
+  if (typeof subject !== 'string' || !isDigestString(subject)) return;
+  const artifactType = typeof doc.artifactType === 'string' ? doc.artifactType : typeof doc.config?.mediaType === 'string' ? doc.config.mediaType : undefined;
+  const annotations = typeof doc.annotations === 'object' && doc.annotations !== null && Object.values(doc.annotations).every((v) => typeof v === 'string') ? (doc.annotations as Record<string, string>) : undefined;
+  const entry: ReferrerDescriptor = { mediaType: root.mediaType, digest: root.digest, size: root.size, ...(artifactType === undefined ? {} : { artifactType }), ...(annotations === undefined ? {} : { annotations }) };
+  const key = parseDigest(subject);
+  const known = await store.getReferrers(ref.upstream, ref.name, key, '');
+  const listed = known?.body ? parseReferrersIndex(known.body).filter((d) => d.digest !== root.digest) : [];
+  await store.setReferrers(ref.upstream, ref.name, key, '', { ...(known?.next === undefined ? {} : { next: known.next }), body: referrersIndex([...listed, entry], undefined).toString('utf8'), fetchedAt: now() });
 }
 
 async function readStored(store: Pick<BlobStore, 'open'>, digest: Digest): Promise<Buffer | undefined> {

@@ -1,4 +1,4 @@
-import { parseDigest, referenceString, type Digest } from '../oci/index.js';
+import { parseDigest, parseReference, referenceString, type Digest } from '../oci/index.js';
 import { LayoutError, TransferError } from './errors.js';
 import type { ExportSource } from './export-source.js';
 import type { ImportTarget } from './import-target.js';
@@ -39,6 +39,15 @@ export function remoteExportSource(transport: AdminTransport): ExportSource {
     },
     tags: async (ref) => list((await postJson(transport, 'tags', { upstream: ref.upstream, repository: ref.name }))['names']),
     catalog: async (upstream) => list((await postJson(transport, 'catalog', { upstream }))['names']),
+    async referrers(ref, subject) {
+      const { referrers } = await postJson(transport, 'referrers', { upstream: ref.upstream, repository: ref.name, subject });
+      if (!Array.isArray(referrers)) throw new TransferError('the server answered a malformed referrers list');
+      return referrers.map((r: unknown) => {
+        const { reference, artifactType } = (r ?? {}) as { reference?: unknown; artifactType?: unknown };
+        if (typeof reference !== 'string' || (artifactType !== undefined && typeof artifactType !== 'string')) throw new TransferError('the server answered a malformed referrers list');
+        return { reference: parseReference(reference), artifactType };
+      });
+    },
   };
 }
 

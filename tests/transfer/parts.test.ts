@@ -102,6 +102,7 @@ t.test('--from-sync selects what a sync run would', async (t) => {
     blob: () => Promise.reject(new Error('not read')),
     tags: async () => ['1.0.0', '2.0.0', 'latest'],
     catalog: async () => ['team/a', 'other/b'],
+    referrers: () => Promise.reject(new Error('not read')),
   };
   const items = await syncExportItems(c.sync.entries, source);
   t.same(
