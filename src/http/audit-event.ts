@@ -12,6 +12,8 @@ export interface AuditFacts {
   readonly decision: AuditDecision;
   /** Whom an AccessDenied named. */
   readonly refused: string | undefined;
+  /** Why allowed content was refused (a policy rule). */
+  readonly reason?: string | undefined;
   readonly note: RequestNote;
 }
 
@@ -45,6 +47,7 @@ export function auditEvent(req: IncomingMessage, res: ServerResponse, facts: Aud
     source: note.source,
     bytes: note.bytes,
     status: res.statusCode,
+    ...(facts.reason === undefined ? {} : { reason: facts.reason }),
   };
 }
 

@@ -103,6 +103,8 @@ interface Exchange {
   decision: AuditDecision;
   /** Whom an AccessDenied named: who was refused. */
   refused?: string;
+  /** Why content access control allowed was refused (a policy rule's message). */
+  reason?: string;
 }
 
 /** parse → resolve target → authorize → dispatch, then record once the response is over. */
@@ -140,6 +142,11 @@ async function handle(options: Handling, req: IncomingMessage, res: ServerRespon
     const catalog = options.catalog && { held: options.catalog, routes, canRead: (upstream: string, name: RepositoryName) => access.canRead(grant, upstream, name) };
     await dispatch({ req, res, reader, signal: aborter.signal, note: ex.note, catalog }, route);
   } catch (err) {
+    if (ex.decision === 'allowed' && err instanceof OciError && err.code === 'DENIED') {
+      // Access control let it through, the content was refused (a policy rule): audited as denied, with why.
+      ex.decision = 'denied';
+      ex.reason = err.message;
+    }
     answerError(options, req, res, ex, err);
   } finally {
     if (res.writableFinished || res.destroyed) record(options, req, res, ex);
@@ -210,7 +217,7 @@ function record({ logger, observer, audit = noopAudit, proxies }: Handling, req:
     observer?.served(route.upstream, route.name, route.kind === 'blob' ? note.source : undefined, note.bytes);
   }
   if (!ex.registryApi) return;
-  audit.record(auditEvent(req, res, { requestId: ex.requestId, routeName, target, grant: ex.grant, decision: ex.decision, refused: ex.refused, note }));
+  audit.record(auditEvent(req, res, { requestId: ex.requestId, routeName, target, grant: ex.grant, decision: ex.decision, refused: ex.refused, reason: ex.reason, note }));
 }
 
 function describe(route: Route | undefined): { upstream?: string; repository?: string; reference?: string } {

@@ -47,6 +47,8 @@ export interface AuditLine {
   /** For `token_issued`: the scopes granted. */
   readonly scopes: readonly string[] | null;
   readonly requestId: string;
+  /** For a `denied` read that access control allowed: the policy rule that refused the content, and why. */
+  readonly reason?: string;
 }
 
 /** Route kinds (AuditEvent.action) that read something, and the action they are recorded as. */
@@ -98,5 +100,6 @@ export function auditLine(event: AuditEvent, time: Date, proxies: TrustedProxies
     bytes: event.bytes ?? 0,
     scopes: event.scopes ?? null,
     requestId: event.requestId,
+    ...(event.reason === undefined ? {} : { reason: event.reason }),
   };
 }

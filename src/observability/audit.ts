@@ -43,6 +43,8 @@ export interface AuditEvent {
   /** Body bytes sent. */
   readonly bytes: number | undefined;
   readonly status: number;
+  /** Why content access control allowed was refused: the policy rule and its reason. */
+  readonly reason?: string;
 }
 
 /** Receives one event per finished /v2 request; must not throw or block the response. */

@@ -114,6 +114,22 @@ t.test('deny: digests and tag patterns are never served; other repositories are 
   t.equal(status.policy.decisions['refused'], 3, '/api/status shows them');
 });
 
+t.test('a refused manifest is audited as denied, naming the rule', async (t) => {
+  const reg = await startTestRegistry(t);
+  const bad = image('audited');
+  reg.pushImage('library/nginx', 'latest', bad);
+  const events: { action?: string; decision?: string; status?: number; reason?: string }[] = [];
+  const mirror = await startMirror(t, {
+    upstreams: { 'docker.io': { url: reg.url } },
+    sections: { policy: [{ name: 'cve-x', repositories: ['docker.io/library/*'], deny: [bad.manifestDigest] }] },
+    audit: { record: (e) => events.push(e) },
+  });
+  t.equal((await request(`${mirror.url}/v2/library/nginx/manifests/latest`, { headers: { accept: ACCEPT } })).status, 403);
+  await mirror.app.settled();
+  const event = events.find((e) => e.action === 'manifest');
+  t.match(event, { decision: 'denied', status: 403, reason: /refused by policy rule cve-x: digest sha256:[0-9a-f]{64} is denied/ });
+});
+
 t.test('mode warn serves what enforce would refuse, and counts it', async (t) => {
   const { reg, get, mirror } = await world(t, (keyFile) => [{ repositories: ['docker.io/team/**'], requireSignature: { keys: [keyFile] }, mode: 'warn' }]);
   reg.pushImage('team/app', '1', image('unsigned'));
