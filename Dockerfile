@@ -41,6 +41,9 @@ EXPOSE 5000
 # A small young generation, as `npm start` runs it: peak RSS while streaming (BENCHMARKS.md, "Peak RSS").
 # NODE_OPTIONS rather than CMD, so a chart or operator overriding the command keeps it.
 ENV NODE_OPTIONS=--max-semi-space-size=2
+# glibc keeps freed memory in per-thread arenas and above a moving trim threshold: fixed, an idle
+# mirror gives a burst's buffers back (BENCHMARKS.md, memory per client). As in `npm start`.
+ENV MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072
 # node is PID 1 on purpose: `serve` handles SIGTERM/SIGINT itself (stops accepting, lets transfers in
 # flight finish for shutdownGrace, closes the stores, exits 0) and starts no child processes to reap.
 CMD ["node", "/app/dist/cli/main.js", "serve", "--config", "/etc/regmirror/mirror.config.json"]

@@ -117,12 +117,18 @@ export async function startDistribution({ name, dir, storage, proxy }) {
   });
 }
 
-/** The node flags of package.json's `start` script (between `node` and the script), so the bench runs what users run. */
-export function startNodeFlags(root) {
+/** The environment and node flags of package.json's `start` script, so the bench runs what users run. */
+export function startCommand(root) {
   const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start;
-  const m = /^node ((?:--\S+ )*)dist\/cli\/main\.js /.exec(start);
-  if (!m) throw new Error(`package.json's start script is not "node [flags] dist/cli/main.js ...": ${start}`);
-  return m[1].split(' ').filter(Boolean);
+  const m = /^((?:[A-Z_]+=\S+ )*)node ((?:--\S+ )*)dist\/cli\/main\.js /.exec(start);
+  if (!m) throw new Error(`package.json's start script is not "[VAR=value ...] node [flags] dist/cli/main.js ...": ${start}`);
+  const env = Object.fromEntries(m[1].split(' ').filter(Boolean).map((kv) => kv.split('=', 2)));
+  return { env, flags: m[2].split(' ').filter(Boolean) };
+}
+
+/** The node flags of the `start` script (between `node` and the script). */
+export function startNodeFlags(root) {
+  return startCommand(root).flags;
 }
 
 /**
@@ -144,7 +150,8 @@ export async function startRegmirror({ name, dir, storage, upstream, root, nodeA
   return startProcess({
     name,
     cmd: process.execPath,
-    args: [...startNodeFlags(root), ...nodeArgs, join(root, 'dist/cli/main.js'), 'serve', '--config', configFile],
+    args: [...startCommand(root).flags, ...nodeArgs, join(root, 'dist/cli/main.js'), 'serve', '--config', configFile],
+    env: startCommand(root).env,
     logFile: join(dir, `${name}.log`),
     ready: /"address":"(127\.0\.0\.1:\d+)".*"msg":"regmirror listening"/,
   });

@@ -5,6 +5,8 @@ import { PinBudgetError } from '../cache/index.js';
 import { CliError } from './cli-error.js';
 import { configErrorLine } from './config-check.js';
 import { doctorReport } from './doctor.js';
+import { collectWhenIdle } from './idle-gc.js';
+import { releaseReadBuffers } from '../storage/index.js';
 import { storagePermissionMessage } from './permission.js';
 
 export interface ServeOptions {
@@ -49,6 +51,10 @@ export async function serve(options: ServeOptions): Promise<void> {
     const { code, address, port } = err as NodeJS.ErrnoException & { address?: string; port?: number };
     throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${address ?? config.listen.host}:${port ?? config.listen.port} is already in use` : (err as Error).message}`, 1);
   }
+  const stopCollecting = collectWhenIdle(() => {
+    const { transfers, downloads } = app.inFlight();
+    return transfers === 0 && downloads === 0;
+  }, releaseReadBuffers);
   await new Promise<void>((resolve) => {
     // logrotate's `create` mode renames the audit file and sends SIGHUP: reopen at the path.
     const reopen = () => app.reopenLogs();
@@ -56,6 +62,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       process.off('SIGHUP', reopen);
+      stopCollecting();
       // close() stops listening before its first await, so the line below is true when it is read;
       // in-flight pulls then get `shutdownGrace` to finish.
       const { transfers, downloads } = app.inFlight();

@@ -1,3 +1,4 @@
+import { readBuffers } from './blobs/read-buffers.js';
 export type {
   BlobInfo,
   BlobRecord,
@@ -32,3 +33,8 @@ export { StorageHealth, type DegradedState, type StorageHealthOptions } from './
 export { isErrno } from './fs-util.js';
 export { storageLayout, type StorageLayout } from './layout.js';
 export { diskSpace, type DiskSpace } from './disk-space.js';
+
+/** An idle server's read buffers, given back to the allocator (the next stream takes new ones). */
+export function releaseReadBuffers(): void {
+  readBuffers.release();
+}

@@ -49,3 +49,15 @@ t.test('a paused consumer has nothing read ahead of it; it reads on when resumed
   await new Promise((resolve) => stream.once('end', resolve));
   t.ok(Buffer.concat(parts).equals(bytes));
 });
+
+t.test('release drops the free buffers; one still out may be given back and is not reused twice', async (t) => {
+  const kept = readBuffers.take(READ_CHUNK_BYTES);
+  const out = readBuffers.take(READ_CHUNK_BYTES);
+  readBuffers.give(kept);
+  t.equal(readBuffers.take(READ_CHUNK_BYTES).buffer, kept.buffer, 'before release: the free buffer is reused');
+  readBuffers.give(kept);
+  readBuffers.release();
+  t.not(readBuffers.take(READ_CHUNK_BYTES).buffer, kept.buffer, 'after release: a new one');
+  readBuffers.give(out);
+  t.equal(readBuffers.take(READ_CHUNK_BYTES).buffer, out.buffer, 'a buffer out during the release comes back into use');
+});

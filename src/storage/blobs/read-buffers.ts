@@ -46,6 +46,11 @@ class SharedReadBuffers {
     const free = this.#free.get(backing.byteLength);
     if (free !== undefined && free.length < KEEP.get(backing.byteLength)!) free.push(Buffer.from(backing, 0, backing.byteLength));
   }
+
+  /** Drops the free buffers (an idle server need not keep 10 MiB for the next stream); those out stay valid. */
+  release(): void {
+    for (const free of this.#free.values()) free.length = 0;
+  }
 }
 
 export const readBuffers = new SharedReadBuffers();
