@@ -9,14 +9,15 @@
 //    check at --cost (htpasswd -B writes cost 5 unless told -C), and one new user's first requests
 //    all at once. (It replaces bench/tokens.mjs, which measured the endpoint with a stand-in password check.)
 import bcrypt from 'bcryptjs';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { benchRun } from './lib/run.mjs';
 import { MANIFEST_ACCEPT, toolVersion, wrk } from './lib/clients.mjs';
-import { cpuSeconds, startDistribution, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
+import { cpuSeconds, startDistribution, startRegmirror, stopProcess } from './lib/procs.mjs';
 import { pushImage, randomBlobFile } from './lib/seed.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,18 +40,7 @@ const connections = clamp(opts.connections, 1, 256);
 const userCount = clamp(opts.users, 1, 256);
 const cost = clamp(opts.cost, 4, 14);
 
-const work = mkdtempSync(join(tmpdir(), 'regmirror-auth-bench-'));
-const t0 = Date.now();
-const log = (msg) => process.stderr.write(`[auth bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${msg}\n`);
-process.on('exit', () => {
-  stopAllSync();
-  if (!opts.keep && !opts.profile) rmSync(work, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-setTimeout(() => {
-  log('deadline of 10 minutes passed; stopping');
-  process.exit(3);
-}, 10 * 60_000).unref();
+const { work, log } = benchRun('auth', { keep: opts.keep || opts.profile });
 
 const basic = (user, password) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const median = (xs) => {

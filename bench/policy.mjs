@@ -5,13 +5,15 @@
 // tag TTL; what remains per request is the rule lookup and the remembered decision. Two regmirror
 // processes on one upstream (distribution), alternating order per rep: the ratio comes from one run.
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchRun } from './lib/run.mjs';
+import { median } from './lib/report.mjs';
 import { MANIFEST_ACCEPT, toolVersion, wrk } from './lib/clients.mjs';
-import { cpuSeconds, startDistribution, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
+import { cpuSeconds, startDistribution, startRegmirror, stopProcess } from './lib/procs.mjs';
 import { pushCosignSignature, pushImage, randomBlobFile } from './lib/seed.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,23 +30,8 @@ const reps = clamp(opts.reps, 1, 20);
 const seconds = clamp(opts.seconds, 1, 30);
 const connections = clamp(opts.connections, 1, 256);
 
-const work = mkdtempSync(join(tmpdir(), 'regmirror-policy-bench-'));
-const t0 = Date.now();
-const log = (msg) => process.stderr.write(`[policy bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${msg}\n`);
-process.on('exit', () => {
-  stopAllSync();
-  if (!opts.keep) rmSync(work, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-setTimeout(() => {
-  log('deadline of 10 minutes passed; stopping');
-  process.exit(3);
-}, 10 * 60_000).unref();
+const { work, log } = benchRun('policy', { keep: opts.keep });
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const TAG = '/v2/team/signed/manifests/1';
 const headers = { Accept: MANIFEST_ACCEPT };
 
