@@ -70,22 +70,32 @@ t.test('doctor: a registry, a web page, a dead port, bad credentials, an offline
   ]);
 });
 
-t.test('doctor: a registry that needs no login, one answering 503, one answering 404', async (t) => {
+t.test('doctor: no login needed, 503, 404, and credentials kept from a realm on another host', async (t) => {
   const open = await startTestRegistry(t);
   const failing = await startTestRegistry(t);
   const odd = await startTestRegistry(t);
   failing.inject({ match: { kind: 'base' }, type: 'status', status: 503 });
   odd.inject({ match: { kind: 'base' }, type: 'status', status: 404 });
+  const bearer = await startTestRegistry(t, { auth: { kind: 'bearer', username: 'mirror', password: 'right' } });
+  // Reached as localhost, its realm names 127.0.0.1 over http: another host, so the password is kept back.
+  const viaName = bearer.url.replace('127.0.0.1', 'localhost');
   const dir = t.testdir({});
   const lines = await runDoctor(
-    configFor(dir, { 'open.local': { url: open.url, username: 'mirror', password: 'x' }, 'failing.local': { url: failing.url }, 'odd.local': { url: odd.url } }),
+    configFor(dir, {
+      'open.local': { url: open.url, username: 'mirror', password: 'x' },
+      'failing.local': { url: failing.url },
+      'odd.local': { url: odd.url },
+      'name.local': { url: viaName, username: 'mirror', password: 'right' },
+    }),
     { isPinned: () => false, user: () => 'mirror' },
   );
-  t.same(lines.slice(0, 4), [
+  t.same(lines.slice(0, 6), [
     { level: 'ok', what: `upstream open.local: registry at ${open.url}/v2/ (answered 200)` },
     { level: 'ok', what: 'upstream open.local: credentials not checked: it asks for no login' },
     { level: 'FAIL', what: `upstream failing.local: GET ${failing.url}/v2/ answered 503` },
     { level: 'warn', what: `upstream odd.local: GET ${odd.url}/v2/ answered 404` },
+    { level: 'ok', what: `upstream name.local: registry at ${viaName}/v2/ (answered 401)` },
+    { level: 'warn', what: `upstream name.local: credentials not sent to token realm ${bearer.url}/token: outside the upstream's domain or not https` },
   ]);
 });
 
