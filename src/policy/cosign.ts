@@ -1,17 +1,18 @@
 import { verify, type KeyObject } from 'node:crypto';
-import type { Digest } from '../oci/index.js';
+import { COSIGN_FALLBACK_TAGS, fallbackTag, type Digest } from '../oci/index.js';
 
 /** cosign's key-based signature format (the "simple signing" payload and its annotation). */
 export const SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
+const SIG = COSIGN_FALLBACK_TAGS.find((t) => t.suffix === 'sig')!;
 /** The artifactType cosign gives a signature stored as an OCI 1.1 referrer. */
-export const COSIGN_SIGNATURE_ARTIFACT = 'application/vnd.dev.cosign.artifact.sig.v1+json';
-/** cosign's tag schema: `sha256-<hex>.sig` (signatures), `.att` (attestations), `.sbom`. */
-export const COSIGN_TAG = /^sha256-[a-f0-9]{64}\.(sig|att|sbom)$/;
+export const COSIGN_SIGNATURE_ARTIFACT = SIG.artifactType;
+/** cosign's tag schema (oci/referrers.ts): `sha256-<hex>.sig` (signatures), `.att` (attestations), `.sbom`. */
+export const COSIGN_TAG = new RegExp(`^sha256-[a-f0-9]{64}\\.(${COSIGN_FALLBACK_TAGS.map((t) => t.suffix).join('|')})$`);
 
 /** The tag under which cosign stores the signatures of `digest` when the registry has no referrers API. */
 export function signatureTag(digest: Digest): string {
-  return `${digest.replace(':', '-')}.sig`;
+  return fallbackTag(digest, SIG.suffix);
 }
 
 /** One signature layer of a cosign signature manifest: the payload's digest and the base64 signature. */
