@@ -53,10 +53,11 @@ t.test('kubelet pulls through regmirror over the CRI', { skip }, async (t) => {
   const { mirror, images } = world;
   const hosts = tempDir(t, 'rm-certs.d-');
   writeHostsToml(hosts, 'docker.io', hostsToml('https://registry-1.docker.io', mirror.url));
-  // The second registry with the mirror as its only host, as in an air-gapped cluster: containerd
-  // moves on to `server` after a 404, so only there is "not found" the mirror's own answer.
-  writeHostsToml(hosts, SECOND, hostsToml(mirror.url, mirror.url));
   const c = await startContainerd(t, { criConfigPath: hosts });
+  // Written after containerd started: the CRI plugin reads config_path at every pull. The mirror
+  // is the second registry's only host, as in an air-gapped cluster: containerd moves on to
+  // `server` after a 404, so only there is "not found" the mirror's own answer.
+  writeHostsToml(hosts, SECOND, hostsToml(mirror.url, mirror.url));
   const cri = criClient(t, c.address);
   const hostImage: Image = HOST_ARCH === 'arm64' ? images.arm64 : images.amd64;
   const otherImage: Image = HOST_ARCH === 'arm64' ? images.amd64 : images.arm64;
@@ -147,8 +148,9 @@ t.test('an imagePullSecret reaches the mirror as the CRI AuthConfig', { skip }, 
   await pull(t, cri, ref, images.app.manifestDigest, images.app.config.digest, { username: alice.username, password: alice.password });
   t.ok(w.audit().some((a) => a.action === 'token_issued' && a.subject === alice.username && a.scopes?.includes(`repository:${PRIVATE}/team/app:pull`)), 'the mirror issued alice a token for the repository');
 
-  // A .dockerconfigjson `auth` field (base64 user:password) instead of the two fields.
+  // A robot token's secret under any user name, as a .dockerconfigjson `auth` field (base64 user:secret).
   await cri.remove(ref);
-  const auth = Buffer.from(`${alice.username}:${alice.password}`).toString('base64');
+  const auth = Buffer.from(`any-name:${w.robotSecret}`).toString('base64');
   await pull(t, cri, ref, images.app.manifestDigest, images.app.config.digest, { auth });
+  t.ok(w.audit().some((a) => a.action === 'token_issued' && a.subject === 'ci' && a.scopes?.includes(`repository:${PRIVATE}/team/app:pull`)), 'the mirror issued the robot token ci a token', { subjects: w.audit().map((a) => a.subject) });
 });
