@@ -49,7 +49,7 @@ async function pull(t: Test, cri: CriImageService, ref: string, digest: string, 
 
 t.test('kubelet pulls through regmirror over the CRI', { skip }, async (t) => {
   t.setTimeout(300_000);
-  const world = await startE2eWorld(t);
+  const world = await startE2eWorld(t, { big: false }); // no test here pulls it
   const { mirror, images } = world;
   const hosts = tempDir(t, 'rm-certs.d-');
   writeHostsToml(hosts, 'docker.io', hostsToml('https://registry-1.docker.io', mirror.url));
