@@ -17,7 +17,7 @@ const root = process.getuid?.() === 0 ? false : 'needs root: containerd (as on e
 const skip = tools.skip || root;
 if (skip && tools.required) t.fail(`e2e CRI: ${skip}`);
 
-/** The hosts.toml the README documents: the mirror first, the registry itself as the fallback. */
+/** A hosts.toml as the README shows it: `server`, then the mirror as a pull host (with its CA over TLS). */
 function hostsToml(server: string, mirrorUrl: string, ca?: string): string {
   return `server = "${server}"\n\n[host."${mirrorUrl}"]\n  capabilities = ["pull", "resolve"]\n${ca === undefined ? '' : `  ca = ${JSON.stringify(ca)}\n`}`;
 }
