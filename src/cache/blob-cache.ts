@@ -155,6 +155,17 @@ export class BlobCache implements BlobStore {
     return this.#index.pinnedBytes;
   }
 
+  /**
+   * The pins changed (a config reload): blobs are pinned or released by the new set. Pinned content
+   * that no longer fits the budget is a PinBudgetError, as at start-up, and the caller restores the
+   * old set (and calls this again); otherwise what is now unpinned may be evicted to fit.
+   */
+  repin(): void {
+    this.#index.repin();
+    if (this.#index.pinnedBytes > this.#index.maxSize) throw new PinBudgetError(this.#index.pinnedBytes, this.#index.maxSize);
+    this.#index.enforce();
+  }
+
   /** The cached blobs eviction leaves alone: `cache gc` keeps them too. */
   pinnedDigests(): Digest[] {
     return this.#index.pinnedDigests();
