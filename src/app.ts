@@ -105,7 +105,7 @@ export class App {
       // `policy`: what the mirror serves to clients passes through its gate (src/policy).
       policy: () => ({ inner: this.mirror, deps: { observer: metrics, logger: this.logger, ttlMs: config.manifestTTLms } }),
       sync: { reconfigure: (c) => this.sync.reconfigure(c) },
-      pins: { current: () => this.pins, replace: (p) => void (this.pins = p), of: async (c) => configuredPins(c).with(await this.pinFile.load()), repin: () => this.cache.repin() },
+      pins: { replace: (p) => void (this.pins = p), of: async (c) => configuredPins(c).with(await this.pinFile.load()), repin: () => this.cache.repin() },
     });
     const root = config.storage.path;
     const log: StorageLog = (level, fields, message) => this.logger[level](fields, message);

@@ -18,11 +18,10 @@ export interface ReloadParts {
   readonly sync: Pick<SyncService, 'reconfigure'>;
   /** The pin set the cache decides by: the config's patterns plus the storage's pins.json. */
   readonly pins: {
-    current(): PinSet;
     replace(next: PinSet): void;
     /** The pin set a config asks for (pins.json re-read). */
     of(config: Config): Promise<PinSet>;
-    /** Re-sorts the cached blobs by the pin set in force; throws PinBudgetError when pinned content outgrows the budget. */
+    /** Re-sorts the cached blobs by the pin set in force. */
     repin(): void;
   };
 }
@@ -113,21 +112,15 @@ export class ConfigReload {
     }
   }
 
-  /** The fallible steps first (policy keys, the pin budget), so a refusal leaves everything as it was. */
+  /** The fallible steps first (policy keys, pins.json), so a refusal leaves everything as it was. */
   async #apply(next: Config, running: Config): Promise<void> {
     const { logger, sync, pins } = this.parts;
     const policyChanged = !sameValue(running.policy, next.policy);
     const reader = policyChanged ? this.policyReader(next.policy) : undefined;
     if (reader instanceof PolicyGate) await reader.open();
-    const before = pins.current();
-    pins.replace(await pins.of(next));
-    try {
-      pins.repin();
-    } catch (err) {
-      pins.replace(before);
-      pins.repin();
-      throw err;
-    }
+    const pinSet = await pins.of(next);
+    pins.replace(pinSet);
+    pins.repin();
     if (reader !== undefined) this.readerHolder().swap(reader);
     for (const [name, holder] of this.#upstreams) {
       const [was, now] = [running.upstreams.get(name), next.upstreams.get(name)];

@@ -18,7 +18,6 @@ export class Swappable<T extends object> {
         const member: unknown = Reflect.get(current, key, current);
         return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(current) : member;
       },
-      has: (_target, key) => Reflect.has(this.#current, key),
     });
   }
 

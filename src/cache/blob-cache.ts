@@ -156,13 +156,11 @@ export class BlobCache implements BlobStore {
   }
 
   /**
-   * The pins changed (a config reload): blobs are pinned or released by the new set. Pinned content
-   * that no longer fits the budget is a PinBudgetError, as at start-up, and the caller restores the
-   * old set (and calls this again); otherwise what is now unpinned may be evicted to fit.
+   * The pins changed (a config reload): blobs are pinned or released by the new set. Everything
+   * cached already fits the budget (which a reload does not change), so the pinned part does too.
    */
   repin(): void {
     this.#index.repin();
-    if (this.#index.pinnedBytes > this.#index.maxSize) throw new PinBudgetError(this.#index.pinnedBytes, this.#index.maxSize);
     this.#index.enforce();
   }
 

@@ -4,6 +4,9 @@
  * ever printing a value (some are secrets).
  */
 
+/** Values named whole, not key by key: an address is one setting, `listen`, however many fields it parses into. */
+const WHOLE = new Set(['listen', 'metrics.listen', 'tls.listen', 'storage.metadata']);
+
 /** Config fields whose name differs from the file's key beyond the `Ms` suffix. */
 const FILE_KEYS: Readonly<Record<string, string>> = { officialLibrary: 'library' };
 
@@ -27,7 +30,7 @@ export function sameValue(a: unknown, b: unknown): boolean {
 export function configChanges(a: unknown, b: unknown, prefix = ''): string[] {
   if (sameValue(a, b)) return [];
   const [ea, eb] = [walkable(a), walkable(b)];
-  if (ea === undefined || eb === undefined) return [prefix];
+  if (ea === undefined || eb === undefined || WHOLE.has(prefix)) return [prefix];
   const out: string[] = [];
   for (const key of new Set([...ea.keys(), ...eb.keys()])) {
     out.push(...configChanges(ea.get(key), eb.get(key), prefix === '' ? fileKey(key) : `${prefix}.${fileKey(key)}`));
@@ -47,5 +50,6 @@ function entriesOf(v: object): Map<string, unknown> | undefined {
 }
 
 function fileKey(key: string): string {
-  return FILE_KEYS[key] ?? key.replace(/(?<=.)(Ms|ms)$/, '');
+  // `connectMs` and `manifestTTLms`, not `upstreams`.
+  return FILE_KEYS[key] ?? key.replace(/(?<=[a-z])Ms$|(?<=[A-Z])ms$/, '');
 }
