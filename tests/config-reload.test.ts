@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { loadConfigFile, parseConfig } from '../src/config/index.js';
+import { configChanges, loadConfigFile, parseConfig, sameValue } from '../src/config/index.js';
+import { Swappable } from '../src/swappable.js';
 import { FakeTimers } from './fixtures/fake-timers.js';
 import { errorCode, request } from './fixtures/http.js';
 import { buildImage, buildLayer, quickImage, randomLayer, sha256 } from './fixtures/images.js';
@@ -134,12 +135,14 @@ t.test('sync entries are added, changed and removed; a run in flight finishes', 
   const entries = [
     { name: 'app', upstream: 'registry.test', repository: 'team/app', tags: ['1'], runOnStart: true, schedule: '6h' },
     { name: 'old', upstream: 'registry.test', repository: 'team/old', tags: ['1'], schedule: '2h' },
+    { name: 'later', upstream: 'registry.test', repository: 'team/later', tags: ['1'], schedule: '1d' },
   ];
   const added = await reload(mirror, (f) => ({ ...f, sync: { jitter: '0', entries } }));
   t.same(added.changed, ['sync.entries']);
   timers.advance(0);
   await until('the added entry to run', () => states().find((s) => s.job === 'app')?.running === true);
   t.equal(states().find((s) => s.job === 'old')?.nextRunAt, timers.now() + 2 * 3_600_000, 'the changed schedule is planned afresh');
+  t.equal(states().find((s) => s.job === 'later')?.nextRunAt, timers.now() + 86_400_000, 'an added entry is planned');
   await until('its blob to be under way', () => reg.filter({ kind: 'blob' }).some((r) => r.bytesSent > 0));
 
   // Removed while it runs: the run goes on to its end, and nothing is planned after it.
@@ -220,4 +223,56 @@ t.test('keys that need a restart are named and keep their running value; the res
   reg.pushImage('team/app', '1', quickImage('restart'));
   t.equal((await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: ACCEPT })).status, 200);
   t.equal(mirror.app.config.storage.path, mirror.storage);
+});
+
+t.test('what a reload reports: nothing changed, several mistakes, a failure that is no config error, a removed upstream', async (t) => {
+  const reg = await startTestRegistry(t);
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url }, 'ghcr.io': { url: reg.url } } });
+  const before = mirror.logs.length;
+  t.same(await reload(mirror, (f) => f), { ok: true, changed: [], restartNeeded: [] });
+  t.match(linesSince(mirror, before)[0]?.msg, 'config reloaded: nothing to change');
+
+  const two = await reload(mirror, (f) => ({ ...f, manifestTTL: 'soon', nonsense: 1 }));
+  t.match(two.error, /nonsense.*\(and 1 more: regmirror config check lists them all\)|manifestTTL.*\(and 1 more/);
+  t.same(await mirror.app.reload(() => Promise.reject(new Error('disk on fire'))), { ok: false, error: 'disk on fire', changed: [], restartNeeded: [] });
+
+  const removed = await reload(mirror, (f) => ({ ...f, upstreams: { 'docker.io': (f['upstreams'] as Record<string, File>)['docker.io'] } }));
+  t.same(removed.restartNeeded, ['upstreams.ghcr.io']);
+  t.equal(removed.ok, true);
+});
+
+t.test('configChanges names paths in the file\'s words and compares what a Config holds', async (t) => {
+  t.same(configChanges({ a: { connectMs: 1, manifestTTLms: 2, upstreams: 3, officialLibrary: true } }, { a: { connectMs: 2, manifestTTLms: 3, upstreams: 4, officialLibrary: false } }), [
+    'a.connect',
+    'a.manifestTTL',
+    'a.upstreams',
+    'a.library',
+  ]);
+  t.same(configChanges({ listen: { host: 'a', port: 1 } }, { listen: { host: 'a', port: 2 } }), ['listen'], 'an address is one key');
+  t.same(configChanges({ m: new Map([['x', 1]]) }, { m: new Map([['x', 2]]) }), ['m.x']);
+  t.same(configChanges({ a: undefined }, {}), [], 'undefined is the same as absent');
+  t.ok(sameValue(new URL('http://a/'), new URL('http://a')));
+  t.notOk(sameValue(new URL('http://a/'), 'http://a/'));
+  t.ok(sameValue(/x/i, /x/i));
+  t.notOk(sameValue(/x/i, /x/));
+  t.notOk(sameValue([1, 2], [1]));
+  t.notOk(sameValue([1], { 0: 1 }));
+  t.notOk(sameValue(new Map(), {}), 'a Map is not an object');
+  t.notOk(sameValue(1, '1'));
+});
+
+t.test('a Swappable forwards members and methods to the implementation in force', async (t) => {
+  class Named {
+    constructor(readonly name: string) {}
+    hello(): string {
+      return `hello from ${this.name}`;
+    }
+  }
+  const holder = new Swappable(new Named('a'));
+  const { value } = holder;
+  t.equal(value.name, 'a');
+  t.equal(holder.swap(new Named('b')).name, 'a', 'swap returns the one replaced');
+  t.equal(value.name, 'b');
+  t.equal(value.hello(), 'hello from b');
+  t.equal(holder.current.name, 'b');
 });

@@ -66,7 +66,6 @@ export class Scheduler {
   update(entries: readonly SyncEntry[]): void {
     const before = new Map(this.entries.map((e) => [e.name, e]));
     this.entries = entries;
-    const names = new Set(entries.map((e) => e.name));
     for (const [name, slot] of [...this.slots]) {
       const entry = entries.find((e) => e.name === name);
       const changed = entry === undefined || !sameValue(before.get(name), entry);
@@ -75,7 +74,7 @@ export class Scheduler {
         this.options.timers.clearTimeout(slot.timer);
         this.slots.delete(name);
         if (entry !== undefined) this.plan(entry);
-      } else if (!names.has(name)) this.slots.delete(name);
+      }
     }
     for (const entry of entries) {
       if (before.has(entry.name) || this.slots.has(entry.name)) continue;
