@@ -115,8 +115,9 @@ export class ConfigReload {
   /** The fallible steps first (policy keys, pins.json), so a refusal leaves everything as it was. */
   async #apply(next: Config, running: Config): Promise<void> {
     const { logger, sync, pins } = this.parts;
-    const policyChanged = !sameValue(running.policy, next.policy);
-    const reader = policyChanged ? this.policyReader(next.policy) : undefined;
+    // Key files are read again too: a rotated key applies with the SIGHUP that follows it.
+    const rebuild = !sameValue(running.policy, next.policy) || next.policy.some((r) => r.requireSignature !== undefined);
+    const reader = rebuild ? this.policyReader(next.policy) : undefined;
     if (reader instanceof PolicyGate) await reader.open();
     const pinSet = await pins.of(next);
     pins.replace(pinSet);

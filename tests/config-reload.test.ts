@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { configChanges, loadConfigFile, parseConfig, sameValue } from '../src/config/index.js';
 import { Swappable } from '../src/swappable.js';
+import { cosignKey, cosignSign } from './fixtures/cosign.js';
 import { FakeTimers } from './fixtures/fake-timers.js';
 import { errorCode, request } from './fixtures/http.js';
 import { buildImage, buildLayer, quickImage, randomLayer, sha256 } from './fixtures/images.js';
@@ -275,4 +276,22 @@ t.test('a Swappable forwards members and methods to the implementation in force'
   t.equal(value.name, 'b');
   t.equal(value.hello(), 'hello from b');
   t.equal(holder.current.name, 'b');
+});
+
+t.test('a requireSignature key rotated on disk applies with the next SIGHUP, the policy itself unchanged', async (t) => {
+  const reg = await startTestRegistry(t);
+  const dir = tempDir(t);
+  const [old, rotated] = [cosignKey(dir, 'old'), cosignKey(dir, 'new')];
+  const keyFile = path.join(dir, 'policy.pub');
+  copyFileSync(old.publicFile, keyFile);
+  const img = buildImage({ layers: [buildLayer({ f: 'signed' })], format: 'oci' });
+  reg.pushImage('team/app', '1', img);
+  cosignSign(reg, 'team/app', { digest: img.manifestDigest, size: img.manifest.length }, rotated);
+  const policy = [{ name: 'signed', repositories: ['docker.io/team/**'], requireSignature: { keys: [keyFile] } }];
+  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, sections: { policy } });
+  const pull = async () => (await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: ACCEPT })).status;
+  t.equal(await pull(), 403, 'signed by a key the file does not hold yet');
+  copyFileSync(rotated.publicFile, keyFile);
+  t.same((await reload(mirror, (f) => f)).changed, []);
+  t.equal(await pull(), 200, 'the rotated key was read again');
 });
