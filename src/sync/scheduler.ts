@@ -38,12 +38,16 @@ interface Slot {
 export class Scheduler {
   private readonly slots = new Map<string, Slot>();
   private closed = false;
+  /** `sync.jitter`, which a reload may change. */
+  private jitterMs: number;
 
   constructor(
     private entries: readonly SyncEntry[],
     private readonly run: (entry: SyncEntry) => Promise<unknown>,
     private readonly options: { readonly timers: Timers; readonly jitterMs: number; readonly random: () => number; readonly logger: Logger },
-  ) {}
+  ) {
+    this.jitterMs = options.jitterMs;
+  }
 
   start(): void {
     for (const entry of this.entries) {
@@ -63,7 +67,8 @@ export class Scheduler {
    * runOnStart), a changed one is planned afresh. A run in flight goes on with the entry it started
    * with; the next one is planned from the entry as configured by then.
    */
-  update(entries: readonly SyncEntry[]): void {
+  update(entries: readonly SyncEntry[], jitterMs: number): void {
+    this.jitterMs = jitterMs;
     const before = new Map(this.entries.map((e) => [e.name, e]));
     this.entries = entries;
     for (const [name, slot] of [...this.slots]) {
@@ -90,7 +95,8 @@ export class Scheduler {
 
   private plan(entry: SyncEntry): void {
     if (this.closed || entry.schedule === undefined) return;
-    const { timers, jitterMs, random } = this.options;
+    const { timers, random } = this.options;
+    const jitterMs = this.jitterMs;
     const now = timers.now();
     const slot = nextSlot(entry.schedule, now, this.slots.get(entry.name)?.anchor);
     const delay = slot - now + Math.floor(random() * jitterMs);

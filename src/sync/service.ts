@@ -83,7 +83,7 @@ export class SyncService {
     if (config.concurrency !== this.limiter.size) this.limiter = new Limiter(config.concurrency);
     this.config = config;
     this.deps = this.jobDeps(config);
-    if (this.scheduler !== undefined) this.scheduler.update(config.entries);
+    if (this.scheduler !== undefined) this.scheduler.update(config.entries, config.jitterMs);
     else if (this.scheduling) this.startSchedules();
   }
 
