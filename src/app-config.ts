@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import { formatBytes, redactRedisUrl, type Config, type RepositoryPattern } from './config/index.js';
+import { formatBytes, redactRedisUrl, type Config, type RepositoryPattern, type UpstreamConfig } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
 import type { Metrics, RegistryEndpoint } from './observability/index.js';
@@ -78,8 +78,8 @@ export function redactedConfig(config: Config): unknown {
   };
 }
 
-/** The configured upstreams; sync reads the rate-limit budget from the same hook that feeds the gauge. */
-export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLimitLedger, now: () => number): Map<string, Upstream> {
+/** Builds an upstream's client; sync reads the rate-limit budget from the same hook that feeds the gauge. */
+export function upstreamFactory(metrics: Metrics, ledger: RateLimitLedger, now: () => number): (config: UpstreamConfig) => Upstream {
   const observer = {
     upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
     upstreamFailed: (upstream: string, cause: Parameters<Metrics['upstreamFailed']>[1]) => metrics.upstreamFailed(upstream, cause),
@@ -88,7 +88,7 @@ export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLi
       ledger.rateLimitRemaining(upstream, remaining);
     },
   };
-  return new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer, now })]));
+  return (u) => createUpstream(u, { observer, now });
 }
 
 function hostPortOf({ host, port }: { host: string; port: number }): string {

@@ -7,16 +7,14 @@ import type { Config } from './config/index.js';
 import { createHttpServer, createHttpsServer, createOpsServer, listenFanned, Readiness, ResponsesInFlight, TlsReloader, type AcceptFan, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
 import { Ingest, ManifestReferences, Mirror, type PinSet } from './mirror/index.js';
 import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger } from './observability/index.js';
-import { parseDigest } from './oci/index.js';
 import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
-import type { Upstream } from './upstream/index.js';
-import { PolicyGate } from './policy/index.js';
-import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
-import { storageReadiness, storageStatus } from './storage-state.js';
+import { adminTempGraceMs, configuredPins, upstreamFactory, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
+import { storageChecks, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { listeningFields } from './listeners.js';
+import { ConfigReload, type ReloadOutcome } from './config-reload.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
 
 export { configuredPins, redactedConfig, routeContext } from './app-config.js';
@@ -40,9 +38,6 @@ export interface AppOptions extends TrustOptions {
   readonly extraAcceptHandles?: number;
 }
 
-/** A key no blob has: reading it is a round trip to the metadata store that changes nothing. */
-const METADATA_PROBE = parseDigest(`sha256:${'0'.repeat(64)}`);
-
 /**
  * The composition root: builds every part from the Config. Constructors do no I/O, so an App can be
  * built offline; start() recovers storage, opens metadata and listens; close() undoes it, twice safely.
@@ -54,7 +49,6 @@ export class App {
   private readonly readiness: Readiness;
   /** The `metrics.listen` listener, when configured. */
   private readonly opsServer: Server | undefined;
-  private readonly upstreams: ReadonlyMap<string, Upstream>;
   private readonly metadata: MetadataStore;
   /** The budgeted, pinned, crash-reconciled blob store; `remove(digest)` is the safe delete for admin commands. */
   readonly cache: BlobCache;
@@ -67,8 +61,8 @@ export class App {
   /** Serves renewed certificates to whichever listener speaks HTTPS. */
   private readonly tlsReloader: TlsReloader | undefined;
   private readonly mirror: Mirror;
-  /** `policy`: what the mirror serves to clients passes through it (src/policy). */
-  private readonly policy: PolicyGate;
+  /** The config in force: upstream clients, the policy gate, and what SIGHUP changes in place (src/config-reload.ts). */
+  private readonly live: ConfigReload;
   /** The storage's admin socket: holding it is holding the storage (src/admin/storage-owner.ts). */
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
@@ -106,7 +100,13 @@ export class App {
     this.audit = options.audit ?? this.auditLog ?? noopAudit;
     const now = options.now ?? Date.now;
     const ledger = new RateLimitLedger(now);
-    this.upstreams = createUpstreams(config, metrics, ledger, now);
+    this.live = new ConfigReload(config, {
+      logger: this.logger, observer: metrics, now, createUpstream: upstreamFactory(metrics, ledger, now),
+      // `policy`: what the mirror serves to clients passes through its gate (src/policy).
+      policy: () => ({ inner: this.mirror, deps: { observer: metrics, logger: this.logger, ttlMs: config.manifestTTLms } }),
+      sync: { reconfigure: (c) => this.sync.reconfigure(c) },
+      pins: { replace: (p) => void (this.pins = p), of: async (c) => configuredPins(c).with(await this.pinFile.load()), repin: () => this.cache.repin() },
+    });
     const root = config.storage.path;
     const log: StorageLog = (level, fields, message) => this.logger[level](fields, message);
     // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
@@ -146,7 +146,7 @@ export class App {
     const trust = (this.trust = new TrustBoundary(config, { logger: this.logger, now, audit: this.audit, routes: routeContext(config) }, options));
     const access = trust.access;
     const mirror = (this.mirror = new Mirror({
-      upstreams: this.upstreams,
+      upstreams: this.live.upstreams,
       store: cache,
       manifestServed: (ref, digest, mediaType, bytes) => references.served(ref, digest, mediaType, bytes),
       metadata: this.metadata,
@@ -158,7 +158,6 @@ export class App {
       repositoryScoped: config.auth !== undefined,
     }));
     metrics.watchDownloads(() => mirror.downloadsNow());
-    this.policy = new PolicyGate(mirror, config.policy, { observer: metrics, logger: this.logger, ttlMs: config.manifestTTLms });
     this.transfer = {
       source: mirrorExportSource(mirror),
       target: localImportTarget({
@@ -199,23 +198,19 @@ export class App {
         ],
       },
     );
-    this.readiness = new Readiness([
-      // Never "not ready": with storage full or read-only every pull is still served from upstream.
-      { name: 'storage', run: async () => storageReadiness(health, cache) },
-      { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
-    ]);
+    this.readiness = new Readiness(storageChecks(health, cache, this.metadata));
     const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url?.href ?? null, offline: u.offline }));
     const status = async () => {
       const [diskLimit, endpoint] = [await cache.diskLimit(), () => registryEndpoint(config, this.tlsServer ?? this.server)];
       const syncEntries = () => this.sync.states();
-      return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint, syncEntries });
+      return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: this.live.config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint, syncEntries, config: () => this.live.status() });
     };
     const images = () => listImages({ store: cache, metadata: this.metadata, isPinned: (key) => this.pins.matchesKey(key) });
     const ops: OpsEndpoints = { readiness: this.readiness, metrics: () => metrics.exposition(), status, images, syncNow: (entry) => this.sync.start(entry, 'api') };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
     const registry: HttpServerOptions = {
-      reader: config.policy.length === 0 ? mirror : this.policy,
+      reader: this.live.reader,
       routes: routeContext(config),
       logger: this.logger,
       ops: mainOps,
@@ -257,7 +252,7 @@ export class App {
   async start(): Promise<AddressInfo> {
     const recovered = await this.open();
     await this.trust.start(this.logger);
-    await this.policy.open();
+    await this.live.open();
     // Before the listener: an audit path that cannot be written is a start-up failure, not a silent gap.
     await this.auditLog?.open();
     // Before listening: a listener without its certificate would fail every handshake.
@@ -277,6 +272,11 @@ export class App {
     const { address, fan } = await listenFanned(server, at, extra, this.logger);
     this.fans.push(fan);
     return address;
+  }
+
+  /** SIGHUP: re-read the config (`load`) and apply what may change while serving (src/config-reload.ts). */
+  reload(load: () => Promise<Config>): Promise<ReloadOutcome> {
+    return this.live.reload(load);
   }
 
   /** SIGHUP: reopen the audit file at its path, after logrotate (`create` mode) moved it away. */
@@ -333,7 +333,7 @@ export class App {
       // within the same grace; closing the upstreams then aborts whatever is still running.
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.all([this.settled(), syncClosed]), deadline]);
-      await Promise.all([...this.upstreams.values()].map((u) => u.close().catch((err: unknown) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'))));
+      await this.live.closeUpstreams((err) => this.logger.warn({ error: errorSummary(err) }, 'closing upstream failed'));
       // The downloads that closing aborted log their failure before the stores close and `stopped` is said.
       await Promise.race([this.settled(), new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
       // Every request has been recorded by now (the listener is closed): write the rest out.

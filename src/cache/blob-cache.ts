@@ -155,6 +155,15 @@ export class BlobCache implements BlobStore {
     return this.#index.pinnedBytes;
   }
 
+  /**
+   * The pins changed (a config reload): blobs are pinned or released by the new set. Everything
+   * cached already fits the budget (which a reload does not change), so the pinned part does too.
+   */
+  repin(): void {
+    this.#index.repin();
+    this.#index.enforce();
+  }
+
   /** The cached blobs eviction leaves alone: `cache gc` keeps them too. */
   pinnedDigests(): Digest[] {
     return this.#index.pinnedDigests();

@@ -216,6 +216,17 @@ export class CacheIndex {
     this.#report();
   }
 
+  /** The pin set changed (a config reload): every blob moves to the side its repositories now put it on, in recency order. */
+  repin(): void {
+    const all = [...this.#lru, ...this.#pinned].sort(([, a], [, b]) => a.lastAccess - b.lastAccess);
+    this.#lru.clear();
+    this.#pinned.clear();
+    [this.#bytes, this.#pinnedBytes] = [0, 0];
+    for (const [digest, entry] of all) this.#insert(digest, entry);
+    for (const digest of this.#doomed) if (this.#pinned.has(digest)) this.#doomed.delete(digest);
+    this.#dirty = true;
+  }
+
   /** A manifest served for `repoKey` references `digests` (itself and its children). */
   addRepository(repoKey: string, digests: readonly Digest[]): void {
     const pinned = this.#isPinned(repoKey);

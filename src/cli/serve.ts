@@ -1,6 +1,6 @@
 import { packageVersion } from './version.js';
 import { App } from '../app.js';
-import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
+import { ConfigError, loadConfigFile, type Config, type ConfigOverrides } from '../config/index.js';
 import { PinBudgetError } from '../cache/index.js';
 import { CliError } from './cli-error.js';
 import { configErrorLine } from './config-check.js';
@@ -29,11 +29,16 @@ const EXTRA_ACCEPT_HANDLES = 31;
 /** Exit code 2 for a bad config, so service managers can tell a misconfiguration from a crash. */
 export async function loadConfigOrExit(options: ServeOptions): Promise<Config> {
   try {
-    return await loadConfigFile(options.config, { listen: options.listen, storage: options.storage, logLevel: options.logLevel });
+    return await loadConfigFile(options.config, overridesOf(options));
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(configErrorLine(err, options.config), 2);
     throw err;
   }
+}
+
+/** What the command line sets over the file: applied again at every reload. */
+function overridesOf(options: ServeOptions): ConfigOverrides {
+  return { listen: options.listen, storage: options.storage, logLevel: options.logLevel };
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
@@ -56,8 +61,12 @@ export async function serve(options: ServeOptions): Promise<void> {
     return transfers === 0 && downloads === 0;
   }, releaseReadBuffers);
   await new Promise<void>((resolve) => {
-    // logrotate's `create` mode renames the audit file and sends SIGHUP: reopen at the path.
-    const reopen = () => app.reopenLogs();
+    // logrotate's `create` mode renames the audit file and sends SIGHUP: reopen at the path. SIGHUP
+    // also re-reads the config file (ExecReload in the systemd unit); a bad one is logged and ignored.
+    const reopen = () => {
+      app.reopenLogs();
+      void app.reload(() => loadConfigFile(options.config, overridesOf(options)));
+    };
     const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);

@@ -4,4 +4,5 @@ export type { ConfigOverrides } from './load.js';
 export { redactRedisUrl } from './metadata.js';
 export { parseRepositoryPatterns } from './repositories.js';
 export { formatBytes, formatSizeLike, formatTime, parseDuration, parseSize, type SpaceFloor } from './units.js';
+export { configChanges, sameValue } from './diff.js';
 export { NO_SYNC, parseSchedule, type Schedule, type SyncConfig, type SyncEntry, type TagFilter } from './sync.js';

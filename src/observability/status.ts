@@ -117,6 +117,21 @@ export interface StatusSnapshot {
   readonly policy: { readonly rules: number; readonly decisions: Readonly<Record<'allowed' | 'refused' | 'warned' | 'exempt', number>> };
   /** Absent where the status is built without a listener (tests of the numbers alone). */
   readonly endpoint?: RegistryEndpoint;
+  /** When the config in force was loaded, and how the last reload (SIGHUP) went; absent where nothing reloads. */
+  readonly config?: ConfigStatus;
+}
+
+export interface ConfigStatus {
+  readonly loadedAt: string;
+  readonly lastReload: {
+    readonly at: string;
+    /** false: refused, the config before it stays in force. */
+    readonly ok: boolean;
+    /** Why it was refused (a config error with its key or position). */
+    readonly error?: string;
+    /** Changed keys that keep their running value until a restart (`listen`, `storage.path`, …). */
+    readonly restartNeeded: readonly string[];
+  } | null;
 }
 
 export interface StatusOptions {
@@ -130,6 +145,7 @@ export interface StatusOptions {
   readonly endpoint?: () => RegistryEndpoint | undefined;
   /** The configured sync entries, their schedule and next planned run. */
   readonly syncEntries?: () => readonly StatusSyncEntry[];
+  readonly config?: () => ConfigStatus;
 }
 
 export interface StatusSyncEntry {
@@ -236,6 +252,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
     ...(options.storage ? { storage: options.storage() } : {}),
     policy: { rules: options.policyRules ?? 0, decisions: decisionsOf(await values(metrics.policyDecisions)) },
     ...withEndpoint(options.endpoint?.()),
+    ...(options.config ? { config: options.config() } : {}),
   };
 }
 

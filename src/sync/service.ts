@@ -56,31 +56,53 @@ interface Running {
 /** The sync jobs of one App: the scheduler inside `serve`, and one-shot runs for `regmirror sync` and the API. */
 export class SyncService {
   /** One bound on blob downloads for every job, scheduled or one-shot. */
-  readonly limiter: Limiter;
+  limiter: Limiter;
   /** Entry name → its run in flight. */
   private readonly running = new Map<string, Running>();
   private readonly abort = new AbortController();
-  private readonly deps: JobDeps;
+  private deps: JobDeps;
   private readonly timers: Timers;
   private scheduler: Scheduler | undefined;
+  /** startSchedules() was called: a reload that adds the first scheduled entry arms it. */
+  private scheduling = false;
+  /** The `sync` section in force: the options' until a reload replaces it. */
+  private config: SyncConfig;
 
   constructor(private readonly options: SyncServiceOptions) {
-    const { config, mirror, logger, ledger } = options;
-    this.limiter = new Limiter(config.concurrency);
-    const timers = (this.timers = options.timers ?? realTimers);
+    this.config = options.config;
+    this.timers = options.timers ?? realTimers;
+    this.limiter = new Limiter(options.config.concurrency);
+    this.deps = this.jobDeps(options.config);
+  }
+
+  /**
+   * A config reload: later runs use the new entries and settings, the schedule follows them, and a
+   * run in flight finishes with what it started with (its deps are its own).
+   */
+  reconfigure(config: SyncConfig): void {
+    if (config.concurrency !== this.limiter.size) this.limiter = new Limiter(config.concurrency);
+    this.config = config;
+    this.deps = this.jobDeps(config);
+    if (this.scheduler !== undefined) this.scheduler.update(config.entries, config.jitterMs);
+    else if (this.scheduling) this.startSchedules();
+  }
+
+  private jobDeps(config: SyncConfig): JobDeps {
+    const { mirror, logger, ledger } = this.options;
+    const timers = this.timers;
     const retry: RetryPolicy = {
       retries: config.retries,
       maxRetryAfterMs: config.maxRetryAfterMs,
       baseDelayMs: 1000,
-      sleep: options.retrySleep,
+      sleep: this.options.retrySleep,
       onRetry: ({ attempt, delayMs, error, retry, job }) =>
         logger.warn({ job, upstream: retry.upstream, failure: retry.reason, attempt, delayMs, error: errorSummary(error) }, retry.reason === 'rate-limited' ? 'sync rate-limited by upstream; backing off' : 'sync: upstream unavailable; retrying'),
     };
-    this.deps = { mirror, limiter: this.limiter, ledger, config, retry, logger, now: () => timers.now() };
+    return { mirror, limiter: this.limiter, ledger, config, retry, logger, now: () => timers.now() };
   }
 
   get entries(): readonly SyncEntry[] {
-    return this.options.config.entries;
+    return this.config.entries;
   }
 
   /** Every matching entry at once (the limiter bounds the downloads); ok when all succeeded. */
@@ -156,10 +178,11 @@ export class SyncService {
 
   /** Arms every scheduled (and runOnStart) entry; called by App.start(). */
   startSchedules(): void {
+    this.scheduling = true;
     if (this.scheduler !== undefined || this.entries.length === 0) return;
     this.scheduler = new Scheduler(this.entries, (e) => this.runEntry(e, { origin: 'scheduled' }), {
       timers: this.timers,
-      jitterMs: this.options.config.jitterMs,
+      jitterMs: this.config.jitterMs,
       random: this.options.random ?? Math.random,
       logger: this.options.logger,
     });

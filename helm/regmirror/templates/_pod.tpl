@@ -8,7 +8,8 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
   annotations:
-    # A changed config or credential rolls the pods: the server reads both only at start.
+    # A changed config or credential rolls the pods: environment variables are read only at start, and
+    # a rollout needs no SIGHUP (README, "Reloading the configuration").
     checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
     {{- if .Values.credentials.env }}
     checksum/credentials: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
