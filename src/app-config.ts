@@ -1,10 +1,13 @@
 import type { Server } from 'node:net';
-import { formatBytes, redactRedisUrl, type Config, type RepositoryPattern } from './config/index.js';
+import { formatBytes, redactedUrl, redactRedisUrl, type Config, type RepositoryPattern } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
-import type { Metrics, RegistryEndpoint } from './observability/index.js';
+import type { Logger, Metrics, RegistryEndpoint } from './observability/index.js';
 import { syncPinPatterns, type RateLimitLedger } from './sync/index.js';
 import { createUpstream, type Upstream } from './upstream/index.js';
+import { networkFields, warnInsecureUpstreams } from './upstream-network.js';
+
+export { upstreamStatusInfo } from './upstream-network.js';
 
 /** What the composition root derives from the Config, beside building parts: names, pins, log views. */
 
@@ -61,6 +64,7 @@ export function redactedConfig(config: Config): unknown {
           aliases: u.aliases,
           timeouts: { connect: durationOf(u.timeouts.connectMs), headers: durationOf(u.timeouts.headersMs), bodyIdle: durationOf(u.timeouts.bodyIdleMs) },
           connections: u.connections,
+          ...networkFields(u),
         },
       ]),
     ),
@@ -79,7 +83,8 @@ export function redactedConfig(config: Config): unknown {
 }
 
 /** The configured upstreams; sync reads the rate-limit budget from the same hook that feeds the gauge. */
-export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLimitLedger, now: () => number): Map<string, Upstream> {
+export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLimitLedger, now: () => number, logger?: Logger): Map<string, Upstream> {
+  if (logger !== undefined) warnInsecureUpstreams(config, logger);
   const observer = {
     upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
     upstreamFailed: (upstream: string, cause: Parameters<Metrics['upstreamFailed']>[1]) => metrics.upstreamFailed(upstream, cause),
@@ -107,15 +112,6 @@ function durationOf(ms: number): string {
 
 function patternOf(p: RepositoryPattern): string {
   return `${p.upstream}/${p.repository}`;
-}
-
-/** A URL with its user information (a proxy's or registry's credentials) replaced. */
-function redactedUrl(url: URL): string {
-  if (url.username === '' && url.password === '') return url.href;
-  const copy = new URL(url.href);
-  copy.username = '[redacted]';
-  copy.password = '';
-  return copy.href.replace('%5Bredacted%5D', '[redacted]');
 }
 
 const SECRET_KEYS = /^(password|token|secret|credentials?)$/i;

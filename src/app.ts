@@ -13,7 +13,7 @@ import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, ty
 import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
 import type { Upstream } from './upstream/index.js';
 import { PolicyGate } from './policy/index.js';
-import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
+import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, registryEndpoint, routeContext, upstreamStatusInfo } from './app-config.js';
 import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { listeningFields } from './listeners.js';
@@ -106,7 +106,7 @@ export class App {
     this.audit = options.audit ?? this.auditLog ?? noopAudit;
     const now = options.now ?? Date.now;
     const ledger = new RateLimitLedger(now);
-    this.upstreams = createUpstreams(config, metrics, ledger, now);
+    this.upstreams = createUpstreams(config, metrics, ledger, now, this.logger);
     const root = config.storage.path;
     const log: StorageLog = (level, fields, message) => this.logger[level](fields, message);
     // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.
@@ -204,7 +204,7 @@ export class App {
       { name: 'storage', run: async () => storageReadiness(health, cache) },
       { name: 'metadata', run: async () => void (await this.metadata.getBlob(METADATA_PROBE)) },
     ]);
-    const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url?.href ?? null, offline: u.offline }));
+    const upstreamList = upstreamStatusInfo(config);
     const status = async () => {
       const [diskLimit, endpoint] = [await cache.diskLimit(), () => registryEndpoint(config, this.tlsServer ?? this.server)];
       const syncEntries = () => this.sync.states();
