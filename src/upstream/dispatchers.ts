@@ -11,17 +11,27 @@ export interface Route {
 }
 
 /**
- * A request that failed on its way through a proxy: the proxy's name travels with the low-level
- * error (kept as `cause`, so its code still decides retries) to the message the client reads.
+ * A request that failed in a way the mirror's network settings may explain: on its way through a
+ * proxy (whose name then travels to the message the client reads), or on an https connection the
+ * server closed before a single byte came back, which is how a TLS 1.3 server that wants a client
+ * certificate looks from here. The low-level error stays the `cause`, so its code still decides retries.
  */
-export class ThroughProxy extends Error {
-  override readonly name = 'ThroughProxy';
+export class RouteFailure extends Error {
+  override readonly name = 'RouteFailure';
   constructor(
-    readonly proxy: string,
+    readonly proxy: string | undefined,
+    readonly closedUnanswered: boolean,
     cause: unknown,
   ) {
-    super(`through proxy ${proxy}`, { cause });
+    super(proxy === undefined ? 'closed before answering' : `through proxy ${proxy}`, { cause });
   }
+}
+
+/** `err` as it should reach the error mapping: wrapped when a proxy or a missing client certificate may be why. */
+export function routeFailure(err: unknown, route: Route, url: URL, hasClientCert: boolean): unknown {
+  const socket = (err as { code?: unknown; socket?: { bytesRead?: unknown } }).code === 'UND_ERR_SOCKET' ? (err as { socket?: { bytesRead?: unknown } }).socket : undefined;
+  const closedUnanswered = url.protocol === 'https:' && !hasClientCert && socket?.bytesRead === 0;
+  return route.proxy === undefined && !closedUnanswered ? err : new RouteFailure(route.proxy, closedUnanswered, err);
 }
 
 /**

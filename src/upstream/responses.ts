@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { UpstreamError } from './errors.js';
-import { ThroughProxy } from './dispatchers.js';
+import { RouteFailure } from './dispatchers.js';
 import { describeUrl, safeCause } from './redact.js';
 
 export type Headers = Readonly<Record<string, string | string[] | undefined>>;
@@ -82,12 +82,13 @@ export function badResponse(ctx: ErrorContext, why: string, status?: number): Up
 }
 
 export function unavailable(ctx: ErrorContext, err: unknown): UpstreamError {
-  const proxy = err instanceof ThroughProxy ? err.proxy : undefined;
-  const cause = safeCause(proxy === undefined ? err : (err as ThroughProxy).cause);
+  const route = err instanceof RouteFailure ? err : undefined;
+  const proxy = route?.proxy;
+  const cause = safeCause(route === undefined ? err : route.cause);
   const code = (cause as { code?: string }).code;
   // The cause's message may name the address it could not reach: only the code (and a proxy's origin) is for clients.
   const url = describeUrl(ctx.url);
-  const trouble = setupTrouble(ctx.upstream, code, cause.message, proxy);
+  const trouble = setupTrouble(ctx.upstream, code, cause.message, proxy, route?.closedUnanswered === true);
   return new UpstreamError(ctx.upstream, 'unavailable', `${ctx.method} ${url}${proxy === undefined ? '' : ` through proxy ${proxy}`}: ${code ?? cause.message}`, {
     cause,
     url,
@@ -105,12 +106,14 @@ const UNTRUSTED_CERTIFICATE = /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CER
  * A failure that points at the mirror's own network settings (a proxy, the trust store, a client
  * certificate) rather than a passing outage: said with the key to look at, and answered 502.
  */
-function setupTrouble(upstream: string, code: string | undefined, message: string, proxy: string | undefined): { setup: 'proxy' | 'tls'; reason: string } | undefined {
+function setupTrouble(upstream: string, code: string | undefined, message: string, proxy: string | undefined, closedUnanswered: boolean): { setup: 'proxy' | 'tls'; reason: string } | undefined {
   if (code !== undefined && UNTRUSTED_CERTIFICATE.test(code)) {
     return { setup: 'tls', reason: `presented a TLS certificate the mirror does not trust (${code}); set upstreams.${upstream}.ca to its CA bundle` };
   }
-  if (code?.startsWith('ERR_SSL_') === true) {
-    return { setup: 'tls', reason: `refused the TLS handshake (${code}); if it requires a client certificate, set upstreams.${upstream}.clientCert and clientKey` };
+  // TLS 1.2 refuses in the handshake (an alert); TLS 1.3 servers close the connection unanswered right after it.
+  if (code?.startsWith('ERR_SSL_') === true || closedUnanswered) {
+    const how = closedUnanswered ? 'closed the TLS connection without answering' : 'refused the TLS handshake';
+    return { setup: 'tls', reason: `${how} (${code ?? 'no answer'}); if it requires a client certificate, set upstreams.${upstream}.clientCert and clientKey` };
   }
   if (proxy === undefined) return undefined;
   // undici's words for a CONNECT the proxy answered with anything but 200, and for a 407 in absolute form.

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { request, type Dispatcher } from 'undici';
 import type { OnlineUpstreamConfig } from '../config/index.js';
-import { Dispatchers, ThroughProxy } from './dispatchers.js';
+import { Dispatchers, routeFailure } from './dispatchers.js';
 import { UpstreamError } from './errors.js';
 import { badResponse, discard, header, rateLimitRemaining, unavailable, type ErrorContext, type Headers } from './responses.js';
 import { isRetryableError, isRetryableStatus, retryPause } from './retry.js';
@@ -102,14 +102,14 @@ export class Transport {
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
       if (authorization !== undefined) headers['authorization'] = authorization;
-      const { dispatcher, proxy } = (hop === 0 || url.origin === upstreamOrigin ? this.agent : this.storageAgent).route(url);
+      const route = (hop === 0 || url.origin === upstreamOrigin ? this.agent : this.storageAgent).route(url);
       const started = performance.now();
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { dispatcher, method: req.method, headers, signal: req.signal });
+        res = await request(url, { dispatcher: route.dispatcher, method: req.method, headers, signal: req.signal });
       } catch (err) {
         this.report(req.method, 'error', started);
-        throw proxy === undefined || req.signal?.aborted === true ? err : new ThroughProxy(proxy, err);
+        throw req.signal?.aborted === true ? err : routeFailure(err, route, url, this.config.tls.client !== undefined);
       }
       this.report(req.method, res.statusCode, started);
       if (url.origin === upstreamOrigin) {
