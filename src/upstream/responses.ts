@@ -119,7 +119,8 @@ function setupTrouble(upstream: string, code: string | undefined, message: strin
   // undici's words for a CONNECT the proxy answered with anything but 200, and for a 407 in absolute form.
   const status = /Proxy response \((\d{3})\)|\((407)\)/.exec(message);
   const answered = status?.[1] ?? status?.[2];
-  if (answered === '407') return { setup: 'proxy', reason: `cannot be reached: proxy ${proxy} wants other credentials (407)` };
+  // 407 is the standard answer; tinyproxy says 401.
+  if (answered === '407' || answered === '401') return { setup: 'proxy', reason: `cannot be reached: proxy ${proxy} wants other credentials (${answered})` };
   if (answered !== undefined) return { setup: 'proxy', reason: `cannot be reached: proxy ${proxy} refused the connection (${answered})` };
   return { setup: 'proxy', reason: `is unreachable through proxy ${proxy} (${code ?? 'no answer'})` };
 }
