@@ -1,6 +1,10 @@
+import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import path from 'node:path';
 import t from 'tap';
+import { tempDir } from '../fixtures/daemons.js';
 import { errorCode, request } from '../fixtures/http.js';
+import { startRegmirror } from '../fixtures/regmirror-process.js';
 import { buildImage, buildLayer, sha256, type Image } from '../fixtures/images.js';
 import { startMirror } from '../fixtures/mirror.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
@@ -156,4 +160,23 @@ t.test('a proxy that denies the tunnel: a 502 with its answer', { skip: tools.sk
   const res = await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
   t.equal(res.status, 502);
   t.match(res.body.toString(), `proxy ${proxy.url}`);
+});
+
+t.test('`regmirror serve` reads HTTP_PROXY/NO_PROXY from its own environment', { skip: tools.skip }, async (t) => {
+  const proxy = await startTinyproxy(t);
+  const reg = await startTestRegistry(t);
+  const img = image('child-process');
+  reg.pushImage('team/app', '1', img);
+  const dir = tempDir(t, 'rm-proxy-serve-');
+  const file = path.join(dir, 'mirror.config.json');
+  writeFileSync(file, JSON.stringify({ storage: { path: 'data', maxSize: '1GiB' }, upstreams: { 'corp.test': { url: reg.url } } }));
+  // The test's own environment may carry proxy variables: these replace every spelling of them.
+  const env = { ...process.env, HTTP_PROXY: proxy.url, http_proxy: proxy.url, HTTPS_PROXY: '', https_proxy: '', NO_PROXY: 'example.invalid', no_proxy: 'example.invalid' };
+  const serve = startRegmirror(t, ['serve', '--config', file, '--listen', '127.0.0.1:0'], env);
+  const listening = await serve.waitForLine(/"msg":"regmirror listening".*"address":"([\d.]+:\d+)"|"address":"([\d.]+:\d+)".*"msg":"regmirror listening"/, 60_000);
+  const pulled = await pull(`http://${listening[1] ?? listening[2] ?? ''}`, img);
+  t.equal(pulled.status, 200);
+  t.ok(pulled.blobOk);
+  t.ok(proxy.requests().some((l) => l.startsWith(`GET ${reg.url}/v2/team/app/manifests/1`)), 'the manifest went through the proxy');
+  t.match(listening[0], `"fromEnvironment":"${proxy.url}/"`, 'the start-up line says which proxy the environment gave');
 });
