@@ -2,6 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import t from 'tap';
+import { parseConfig } from '../../src/config/index.js';
+import { runDoctor } from '../../src/doctor/index.js';
 import { tempDir } from '../fixtures/daemons.js';
 import { errorCode, request } from '../fixtures/http.js';
 import { startRegmirror } from '../fixtures/regmirror-process.js';
@@ -179,4 +181,25 @@ t.test('`regmirror serve` reads HTTP_PROXY/NO_PROXY from its own environment', {
   t.ok(pulled.blobOk);
   t.ok(proxy.requests().some((l) => l.startsWith(`GET ${reg.url}/v2/team/app/manifests/1`)), 'the manifest went through the proxy');
   t.match(listening[0], `"fromEnvironment":"${proxy.url}/"`, 'the start-up line says which proxy the environment gave');
+});
+
+t.test('doctor probes through the proxy, and names a dead one without its password', { skip: tools.skip }, async (t) => {
+  const proxy = await startTinyproxy(t);
+  const reg = await startTestRegistry(t);
+  const dead = await closedPort();
+  const dir = t.testdir({});
+  const config = parseConfig(
+    {
+      storage: { path: 'cache' },
+      upstreams: { 'ok.test': { url: reg.url, proxy: proxy.url }, 'dead.test': { url: reg.url, proxy: `http://u:${CANARY}@127.0.0.1:${dead}` } },
+      defaultUpstream: 'ok.test',
+    },
+    { baseDir: dir, env: {} },
+  );
+  const lines = await runDoctor(config, { isPinned: () => false, user: () => 'mirror' });
+  const text = lines.map((l) => `${l.level} ${l.what}`).join('\n');
+  t.match(text, /ok upstream ok\.test: registry at/);
+  t.ok(proxy.requests().some((l) => l === `GET ${reg.url}/v2/ HTTP/1.1`), 'the probe went through the proxy');
+  t.match(text, `FAIL upstream dead.test: ECONNREFUSED connecting to ${reg.url}/v2/ through proxy http://127.0.0.1:${dead}`);
+  t.notOk(text.includes(CANARY), 'no line holds the proxy password');
 });
