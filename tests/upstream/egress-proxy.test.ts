@@ -155,13 +155,13 @@ t.test('a proxy that refuses or is not there: a 502 naming it, without its passw
 });
 
 t.test('a proxy that denies the tunnel: a 502 with its answer', { skip: tools.skip }, async (t) => {
-  const proxy = await startTinyproxy(t, { basicAuth: { user: 'someone', password: 'else' } });
+  const proxy = await startTinyproxy(t, { denyAll: true });
   const reg = await startTestRegistry(t);
   const front = await startTlsFront(t, reg.url, { server: await (await makePki(t)).server('registry') });
   const mirror = await startMirror(t, { upstreams: { 'secure.test': { url: front.url, extra: { insecureSkipVerify: true, proxy: proxy.url } } } });
   const res = await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
   t.equal(res.status, 502);
-  t.match(res.body.toString(), `proxy ${proxy.url}`);
+  t.match(res.body.toString(), `proxy ${proxy.url} refused the connection (403)`);
 });
 
 t.test('`regmirror serve` reads HTTP_PROXY/NO_PROXY from its own environment', { skip: tools.skip }, async (t) => {

@@ -63,6 +63,16 @@ t.test('distribution requiring a client certificate: answered with clientCert/cl
   t.match(errorCode(answered), /MANIFEST_UNKNOWN|NAME_UNKNOWN/);
 });
 
+t.test('a TLS 1.2 registry refusing a missing client certificate in the handshake: 502 naming clientCert', async (t) => {
+  const pki = await makePki(t, 'private registry CA');
+  const reg = await startTestRegistry(t);
+  const front = await startTlsFront(t, reg.url, { server: await pki.server('registry'), clientCA: pki.caCert, maxVersion: 'TLSv1.2' });
+  const mirror = await startMirror(t, { upstreams: { 'old.test': { url: front.url, extra: { ca: pki.caCert } } } });
+  const res = await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
+  t.equal(res.status, 502);
+  t.match(res.body.toString(), /refused the TLS handshake \(ERR_SSL_[A-Z0-9_]+\); if it requires a client certificate, set upstreams\.old\.test\.clientCert/);
+});
+
 t.test('insecureSkipVerify: served without the CA, warned at start, shown and counted in /api/status', async (t) => {
   const { img, front } = await world(t);
   const mirror = await startMirror(t, {
