@@ -1,10 +1,13 @@
 import type { Server } from 'node:net';
-import { formatBytes, redactRedisUrl, type Config, type RepositoryPattern, type UpstreamConfig } from './config/index.js';
+import { formatBytes, redactedUrl, redactRedisUrl, type Config, type RepositoryPattern, type UpstreamConfig } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
-import type { Metrics, RegistryEndpoint } from './observability/index.js';
+import type { Logger, Metrics, RegistryEndpoint } from './observability/index.js';
 import { syncPinPatterns, type RateLimitLedger } from './sync/index.js';
 import { createUpstream, type Upstream } from './upstream/index.js';
+import { networkFields, warnIfInsecure } from './upstream-network.js';
+
+export { upstreamStatusInfo } from './upstream-network.js';
 
 /** What the composition root derives from the Config, beside building parts: names, pins, log views. */
 
@@ -61,6 +64,7 @@ export function redactedConfig(config: Config): unknown {
           aliases: u.aliases,
           timeouts: { connect: durationOf(u.timeouts.connectMs), headers: durationOf(u.timeouts.headersMs), bodyIdle: durationOf(u.timeouts.bodyIdleMs) },
           connections: u.connections,
+          ...networkFields(u),
         },
       ]),
     ),
@@ -79,7 +83,7 @@ export function redactedConfig(config: Config): unknown {
 }
 
 /** Builds an upstream's client; sync reads the rate-limit budget from the same hook that feeds the gauge. */
-export function upstreamFactory(metrics: Metrics, ledger: RateLimitLedger, now: () => number): (config: UpstreamConfig) => Upstream {
+export function upstreamFactory(metrics: Metrics, ledger: RateLimitLedger, now: () => number, logger?: Logger): (config: UpstreamConfig) => Upstream {
   const observer = {
     upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
     upstreamFailed: (upstream: string, cause: Parameters<Metrics['upstreamFailed']>[1]) => metrics.upstreamFailed(upstream, cause),
@@ -88,7 +92,10 @@ export function upstreamFactory(metrics: Metrics, ledger: RateLimitLedger, now: 
       ledger.rateLimitRemaining(upstream, remaining);
     },
   };
-  return (u) => createUpstream(u, { observer, now });
+  return (u) => {
+    if (logger !== undefined) warnIfInsecure(u, logger);
+    return createUpstream(u, { observer, now });
+  };
 }
 
 function hostPortOf({ host, port }: { host: string; port: number }): string {
@@ -107,15 +114,6 @@ function durationOf(ms: number): string {
 
 function patternOf(p: RepositoryPattern): string {
   return `${p.upstream}/${p.repository}`;
-}
-
-/** A URL with its user information (a proxy's or registry's credentials) replaced. */
-function redactedUrl(url: URL): string {
-  if (url.username === '' && url.password === '') return url.href;
-  const copy = new URL(url.href);
-  copy.username = '[redacted]';
-  copy.password = '';
-  return copy.href.replace('%5Bredacted%5D', '[redacted]');
 }
 
 const SECRET_KEYS = /^(password|token|secret|credentials?)$/i;

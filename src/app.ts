@@ -10,7 +10,7 @@ import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudi
 import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
-import { adminTempGraceMs, configuredPins, upstreamFactory, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
+import { adminTempGraceMs, configuredPins, upstreamFactory, redactedConfig, registryEndpoint, routeContext, upstreamStatusInfo } from './app-config.js';
 import { storageChecks, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { listeningFields } from './listeners.js';
@@ -101,7 +101,7 @@ export class App {
     const now = options.now ?? Date.now;
     const ledger = new RateLimitLedger(now);
     this.live = new ConfigReload(config, {
-      logger: this.logger, observer: metrics, now, createUpstream: upstreamFactory(metrics, ledger, now),
+      logger: this.logger, observer: metrics, now, createUpstream: upstreamFactory(metrics, ledger, now, this.logger),
       // `policy`: what the mirror serves to clients passes through its gate (src/policy).
       policy: () => ({ inner: this.mirror, deps: { observer: metrics, logger: this.logger, ttlMs: config.manifestTTLms } }),
       sync: { reconfigure: (c) => this.sync.reconfigure(c) },
@@ -199,7 +199,7 @@ export class App {
       },
     );
     this.readiness = new Readiness(storageChecks(health, cache, this.metadata));
-    const upstreamList = [...config.upstreams.values()].map((u) => ({ name: u.name, url: u.url?.href ?? null, offline: u.offline }));
+    const upstreamList = upstreamStatusInfo(config);
     const status = async () => {
       const [diskLimit, endpoint] = [await cache.diskLimit(), () => registryEndpoint(config, this.tlsServer ?? this.server)];
       const syncEntries = () => this.sync.states();

@@ -14,7 +14,8 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   oci: { folders: [], packages: /^node:crypto$/ },
   // Small primitives (in-flight coalescing) every folder shares: they know nothing of the others.
   concurrency: { folders: [], packages: /^node:.*$/ },
-  config: { folders: ['oci'], packages: /^(node:(fs\/promises|path)|semver|cron-parser)$/ },
+  // node:fs and node:crypto: an upstream's `ca`/`clientCert`/`clientKey` are read and checked at load (config is synchronous).
+  config: { folders: ['oci'], packages: /^(node:(fs|fs\/promises|path|crypto)|semver|cron-parser)$/ },
   // Metrics implements the observer interfaces their producers define (mirror, upstream, cache).
   observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache', 'policy'], packages: /^(node:.*|pino|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },

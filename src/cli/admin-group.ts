@@ -37,7 +37,8 @@ export interface AdminGroup<Target> {
  * `kubectl exec` without the pod's secrets) must not stop them: every variable reads as set.
  */
 const SECRETS_UNUSED: NodeJS.ProcessEnv = new Proxy(process.env, {
-  get: (env, key) => (typeof key === 'string' ? env[key] || 'unused-by-admin-commands' : undefined),
+  // Except the proxy variables: one that reads as set would name a proxy host that does not exist.
+  get: (env, key) => (typeof key === 'string' ? env[key] || (/_proxy$/i.test(key) ? undefined : 'unused-by-admin-commands') : undefined),
 });
 
 export function registerAdminGroup<Target>(program: Command, group: AdminGroup<Target>): void {

@@ -6,3 +6,4 @@ export { parseRepositoryPatterns } from './repositories.js';
 export { formatBytes, formatSizeLike, formatTime, parseDuration, parseSize, type SpaceFloor } from './units.js';
 export { configChanges, sameValue } from './diff.js';
 export { NO_SYNC, parseSchedule, type Schedule, type SyncConfig, type SyncEntry, type TagFilter } from './sync.js';
+export { redactedUrl, type PemFile, type UpstreamProxy, type UpstreamTls } from './upstream-network.js';

@@ -5,6 +5,7 @@ import { boolean, collectInto, integer, nonEmptyString, object, onlyKeys, option
 import { describeJsonError } from './json-position.js';
 import { parsePins } from './repositories.js';
 import { NO_SYNC, parseSyncConfig } from './sync.js';
+import { NETWORK_KEYS, parseUpstreamNetwork } from './upstream-network.js';
 import { parseMetadata } from './metadata.js';
 import { parsePolicy } from './policy.js';
 import { checkPrivateUpstreams, parseAccess, parseAudit, parseAuth, parsePrivate, parseTls } from './security.js';
@@ -22,7 +23,7 @@ export interface ConfigOverrides {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit', 'policy'];
-const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private'];
+const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private', ...NETWORK_KEYS];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   let text: string;
@@ -88,7 +89,7 @@ function parseCollecting(raw: unknown, options: { baseDir: string; overrides?: C
   const upstreamsRaw = attempt(() => object(root['upstreams'], 'upstreams'), undefined);
   const upstreams = new Map<string, UpstreamConfig>();
   for (const [name, value] of Object.entries(upstreamsRaw ?? {})) {
-    const upstream = attempt(() => parseUpstream(name, value, env, attempt), undefined);
+    const upstream = attempt(() => parseUpstream(name, value, { env, baseDir }, attempt), undefined);
     if (upstream !== undefined) upstreams.set(name, upstream);
   }
   attempt(() => {
@@ -163,7 +164,7 @@ function parseCollecting(raw: unknown, options: { baseDir: string; overrides?: C
   };
 }
 
-function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv, attempt: Attempt): UpstreamConfig {
+function parseUpstream(name: string, value: unknown, { env, baseDir }: { env: NodeJS.ProcessEnv; baseDir: string }, attempt: Attempt): UpstreamConfig {
   const key = `upstreams.${name}`;
   // The name is what clients put in ?ns= and in path prefixes: a registry host[:port].
   attempt(() => {
@@ -201,6 +202,7 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv, att
     timeouts: { connectMs: timeout('connect', '10s'), headersMs: timeout('headers', '30s'), bodyIdleMs: timeout('bodyIdle', '60s') },
     connections: attempt(() => integer(u['connections'] ?? 32, `${key}.connections`, 1, 1024), 1),
     private: attempt(() => parsePrivate(u, key), false),
+    ...parseUpstreamNetwork(u, key, { baseDir, env, offline }, attempt),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { SyncConfig } from './sync.js';
 import type { SpaceFloor } from './units.js';
+import type { UpstreamProxy, UpstreamTls } from './upstream-network.js';
 
 /** The validated, defaulted configuration every part receives. Built only by config/load.ts. */
 export interface UpstreamConfig {
@@ -31,6 +32,10 @@ export interface UpstreamConfig {
   readonly connections: number;
   /** No anonymous read, whatever `access.anonymous` says; an unauthorised request never pulls through. */
   readonly private: boolean;
+  /** `proxy`, else HTTPS_PROXY/HTTP_PROXY/NO_PROXY as the environment had them at load. */
+  readonly proxy: UpstreamProxy;
+  /** `ca`, `clientCert`/`clientKey` and `insecureSkipVerify`, the PEM files already read. */
+  readonly tls: UpstreamTls;
 }
 
 /** An upstream the mirror talks to: what the HTTP client is built from. */

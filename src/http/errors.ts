@@ -80,6 +80,8 @@ function fromUpstream(err: UpstreamError, notFound: NotFoundKind, target: Reques
       return answer(429, 'TOOMANYREQUESTS', `upstream ${err.upstream} is rate limiting the mirror`, { 'retry-after': String(err.details.retryAfter ?? 60) });
     // Never err.message: it names the request's URL, and the upstream's address is the mirror's business.
     case 'unavailable':
+      // The mirror's proxy or TLS settings: a gateway fault for the operator, and no point retrying in 10 s.
+      if (err.details.setup !== undefined) return answer(502, 'UNAVAILABLE', `upstream ${err.upstream} ${err.details.reason ?? 'is unavailable'}`);
       return answer(503, 'UNAVAILABLE', `upstream ${err.upstream} ${err.details.reason ?? 'is unavailable'}, and this content is not cached`, { 'retry-after': '10' });
     case 'bad-response':
       return answer(502, 'UNAVAILABLE', `upstream ${err.upstream} sent an invalid response${err.details.reason ? `: ${err.details.reason}` : ''}`);

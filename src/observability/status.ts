@@ -11,6 +11,10 @@ export interface StatusUpstreamInfo {
   readonly url: string | null;
   /** Never contacted: shown as state `offline` rather than the `unknown` of an upstream not asked yet. */
   readonly offline?: boolean;
+  /** The proxy its requests to `url` go through, credentials redacted; null or absent when direct. */
+  readonly proxy?: string | null;
+  /** TLS certificates are not checked (`insecureSkipVerify`). */
+  readonly insecureSkipVerify?: boolean;
 }
 
 type Lookups = Record<'hit' | 'miss' | 'coalesced' | 'stale', number>;
@@ -88,7 +92,13 @@ export interface StatusSnapshot {
     readonly errors: number;
     /** The last failure an operator should see (no answer, 5xx, 429, bad answer, rejected credentials), one line, and when. */
     readonly lastError: { readonly at: string; readonly cause: string } | null;
+    /** The proxy its requests go through (credentials redacted), null when direct. */
+    readonly proxy: string | null;
+    /** Its TLS certificates are not checked (`upstreams.<name>.insecureSkipVerify`). */
+    readonly insecureSkipVerify: boolean;
   }[];
+  /** How many upstreams are reached without checking their TLS certificates. */
+  readonly insecureSkipVerifyUpstreams: number;
   /** Every configured sync entry (run or not yet), then any other job that reported a run. */
   readonly sync: readonly {
     readonly job: string;
@@ -203,7 +213,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       digestMismatches: sum(await values(metrics.digestMismatches), {}),
     },
     topRepositories: metrics.tracker.topRepositories(options.topRepositories ?? 10),
-    upstreams: options.upstreams.map(({ name, url, offline }) => {
+    upstreams: options.upstreams.map(({ name, url, offline, proxy, insecureSkipVerify }) => {
       const seen = metrics.tracker.upstreams.get(name);
       const limit = rateLimits.find((v) => v.labels['upstream'] === name);
       const requests = upstreamRequests.filter((v) => v.labels['upstream'] === name);
@@ -217,8 +227,11 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
         requests: requests.reduce((n, v) => n + v.value, 0),
         errors: requests.filter((v) => isUpstreamError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
         lastError: seen?.lastError === undefined ? null : { at: new Date(seen.lastError.at).toISOString(), cause: seen.lastError.cause },
+        proxy: proxy ?? null,
+        insecureSkipVerify: insecureSkipVerify === true,
       };
     }),
+    insecureSkipVerifyUpstreams: options.upstreams.filter((u) => u.insecureSkipVerify === true).length,
     sync: syncJobs(metrics, options.syncEntries?.() ?? []).map(({ job, schedule, nextRunAt, state: s }) => ({
       job,
       schedule,

@@ -33,6 +33,10 @@ export class UpstreamError extends Error {
       readonly url?: string;
       /** The system error code when no answer came (ENOTFOUND, ECONNREFUSED, ETIMEDOUT, …). */
       readonly code?: string;
+      /** The proxy the request went through (origin only, never its credentials). */
+      readonly proxy?: string;
+      /** The mirror's own network settings are at fault (a proxy, TLS trust or a client certificate), not a passing outage. */
+      readonly setup?: 'proxy' | 'tls';
       readonly cause?: unknown;
     } = {},
   ) {
@@ -46,8 +50,8 @@ export class UpstreamError extends Error {
  * the URL is already stripped of its query and userinfo.
  */
 export function failureLine(err: UpstreamError): string {
-  const { code, status, url } = err.details;
-  if (code !== undefined && url !== undefined) return `${code} connecting to ${url}`;
+  const { code, status, url, proxy } = err.details;
+  if (code !== undefined && url !== undefined) return `${code} connecting to ${url}${proxy === undefined ? '' : ` through proxy ${proxy}`}`;
   if (status !== undefined && status >= 500 && url !== undefined) return `HTTP ${status} from ${url}`;
   return err.message;
 }

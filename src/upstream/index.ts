@@ -8,6 +8,7 @@ export type { BlobResponse, ManifestHead, ManifestResponse, TagsPage, Upstream, 
 export { failureCause, failureLine, UpstreamError, type UpstreamFailure } from './errors.js';
 export { HttpUpstream, type HttpUpstreamDeps } from './http-upstream.js';
 export { OfflineUpstream } from './offline-upstream.js';
+export { proxyFor } from './dispatchers.js';
 export type { CredentialCheck, ProbeReport } from './probe.js';
 
 /** Builds the client for one configured registry; does no I/O until the first request (an offline one, none ever). */

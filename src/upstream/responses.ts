@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { UpstreamError } from './errors.js';
+import { RouteFailure } from './dispatchers.js';
 import { describeUrl, safeCause } from './redact.js';
 
 export type Headers = Readonly<Record<string, string | string[] | undefined>>;
@@ -81,16 +82,47 @@ export function badResponse(ctx: ErrorContext, why: string, status?: number): Up
 }
 
 export function unavailable(ctx: ErrorContext, err: unknown): UpstreamError {
-  const cause = safeCause(err);
+  const route = err instanceof RouteFailure ? err : undefined;
+  const proxy = route?.proxy;
+  const cause = safeCause(route === undefined ? err : route.cause);
   const code = (cause as { code?: string }).code;
-  // The cause's message may name the address it could not reach: only the code is for clients.
+  // The cause's message may name the address it could not reach: only the code (and a proxy's origin) is for clients.
   const url = describeUrl(ctx.url);
-  return new UpstreamError(ctx.upstream, 'unavailable', `${ctx.method} ${url}: ${code ?? cause.message}`, {
+  const trouble = setupTrouble(ctx.upstream, code, cause.message, proxy, route?.closedUnanswered === true);
+  return new UpstreamError(ctx.upstream, 'unavailable', `${ctx.method} ${url}${proxy === undefined ? '' : ` through proxy ${proxy}`}: ${code ?? cause.message}`, {
     cause,
     url,
     ...(code === undefined ? {} : { code }),
-    reason: code ? `is unreachable (${code})` : 'is unreachable',
+    ...(proxy === undefined ? {} : { proxy }),
+    ...(trouble === undefined ? {} : { setup: trouble.setup }),
+    reason: trouble?.reason ?? (code ? `is unreachable (${code})` : 'is unreachable'),
   });
+}
+
+/** Certificate checks that failed: the upstream's chain does not lead to a trusted root (or names another host). */
+const UNTRUSTED_CERTIFICATE = /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_(HAS_EXPIRED|NOT_YET_VALID|UNTRUSTED|SIGNATURE_FAILURE|REJECTED)|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
+/**
+ * A failure that points at the mirror's own network settings (a proxy, the trust store, a client
+ * certificate) rather than a passing outage: said with the key to look at, and answered 502.
+ */
+function setupTrouble(upstream: string, code: string | undefined, message: string, proxy: string | undefined, closedUnanswered: boolean): { setup: 'proxy' | 'tls'; reason: string } | undefined {
+  if (code !== undefined && UNTRUSTED_CERTIFICATE.test(code)) {
+    return { setup: 'tls', reason: `presented a TLS certificate the mirror does not trust (${code}); set upstreams.${upstream}.ca to its CA bundle` };
+  }
+  // TLS 1.2 refuses in the handshake (an alert); TLS 1.3 servers close the connection unanswered right after it.
+  if (code?.startsWith('ERR_SSL_') === true || closedUnanswered) {
+    const how = closedUnanswered ? 'closed the TLS connection without answering' : 'refused the TLS handshake';
+    return { setup: 'tls', reason: `${how} (${code ?? 'no answer'}); if it requires a client certificate, set upstreams.${upstream}.clientCert and clientKey` };
+  }
+  if (proxy === undefined) return undefined;
+  // undici's words for a CONNECT the proxy answered with anything but 200, and for a 407 in absolute form.
+  const status = /Proxy response \((\d{3})\)|\((407)\)/.exec(message);
+  const answered = status?.[1] ?? status?.[2];
+  // 407 is the standard answer; tinyproxy says 401.
+  if (answered === '407' || answered === '401') return { setup: 'proxy', reason: `cannot be reached: proxy ${proxy} wants other credentials (${answered})` };
+  if (answered !== undefined) return { setup: 'proxy', reason: `cannot be reached: proxy ${proxy} refused the connection (${answered})` };
+  return { setup: 'proxy', reason: `is unreachable through proxy ${proxy} (${code ?? 'no answer'})` };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { OnlineUpstreamConfig } from '../config/index.js';
+import { Dispatchers, routeFailure } from './dispatchers.js';
 import { UpstreamError } from './errors.js';
 import { badResponse, discard, header, rateLimitRemaining, unavailable, type ErrorContext, type Headers } from './responses.js';
 import { isRetryableError, isRetryableStatus, retryPause } from './retry.js';
@@ -38,23 +39,18 @@ const USER_AGENT = 'regmirror';
  */
 export class Transport {
   /** The registry and its token realm; keep-alive per origin inside. */
-  private readonly agent: Agent;
+  private readonly agent: Dispatchers;
   /** Storage hosts reached through redirects (signed URLs): separate pools, never a registry token. */
-  private readonly storageAgent: Agent;
+  private readonly storageAgent: Dispatchers;
   private closing: Promise<void> | undefined;
 
   constructor(
     private readonly config: OnlineUpstreamConfig,
     private readonly observer: UpstreamObserver,
   ) {
-    const options: Agent.Options = {
-      connections: config.connections,
-      connect: { timeout: config.timeouts.connectMs },
-      headersTimeout: config.timeouts.headersMs,
-      bodyTimeout: config.timeouts.bodyIdleMs,
-    };
-    this.agent = new Agent(options);
-    this.storageAgent = new Agent(options);
+    // Both make the same proxy and TLS choice: the token realm and the storage hosts leave as the registry does.
+    this.agent = new Dispatchers(config);
+    this.storageAgent = new Dispatchers(config);
   }
 
   /**
@@ -106,14 +102,14 @@ export class Transport {
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
       if (authorization !== undefined) headers['authorization'] = authorization;
-      const dispatcher = hop === 0 || url.origin === upstreamOrigin ? this.agent : this.storageAgent;
+      const route = (hop === 0 || url.origin === upstreamOrigin ? this.agent : this.storageAgent).route(url);
       const started = performance.now();
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { dispatcher, method: req.method, headers, signal: req.signal });
+        res = await request(url, { dispatcher: route.dispatcher, method: req.method, headers, signal: req.signal });
       } catch (err) {
         this.report(req.method, 'error', started);
-        throw err;
+        throw req.signal?.aborted === true ? err : routeFailure(err, route, url, this.config.tls.client !== undefined);
       }
       this.report(req.method, res.statusCode, started);
       if (url.origin === upstreamOrigin) {
