@@ -53,6 +53,7 @@ export function redactedConfig(config: Config): unknown {
         name,
         {
           url: u.url === undefined ? undefined : redactedUrl(u.url),
+          ...(u.endpoints !== undefined && u.endpoints.length > 1 ? { endpoints: u.endpoints.map(redactedUrl), endpointCooldown: durationOf(u.endpointCooldownMs ?? 0) } : {}),
           offline: u.offline,
           username: u.username,
           // No key at all for an anonymous upstream: '[redacted]' for an absent password reads as if one were set.
