@@ -1,6 +1,7 @@
 import type { Counter, Gauge } from 'prom-client';
 import { isUpstreamError, type Metrics, type ServedLabel } from './metrics.js';
 import type { HistorySnapshot } from './history.js';
+import type { EndpointStatus } from './endpoint-status.js';
 import type { SyncRunOrigin } from './observers.js';
 import type { SyncJobState, UpstreamState } from './status-tracker.js';
 
@@ -88,6 +89,8 @@ export interface StatusSnapshot {
     readonly errors: number;
     /** The last failure an operator should see (no answer, 5xx, 429, bad answer, rejected credentials), one line, and when. */
     readonly lastError: { readonly at: string; readonly cause: string } | null;
+    /** Each of `upstreams.<name>.endpoints` in the order tried; [] for an upstream with one URL. */
+    readonly endpoints: readonly EndpointStatus[];
   }[];
   /** Every configured sync entry (run or not yet), then any other job that reported a run. */
   readonly sync: readonly {
@@ -201,6 +204,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
         requests: requests.reduce((n, v) => n + v.value, 0),
         errors: requests.filter((v) => isUpstreamError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
         lastError: seen?.lastError === undefined ? null : { at: new Date(seen.lastError.at).toISOString(), cause: seen.lastError.cause },
+        endpoints: metrics.endpoints.of(name),
       };
     }),
     sync: syncJobs(metrics, options.syncEntries?.() ?? []).map(({ job, schedule, nextRunAt, state: s }) => ({
