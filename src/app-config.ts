@@ -84,6 +84,7 @@ export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLi
   const observer = {
     upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
     upstreamFailed: (upstream: string, cause: Parameters<Metrics['upstreamFailed']>[1]) => metrics.upstreamFailed(upstream, cause),
+    endpointState: (report: Parameters<Metrics['endpointState']>[0]) => metrics.endpointState(report),
     rateLimitRemaining: (upstream: string, remaining: number) => {
       metrics.rateLimitRemaining(upstream, remaining);
       ledger.rateLimitRemaining(upstream, remaining);

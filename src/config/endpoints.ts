@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.js';
-import type { Json } from './fields.js';
+import type { Attempt, Json } from './fields.js';
 import { parseDuration } from './units.js';
 
 /** How long a failed endpoint is passed over when the upstream has others (`endpointCooldown`). */
@@ -19,10 +19,14 @@ export interface ParsedEndpoints {
  * listed endpoints unless the list already names it (then its place there counts). Each entry
  * obeys the rules of `url` (parseUrl names `<key>.endpoints[i]`).
  */
-export function parseEndpoints(u: Json, key: string, url: URL | undefined, parseUrl: (value: unknown, key: string) => URL): ParsedEndpoints {
-  const endpointCooldownMs = parseCooldown(u['endpointCooldown'], `${key}.endpointCooldown`);
-  const raw = u['endpoints'];
-  if (raw === undefined) return { endpoints: url === undefined ? [] : [url], url, endpointCooldownMs };
+export function parseEndpoints(u: Json, key: string, url: URL | undefined, parseUrl: (value: unknown, key: string) => URL, attempt: Attempt): ParsedEndpoints {
+  const endpointCooldownMs = attempt(() => parseCooldown(u['endpointCooldown'], `${key}.endpointCooldown`), 1);
+  const fallback = { endpoints: url === undefined ? [] : [url], url, endpointCooldownMs };
+  return attempt(() => ({ ...fallback, ...parseList(u['endpoints'], key, url, parseUrl) }), fallback);
+}
+
+function parseList(raw: unknown, key: string, url: URL | undefined, parseUrl: (value: unknown, key: string) => URL): Pick<ParsedEndpoints, 'endpoints' | 'url'> | undefined {
+  if (raw === undefined) return undefined;
   if (!Array.isArray(raw)) throw new ConfigError(`${key}.endpoints`, 'must be a list of registry URLs, e.g. ["https://mirror.example", "https://registry.example"]');
   if (raw.length === 0) throw new ConfigError(`${key}.endpoints`, 'must not be empty: list at least one registry URL, or leave the key out and set url');
   const endpoints: URL[] = [];
@@ -32,7 +36,7 @@ export function parseEndpoints(u: Json, key: string, url: URL | undefined, parse
     endpoints.push(endpoint);
   });
   if (url !== undefined && !endpoints.some((e) => sameEndpoint(e, url))) endpoints.push(url);
-  return { endpoints, url: url ?? endpoints[endpoints.length - 1], endpointCooldownMs };
+  return { endpoints, url: url ?? endpoints[endpoints.length - 1] };
 }
 
 function parseCooldown(value: unknown, key: string): number {

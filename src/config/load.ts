@@ -180,7 +180,7 @@ function parseUpstream(name: string, value: unknown, env: NodeJS.ProcessEnv, att
     if (!offline && u['url'] === undefined && u['endpoints'] === undefined) throw new ConfigError(`${key}.url`, 'is required unless the upstream is offline (or endpoints lists its URLs)');
     return u['url'] === undefined ? undefined : parseUrl(u['url'], `${key}.url`);
   }, undefined);
-  const { url, ...endpoints } = attempt(() => parseEndpoints(u, key, configuredUrl, parseUrl), { url: configuredUrl, endpoints: [], endpointCooldownMs: 1 });
+  const { url, ...endpoints } = parseEndpoints(u, key, configuredUrl, parseUrl, attempt);
   const credentials = attempt(() => parseCredentials(u, key, env, offline), { username: undefined, password: undefined });
   const library = attempt(() => boolean(u['library'] ?? name === 'docker.io', `${key}.library`), false);
   const aliases = attempt(() => {
