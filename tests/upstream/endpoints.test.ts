@@ -219,3 +219,35 @@ t.test('a single endpoint in `endpoints` is a plain upstream (no endpoint report
   t.equal(w.states.size, 0);
   t.same((await w.up.getManifest(repo, tag, [])).bytes, image.manifest);
 });
+
+t.test("the realm trust boundary is each endpoint's own, not the origin's", async (t) => {
+  // The mirror endpoint is reached as localhost, its realm names 127.0.0.1: another host for it,
+  // though it is the origin's host. Credentials must not go there on the strength of the origin.
+  const auth: TestRegistryOptions['auth'] = { kind: 'bearer', username: 'mirror', password: 'right', publicRepos: ['team/app'] };
+  const [mirror, origin] = await registries(t, 2, { auth });
+  const image = quickImage('realm-per-endpoint');
+  for (const r of [mirror, origin]) r?.pushImage('team/app', '1.0', image);
+  const viaName = new URL(mirror!.url.replace('127.0.0.1', 'localhost'));
+  const clock = new FakeTimers();
+  const up = createUpstream(
+    {
+      name: 'test',
+      url: new URL(origin!.url),
+      endpoints: [viaName, new URL(origin!.url)],
+      offline: false,
+      username: 'mirror',
+      password: 'right',
+      officialLibrary: false,
+      aliases: [],
+      connections: 4,
+      private: false,
+      timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000 },
+    },
+    { observer: { upstreamRequest: () => {}, rateLimitRemaining: () => {} }, now: () => clock.now() },
+  );
+  t.teardown(() => up.close());
+  t.same((await up.getManifest(repo, tag, [])).bytes, image.manifest);
+  const tokenRequests = mirror!.filter({ kind: 'token' });
+  t.equal(tokenRequests.length, 1);
+  t.equal(tokenRequests[0]?.headers.authorization, undefined, 'an anonymous token: the password stayed home');
+});
