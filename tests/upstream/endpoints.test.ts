@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import type { UpstreamConfig } from '../../src/config/index.js';
-import { parseDigest, parseReference, parseRepositoryName } from '../../src/oci/index.js';
+import { FIRST_PAGE, parseDigest, parseReference, parseRepositoryName } from '../../src/oci/index.js';
 import { createUpstream, UpstreamError, type EndpointReport, type Upstream } from '../../src/upstream/index.js';
 import { quickImage, sha256 } from '../fixtures/images.js';
 import { FakeTimers } from '../fixtures/fake-timers.js';
@@ -250,4 +250,28 @@ t.test("the realm trust boundary is each endpoint's own, not the origin's", asyn
   const tokenRequests = mirror!.filter({ kind: 'token' });
   t.equal(tokenRequests.length, 1);
   t.equal(tokenRequests[0]?.headers.authorization, undefined, 'an anonymous token: the password stayed home');
+});
+
+t.test('every call fails over: blob HEAD, tags, referrers and catalog', async (t) => {
+  const regs = await registries(t, 2, { catalog: true, referrers: true });
+  const [a, b] = regs as [TestRegistry, TestRegistry];
+  const image = quickImage('every-call');
+  for (const r of regs) r.pushImage('team/app', '1.0', image);
+  const w = fallback(t, regs, image, { endpointCooldownMs: 1 });
+  const digest = parseDigest(image.layers[0]!.digest);
+  const calls: [string, () => Promise<unknown>][] = [
+    ['headBlob', () => w.up.headBlob(repo, digest)],
+    ['listTags', () => w.up.listTags(repo, FIRST_PAGE)],
+    ['listReferrers', () => w.up.listReferrers(repo, parseDigest(image.manifestDigest), '')],
+    ['listCatalog', () => w.up.listCatalog(FIRST_PAGE)],
+  ];
+  for (const [name, call] of calls) {
+    w.clock.advance(10);
+    const remove = a.inject({ match: {}, type: 'status', status: 503 });
+    const before = b.requests.length;
+    await call();
+    remove();
+    t.ok(b.requests.length > before, `${name}: answered by the second endpoint`);
+    t.ok(cooling(w, 0), `${name}: the first cools off`);
+  }
 });
