@@ -19,9 +19,14 @@ export interface EndpointReport {
 
 /** Blob digests remembered with the endpoint that sent them, so a body that failed its digest is charged to it. */
 const MAX_REMEMBERED_BLOBS = 1000;
+/** `endpointCooldown`'s default, for configs built without config/load.ts. */
+const DEFAULT_COOLDOWN_MS = 30_000;
 
-interface Endpoint {
+/** One endpoint as the pool keeps it: what it serves with, and since when it is passed over. */
+export interface Endpoint<T> {
+  readonly index: number;
   readonly label: string;
+  readonly client: T;
   coolingUntil: number | undefined;
   lastError: { at: number; cause: string } | undefined;
 }
@@ -31,54 +36,50 @@ interface Endpoint {
  * content) is passed over for a cooling-off period while the others serve; when every one is cooling,
  * the one that failed longest ago is tried rather than failing without asking anyone.
  */
-export class EndpointPool {
-  private readonly endpoints: Endpoint[];
+export class EndpointPool<T> {
+  private readonly endpoints: readonly Endpoint<T>[];
 
   constructor(
     private readonly upstream: string,
-    urls: readonly URL[],
+    endpoints: readonly { readonly url: URL; readonly client: T }[],
     private readonly cooldownMs: number,
     private readonly now: () => number,
     private readonly observer: UpstreamObserver,
   ) {
-    this.endpoints = urls.map((url) => ({ label: describeUrl(url).replace(/\/$/, ''), coolingUntil: undefined, lastError: undefined }));
-    this.endpoints.forEach((_, i) => this.report(i));
+    this.endpoints = endpoints.map(({ url, client }, index) => ({ index, label: describeUrl(url).replace(/\/$/, ''), client, coolingUntil: undefined, lastError: undefined }));
+    for (const e of this.endpoints) this.report(e);
+  }
+
+  get all(): readonly Endpoint<T>[] {
+    return this.endpoints;
   }
 
   /** The endpoints one request may try, in order. */
-  candidates(): number[] {
+  candidates(): Endpoint<T>[] {
     const now = this.now();
-    const up = this.endpoints.flatMap((e, i) => (e.coolingUntil === undefined || e.coolingUntil <= now ? [i] : []));
+    const up = this.endpoints.filter((e) => e.coolingUntil === undefined || e.coolingUntil <= now);
     if (up.length > 0) return up;
-    let oldest = 0;
-    this.endpoints.forEach((e, i) => {
-      if ((e.lastError?.at ?? 0) < (this.endpoints[oldest]?.lastError?.at ?? 0)) oldest = i;
-    });
-    return [oldest];
+    // Every one is cooling, so every one has failed: the earliest failure is the likeliest mended.
+    return [this.endpoints.reduce((oldest, e) => ((e.lastError?.at ?? 0) < (oldest.lastError?.at ?? 0) ? e : oldest))];
   }
 
-  /** Passes `index` over for the cooldown, or until upstream's Retry-After if that is later. */
-  failed(index: number, cause: string, retryAfterSeconds?: number): void {
-    const e = this.endpoints[index];
-    if (e === undefined) return;
+  /** Passes `e` over for the cooldown, or until upstream's Retry-After if that is later. */
+  failed(e: Endpoint<T>, cause: string, retryAfterSeconds = 0): void {
     const at = this.now();
     e.lastError = { at, cause };
-    e.coolingUntil = at + Math.max(this.cooldownMs, (retryAfterSeconds ?? 0) * 1000);
-    this.report(index);
+    e.coolingUntil = at + Math.max(this.cooldownMs, retryAfterSeconds * 1000);
+    this.report(e);
   }
 
   /** An answer came: an endpoint tried while cooling is up again at once. */
-  answered(index: number): void {
-    const e = this.endpoints[index];
-    if (e?.coolingUntil === undefined) return;
+  answered(e: Endpoint<T>): void {
+    if (e.coolingUntil === undefined) return;
     e.coolingUntil = undefined;
-    this.report(index);
+    this.report(e);
   }
 
-  private report(index: number): void {
-    const e = this.endpoints[index];
-    if (e === undefined) return;
-    this.observer.endpointState?.({ upstream: this.upstream, index, endpoint: e.label, coolingUntil: e.coolingUntil, lastError: e.lastError });
+  private report(e: Endpoint<T>): void {
+    this.observer.endpointState?.({ upstream: this.upstream, index: e.index, endpoint: e.label, coolingUntil: e.coolingUntil, lastError: e.lastError });
   }
 }
 
@@ -92,15 +93,14 @@ export class EndpointPool {
 export class FallbackUpstream implements Upstream {
   readonly name: string;
   readonly offline = false;
-  private readonly clients: readonly HttpUpstream[];
-  private readonly pool: EndpointPool;
-  /** digest → endpoint index, most recent last. */
-  private readonly blobsSent = new Map<string, number>();
+  private readonly pool: EndpointPool<HttpUpstream>;
+  /** digest → the endpoint that sent its body, most recent last. */
+  private readonly blobsSent = new Map<string, Endpoint<HttpUpstream>>();
 
   constructor(config: OnlineUpstreamConfig, endpoints: readonly URL[], deps: HttpUpstreamDeps) {
     this.name = config.name;
-    this.clients = endpoints.map((url) => new HttpUpstream({ ...config, url, endpoints: [url] }, deps));
-    this.pool = new EndpointPool(config.name, endpoints, config.endpointCooldownMs ?? 30_000, deps.now ?? Date.now, deps.observer);
+    const clients = endpoints.map((url) => ({ url, client: new HttpUpstream({ ...config, url, endpoints: [url] }, deps) }));
+    this.pool = new EndpointPool(config.name, clients, config.endpointCooldownMs ?? DEFAULT_COOLDOWN_MS, deps.now ?? Date.now, deps.observer);
   }
 
   getManifest(repo: RepositoryName, ref: Reference, accept: readonly string[], signal?: AbortSignal): Promise<ManifestResponse> {
@@ -114,25 +114,24 @@ export class FallbackUpstream implements Upstream {
     );
   }
 
-  async getBlob(repo: RepositoryName, digest: Digest, options?: { range?: { start: number; end?: number }; signal?: AbortSignal }): Promise<BlobResponse> {
-    let from = -1;
-    const res = await this.first(async (up, index) => {
-      const answer = await up.getBlob(repo, digest, options);
-      from = index;
-      return answer;
-    });
-    this.blobsSent.delete(digest);
-    this.blobsSent.set(digest, from);
-    if (this.blobsSent.size > MAX_REMEMBERED_BLOBS) this.blobsSent.delete(this.blobsSent.keys().next().value ?? '');
-    return res;
+  getBlob(repo: RepositoryName, digest: Digest, options?: { range?: { start: number; end?: number }; signal?: AbortSignal }): Promise<BlobResponse> {
+    return this.first(
+      (up) => up.getBlob(repo, digest, options),
+      (_res, from) => {
+        this.blobsSent.delete(digest);
+        this.blobsSent.set(digest, from);
+        if (this.blobsSent.size > MAX_REMEMBERED_BLOBS) this.blobsSent.delete(this.blobsSent.keys().next().value ?? '');
+        return undefined;
+      },
+    );
   }
 
   /** The blob body last sent for `digest` did not hash to it: that endpoint is not asked again for a while. */
   contentRejected(digest: Digest): void {
-    const index = this.blobsSent.get(digest);
-    if (index === undefined) return;
+    const from = this.blobsSent.get(digest);
+    if (from === undefined) return;
     this.blobsSent.delete(digest);
-    this.pool.failed(index, `sent a blob body that does not match ${digest}`);
+    this.pool.failed(from, `sent a blob body that does not match ${digest}`);
   }
 
   headBlob(repo: RepositoryName, digest: Digest, signal?: AbortSignal): Promise<{ size: number }> {
@@ -152,40 +151,38 @@ export class FallbackUpstream implements Upstream {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.clients.map((c) => c.close()));
+    await Promise.all(this.pool.all.map((e) => e.client.close()));
   }
 
   /**
    * The first endpoint's answer that is usable. Not found, unauthorized and denied are answers
    * about content, and a mirror may lack what the origin has: from any endpoint but the last one
-   * tried they move on without cooling it. `refuse` names what is wrong with a value that arrived.
+   * tried they move on without cooling it. `inspect` sees each value that arrived and where from,
+   * and names what is wrong with it, if anything.
    */
-  private async first<T>(call: (up: HttpUpstream, index: number) => Promise<T>, refuse?: (value: T) => string | undefined): Promise<T> {
+  private async first<T>(call: (up: HttpUpstream) => Promise<T>, inspect: (value: T, from: Endpoint<HttpUpstream>) => string | undefined = () => undefined): Promise<T> {
     const order = this.pool.candidates();
     let lastError: unknown;
-    for (const [k, index] of order.entries()) {
-      const client = this.clients[index];
-      if (client === undefined) continue;
-      const final = k === order.length - 1;
+    for (const [k, endpoint] of order.entries()) {
       try {
-        const value = await call(client, index);
-        const wrong = refuse?.(value);
+        const value = await call(endpoint.client);
+        const wrong = inspect(value, endpoint);
         if (wrong === undefined) {
-          this.pool.answered(index);
+          this.pool.answered(endpoint);
           return value;
         }
-        lastError = new UpstreamError(this.name, 'bad-response', `endpoint ${index + 1} ${wrong}`, { reason: wrong });
-        this.pool.failed(index, wrong);
+        lastError = new UpstreamError(this.name, 'bad-response', `endpoint ${endpoint.index + 1} ${wrong}`, { reason: wrong });
+        this.pool.failed(endpoint, wrong);
       } catch (err) {
         // A caller's abort, or a bug: not the endpoint's failure, and nothing another endpoint would mend.
         if (!(err instanceof UpstreamError)) throw err;
         lastError = err;
         if (err.failure === 'not-found' || err.failure === 'unauthorized' || err.failure === 'denied') {
-          this.pool.answered(index);
-          if (final) throw err;
+          this.pool.answered(endpoint);
+          if (k === order.length - 1) throw err;
           continue;
         }
-        this.pool.failed(index, failureLine(err), err.details.retryAfter);
+        this.pool.failed(endpoint, failureLine(err), err.details.retryAfter);
       }
     }
     throw lastError;

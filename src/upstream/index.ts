@@ -8,7 +8,7 @@ import type { ProbeReport } from './probe.js';
 export type { BlobResponse, ManifestHead, ManifestResponse, TagsPage, Upstream, UpstreamObserver } from './types.js';
 export { failureCause, failureLine, UpstreamError, type UpstreamFailure } from './errors.js';
 export { HttpUpstream, type HttpUpstreamDeps } from './http-upstream.js';
-export { EndpointPool, FallbackUpstream, type EndpointReport } from './endpoints.js';
+export { FallbackUpstream, type EndpointReport } from './endpoints.js';
 export { OfflineUpstream } from './offline-upstream.js';
 export type { CredentialCheck, ProbeReport } from './probe.js';
 

@@ -275,3 +275,20 @@ t.test('every call fails over: blob HEAD, tags, referrers and catalog', async (t
     t.ok(cooling(w, 0), `${name}: the first cools off`);
   }
 });
+
+t.test("a caller's abort is not the endpoint's failure: nothing cools off, no other endpoint is asked", async (t) => {
+  const w = await world(t);
+  const [a, b] = w.regs as [TestRegistry, TestRegistry];
+  a.inject({ match: { kind: 'manifest' }, type: 'hang' });
+  const controller = new AbortController();
+  const pending = w.up.getManifest(repo, tag, [], controller.signal);
+  await new Promise((resolve) => setImmediate(resolve));
+  controller.abort(new Error('client left'));
+  await t.rejects(pending, { message: 'client left' });
+  t.notOk(cooling(w, 0));
+  t.equal(manifests(b), 0);
+  // Without an abort, the hanging endpoint runs into its headers timeout, and that is a failure.
+  const head = await w.up.headManifest(repo, parseReference(w.image.manifestDigest), []);
+  t.equal(head.digest, w.image.manifestDigest, 'the next endpoint answered');
+  t.ok(cooling(w, 0));
+});
