@@ -2,9 +2,9 @@ import type { Server } from 'node:net';
 import { formatBytes, redactRedisUrl, type Config, type RepositoryPattern } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
-import type { Metrics, RegistryEndpoint } from './observability/index.js';
+import type { Logger, Metrics, RegistryEndpoint } from './observability/index.js';
 import { syncPinPatterns, type RateLimitLedger } from './sync/index.js';
-import { createUpstream, type Upstream } from './upstream/index.js';
+import { createUpstream, type EndpointReport, type Upstream } from './upstream/index.js';
 
 /** What the composition root derives from the Config, beside building parts: names, pins, log views. */
 
@@ -80,17 +80,30 @@ export function redactedConfig(config: Config): unknown {
 }
 
 /** The configured upstreams; sync reads the rate-limit budget from the same hook that feeds the gauge. */
-export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLimitLedger, now: () => number): Map<string, Upstream> {
+export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLimitLedger, now: () => number, logger?: Logger): Map<string, Upstream> {
   const observer = {
     upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
     upstreamFailed: (upstream: string, cause: Parameters<Metrics['upstreamFailed']>[1]) => metrics.upstreamFailed(upstream, cause),
-    endpointState: (report: Parameters<Metrics['endpointState']>[0]) => metrics.endpointState(report),
+    endpointState: (report: EndpointReport) => {
+      metrics.endpointState(report);
+      if (logger !== undefined) logEndpoint(logger, report);
+    },
     rateLimitRemaining: (upstream: string, remaining: number) => {
       metrics.rateLimitRemaining(upstream, remaining);
       ledger.rateLimitRemaining(upstream, remaining);
     },
   };
   return new Map([...config.upstreams].map(([name, u]) => [name, createUpstream(u, { observer, now })]));
+}
+
+/**
+ * One line when an endpoint starts cooling off and one when it answers again: it is not asked while
+ * cooling, so this is at most one line per endpoint and cooldown.
+ */
+function logEndpoint(logger: Logger, { upstream, endpoint, coolingUntil, lastError }: EndpointReport): void {
+  if (lastError === undefined) return;
+  if (coolingUntil === undefined) logger.info({ upstream, endpoint }, 'upstream endpoint answers again');
+  else logger.warn({ upstream, endpoint, cause: lastError.cause, until: new Date(coolingUntil).toISOString() }, 'upstream endpoint failed; cooling off while the next one serves');
 }
 
 function hostPortOf({ host, port }: { host: string; port: number }): string {

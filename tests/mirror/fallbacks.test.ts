@@ -91,6 +91,24 @@ t.test('all endpoints failing: a clean OCI error, and each endpoint shown with i
   t.match(endpoints[0]?.lastError?.cause, /^ECONNREFUSED connecting to /);
   t.match(endpoints[1]?.lastError?.cause, /^HTTP 503 from /);
   t.equal(await metric(mirror, 'regmirror_upstream_endpoint_up', a.url), 0);
+  const lines = mirror.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'upstream endpoint failed; cooling off while the next one serves');
+  t.same(
+    lines.map((l) => [l['level'], l['upstream'], l['endpoint']]),
+    [
+      ['warn', 'docker.io', a.url],
+      ['warn', 'docker.io', b.url],
+    ],
+    'one warn line per endpoint that started cooling off',
+  );
+  t.match(lines[0]?.['cause'], /^ECONNREFUSED/);
+  t.match(lines[0]?.['until'], /^\d{4}-/);
+
+  // Both cooling: the one that failed first is asked, and an answer (here: not found) brings it back.
+  await a.restart();
+  const again = await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: ACCEPT });
+  t.equal(again.status, 404);
+  t.same((await status(mirror)).upstreams[0]?.endpoints.map((e) => e.state), ['up', 'cooling']);
+  t.ok(mirror.logs.some((l) => l.includes('upstream endpoint answers again') && l.includes(a.url)));
 });
 
 t.test('regmirror behind regmirror: pulled through the inner one cold and warm, then served with the outer gone', async (t) => {
@@ -137,4 +155,5 @@ t.test('the DMZ mirror as first endpoint, the registry second: the outer stopped
     [outer.url, 'cooling'],
     [reg.url, 'up'],
   ]);
+  t.ok(inner.logs.some((l) => l.includes('cooling off while the next one serves') && l.includes(outer.url)), 'the inner mirror says so in its log');
 });
