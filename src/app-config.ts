@@ -4,7 +4,7 @@ import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
 import type { Logger, Metrics, RegistryEndpoint } from './observability/index.js';
 import { syncPinPatterns, type RateLimitLedger } from './sync/index.js';
-import { createUpstream, type Upstream } from './upstream/index.js';
+import { createUpstream, type EndpointReport, type Upstream } from './upstream/index.js';
 import { networkFields, warnIfInsecure } from './upstream-network.js';
 
 export { upstreamStatusInfo } from './upstream-network.js';
@@ -56,6 +56,7 @@ export function redactedConfig(config: Config): unknown {
         name,
         {
           url: u.url === undefined ? undefined : redactedUrl(u.url),
+          ...(u.endpoints !== undefined && u.endpoints.length > 1 ? { endpoints: u.endpoints.map(redactedUrl), endpointCooldown: durationOf(u.endpointCooldownMs ?? 0) } : {}),
           offline: u.offline,
           username: u.username,
           // No key at all for an anonymous upstream: '[redacted]' for an absent password reads as if one were set.
@@ -87,6 +88,10 @@ export function upstreamFactory(metrics: Metrics, ledger: RateLimitLedger, now: 
   const observer = {
     upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
     upstreamFailed: (upstream: string, cause: Parameters<Metrics['upstreamFailed']>[1]) => metrics.upstreamFailed(upstream, cause),
+    endpointState: (report: EndpointReport) => {
+      metrics.endpointState(report);
+      if (logger !== undefined) logEndpoint(logger, report);
+    },
     rateLimitRemaining: (upstream: string, remaining: number) => {
       metrics.rateLimitRemaining(upstream, remaining);
       ledger.rateLimitRemaining(upstream, remaining);
@@ -96,6 +101,16 @@ export function upstreamFactory(metrics: Metrics, ledger: RateLimitLedger, now: 
     if (logger !== undefined) warnIfInsecure(u, logger);
     return createUpstream(u, { observer, now });
   };
+}
+
+/**
+ * One line when an endpoint starts cooling off and one when it answers again: it is not asked while
+ * cooling, so this is at most one line per endpoint and cooldown.
+ */
+function logEndpoint(logger: Logger, { upstream, endpoint, coolingUntil, lastError }: EndpointReport): void {
+  if (lastError === undefined) return;
+  if (coolingUntil === undefined) logger.info({ upstream, endpoint }, 'upstream endpoint answers again');
+  else logger.warn({ upstream, endpoint, cause: lastError.cause, until: new Date(coolingUntil).toISOString() }, 'upstream endpoint failed; cooling off while the next one serves');
 }
 
 function hostPortOf({ host, port }: { host: string; port: number }): string {

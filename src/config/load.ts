@@ -7,6 +7,7 @@ import { parsePins } from './repositories.js';
 import { NO_SYNC, parseSyncConfig } from './sync.js';
 import { NETWORK_KEYS, parseUpstreamNetwork } from './upstream-network.js';
 import { parseMetadata } from './metadata.js';
+import { parseEndpoints } from './endpoints.js';
 import { parsePolicy } from './policy.js';
 import { checkPrivateUpstreams, parseAccess, parseAudit, parseAuth, parsePrivate, parseTls } from './security.js';
 import type { Config, UpstreamConfig } from './types.js';
@@ -23,7 +24,7 @@ export interface ConfigOverrides {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit', 'policy'];
-const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private', ...NETWORK_KEYS];
+const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private', ...NETWORK_KEYS, 'endpoints', 'endpointCooldown'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   let text: string;
@@ -175,11 +176,12 @@ function parseUpstream(name: string, value: unknown, { env, baseDir }: { env: No
   const u = object(value, key);
   attempt(() => onlyKeys(u, UPSTREAM_KEYS, key), undefined);
   // No url at all can only mean an upstream nobody may contact; with one, offline must be said.
-  const offline = attempt(() => boolean(u['offline'] ?? u['url'] === undefined, `${key}.offline`), false);
-  const url = attempt(() => {
-    if (!offline && u['url'] === undefined) throw new ConfigError(`${key}.url`, 'is required unless the upstream is offline');
+  const offline = attempt(() => boolean(u['offline'] ?? (u['url'] === undefined && u['endpoints'] === undefined), `${key}.offline`), false);
+  const configuredUrl = attempt(() => {
+    if (!offline && u['url'] === undefined && u['endpoints'] === undefined) throw new ConfigError(`${key}.url`, 'is required unless the upstream is offline (or endpoints lists its URLs)');
     return u['url'] === undefined ? undefined : parseUrl(u['url'], `${key}.url`);
   }, undefined);
+  const { url, ...endpoints } = parseEndpoints(u, key, configuredUrl, parseUrl, attempt);
   const credentials = attempt(() => parseCredentials(u, key, env, offline), { username: undefined, password: undefined });
   const library = attempt(() => boolean(u['library'] ?? name === 'docker.io', `${key}.library`), false);
   const aliases = attempt(() => {
@@ -195,6 +197,7 @@ function parseUpstream(name: string, value: unknown, { env, baseDir }: { env: No
   return {
     name,
     url,
+    ...endpoints,
     offline,
     ...credentials,
     officialLibrary: library,

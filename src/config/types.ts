@@ -12,6 +12,13 @@ export interface UpstreamConfig {
    */
   readonly url: URL | undefined;
   /**
+   * `endpoints`: the URLs tried in order (a regional mirror first, the origin last), `url` among them;
+   * absent where a caller builds a config by hand, which means `[url]`.
+   */
+  readonly endpoints?: readonly URL[];
+  /** How long a failed endpoint is passed over while another serves (`endpointCooldown`, default 30s). */
+  readonly endpointCooldownMs?: number;
+  /**
    * Never contacted (an air-gapped site): what was imported or cached is served without revalidation
    * and anything else is not found at once. Its credentials are not resolved.
    */

@@ -45,8 +45,22 @@ export function currentUser(): string {
   }
 }
 
+/**
+ * Each of `endpoints` is checked as an upstream of its own. One before the last failing is a warning:
+ * the next one serves in its place, which is what the list is for.
+ */
 async function upstreamChecks(config: UpstreamConfig): Promise<CheckLine[]> {
-  const name = `upstream ${config.name}`;
+  const endpoints = config.offline ? [] : (config.endpoints ?? []);
+  if (endpoints.length < 2) return endpointChecks(config, `upstream ${config.name}`);
+  const lines: CheckLine[] = [];
+  for (const [i, url] of endpoints.entries()) {
+    const checks = await endpointChecks({ ...config, url, endpoints: [url] }, `upstream ${config.name} endpoint ${i + 1}`);
+    lines.push(...(i < endpoints.length - 1 ? checks.map((c): CheckLine => (c.level === 'FAIL' ? { ...c, level: 'warn' } : c)) : checks));
+  }
+  return lines;
+}
+
+async function endpointChecks(config: UpstreamConfig, name: string): Promise<CheckLine[]> {
   let report;
   try {
     report = await probeUpstream(config, { observer: QUIET });

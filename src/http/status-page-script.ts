@@ -89,6 +89,14 @@ function renderInFlight(list) {
     cell(r, d.bytesPerSecond, 'rate'); cell(r, d.followers, 'count');
   }
 }
+// One row under its upstream per endpoint of upstreams.<name>.endpoints, in the order they are tried.
+function endpointRow(body, u, ep, i) {
+  const r = body.insertRow(); r.dataset.endpoint = u.name + '#' + (i + 1);
+  cell(r, '↳ endpoint ' + (i + 1)); cell(r, ep.url); cell(r, ep.state, undefined, ep.state);
+  cell(r, ep.until ? 'until ' + fmt.time(ep.until) : null); cell(r, null); cell(r, null); cell(r, null);
+  const e = cell(r, ep.lastError ? ep.lastError.cause + ' (' + fmt.time(ep.lastError.at) + ')' : null, undefined, 'lasterror');
+  if (ep.lastError) e.title = ep.lastError.at;
+}
 function renderUpstreams(list) {
   const ups = fill('upstreams', list, 'none configured');
   for (const u of list) {
@@ -97,6 +105,7 @@ function renderUpstreams(list) {
     cell(r, u.lastStatus); cell(r, u.rateLimitRemaining, 'count'); cell(r, u.requests, 'count'); cell(r, u.errors, 'count');
     const e = cell(r, u.lastError ? u.lastError.cause : null, undefined, 'lasterror');
     if (u.lastError) { e.title = u.lastError.at; e.textContent = u.lastError.cause + ' (' + fmt.time(u.lastError.at) + ')'; }
+    (u.endpoints || []).forEach((ep, i) => endpointRow(ups, u, ep, i));
   }
 }
 function render(s) {

@@ -15,6 +15,8 @@ export interface OpenedBlob {
  */
 export interface BlobSource {
   open(ref: RepoRef, digest: Digest): Promise<OpenedBlob>;
+  /** What `open` last gave for `digest` failed verification (the source may then go elsewhere for it). */
+  rejected?(ref: RepoRef, digest: Digest): void;
 }
 
 /** The upstream that routing chose for the repository. */
@@ -23,6 +25,9 @@ export function upstreamBlobSource(upstreams: UpstreamLookup): BlobSource {
     async open(ref, digest) {
       const res = await upstreams.get(ref.upstream).getBlob(ref.name, digest);
       return { size: res.contentLength, body: res.body };
+    },
+    rejected(ref, digest) {
+      upstreams.get(ref.upstream).contentRejected?.(digest);
     },
   };
 }

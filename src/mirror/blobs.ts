@@ -193,7 +193,10 @@ export class BlobService {
         return;
       }
       observer.downloadFinished('failed', result.bytes);
-      if (result.error instanceof DigestMismatchError) observer.digestMismatch('blob');
+      if (result.error instanceof DigestMismatchError) {
+        observer.digestMismatch('blob');
+        source.rejected?.(ref, digest);
+      }
       logger.warn({ upstream: ref.upstream, repository: ref.name, digest, error: errorSummary(result.error) }, 'blob download failed; nothing was cached');
     }, this.deps.now);
     // The entry lives until the blob is committed and linked (clients joining late read the committed

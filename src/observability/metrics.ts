@@ -1,11 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheOutcome, InFlightDownload, MirrorObserver, Source } from '../mirror/index.js';
-import type { UpstreamObserver } from '../upstream/index.js';
+import type { EndpointReport, UpstreamObserver } from '../upstream/index.js';
 import type { CacheIndexObserver } from '../cache/index.js';
 import type { PolicyObserver, PolicyOutcome } from '../policy/index.js';
 import type { AuditObserver, HttpObserver, SyncObserver, SyncRunOrigin, SyncRunReport } from './observers.js';
 import { StatusTracker } from './status-tracker.js';
 import { TrafficHistory } from './history.js';
+import { EndpointStates } from './endpoint-status.js';
 
 /** regmirror_served_bytes_total's `source` values, which the status page reports as they are. */
 export type ServedLabel = 'cache' | 'upstream';
@@ -61,6 +62,7 @@ const POLICY_OUTCOMES: readonly PolicyOutcome[] = ['allowed', 'refused', 'warned
 export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, CacheIndexObserver, SyncObserver, AuditObserver, PolicyObserver {
   readonly registry = new Registry();
   readonly tracker: StatusTracker;
+  readonly endpoints: EndpointStates;
   readonly history: TrafficHistory;
   readonly startedAt: number;
   readonly cacheMaxBytes: number | undefined;
@@ -126,6 +128,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     const now = (this.now = options.now ?? Date.now);
     this.startedAt = now();
     this.tracker = new StatusTracker(now);
+    this.endpoints = new EndpointStates(this.registry, now);
     this.history = new TrafficHistory(now);
     this.perRepository = options.perRepository ?? 0;
     this.cacheMaxBytes = options.cacheMaxBytes;
@@ -205,6 +208,10 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
 
   upstreamFailed(upstream: string, cause: string): void {
     this.tracker.upstreamFailed(upstream, cause);
+  }
+
+  endpointState(report: EndpointReport): void {
+    this.endpoints.report(report);
   }
 
   // HttpObserver

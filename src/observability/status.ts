@@ -1,6 +1,7 @@
 import type { Counter, Gauge } from 'prom-client';
 import { isUpstreamError, type Metrics, type ServedLabel } from './metrics.js';
 import type { HistorySnapshot } from './history.js';
+import type { EndpointStatus } from './endpoint-status.js';
 import type { SyncRunOrigin } from './observers.js';
 import type { SyncJobState, UpstreamState } from './status-tracker.js';
 
@@ -96,6 +97,8 @@ export interface StatusSnapshot {
     readonly proxy: string | null;
     /** Its TLS certificates are not checked (`upstreams.<name>.insecureSkipVerify`). */
     readonly insecureSkipVerify: boolean;
+    /** Each of `upstreams.<name>.endpoints` in the order tried; [] for an upstream with one URL. */
+    readonly endpoints: readonly EndpointStatus[];
   }[];
   /** How many upstreams are reached without checking their TLS certificates. */
   readonly insecureSkipVerifyUpstreams: number;
@@ -229,6 +232,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
         lastError: seen?.lastError === undefined ? null : { at: new Date(seen.lastError.at).toISOString(), cause: seen.lastError.cause },
         proxy: proxy ?? null,
         insecureSkipVerify: insecureSkipVerify === true,
+        endpoints: metrics.endpoints.of(name),
       };
     }),
     insecureSkipVerifyUpstreams: options.upstreams.filter((u) => u.insecureSkipVerify === true).length,

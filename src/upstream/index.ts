@@ -1,4 +1,5 @@
 import type { UpstreamConfig } from '../config/index.js';
+import { onlineUpstream } from './endpoints.js';
 import { HttpUpstream, type HttpUpstreamDeps } from './http-upstream.js';
 import { OfflineUpstream } from './offline-upstream.js';
 import type { Upstream } from './types.js';
@@ -7,6 +8,7 @@ import type { ProbeReport } from './probe.js';
 export type { BlobResponse, ManifestHead, ManifestResponse, TagsPage, Upstream, UpstreamObserver } from './types.js';
 export { failureCause, failureLine, UpstreamError, type UpstreamFailure } from './errors.js';
 export { HttpUpstream, type HttpUpstreamDeps } from './http-upstream.js';
+export { FallbackUpstream, type EndpointReport } from './endpoints.js';
 export { OfflineUpstream } from './offline-upstream.js';
 export { proxyFor } from './dispatchers.js';
 export type { CredentialCheck, ProbeReport } from './probe.js';
@@ -15,7 +17,7 @@ export type { CredentialCheck, ProbeReport } from './probe.js';
 export function createUpstream(config: UpstreamConfig, deps: HttpUpstreamDeps): Upstream {
   const { url } = config;
   if (config.offline || url === undefined) return new OfflineUpstream(config.name);
-  return new HttpUpstream({ ...config, url, offline: false }, deps);
+  return onlineUpstream({ ...config, url, offline: false }, deps);
 }
 
 /** Probes one configured registry (`regmirror doctor`); undefined for an offline one, which is never contacted. */

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Digest, PageQuery, Reference, RepositoryName } from '../oci/index.js';
+import type { EndpointReport } from './endpoints.js';
 
 export interface ManifestResponse {
   /** The exact bytes upstream sent (capped at MAX_MANIFEST_BYTES). */
@@ -51,6 +52,8 @@ export interface Upstream {
   listReferrers(repo: RepositoryName, subject: Digest, page: string, signal?: AbortSignal): Promise<TagsPage>;
   /** /v2/_catalog (body `{"repositories": [...]}`); many registries refuse it (Docker Hub: 404/401). */
   listCatalog(query: PageQuery, signal?: AbortSignal): Promise<TagsPage>;
+  /** The blob body last sent for `digest` failed verification: an upstream with fallbacks asks another endpoint next time. */
+  contentRejected?(digest: Digest): void;
   close(): Promise<void>;
 }
 
@@ -60,4 +63,6 @@ export interface UpstreamObserver {
   rateLimitRemaining(upstream: string, remaining: number): void;
   /** A call failed in a way the operator should see (no answer, 5xx, 429, bad answer, rejected credentials); `cause` is one line. */
   upstreamFailed?(upstream: string, cause: string): void;
+  /** An endpoint of an upstream with `endpoints` started cooling off or came back (and once for each at start). */
+  endpointState?(report: EndpointReport): void;
 }

@@ -77,7 +77,7 @@ t.test('upstreams.<name>.offline: set, or implied by a missing url; credentials 
   t.equal(carried?.password, undefined, 'passwordEnv need not be set on the disconnected side');
   t.equal(c.defaultUpstream, 'air.local', 'an offline upstream may be the default');
   const err = t.throws(() => parseConfig({ upstreams: { 'air.local': { offline: false } } }, { baseDir: '/x', env: {} })) as Error;
-  t.equal(err.message, 'upstreams.air.local.url: is required unless the upstream is offline');
+  t.equal(err.message, 'upstreams.air.local.url: is required unless the upstream is offline (or endpoints lists its URLs)');
 });
 
 t.test('a sync entry on an offline upstream is refused, saying what to do instead', async (t) => {

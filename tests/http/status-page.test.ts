@@ -180,6 +180,10 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   await later.route('**/api/status', async (route) => {
     const real = JSON.parse((await (await route.fetch()).text()) as string) as Record<string, unknown> & { upstreams: Record<string, unknown>[]; sync: Record<string, unknown>[] };
     real.upstreams[0]!['lastError'] = { at: '2026-01-02T03:04:05.000Z', cause: 'ECONNREFUSED <b id="injected">x</b>' };
+    real.upstreams[0]!['endpoints'] = [
+      { url: 'http://dmz.invalid:5000', state: 'cooling', until: '2026-01-02T03:04:35.000Z', lastError: { at: '2026-01-02T03:04:05.000Z', cause: 'HTTP 503 from http://dmz.invalid:5000/v2/' } },
+      { url: 'https://origin.invalid', state: 'up', until: null, lastError: null },
+    ];
     Object.assign(real.sync[0]!, { schedule: '0 3 * * *', nextRunAt: '2026-01-03T03:00:00.000Z', lastOrigin: 'api' });
     await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(real) });
   });
@@ -188,6 +192,11 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   const lastError = await later.locator(`#upstreams tr[data-upstream="${up.name}"] td`).nth(7).textContent();
   t.match(lastError, /^ECONNREFUSED <b id="injected">x<\/b> \(/, 'the cause, as text, and when');
   t.equal(await later.locator('#injected').count(), 0, 'no markup from the JSON reaches the DOM');
+  const dmz = await later.locator(`#upstreams tr[data-endpoint="${up.name}#1"] td`).allTextContents();
+  t.same(dmz.slice(0, 3), ['↳ endpoint 1', 'http://dmz.invalid:5000', 'cooling'], 'each endpoint under its upstream, with its state');
+  t.match(dmz[3], /^until /);
+  t.match(dmz[7], /^HTTP 503 from http:\/\/dmz.invalid:5000\/v2\/ \(/);
+  t.same((await later.locator(`#upstreams tr[data-endpoint="${up.name}#2"] td`).allTextContents()).slice(0, 4), ['↳ endpoint 2', 'https://origin.invalid', 'up', '–']);
   const entry = await later.locator('#sync tr[data-job="nightly"] td').allTextContents();
   t.equal(entry[2], '0 3 * * *');
   t.match(entry[3], /2026/, 'the next run, in the time format of the browser');
