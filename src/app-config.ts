@@ -2,7 +2,7 @@ import type { Server } from 'node:net';
 import { formatBytes, redactRedisUrl, type Config, type RepositoryPattern } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
-import type { Metrics, RegistryEndpoint } from './observability/index.js';
+import { UpstreamAuthWatch, type Logger, type Metrics, type RegistryEndpoint } from './observability/index.js';
 import { syncPinPatterns, type RateLimitLedger } from './sync/index.js';
 import { createUpstream, type Upstream } from './upstream/index.js';
 
@@ -79,8 +79,11 @@ export function redactedConfig(config: Config): unknown {
 }
 
 /** The configured upstreams; sync reads the rate-limit budget from the same hook that feeds the gauge. */
-export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLimitLedger, now: () => number): Map<string, Upstream> {
+export function createUpstreams(config: Config, metrics: Metrics, ledger: RateLimitLedger, now: () => number, logger: Logger): Map<string, Upstream> {
+  const auth = new UpstreamAuthWatch(metrics, logger);
   const observer = {
+    authFailed: auth.authFailed.bind(auth),
+    authSucceeded: auth.authSucceeded.bind(auth),
     upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
     upstreamFailed: (upstream: string, cause: Parameters<Metrics['upstreamFailed']>[1]) => metrics.upstreamFailed(upstream, cause),
     rateLimitRemaining: (upstream: string, remaining: number) => {

@@ -106,7 +106,7 @@ export class App {
     this.audit = options.audit ?? this.auditLog ?? noopAudit;
     const now = options.now ?? Date.now;
     const ledger = new RateLimitLedger(now);
-    this.upstreams = createUpstreams(config, metrics, ledger, now);
+    this.upstreams = createUpstreams(config, metrics, ledger, now, this.logger);
     const root = config.storage.path;
     const log: StorageLog = (level, fields, message) => this.logger[level](fields, message);
     // The blob store's temp directory (FsBlobStore layout): every download starts with a file there.

@@ -92,6 +92,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     buckets: UPSTREAM_BUCKETS,
     registers: [this.registry],
   });
+  readonly authFailures = this.counter('regmirror_upstream_auth_failures_total', "Upstream calls failed on the mirror's own credentials, by upstream and reason (rejected|withheld: kept from a token realm outside the upstream's domain).", ['upstream', 'reason']);
   readonly rateLimit = this.gauge('regmirror_upstream_ratelimit_remaining', 'Pulls left in the upstream rate-limit window, as advertised by its ratelimit-remaining header.', ['upstream']);
   readonly downloadsInFlight: Gauge<string> = new Gauge({
     name: 'regmirror_blob_downloads_in_flight',
@@ -199,6 +200,16 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
 
   upstreamFailed(upstream: string, cause: string): void {
     this.tracker.upstreamFailed(upstream, cause);
+  }
+
+  authFailed(upstream: string, reason: 'rejected' | 'withheld', detail: string): void {
+    this.authFailures.labels(upstream, reason).inc();
+    this.tracker.authFailed(upstream, { reason, message: detail });
+  }
+
+  /** True when this ended the upstream's auth failure (then the operator is told it is over). */
+  authSucceeded(upstream: string): boolean {
+    return this.tracker.authSucceeded(upstream);
   }
 
   // HttpObserver

@@ -88,6 +88,8 @@ export interface StatusSnapshot {
     readonly errors: number;
     /** The last failure an operator should see (no answer, 5xx, 429, bad answer, rejected credentials), one line, and when. */
     readonly lastError: { readonly at: string; readonly cause: string } | null;
+    /** While state is `auth-failed`: the mirror's credentials were rejected, or withheld from a realm outside the upstream's domain. */
+    readonly authFailure: { readonly at: string; readonly reason: 'rejected' | 'withheld'; readonly message: string } | null;
   }[];
   /** Every configured sync entry (run or not yet), then any other job that reported a run. */
   readonly sync: readonly {
@@ -194,13 +196,14 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       return {
         name,
         url,
-        state: offline === true ? 'offline' : (seen?.state ?? 'unknown'),
+        state: offline === true ? 'offline' : seen?.authFailure !== undefined ? 'auth-failed' : (seen?.state ?? 'unknown'),
         lastStatus: seen?.lastStatus ?? null,
         lastRequestAt: iso(seen?.lastRequestAt),
         rateLimitRemaining: limit?.value ?? null,
         requests: requests.reduce((n, v) => n + v.value, 0),
         errors: requests.filter((v) => isUpstreamError(v.labels['status'])).reduce((n, v) => n + v.value, 0),
         lastError: seen?.lastError === undefined ? null : { at: new Date(seen.lastError.at).toISOString(), cause: seen.lastError.cause },
+        authFailure: seen?.authFailure === undefined ? null : { ...seen.authFailure, at: new Date(seen.authFailure.at).toISOString() },
       };
     }),
     sync: syncJobs(metrics, options.syncEntries?.() ?? []).map(({ job, schedule, nextRunAt, state: s }) => ({

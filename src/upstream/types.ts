@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Digest, PageQuery, Reference, RepositoryName } from '../oci/index.js';
+import type { CredentialProblem } from './errors.js';
 
 export interface ManifestResponse {
   /** The exact bytes upstream sent (capped at MAX_MANIFEST_BYTES). */
@@ -60,4 +61,8 @@ export interface UpstreamObserver {
   rateLimitRemaining(upstream: string, remaining: number): void;
   /** A call failed in a way the operator should see (no answer, 5xx, 429, bad answer, rejected credentials); `cause` is one line. */
   upstreamFailed?(upstream: string, cause: string): void;
+  /** The mirror's credentials were refused, or withheld from a realm outside the trust boundary; `detail` names where (no secret). */
+  authFailed?(upstream: string, reason: Exclude<CredentialProblem, 'none'>, detail: string): void;
+  /** A request carrying the mirror's credentials got its answer: they work (again). */
+  authSucceeded?(upstream: string): void;
 }

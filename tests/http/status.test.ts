@@ -27,7 +27,7 @@ t.test('/api/status: traffic, repositories, upstream state and what the cache ho
 
   const empty = await status(mirror.url);
   t.equal(empty.traffic.hitRatio, null, 'no ratio before any lookup');
-  t.same(empty.upstreams, [{ name: 'docker.io', url: `${reg.url}/`, state: 'unknown', lastStatus: null, lastRequestAt: null, rateLimitRemaining: null, requests: 0, errors: 0, lastError: null }]);
+  t.same(empty.upstreams, [{ name: 'docker.io', url: `${reg.url}/`, state: 'unknown', lastStatus: null, lastRequestAt: null, rateLimitRemaining: null, requests: 0, errors: 0, lastError: null, authFailure: null }]);
   t.same(empty.topRepositories, []);
   t.same(empty.sync, []);
   t.equal(empty.cache.maxSizeBytes, 2 ** 30);
