@@ -61,6 +61,7 @@ export function redactedConfig(config: Config): unknown {
           aliases: u.aliases,
           timeouts: { connect: durationOf(u.timeouts.connectMs), headers: durationOf(u.timeouts.headersMs), bodyIdle: durationOf(u.timeouts.bodyIdleMs) },
           connections: u.connections,
+          notFoundTTL: durationOf(u.notFoundTTLms),
         },
       ]),
     ),
@@ -76,6 +77,11 @@ export function redactedConfig(config: Config): unknown {
     access: config.auth === undefined ? { trustedProxies: config.access.trustedProxies } : fileShaped(config.access),
     audit: config.audit === undefined ? undefined : { ...config.audit, maxSize: sizeOf(config.audit.maxSize) },
   };
+}
+
+/** The tag TTL, and each upstream's notFoundTTL: how long the mirror trusts what upstreams said. */
+export function mirrorTTLs(config: Config): { manifestTTLms: number; notFoundTTLms: (upstream: string) => number } {
+  return { manifestTTLms: config.manifestTTLms, notFoundTTLms: (upstream) => config.upstreams.get(upstream)?.notFoundTTLms ?? 0 };
 }
 
 /** The configured upstreams; sync reads the rate-limit budget from the same hook that feeds the gauge. */

@@ -13,7 +13,7 @@ import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, ty
 import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
 import type { Upstream } from './upstream/index.js';
 import { PolicyGate } from './policy/index.js';
-import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
+import { adminTempGraceMs, configuredPins, createUpstreams, mirrorTTLs, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
 import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { listeningFields } from './listeners.js';
@@ -152,7 +152,7 @@ export class App {
       metadata: this.metadata,
       observer: metrics,
       logger: this.logger,
-      manifestTTLms: config.manifestTTLms,
+      ...mirrorTTLs(config),
       now,
       // With a read policy, repositories of one upstream differ in who may read them.
       repositoryScoped: config.auth !== undefined,

@@ -31,6 +31,8 @@ export interface UpstreamConfig {
   readonly connections: number;
   /** No anonymous read, whatever `access.anonymous` says; an unauthorised request never pulls through. */
   readonly private: boolean;
+  /** `notFoundTTL`: how long a 404 from this upstream is answered again without asking it; 0 turns that off. */
+  readonly notFoundTTLms: number;
 }
 
 /** An upstream the mirror talks to: what the HTTP client is built from. */

@@ -15,10 +15,10 @@ export type ServedLabel = 'cache' | 'upstream';
  * had to send" and "bytes fetched for a client": a stale copy is stored bytes, and a download another
  * request started is still upstream traffic.
  */
-const SERVED_LABEL: Readonly<Record<Source, ServedLabel>> = { cache: 'cache', stale: 'cache', upstream: 'upstream', inflight: 'upstream' };
+const SERVED_LABEL: Readonly<Record<Source, ServedLabel>> = { cache: 'cache', stale: 'cache', upstream: 'upstream', inflight: 'upstream', negative: 'cache' };
 
 /** A client's answer in cache-lookup terms: joining another pull's download is "coalesced". */
-const CLIENT_OUTCOME: Readonly<Record<Source, CacheOutcome>> = { cache: 'hit', stale: 'stale', upstream: 'miss', inflight: 'coalesced' };
+const CLIENT_OUTCOME: Readonly<Record<Source, CacheOutcome>> = { cache: 'hit', stale: 'stale', upstream: 'miss', inflight: 'coalesced', negative: 'negative' };
 
 /** An upstream answer that failed the pull: no answer, 429 or 5xx. */
 export function isUpstreamError(status: string | number | undefined): boolean {
@@ -43,7 +43,7 @@ export interface MetricsOptions {
 export const OTHER_REPOSITORY_LABEL = '_other';
 
 const KINDS = ['blob', 'manifest'] as const;
-const OUTCOMES = ['hit', 'miss', 'coalesced', 'stale'] as const satisfies readonly CacheOutcome[];
+const OUTCOMES = ['hit', 'miss', 'coalesced', 'stale', 'negative'] as const satisfies readonly CacheOutcome[];
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 // Registry answers take milliseconds; blob transfers take minutes. One set of buckets spans both.
@@ -77,8 +77,8 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     buckets: REQUEST_BUCKETS,
     registers: [this.registry],
   });
-  readonly cacheLookups = this.counter('regmirror_cache_lookups_total', 'Cache lookups by kind (blob|manifest) and outcome (hit|miss|coalesced|stale), sync and exports included.', ['kind', 'outcome']);
-  readonly clientLookups = this.counter('regmirror_client_lookups_total', 'Manifest and blob answers to clients by kind and outcome (hit|miss|coalesced|stale): the hit ratio people see.', ['kind', 'outcome']);
+  readonly cacheLookups = this.counter('regmirror_cache_lookups_total', 'Cache lookups by kind (blob|manifest) and outcome (hit|miss|coalesced|stale|negative: a remembered upstream 404), sync and exports included.', ['kind', 'outcome']);
+  readonly clientLookups = this.counter('regmirror_client_lookups_total', 'Manifest and blob answers to clients by kind and outcome (hit|miss|coalesced|stale|negative): the hit ratio people see.', ['kind', 'outcome']);
   readonly servedBytes = this.counter('regmirror_served_bytes_total', 'Blob body bytes sent to clients, by source (cache|upstream).', ['source']);
   readonly upstreamRequests = this.counter('regmirror_upstream_requests_total', 'Requests to upstream registries (every hop), by upstream, method and status ("error": no answer).', [
     'upstream',
