@@ -16,7 +16,7 @@ import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { Coalescer } from '../concurrency/index.js';
 import type { TagOrigin } from './ingest.js';
-import type { NotFoundMemory } from './not-found.js';
+import { throwRemembered, tracked, type NotFoundMemory } from './not-found.js';
 import type { RepoRef, ServiceDeps, Source } from './types.js';
 
 export interface ManifestReply {
@@ -100,14 +100,11 @@ export class ManifestService {
 
   /** Throws upstream's remembered 404 for this reference, counted as a `negative` lookup; sync always asks upstream. */
   private recall(ref: RepoRef, reference: string, origin: TagOrigin): void {
-    const remembered = origin === 'sync' ? undefined : this.deps.notFound?.recall(ref, reference);
-    if (remembered === undefined) return;
-    this.deps.observer.cacheLookup('manifest', 'negative');
-    throw remembered;
+    if (origin !== 'sync') throwRemembered(this.deps.notFound, this.deps.observer, 'manifest', ref, reference);
   }
 
   private tracked<T>(ref: RepoRef, reference: string, work: () => Promise<T>): Promise<T> {
-    return this.deps.notFound === undefined ? work() : this.deps.notFound.track(ref, reference, work);
+    return tracked(this.deps.notFound, ref, reference, work);
   }
 
   private async byTag(ref: RepoRef, tag: Tag, accept: readonly string[], origin: TagOrigin): Promise<Answer> {

@@ -62,7 +62,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
     const repositoryScoped = options.repositoryScoped ?? false;
     const ttl = options.notFoundTTLms;
     const notFound = ttl === undefined ? undefined : new NotFoundMemory((name) => (this.upstreams.get(name).offline ? 0 : ttl(name)), now);
-    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), repositoryScoped, now });
+    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), repositoryScoped, now, notFound });
     this.manifests = new ManifestService({
       upstreams: this.upstreams,
       store,

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { UpstreamError } from '../upstream/index.js';
+import type { MirrorObserver } from './observer.js';
 import type { RepoRef } from './types.js';
 
 /**
@@ -65,6 +66,19 @@ export class NotFoundMemory {
     const { status, ociCode } = err.details;
     this.#entries.set(keyOf(ref, reference), { until: this.now() + ttl, message: err.message, details: { status, ociCode } });
   }
+}
+
+/** Throws upstream's remembered 404 for this reference, counted as a `negative` lookup of `kind`; nothing without a memory. */
+export function throwRemembered(memory: NotFoundMemory | undefined, observer: MirrorObserver, kind: 'blob' | 'manifest', ref: RepoRef, reference: string): void {
+  const remembered = memory?.recall(ref, reference);
+  if (remembered === undefined) return;
+  observer.cacheLookup(kind, 'negative');
+  throw remembered;
+}
+
+/** `work` under the memory's track(), or as it is without one. */
+export function tracked<T>(memory: NotFoundMemory | undefined, ref: RepoRef, reference: string, work: () => Promise<T>): Promise<T> {
+  return memory === undefined ? work() : memory.track(ref, reference, work);
 }
 
 function keyOf(ref: RepoRef, reference: string): string {

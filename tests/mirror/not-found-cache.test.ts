@@ -83,6 +83,23 @@ t.test('a manifest by a digest the repository does not have is remembered too', 
   t.equal(reg.count({ kind: 'manifest' }), 1);
 });
 
+t.test('a missing blob, by GET or HEAD: remembered the same way, apart from manifests', async (t) => {
+  const { reg, mirror } = await world(t, '30s');
+  const digest = `sha256:${'cd'.repeat(32)}`;
+  for (let i = 0; i < 3; i++) {
+    const res = await request(`${mirror.url}/v2/team/app/blobs/${digest}`);
+    t.equal(res.status, 404);
+    t.equal(errorCode(res), 'BLOB_UNKNOWN');
+  }
+  t.equal(reg.count({ kind: 'blob', method: 'GET' }), 1);
+  for (let i = 0; i < 3; i++) t.equal((await request(`${mirror.url}/v2/team/app/blobs/${digest}`, { method: 'HEAD' })).status, 404);
+  t.equal(reg.count({ kind: 'blob', method: 'HEAD' }), 0, 'the GET\'s 404 answers the HEAD too');
+  const manifest = await get(mirror, `team/app/manifests/${digest}`);
+  t.equal(errorCode(manifest), 'MANIFEST_UNKNOWN', 'the same digest as a manifest is asked of upstream on its own');
+  t.equal(reg.count({ kind: 'manifest' }), 1);
+  t.equal((await scrape(mirror.url)).value('regmirror_client_lookups_total', { kind: 'blob', outcome: 'negative' }), 5, 'every answer from memory counted, HEADs too');
+});
+
 t.test('notFoundTTL "0": every request asks the upstream', async (t) => {
   const { reg, mirror } = await world(t, '0');
   for (let i = 0; i < 3; i++) t.equal((await get(mirror, 'team/app/manifests/missing')).status, 404);
