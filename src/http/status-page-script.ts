@@ -126,7 +126,7 @@ function render(s) {
   for (const kind of ['blob', 'manifest']) {
     const r = lookups.insertRow(); r.dataset.kind = kind;
     cell(r, kind);
-    for (const o of ['hit', 'miss', 'coalesced', 'stale']) cell(r, t.lookups[kind][o], 'count').dataset.outcome = o;
+    for (const o of ['hit', 'miss', 'coalesced', 'stale', 'negative']) cell(r, t.lookups[kind][o], 'count').dataset.outcome = o;
   }
   renderInFlight(s.inFlight || []);
   const repos = fill('repos', s.topRepositories, 'nothing served yet');

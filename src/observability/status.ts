@@ -13,7 +13,8 @@ export interface StatusUpstreamInfo {
   readonly offline?: boolean;
 }
 
-type Lookups = Record<'hit' | 'miss' | 'coalesced' | 'stale', number>;
+/** `negative`: a remembered upstream 404 (notFoundTTL); no content, so left out of the hit ratio. */
+type Lookups = Record<'hit' | 'miss' | 'coalesced' | 'stale' | 'negative', number>;
 
 /** Whether the storage takes writes, and what pins hold; the App reads it from the cache. */
 export interface StorageStatus {
@@ -150,6 +151,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
     miss: sum(lookups, { kind, outcome: 'miss' }),
     coalesced: sum(lookups, { kind, outcome: 'coalesced' }),
     stale: sum(lookups, { kind, outcome: 'stale' }),
+    negative: sum(lookups, { kind, outcome: 'negative' }),
   });
   const blob = lookupsOf('blob');
   const manifest = lookupsOf('manifest');

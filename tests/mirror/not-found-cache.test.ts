@@ -54,6 +54,9 @@ t.test('a missing tag asked for again and again within the TTL: one upstream req
   t.equal(m.value('regmirror_client_lookups_total', { kind: 'manifest', outcome: 'negative' }), 4);
   t.equal(m.value('regmirror_cache_lookups_total', { kind: 'manifest', outcome: 'negative' }), 4);
   t.equal(m.value('regmirror_client_lookups_total', { kind: 'blob', outcome: 'negative' }), 0, 'the series exists from the start');
+  const status = JSON.parse((await request(`${mirror.url}/api/status`)).body.toString()) as { traffic: { lookups: { manifest: Record<string, number> }; hitRatio: number | null } };
+  t.match(status.traffic.lookups.manifest, { hit: 0, miss: 0, negative: 4 }, 'the status page shows them as their own outcome (the first 404 was no lookup answered with content)');
+  t.equal(status.traffic.hitRatio, null, 'a remembered 404 is no cache hit');
   t.same(
     accessLines(mirror).map((l) => [l.status, l.source]),
     [[404, undefined], [404, 'negative'], [404, 'negative'], [404, 'negative'], [404, 'negative']],
