@@ -2,7 +2,7 @@ import type { Server } from 'node:net';
 import { formatBytes, redactedUrl, redactRedisUrl, type Config, type RepositoryPattern, type UpstreamConfig } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
-import type { Logger, Metrics, RegistryEndpoint } from './observability/index.js';
+import { UpstreamAuthWatch, type Logger, type Metrics, type RegistryEndpoint } from './observability/index.js';
 import { syncPinPatterns, type RateLimitLedger } from './sync/index.js';
 import { createUpstream, type EndpointReport, type Upstream } from './upstream/index.js';
 import { networkFields, warnIfInsecure } from './upstream-network.js';
@@ -66,6 +66,7 @@ export function redactedConfig(config: Config): unknown {
           timeouts: { connect: durationOf(u.timeouts.connectMs), headers: durationOf(u.timeouts.headersMs), bodyIdle: durationOf(u.timeouts.bodyIdleMs) },
           connections: u.connections,
           ...networkFields(u),
+          notFoundTTL: durationOf(u.notFoundTTLms),
         },
       ]),
     ),
@@ -83,14 +84,22 @@ export function redactedConfig(config: Config): unknown {
   };
 }
 
+/** The tag TTL, and each upstream's notFoundTTL: how long the mirror trusts what upstreams said. */
+export function mirrorTTLs(config: Config): { manifestTTLms: number; notFoundTTLms: (upstream: string) => number } {
+  return { manifestTTLms: config.manifestTTLms, notFoundTTLms: (upstream) => config.upstreams.get(upstream)?.notFoundTTLms ?? 0 };
+}
+
 /** Builds an upstream's client; sync reads the rate-limit budget from the same hook that feeds the gauge. */
-export function upstreamFactory(metrics: Metrics, ledger: RateLimitLedger, now: () => number, logger?: Logger): (config: UpstreamConfig) => Upstream {
+export function upstreamFactory(metrics: Metrics, ledger: RateLimitLedger, now: () => number, logger: Logger): (config: UpstreamConfig) => Upstream {
+  const auth = new UpstreamAuthWatch(metrics, logger);
   const observer = {
+    authFailed: auth.authFailed.bind(auth),
+    authSucceeded: auth.authSucceeded.bind(auth),
     upstreamRequest: (e: Parameters<Metrics['upstreamRequest']>[0]) => metrics.upstreamRequest(e),
     upstreamFailed: (upstream: string, cause: Parameters<Metrics['upstreamFailed']>[1]) => metrics.upstreamFailed(upstream, cause),
     endpointState: (report: EndpointReport) => {
       metrics.endpointState(report);
-      if (logger !== undefined) logEndpoint(logger, report);
+      logEndpoint(logger, report);
     },
     rateLimitRemaining: (upstream: string, remaining: number) => {
       metrics.rateLimitRemaining(upstream, remaining);
@@ -98,7 +107,7 @@ export function upstreamFactory(metrics: Metrics, ledger: RateLimitLedger, now: 
     },
   };
   return (u) => {
-    if (logger !== undefined) warnIfInsecure(u, logger);
+    warnIfInsecure(u, logger);
     return createUpstream(u, { observer, now });
   };
 }

@@ -10,7 +10,7 @@ import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudi
 import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
-import { adminTempGraceMs, configuredPins, upstreamFactory, redactedConfig, registryEndpoint, routeContext, upstreamStatusInfo } from './app-config.js';
+import { adminTempGraceMs, configuredPins, upstreamFactory, redactedConfig, registryEndpoint, routeContext, mirrorTTLs, upstreamStatusInfo } from './app-config.js';
 import { storageChecks, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { listeningFields } from './listeners.js';
@@ -152,7 +152,7 @@ export class App {
       metadata: this.metadata,
       observer: metrics,
       logger: this.logger,
-      manifestTTLms: config.manifestTTLms,
+      ...mirrorTTLs(config),
       now,
       // With a read policy, repositories of one upstream differ in who may read them.
       repositoryScoped: config.auth !== undefined,

@@ -24,7 +24,7 @@ export interface ConfigOverrides {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit', 'policy'];
-const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private', ...NETWORK_KEYS, 'endpoints', 'endpointCooldown'];
+const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private', ...NETWORK_KEYS, 'endpoints', 'endpointCooldown', 'notFoundTTL'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   let text: string;
@@ -206,6 +206,7 @@ function parseUpstream(name: string, value: unknown, { env, baseDir }: { env: No
     connections: attempt(() => integer(u['connections'] ?? 32, `${key}.connections`, 1, 1024), 1),
     private: attempt(() => parsePrivate(u, key), false),
     ...parseUpstreamNetwork(u, key, { baseDir, env, offline }, attempt),
+    notFoundTTLms: attempt(() => notFoundTTL(u['notFoundTTL'], `${key}.notFoundTTL`), 0),
   };
 }
 
@@ -272,6 +273,13 @@ function parseUrl(value: unknown, key: string): URL {
     throw new ConfigError(key, `must not end in /v2 (the mirror adds it); write "${url.origin}${url.pathname.replace(/\/?v2\/?$/, '')}"`);
   }
   return url;
+}
+
+/** Default 30 s: a crash-looping pod asks every few seconds, and a tag pushed upstream shows up within it. */
+function notFoundTTL(value: unknown, key: string): number {
+  const ms = parseDuration(value ?? '30s');
+  if (ms === undefined) throw new ConfigError(key, 'must be a duration such as "30s", or "0" to always ask the upstream');
+  return ms;
 }
 
 function durationMs(value: unknown, key: string): number {

@@ -43,6 +43,8 @@ export interface UpstreamConfig {
   readonly proxy: UpstreamProxy;
   /** `ca`, `clientCert`/`clientKey` and `insecureSkipVerify`, the PEM files already read. */
   readonly tls: UpstreamTls;
+  /** `notFoundTTL`: how long a 404 from this upstream is answered again without asking it; 0 turns that off. */
+  readonly notFoundTTLms: number;
 }
 
 /** An upstream the mirror talks to: what the HTTP client is built from. */

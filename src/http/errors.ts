@@ -71,9 +71,7 @@ function fromUpstream(err: UpstreamError, notFound: NotFoundKind, target: Reques
       return answer(404, code, notFoundMessage(err.upstream, notFound, target));
     }
     case 'unauthorized':
-      // The mirror's own credentials are at fault, not the client's: a 401 would make clients ask
-      // their user for a password the mirror never needed. A gateway error points at the operator.
-      return answer(502, 'UNAVAILABLE', `the mirror's credentials for upstream ${err.upstream} were rejected (check upstreams.${err.upstream} username and password)`);
+      return unauthorized(err, answer);
     case 'denied':
       return answer(403, 'DENIED', `upstream ${err.upstream} denied access`);
     case 'rate-limited':
@@ -89,6 +87,26 @@ function fromUpstream(err: UpstreamError, notFound: NotFoundKind, target: Reques
       const unmapped: never = failure;
       throw new Error(`unmapped upstream failure ${String(unmapped)}`);
     }
+  }
+}
+
+/**
+ * The mirror's own credentials are at fault, not the client's: a 401 would make clients ask their user
+ * for a password the mirror never needed, so a gateway error points at the operator, and says whether
+ * the credentials were refused or never sent. Without any configured, the upstream refused anonymous
+ * access: DENIED, as a registry answers a pull it will not serve.
+ */
+function unauthorized(err: UpstreamError, answer: (status: number, code: OciErrorCode, message: string) => ErrorAnswer): ErrorAnswer {
+  const up = err.upstream;
+  switch (err.details.credentials) {
+    case 'rejected':
+      return answer(502, 'UNAVAILABLE', `the mirror's credentials for ${up} were rejected (check upstreams.${up} username and password)`);
+    case 'withheld':
+      return answer(502, 'UNAVAILABLE', `the mirror's credentials for ${up} were withheld from a token realm outside the upstream's domain (or not https), which refused the mirror without them`);
+    case 'none':
+      return answer(403, 'DENIED', `upstream ${up} refused anonymous access, and the mirror has no credentials for it (upstreams.${up} username and password)`);
+    case undefined:
+      return answer(502, 'UNAVAILABLE', `upstream ${up} asked for a login the mirror cannot answer (no usable WWW-Authenticate challenge)`);
   }
 }
 

@@ -11,6 +11,8 @@ import type { ErrorAnswer } from './errors.js';
  */
 export function logServerFailure(logger: Logger, limiter: LogLimiter, err: unknown, answer: ErrorAnswer, requestId: string): void {
   if (answer.status < 500 || answer.unexpected) return;
+  // Refused or withheld credentials have their own line per upstream, whoever asked (sync too): src/observability/upstream-auth.ts.
+  if (err instanceof UpstreamError && (err.details.credentials === 'rejected' || err.details.credentials === 'withheld')) return;
   const fields =
     err instanceof UpstreamError
       ? { upstream: err.upstream, url: err.details.url, cause: failureCause(err), line: `upstream ${err.upstream}: ${failureLine(err)}` }

@@ -16,6 +16,7 @@ import { dispatch, NOT_FOUND_KIND, sendJson, type RequestNote } from './handlers
 import { authorizeOps, opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } from './ops-routes.js';
 import { accessRequest } from './access-request.js';
 import type { TokenEndpoint } from './token-route.js';
+import { UpstreamError } from '../upstream/index.js';
 
 export interface HttpServerOptions {
   /** What the registry API serves: the mirror, or a decorator of it. */
@@ -147,6 +148,8 @@ async function handle(options: Handling, req: IncomingMessage, res: ServerRespon
       ex.decision = 'denied';
       ex.reason = err.message;
     }
+    // Upstream's 404 answered again from memory: the access log and the lookup metrics say `negative`.
+    if (err instanceof UpstreamError && err.details.remembered === true) ex.note.source = 'negative';
     answerError(options, req, res, ex, err);
   } finally {
     if (res.writableFinished || res.destroyed) record(options, req, res, ex);

@@ -101,7 +101,9 @@ function renderUpstreams(list) {
   const ups = fill('upstreams', list, 'none configured');
   for (const u of list) {
     const r = ups.insertRow(); r.dataset.upstream = u.name;
-    cell(r, u.name); cell(r, u.url); cell(r, u.state, undefined, u.state);
+    cell(r, u.name); cell(r, u.url);
+    const st = cell(r, u.state, undefined, u.state);
+    if (u.authFailure) { st.title = u.authFailure.at; st.textContent = u.state + ': ' + u.authFailure.message; }
     cell(r, u.lastStatus); cell(r, u.rateLimitRemaining, 'count'); cell(r, u.requests, 'count'); cell(r, u.errors, 'count');
     const e = cell(r, u.lastError ? u.lastError.cause : null, undefined, 'lasterror');
     if (u.lastError) { e.title = u.lastError.at; e.textContent = u.lastError.cause + ' (' + fmt.time(u.lastError.at) + ')'; }
@@ -133,7 +135,7 @@ function render(s) {
   for (const kind of ['blob', 'manifest']) {
     const r = lookups.insertRow(); r.dataset.kind = kind;
     cell(r, kind);
-    for (const o of ['hit', 'miss', 'coalesced', 'stale']) cell(r, t.lookups[kind][o], 'count').dataset.outcome = o;
+    for (const o of ['hit', 'miss', 'coalesced', 'stale', 'negative']) cell(r, t.lookups[kind][o], 'count').dataset.outcome = o;
   }
   renderInFlight(s.inFlight || []);
   const repos = fill('repos', s.topRepositories, 'nothing served yet');

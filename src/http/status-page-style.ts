@@ -7,7 +7,7 @@ a{color:#0b57d0}.muted{color:#777}.cards{display:flex;flex-wrap:wrap;gap:.8rem}
 .card b{display:block;font-size:1.3rem}meter{width:100%}progress{width:8rem;vertical-align:middle}
 table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left;vertical-align:top}
 td.n{text-align:right;font-variant-numeric:tabular-nums}td.digest{font-family:ui-monospace,monospace;font-size:12px}
-.ok,.up{color:#176c2c}.degraded,.cooling{color:#a35c00}.down,.failure{color:#b00020}.unknown{color:#777}.offline{color:#555;font-style:italic}.success{color:#176c2c}
+.ok,.up{color:#176c2c}.degraded,.cooling{color:#a35c00}.down,.failure,.auth-failed{color:#b00020}.unknown{color:#777}.offline{color:#555;font-style:italic}.success{color:#176c2c}
 #error,.lasterror{color:#b00020}.lasterror{font-size:12px}
 .charts{display:flex;flex-wrap:wrap;gap:.8rem}
 .chart{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.4rem .6rem}

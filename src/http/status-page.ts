@@ -40,7 +40,7 @@ ${chart('errors per minute', 'chart-errors', ['upstream errors', '5xx answers'])
 <h2>In flight</h2>
 ${table('inflight', ['blob', 'repository', 'progress', 'rate', 'followers'])}
 <h2>Cache lookups</h2>
-${table('lookups', ['kind', 'hit', 'miss', 'coalesced', 'stale'])}
+${table('lookups', ['kind', 'hit', 'miss', 'coalesced', 'stale', 'negative'])}
 <h2>Top repositories</h2>
 ${table('repos', ['upstream', 'repository', 'bytes served'])}
 <h2>Upstreams</h2>

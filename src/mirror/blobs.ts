@@ -6,6 +6,7 @@ import { UpstreamError } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { BlobDownload } from './blob-download.js';
 import type { BlobSource } from './blob-source.js';
+import { throwRemembered, tracked, type NotFoundMemory } from './not-found.js';
 import type { InFlightDownload } from './observer.js';
 import type { RepoRef, ServiceDeps, Source } from './types.js';
 
@@ -27,7 +28,12 @@ interface Deps extends ServiceDeps {
   /** Serve a digest to a repository only once it is known to hold it (MirrorOptions.repositoryScoped). */
   readonly repositoryScoped: boolean;
   readonly now?: () => number;
+  /** Upstream's recent 404s, answered again without asking (not for sync's ensure, which always asks). */
+  readonly notFound?: NotFoundMemory;
 }
+
+/** Blob references in the not-found memory: apart from manifests by digest, whose 404 says MANIFEST_UNKNOWN. */
+const blobKey = (digest: Digest): string => `blob:${digest}`;
 
 /** Blob policy: local first, one coalesced download per (upstream, digest) otherwise. */
 export class BlobService {
@@ -46,8 +52,9 @@ export class BlobService {
     const size = inflight === undefined || !this.sameScope(inflight, ref) ? undefined : (await inflight.ready.catch(() => undefined))?.size;
     if (size !== undefined) return { size };
     // A HEAD never downloads (the reference proxy fetches the whole blob for a HEAD).
+    throwRemembered(this.deps.notFound, this.deps.observer, 'blob', ref, blobKey(digest));
     this.deps.observer.cacheLookup('blob', 'miss');
-    return this.deps.upstreams.get(ref.upstream).headBlob(ref.name, digest, signal);
+    return tracked(this.deps.notFound, ref, blobKey(digest), () => this.deps.upstreams.get(ref.upstream).headBlob(ref.name, digest, signal));
   }
 
   async get(ref: RepoRef, digest: Digest, rangeHeader: string | undefined, signal?: AbortSignal, retried = false): Promise<BlobReply> {
@@ -60,10 +67,12 @@ export class BlobService {
         return reply;
       }
     }
+    // A download in flight says the blob is there; only a fresh request is answered from memory.
+    if (!this.downloads.has(downloadKey(ref, digest))) throwRemembered(this.deps.notFound, this.deps.observer, 'blob', ref, blobKey(digest));
     const { download, joined } = this.download(ref, digest);
     if (joined) await this.admit(ref, digest, download, signal);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
-    const { writer, kept, size } = await download.ready;
+    const { writer, kept, size } = await tracked(this.deps.notFound, ref, blobKey(digest), () => download.ready);
     if (!kept) {
       // Nothing lands on disk, so only clients following from the first byte can share it.
       this.forget(ref, digest, download);
@@ -112,7 +121,7 @@ export class BlobService {
     const { download, joined } = this.download(ref, digest);
     if (joined) await this.admit(ref, digest, download, signal);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
-    const { kept, size } = await download.ready;
+    const { kept, size } = await tracked(this.deps.notFound, ref, blobKey(digest), () => download.ready);
     // Over budget or degraded storage: the bytes would land nowhere, and "synced" would be a lie.
     if (!kept) {
       const why = (await this.deps.store.explainRefusal?.(size)) ?? 'the store refused it';

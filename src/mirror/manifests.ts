@@ -16,6 +16,7 @@ import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { Coalescer } from '../concurrency/index.js';
 import type { TagOrigin } from './ingest.js';
+import { throwRemembered, tracked, type NotFoundMemory } from './not-found.js';
 import type { RepoRef, ServiceDeps, Source } from './types.js';
 
 export interface ManifestReply {
@@ -35,6 +36,8 @@ interface Deps extends ServiceDeps {
   readonly served?: (ref: RepoRef, digest: Digest, mediaType: string, bytes: Buffer | undefined) => Promise<void>;
   /** A manifest by digest only for a repository linked to it, else upstream is asked (MirrorOptions.repositoryScoped). */
   readonly repositoryScoped?: boolean;
+  /** Upstream's recent 404s, answered again without asking (not for sync, which always asks). */
+  readonly notFound?: NotFoundMemory;
 }
 
 interface Entry {
@@ -76,13 +79,13 @@ export class ManifestService {
    */
   async get(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean, origin: TagOrigin = 'client'): Promise<ManifestReply> {
     const { digest, mediaType, size, source } =
-      reference.kind === 'digest' ? await this.byDigest(ref, reference.digest) : await this.byTag(ref, reference.tag, accept, origin);
+      reference.kind === 'digest' ? await this.byDigest(ref, reference.digest, origin) : await this.byTag(ref, reference.tag, accept, origin);
     const bytes = withBody ? await this.bytes(ref, { digest, mediaType, size }) : undefined;
     await this.deps.served?.(ref, digest, mediaType, bytes);
     return { digest, mediaType, size, bytes, source };
   }
 
-  private async byDigest(ref: RepoRef, digest: Digest): Promise<Answer> {
+  private async byDigest(ref: RepoRef, digest: Digest, origin: TagOrigin): Promise<Answer> {
     const known = await this.cached(ref, digest);
     // Scoped, a digest cached for another repository is fetched in this one's scope: upstream's
     // answer (a 404 for a digest the repository does not hold) is the authority, and a hit links it.
@@ -90,8 +93,18 @@ export class ManifestService {
       this.deps.observer.cacheLookup('manifest', 'hit');
       return { ...known, source: 'cache' };
     }
+    this.recall(ref, digest, origin);
     this.deps.observer.cacheLookup('manifest', 'miss');
-    return this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
+    return this.tracked(ref, digest, () => this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES));
+  }
+
+  /** Throws upstream's remembered 404 for this reference, counted as a `negative` lookup; sync always asks upstream. */
+  private recall(ref: RepoRef, reference: string, origin: TagOrigin): void {
+    if (origin !== 'sync') throwRemembered(this.deps.notFound, this.deps.observer, 'manifest', ref, reference);
+  }
+
+  private tracked<T>(ref: RepoRef, reference: string, work: () => Promise<T>): Promise<T> {
+    return tracked(this.deps.notFound, ref, reference, work);
   }
 
   private async byTag(ref: RepoRef, tag: Tag, accept: readonly string[], origin: TagOrigin): Promise<Answer> {
@@ -104,8 +117,9 @@ export class ManifestService {
       return this.fetch(ref, { kind: 'tag', tag }, accept, false);
     }
     if (record === undefined) {
+      this.recall(ref, tag, origin);
       observer.cacheLookup('manifest', 'miss');
-      return this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin);
+      return this.tracked(ref, tag, () => this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin));
     }
     // Nothing can move an offline upstream's tag: what was imported or cached is the answer for good.
     if (now() - record.fetchedAt < ttlMs || upstreams.get(ref.upstream).offline) {
@@ -113,6 +127,8 @@ export class ManifestService {
       await this.touch(ref, tag, record, origin);
       return { ...record, source: 'cache' };
     }
+    // A tag upstream stopped having is 404 until it returns, remembered like one never held.
+    this.recall(ref, tag, origin);
     const key = `revalidate\u0000${ref.upstream}\u0000${ref.name}\u0000${tag}`;
     try {
       const { promise, joined } = this.fetches.run(key, async (): Promise<Answer> => {
@@ -127,7 +143,7 @@ export class ManifestService {
           ? this.fetchTagTarget(ref, tag, next, origin)
           : this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin);
       });
-      const entry = await promise;
+      const entry = await this.tracked(ref, tag, () => promise);
       observer.cacheLookup('manifest', entry.digest === record.digest ? 'hit' : 'miss');
       return joined && entry.source === 'upstream' ? { ...entry, source: 'inflight' } : entry;
     } catch (err) {

@@ -6,6 +6,7 @@ import { BlobService, type BlobReply } from './blobs.js';
 import { upstreamBlobSource } from './blob-source.js';
 import { Ingest, type TagOrigin } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
+import { NotFoundMemory } from './not-found.js';
 import { ReferrersService } from './referrers.js';
 import type { InFlightDownload, MirrorObserver } from './observer.js';
 import type { HeldRepositories, MirrorMetadata, ReferrersReply, RegistryReader, RepoRef, SyncMirror, TagsReply, UpstreamLookup } from './types.js';
@@ -31,6 +32,8 @@ export interface MirrorOptions {
    * read them; off, an upstream's content is one pool, as before.
    */
   readonly repositoryScoped?: boolean;
+  /** How long each upstream's 404s are remembered (`upstreams.<name>.notFoundTTL`); default none. */
+  readonly notFoundTTLms?: (upstream: string) => number;
 }
 
 /** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
@@ -57,7 +60,9 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
     const now = options.now ?? Date.now;
     const ingest = new Ingest({ store, metadata, now });
     const repositoryScoped = options.repositoryScoped ?? false;
-    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), repositoryScoped, now });
+    const ttl = options.notFoundTTLms;
+    const notFound = ttl === undefined ? undefined : new NotFoundMemory((name) => (this.upstreams.get(name).offline ? 0 : ttl(name)), now);
+    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), repositoryScoped, now, notFound });
     this.manifests = new ManifestService({
       upstreams: this.upstreams,
       store,
@@ -69,6 +74,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
       now,
       served: options.manifestServed,
       repositoryScoped,
+      notFound,
     });
     this.referrerLists = new ReferrersService({ upstreams: this.upstreams, metadata, logger, ttlMs: options.manifestTTLms, now });
   }

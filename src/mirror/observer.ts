@@ -4,7 +4,8 @@ import type { Digest } from '../oci/index.js';
  * What the cache policy reports. observability/ implements it with prom-client, so the core never
  * imports a metrics library and two mirrors in one process never share a registry.
  */
-export type CacheOutcome = 'hit' | 'miss' | 'coalesced' | 'stale';
+/** `negative`: upstream's recent "not found", remembered for its notFoundTTL and answered without asking again. */
+export type CacheOutcome = 'hit' | 'miss' | 'coalesced' | 'stale' | 'negative';
 
 export interface MirrorObserver {
   cacheLookup(kind: 'blob' | 'manifest', outcome: CacheOutcome): void;

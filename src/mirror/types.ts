@@ -10,9 +10,10 @@ import type { MirrorObserver } from './observer.js';
 /**
  * Where the bytes of an answer came from, one vocabulary for replies, the access log, metrics and
  * audit: the committed store, a download another request started, this request's own upstream
- * fetch, or a stored copy served because upstream could not revalidate it.
+ * fetch, a stored copy served because upstream could not revalidate it, or upstream's recent 404
+ * answered again from memory (no body).
  */
-export type Source = 'cache' | 'inflight' | 'upstream' | 'stale';
+export type Source = 'cache' | 'inflight' | 'upstream' | 'stale' | 'negative';
 
 /** Which registry and repository a request is about, after routing. */
 export interface RepoRef {

@@ -16,10 +16,10 @@ export type ServedLabel = 'cache' | 'upstream';
  * had to send" and "bytes fetched for a client": a stale copy is stored bytes, and a download another
  * request started is still upstream traffic.
  */
-const SERVED_LABEL: Readonly<Record<Source, ServedLabel>> = { cache: 'cache', stale: 'cache', upstream: 'upstream', inflight: 'upstream' };
+const SERVED_LABEL: Readonly<Record<Source, ServedLabel>> = { cache: 'cache', stale: 'cache', upstream: 'upstream', inflight: 'upstream', negative: 'cache' };
 
 /** A client's answer in cache-lookup terms: joining another pull's download is "coalesced". */
-const CLIENT_OUTCOME: Readonly<Record<Source, CacheOutcome>> = { cache: 'hit', stale: 'stale', upstream: 'miss', inflight: 'coalesced' };
+const CLIENT_OUTCOME: Readonly<Record<Source, CacheOutcome>> = { cache: 'hit', stale: 'stale', upstream: 'miss', inflight: 'coalesced', negative: 'negative' };
 
 /** An upstream answer that failed the pull: no answer, 429 or 5xx. */
 export function isUpstreamError(status: string | number | undefined): boolean {
@@ -44,7 +44,7 @@ export interface MetricsOptions {
 export const OTHER_REPOSITORY_LABEL = '_other';
 
 const KINDS = ['blob', 'manifest'] as const;
-const OUTCOMES = ['hit', 'miss', 'coalesced', 'stale'] as const satisfies readonly CacheOutcome[];
+const OUTCOMES = ['hit', 'miss', 'coalesced', 'stale', 'negative'] as const satisfies readonly CacheOutcome[];
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 // Registry answers take milliseconds; blob transfers take minutes. One set of buckets spans both.
@@ -79,8 +79,8 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     buckets: REQUEST_BUCKETS,
     registers: [this.registry],
   });
-  readonly cacheLookups = this.counter('regmirror_cache_lookups_total', 'Cache lookups by kind (blob|manifest) and outcome (hit|miss|coalesced|stale), sync and exports included.', ['kind', 'outcome']);
-  readonly clientLookups = this.counter('regmirror_client_lookups_total', 'Manifest and blob answers to clients by kind and outcome (hit|miss|coalesced|stale): the hit ratio people see.', ['kind', 'outcome']);
+  readonly cacheLookups = this.counter('regmirror_cache_lookups_total', 'Cache lookups by kind (blob|manifest) and outcome (hit|miss|coalesced|stale|negative: a remembered upstream 404), sync and exports included.', ['kind', 'outcome']);
+  readonly clientLookups = this.counter('regmirror_client_lookups_total', 'Manifest and blob answers to clients by kind and outcome (hit|miss|coalesced|stale|negative): the hit ratio people see.', ['kind', 'outcome']);
   readonly servedBytes = this.counter('regmirror_served_bytes_total', 'Blob body bytes sent to clients, by source (cache|upstream).', ['source']);
   readonly upstreamRequests = this.counter('regmirror_upstream_requests_total', 'Requests to upstream registries (every hop), by upstream, method and status ("error": no answer).', [
     'upstream',
@@ -94,6 +94,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
     buckets: UPSTREAM_BUCKETS,
     registers: [this.registry],
   });
+  readonly authFailures = this.counter('regmirror_upstream_auth_failures_total', "Upstream calls failed on the mirror's own credentials, by upstream and reason (rejected|withheld: kept from a token realm outside the upstream's domain).", ['upstream', 'reason']);
   readonly rateLimit = this.gauge('regmirror_upstream_ratelimit_remaining', 'Pulls left in the upstream rate-limit window, as advertised by its ratelimit-remaining header.', ['upstream']);
   readonly downloadsInFlight: Gauge<string> = new Gauge({
     name: 'regmirror_blob_downloads_in_flight',
@@ -208,6 +209,16 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
 
   upstreamFailed(upstream: string, cause: string): void {
     this.tracker.upstreamFailed(upstream, cause);
+  }
+
+  authFailed(upstream: string, reason: 'rejected' | 'withheld', detail: string): void {
+    this.authFailures.labels(upstream, reason).inc();
+    this.tracker.authFailed(upstream, { reason, message: detail });
+  }
+
+  /** True when this ended the upstream's auth failure (then the operator is told it is over). */
+  authSucceeded(upstream: string): boolean {
+    return this.tracker.authSucceeded(upstream);
   }
 
   endpointState(report: EndpointReport): void {

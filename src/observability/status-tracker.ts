@@ -4,13 +4,22 @@ import type { SyncRunOrigin, SyncRunReport } from './observers.js';
 export const TRACKED_REPOSITORIES = 1000;
 export const OTHER_REPOSITORIES = '(other)';
 
-export type UpstreamState = 'unknown' | 'ok' | 'degraded' | 'down';
+export type UpstreamState = 'unknown' | 'ok' | 'degraded' | 'down' | 'auth-failed';
+
+/** The mirror's credentials for an upstream were refused or withheld, until a credentialed request succeeds. */
+export interface AuthFailure {
+  readonly at: number;
+  readonly reason: 'rejected' | 'withheld';
+  /** One line for the operator: what refused them, or where they were kept from (no secret). */
+  readonly message: string;
+}
 
 export interface UpstreamSeen {
   state: UpstreamState;
   lastStatus: number | 'error' | undefined;
   lastRequestAt: number | undefined;
   lastError: { at: number; cause: string } | undefined;
+  authFailure: AuthFailure | undefined;
 }
 
 export interface RepositoryBytes {
@@ -57,10 +66,22 @@ export class StatusTracker {
     this.upstream(upstream).lastError = { at: this.now(), cause };
   }
 
+  authFailed(upstream: string, failure: Omit<AuthFailure, 'at'>): void {
+    this.upstream(upstream).authFailure = { at: this.now(), ...failure };
+  }
+
+  /** True when this ended an auth failure. */
+  authSucceeded(upstream: string): boolean {
+    const seen = this.upstreams.get(upstream);
+    if (seen?.authFailure === undefined) return false;
+    seen.authFailure = undefined;
+    return true;
+  }
+
   private upstream(name: string): UpstreamSeen {
     let seen = this.upstreams.get(name);
     if (seen === undefined) {
-      seen = { state: 'unknown', lastStatus: undefined, lastRequestAt: undefined, lastError: undefined };
+      seen = { state: 'unknown', lastStatus: undefined, lastRequestAt: undefined, lastError: undefined, authFailure: undefined };
       this.upstreams.set(name, seen);
     }
     return seen;

@@ -18,7 +18,8 @@ export interface StatusUpstreamInfo {
   readonly insecureSkipVerify?: boolean;
 }
 
-type Lookups = Record<'hit' | 'miss' | 'coalesced' | 'stale', number>;
+/** `negative`: a remembered upstream 404 (notFoundTTL); no content, so left out of the hit ratio. */
+type Lookups = Record<'hit' | 'miss' | 'coalesced' | 'stale' | 'negative', number>;
 
 /** Whether the storage takes writes, and what pins hold; the App reads it from the cache. */
 export interface StorageStatus {
@@ -99,6 +100,8 @@ export interface StatusSnapshot {
     readonly insecureSkipVerify: boolean;
     /** Each of `upstreams.<name>.endpoints` in the order tried; [] for an upstream with one URL. */
     readonly endpoints: readonly EndpointStatus[];
+    /** While state is `auth-failed`: the mirror's credentials were rejected, or withheld from a realm outside the upstream's domain. */
+    readonly authFailure: { readonly at: string; readonly reason: 'rejected' | 'withheld'; readonly message: string } | null;
   }[];
   /** How many upstreams are reached without checking their TLS certificates. */
   readonly insecureSkipVerifyUpstreams: number;
@@ -177,6 +180,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
     miss: sum(lookups, { kind, outcome: 'miss' }),
     coalesced: sum(lookups, { kind, outcome: 'coalesced' }),
     stale: sum(lookups, { kind, outcome: 'stale' }),
+    negative: sum(lookups, { kind, outcome: 'negative' }),
   });
   const blob = lookupsOf('blob');
   const manifest = lookupsOf('manifest');
@@ -223,7 +227,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       return {
         name,
         url,
-        state: offline === true ? 'offline' : (seen?.state ?? 'unknown'),
+        state: offline === true ? 'offline' : seen?.authFailure !== undefined ? 'auth-failed' : (seen?.state ?? 'unknown'),
         lastStatus: seen?.lastStatus ?? null,
         lastRequestAt: iso(seen?.lastRequestAt),
         rateLimitRemaining: limit?.value ?? null,
@@ -233,6 +237,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
         proxy: proxy ?? null,
         insecureSkipVerify: insecureSkipVerify === true,
         endpoints: metrics.endpoints.of(name),
+        authFailure: seen?.authFailure === undefined ? null : { ...seen.authFailure, at: new Date(seen.authFailure.at).toISOString() },
       };
     }),
     insecureSkipVerifyUpstreams: options.upstreams.filter((u) => u.insecureSkipVerify === true).length,

@@ -10,6 +10,13 @@ export type UpstreamFailure =
   | 'unavailable'
   | 'bad-response';
 
+/**
+ * Why a request that needed a login failed: the mirror's credentials were sent and refused, they were
+ * withheld from a token realm outside the upstream's trust boundary (realm-trust.ts), or none are
+ * configured. The first two are the operator's to fix, and put the upstream in state `auth-failed`.
+ */
+export type CredentialProblem = 'rejected' | 'withheld' | 'none';
+
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
   constructor(
@@ -37,6 +44,10 @@ export class UpstreamError extends Error {
       readonly proxy?: string;
       /** The mirror's own network settings are at fault (a proxy, TLS trust or a client certificate), not a passing outage. */
       readonly setup?: 'proxy' | 'tls';
+      /** Set on `unauthorized`: whose credentials failed, and how. */
+      readonly credentials?: CredentialProblem;
+      /** Answered from the mirror's memory of an earlier upstream answer (a remembered 404), not asked again. */
+      readonly remembered?: boolean;
       readonly cause?: unknown;
     } = {},
   ) {

@@ -196,6 +196,8 @@ export class HttpUpstream implements Upstream {
     } catch (err) {
       // Not found and denied are answers about content; the rest is the upstream or its set-up failing.
       if (err instanceof UpstreamError && err.failure !== 'not-found' && err.failure !== 'denied') this.observer.upstreamFailed?.(this.name, failureLine(err));
+      const problem = err instanceof UpstreamError ? err.details.credentials : undefined;
+      if (problem === 'rejected' || problem === 'withheld') this.observer.authFailed?.(this.name, problem, (err as UpstreamError).message);
       throw err;
     }
   }
@@ -211,7 +213,11 @@ export class HttpUpstream implements Upstream {
         }
         return { kind: 'value', value: await handle(ex, { upstream: this.name, method: req.method, url: ex.url }) };
       });
-      if (outcome.kind === 'value') return outcome.value;
+      if (outcome.kind === 'value') {
+        // Only an answer to the mirror's own credentials proves them good again (an anonymous one proves nothing).
+        if (credential.kind === 'basic' || (credential.kind === 'bearer' && credential.credentialed)) this.observer.authSucceeded?.(this.name);
+        return outcome.value;
+      }
       const next = round === 0 ? await this.auth.answer(repo, outcome.challenge, credential) : undefined;
       if (next === undefined) break;
       credential = next;
@@ -228,15 +234,15 @@ export class HttpUpstream implements Upstream {
       // so this is "not there, or not for us" — what clients know as "does not exist or may require login".
       return new UpstreamError(this.name, 'not-found', `${where} with a fresh token (missing or private repository)`, details);
     }
-    const why =
+    const [why, credentials] =
       sent.kind === 'bearer'
-        ? 'the configured credentials were withheld from a token realm outside the upstream domain or not over https'
+        ? ['the configured credentials were withheld from a token realm outside the upstream domain or not over https', 'withheld' as const]
         : sent.kind === 'basic'
-          ? 'the configured credentials were rejected'
+          ? ['the configured credentials were rejected', 'rejected' as const]
           : this.auth.hasCredentials
-            ? 'no usable challenge'
-            : 'credentials required and none configured';
-    return new UpstreamError(this.name, 'unauthorized', `${where}: ${why}`, details);
+            ? ['no usable challenge', undefined]
+            : ['credentials required and none configured', 'none' as const];
+    return new UpstreamError(this.name, 'unauthorized', `${where}: ${why}`, credentials === undefined ? details : { ...details, credentials });
   }
 }
 

@@ -6,7 +6,7 @@ import type { Upstream } from './types.js';
 import type { ProbeReport } from './probe.js';
 
 export type { BlobResponse, ManifestHead, ManifestResponse, TagsPage, Upstream, UpstreamObserver } from './types.js';
-export { failureCause, failureLine, UpstreamError, type UpstreamFailure } from './errors.js';
+export { failureCause, failureLine, UpstreamError, type CredentialProblem, type UpstreamFailure } from './errors.js';
 export { HttpUpstream, type HttpUpstreamDeps } from './http-upstream.js';
 export { FallbackUpstream, type EndpointReport } from './endpoints.js';
 export { OfflineUpstream } from './offline-upstream.js';

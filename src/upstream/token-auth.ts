@@ -93,8 +93,14 @@ export class TokenAuth {
       }
       if (ex.status === 401 || ex.status === 403) {
         discard(ex.body);
-        const why = credentialed ? 'rejected the configured credentials' : 'refused an anonymous token';
-        throw new UpstreamError(this.config.name, 'unauthorized', `token realm ${describeUrl(url)} ${why} (${ex.status})`, { status: ex.status });
+        const configured = username !== undefined && password !== undefined;
+        const credentials = credentialed ? 'rejected' : configured ? 'withheld' : 'none';
+        const why = credentialed
+          ? 'rejected the configured credentials'
+          : configured
+            ? "refused an anonymous token (the configured credentials were withheld: the realm is outside the upstream's domain or not https)"
+            : 'refused an anonymous token';
+        throw new UpstreamError(this.config.name, 'unauthorized', `token realm ${describeUrl(url)} ${why} (${ex.status})`, { status: ex.status, credentials });
       }
       if (ex.status === 429 || ex.status >= 500) throw await failureFromStatus(ctx, ex.status, ex.headers, ex.body);
       discard(ex.body);

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest, PageQuery, Reference, RepositoryName } from '../oci/index.js';
 import type { EndpointReport } from './endpoints.js';
+import type { CredentialProblem } from './errors.js';
 
 export interface ManifestResponse {
   /** The exact bytes upstream sent (capped at MAX_MANIFEST_BYTES). */
@@ -65,4 +66,8 @@ export interface UpstreamObserver {
   upstreamFailed?(upstream: string, cause: string): void;
   /** An endpoint of an upstream with `endpoints` started cooling off or came back (and once for each at start). */
   endpointState?(report: EndpointReport): void;
+  /** The mirror's credentials were refused, or withheld from a realm outside the trust boundary; `detail` names where (no secret). */
+  authFailed?(upstream: string, reason: Exclude<CredentialProblem, 'none'>, detail: string): void;
+  /** A request carrying the mirror's credentials got its answer: they work (again). */
+  authSucceeded?(upstream: string): void;
 }

@@ -116,6 +116,17 @@ t.test('an upstream not-found passes its own not-found code through', async (t) 
   t.same(toErrorAnswer(new UpstreamError('up.example', 'rate-limited', 'slow', { retryAfter: 7 }), 'other').headers, { 'retry-after': '7' });
 });
 
+t.test("the mirror's own credentials: refused, withheld, or none configured, each said as what happened", async (t) => {
+  const answer = (credentials: upstream.CredentialProblem | undefined) =>
+    toErrorAnswer(new UpstreamError('docker.io', 'unauthorized', 'GET https://r.example/v2/a/manifests/1: 401', credentials === undefined ? { status: 401 } : { status: 401, credentials }), 'manifest');
+  t.match(answer('rejected'), { status: 502, code: 'UNAVAILABLE', message: /^the mirror's credentials for docker\.io were rejected/ });
+  t.match(answer('withheld'), { status: 502, code: 'UNAVAILABLE', message: /^the mirror's credentials for docker\.io were withheld from a token realm outside the upstream's domain/ });
+  t.match(answer('none'), { status: 403, code: 'DENIED', message: /refused anonymous access/ });
+  t.notMatch(answer('none').message, /credentials for docker\.io were/, 'no credentials were sent, so none were rejected');
+  t.match(answer(undefined), { status: 502, code: 'UNAVAILABLE', message: /cannot answer/ });
+  for (const c of ['rejected', 'withheld', 'none', undefined] as const) t.notMatch(answer(c).message, /r\.example/, 'no upstream address');
+});
+
 t.test('anything unknown is a 500 that carries no message of its own', async (t) => {
   for (const err of [new Error('secret detail'), new TypeError('x'), 'a string', undefined]) {
     const answer = toErrorAnswer(err, 'manifest');

@@ -27,7 +27,7 @@ t.test('/api/status: traffic, repositories, upstream state and what the cache ho
 
   const empty = await status(mirror.url);
   t.equal(empty.traffic.hitRatio, null, 'no ratio before any lookup');
-  t.same(empty.upstreams, [{ name: 'docker.io', url: `${reg.url}/`, state: 'unknown', lastStatus: null, lastRequestAt: null, rateLimitRemaining: null, requests: 0, errors: 0, lastError: null, proxy: null, insecureSkipVerify: false, endpoints: [] }]);
+  t.same(empty.upstreams, [{ name: 'docker.io', url: `${reg.url}/`, state: 'unknown', lastStatus: null, lastRequestAt: null, rateLimitRemaining: null, requests: 0, errors: 0, lastError: null, proxy: null, insecureSkipVerify: false, endpoints: [], authFailure: null }]);
   t.same(empty.topRepositories, []);
   t.same(empty.sync, []);
   t.equal(empty.cache.maxSizeBytes, 2 ** 30);
@@ -43,8 +43,8 @@ t.test('/api/status: traffic, repositories, upstream state and what the cache ho
 
   // The access path records a request when the server sees it end: wait until all were counted.
   let s = await until('every request counted', () => status(mirror.url), (x) => x.traffic.bytesServed.cache >= layerBytes);
-  t.same(s.traffic.lookups.manifest, { hit: 0, miss: 2, coalesced: 0, stale: 0 });
-  t.same(s.traffic.lookups.blob, { hit: 2, miss: 2, coalesced: 0, stale: 0 });
+  t.same(s.traffic.lookups.manifest, { hit: 0, miss: 2, coalesced: 0, stale: 0, negative: 0 });
+  t.same(s.traffic.lookups.blob, { hit: 2, miss: 2, coalesced: 0, stale: 0, negative: 0 });
   t.equal(s.traffic.hitRatio, 2 / 6);
   t.same(s.traffic.bytesServed, { cache: layerBytes, upstream: layerBytes });
   t.equal(s.traffic.bytesSaved, layerBytes);
@@ -100,8 +100,8 @@ t.test('/api/status: sync jobs as a real run left them', async (t) => {
   t.match(nightly, { running: false, lastResult: 'success', lastError: null, bytes, images: 1, lastRun: { images: 1, bytes, errors: 0, startedAt: ISO, finishedAt: ISO } });
   t.equal(nightly?.lastSuccessAt, nightly?.lastRunAt, 'the last run was the last success');
   // Sync looks the cache up and downloads, but no client did: no lookups, no ratio, nothing saved yet.
-  t.same(s.traffic.lookups.blob, { hit: 0, miss: 0, coalesced: 0, stale: 0 }, 'sync lookups are not client lookups');
-  t.same(s.traffic.lookups.manifest, { hit: 0, miss: 0, coalesced: 0, stale: 0 });
+  t.same(s.traffic.lookups.blob, { hit: 0, miss: 0, coalesced: 0, stale: 0, negative: 0 }, 'sync lookups are not client lookups');
+  t.same(s.traffic.lookups.manifest, { hit: 0, miss: 0, coalesced: 0, stale: 0, negative: 0 });
   t.equal(s.traffic.hitRatio, null);
   t.equal(s.traffic.bytesDownloaded, bytes, 'the blobs sync downloaded');
   t.equal(s.traffic.bytesSaved, 0, 'synced bytes no client pulled yet save nothing (and never go negative)');
@@ -136,7 +136,7 @@ t.test('/api/status after a coalesced pull: downloaded once, as the upstream cou
   t.equal(s.traffic.bytesDownloaded, layer.size);
   t.equal(s.traffic.bytesServed.upstream, N * layer.size, 'every client got the whole blob');
   t.equal(s.traffic.bytesSaved, (N - 1) * layer.size, 'the followers are bytes the upstream did not send');
-  t.same(s.traffic.lookups.blob, { hit: 0, miss: 1, coalesced: N - 1, stale: 0 });
+  t.same(s.traffic.lookups.blob, { hit: 0, miss: 1, coalesced: N - 1, stale: 0, negative: 0 });
   t.same(s.inFlight, [], 'nothing in flight once committed');
 
   // A warm pull is saved whole; the charts' minutes add up to the same totals.

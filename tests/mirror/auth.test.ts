@@ -57,7 +57,7 @@ t.test("wrong upstream credentials become a gateway error naming the mirror's cr
   const res = await request(`${mirror.url}/v2/private/app/manifests/1`);
   t.equal(res.status, 502, 'not 401: the client has nothing to log in to');
   t.equal(errorCode(res), 'UNAVAILABLE');
-  t.match(res.body.toString(), /mirror's credentials for upstream docker\.io were rejected/);
+  t.match(res.body.toString(), /mirror's credentials for docker\.io were rejected/);
   t.equal(res.headers['www-authenticate'], undefined, 'clients are not asked to log in to the mirror');
 });
 

@@ -176,7 +176,7 @@ t.test('the mirror\'s own credentials rejected upstream: 502 that says so, never
   const res = await get(`${mirror.url}/v2/ghcr.io/team/app/manifests/1`, basic('alice', CANARY_PASSWORD));
   t.equal(res.status, 502);
   t.equal(res.headers['www-authenticate'], undefined);
-  t.match(res.body.toString(), /mirror's credentials for upstream ghcr\.io were rejected/);
+  t.match(res.body.toString(), /mirror's credentials for ghcr\.io were rejected/);
 });
 
 t.test('a canary password and a canary robot secret appear nowhere an operator or client can read', async (t) => {

@@ -42,6 +42,7 @@ function fallback(t: Test, endpoints: readonly TestRegistry[], image: ReturnType
     private: false,
     timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000 },
     ...DIRECT,
+    notFoundTTLms: 0,
     ...overrides,
   };
   const up = createUpstream(config, {
@@ -245,6 +246,7 @@ t.test("the realm trust boundary is each endpoint's own, not the origin's", asyn
       private: false,
       timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000 },
       ...DIRECT,
+      notFoundTTLms: 0,
     },
     { observer: { upstreamRequest: () => {}, rateLimitRemaining: () => {} }, now: () => clock.now() },
   );
