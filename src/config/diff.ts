@@ -33,9 +33,15 @@ export function configChanges(a: unknown, b: unknown, prefix = ''): string[] {
   if (ea === undefined || eb === undefined || WHOLE.has(prefix)) return [prefix];
   const out: string[] = [];
   for (const key of new Set([...ea.keys(), ...eb.keys()])) {
+    if (key === 'endpoints' && onlyUrl(ea) && onlyUrl(eb)) continue;
     out.push(...configChanges(ea.get(key), eb.get(key), prefix === '' ? fileKey(key) : `${prefix}.${fileKey(key)}`));
   }
   return out;
+}
+
+/** An upstream without `endpoints` in the file gets `[url]`: then a changed url is not also a changed list. */
+function onlyUrl(upstream: Map<string, unknown>): boolean {
+  return sameValue(upstream.get('endpoints'), [upstream.get('url')]);
 }
 
 function walkable(v: unknown): Map<string, unknown> | undefined {
