@@ -13,14 +13,12 @@ import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, ty
 import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
 import type { Upstream } from './upstream/index.js';
 import { PolicyGate } from './policy/index.js';
-import { adminTempGraceMs, configuredPins, createUpstreams, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
+import { adminTempGraceMs, ClusterNode, configuredPins, createUpstreams, redactedConfig, registryEndpoint, routeContext } from './app-config.js';
 import { storageReadiness, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { listeningFields } from './listeners.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
-
 export { configuredPins, redactedConfig, routeContext } from './app-config.js';
-
 export interface AppOptions extends TrustOptions {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
   readonly logDestination?: DestinationStream;
@@ -67,6 +65,7 @@ export class App {
   /** Serves renewed certificates to whichever listener speaks HTTPS. */
   private readonly tlsReloader: TlsReloader | undefined;
   private readonly mirror: Mirror;
+  readonly cluster: ClusterNode | undefined;
   /** `policy`: what the mirror serves to clients passes through it (src/policy). */
   private readonly policy: PolicyGate;
   /** The storage's admin socket: holding it is holding the storage (src/admin/storage-owner.ts). */
@@ -155,7 +154,7 @@ export class App {
       manifestTTLms: config.manifestTTLms,
       now,
       // With a read policy, repositories of one upstream differ in who may read them.
-      repositoryScoped: config.auth !== undefined,
+      repositoryScoped: config.auth !== undefined, routing: (this.cluster = ClusterNode.from(config, { observer: metrics.cluster, logger: this.logger, now }))?.routing,
     }));
     metrics.watchDownloads(() => mirror.downloadsNow());
     this.policy = new PolicyGate(mirror, config.policy, { observer: metrics, logger: this.logger, ttlMs: config.manifestTTLms });
@@ -208,7 +207,7 @@ export class App {
     const status = async () => {
       const [diskLimit, endpoint] = [await cache.diskLimit(), () => registryEndpoint(config, this.tlsServer ?? this.server)];
       const syncEntries = () => this.sync.states();
-      return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint, syncEntries });
+      return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint, syncEntries, cluster: this.cluster && (() => this.cluster?.membership.states() ?? []) });
     };
     const images = () => listImages({ store: cache, metadata: this.metadata, isPinned: (key) => this.pins.matchesKey(key) });
     const ops: OpsEndpoints = { readiness: this.readiness, metrics: () => metrics.exposition(), status, images, syncNow: (entry) => this.sync.start(entry, 'api') };
@@ -225,12 +224,13 @@ export class App {
       tokens: trust.tokenEndpoint,
       catalog: mirror,
       trustedProxies: config.access.trustedProxies,
-      inFlight: this.responses,
+      inFlight: this.responses, peers: this.cluster?.endpoint(mirror, config.upstreams.keys()),
     };
     const tls = config.tls;
     const https = tls === undefined ? undefined : createHttpsServer(registry, { clientCertificates: tls.clientCA !== undefined });
     this.server = https !== undefined && tls?.listen === undefined ? https : createHttpServer(registry);
     this.tlsServer = tls?.listen === undefined ? undefined : https;
+    this.cluster?.attach(this.server);
     this.tlsReloader =
       tls === undefined || https === undefined
         ? undefined

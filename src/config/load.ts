@@ -5,6 +5,7 @@ import { boolean, collectInto, integer, nonEmptyString, object, onlyKeys, option
 import { describeJsonError } from './json-position.js';
 import { parsePins } from './repositories.js';
 import { NO_SYNC, parseSyncConfig } from './sync.js';
+import { parseCluster } from './cluster.js';
 import { parseMetadata } from './metadata.js';
 import { parsePolicy } from './policy.js';
 import { checkPrivateUpstreams, parseAccess, parseAudit, parseAuth, parsePrivate, parseTls } from './security.js';
@@ -21,7 +22,7 @@ export interface ConfigOverrides {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit', 'policy'];
+const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit', 'policy', 'cluster'];
 const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
@@ -160,6 +161,7 @@ function parseCollecting(raw: unknown, options: { baseDir: string; overrides?: C
     access: dependent(() => parseAccess(root['access'], auth, upstreams), parseAccess(undefined, undefined, upstreams)),
     audit: attempt(() => parseAudit(root['audit'], baseDir), undefined),
     policy: attempt(() => parsePolicy(root['policy'], baseDir, upstreams), []),
+    cluster: attempt(() => parseCluster(root['cluster'], env), undefined),
   };
 }
 

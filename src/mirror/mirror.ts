@@ -3,7 +3,7 @@ import { nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, t
 import type { BlobStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
-import { upstreamBlobSource } from './blob-source.js';
+import { upstreamBlobSource, type BlobRouting } from './blob-source.js';
 import { Ingest, type TagOrigin } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import { ReferrersService } from './referrers.js';
@@ -31,6 +31,8 @@ export interface MirrorOptions {
    * read them; off, an upstream's content is one pool, as before.
    */
   readonly repositoryScoped?: boolean;
+  /** With replicas (src/cluster): a missing blob is fetched from the replica that owns its digest. */
+  readonly routing?: BlobRouting;
 }
 
 /** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
@@ -57,7 +59,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
     const now = options.now ?? Date.now;
     const ingest = new Ingest({ store, metadata, now });
     const repositoryScoped = options.repositoryScoped ?? false;
-    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), repositoryScoped, now });
+    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), routing: options.routing, repositoryScoped, now });
     this.manifests = new ManifestService({
       upstreams: this.upstreams,
       store,
@@ -84,6 +86,11 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
 
   blob(ref: RepoRef, digest: Digest, range: string | undefined, signal?: AbortSignal): Promise<BlobReply> {
     return this.blobs.get(ref, digest, range, signal);
+  }
+
+  /** A peer replica's request for a blob it holds this one to own: served here, fetched from upstream if need be, never from a peer. */
+  forwardedBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobReply> {
+    return this.blobs.get(ref, digest, undefined, signal, false, true);
   }
 
   /** Resolves once the blob is verified and committed (sync's path: the same coalesced download as a pull). */

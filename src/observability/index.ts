@@ -11,3 +11,4 @@ export { AuditLog, type AuditLogOptions } from './audit-log.js';
 export { auditAction, type AuditAction, type AuditLine } from './audit-line.js';
 export { TrustedProxies } from './client-address.js';
 export { LogLimiter, LOG_WINDOW_MS } from './log-limiter.js';
+export type { ClusterStatus } from './cluster-metrics.js';

@@ -1,4 +1,6 @@
 import type { Counter, Gauge } from 'prom-client';
+import type { MemberState } from '../cluster/index.js';
+import type { ClusterStatus } from './cluster-metrics.js';
 import { isUpstreamError, type Metrics, type ServedLabel } from './metrics.js';
 import type { HistorySnapshot } from './history.js';
 import type { SyncRunOrigin } from './observers.js';
@@ -117,6 +119,8 @@ export interface StatusSnapshot {
   readonly policy: { readonly rules: number; readonly decisions: Readonly<Record<'allowed' | 'refused' | 'warned' | 'exempt', number>> };
   /** Absent where the status is built without a listener (tests of the numbers alone). */
   readonly endpoint?: RegistryEndpoint;
+  /** With `cluster` only. */
+  readonly cluster?: ClusterStatus;
 }
 
 export interface StatusOptions {
@@ -130,6 +134,8 @@ export interface StatusOptions {
   readonly endpoint?: () => RegistryEndpoint | undefined;
   /** The configured sync entries, their schedule and next planned run. */
   readonly syncEntries?: () => readonly StatusSyncEntry[];
+  /** With `cluster`: the members as this replica sees them. */
+  readonly cluster?: () => readonly MemberState[];
 }
 
 export interface StatusSyncEntry {
@@ -236,6 +242,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
     ...(options.storage ? { storage: options.storage() } : {}),
     policy: { rules: options.policyRules ?? 0, decisions: decisionsOf(await values(metrics.policyDecisions)) },
     ...withEndpoint(options.endpoint?.()),
+    ...(options.cluster ? { cluster: await metrics.cluster.status(options.cluster()) } : {}),
   };
 }
 
