@@ -94,7 +94,7 @@ export class Membership {
   states(): MemberState[] {
     const self: MemberState[] = this.#self === undefined ? [] : [{ url: this.#self, self: true, live: true, lastSeen: this.#now(), lastError: undefined }];
     const peers = [...this.#peers].map(([url, p]) => ({ url, self: false, ...p }));
-    return [...self, ...peers].sort((a, b) => a.url.localeCompare(b.url));
+    return [...self, ...peers].sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
   }
 
   /** Re-resolves `dns` and probes every peer; concurrent calls share one round. */
