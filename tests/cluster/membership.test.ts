@@ -73,3 +73,22 @@ t.test('a replica probes its peers on its own timer, and POD_IP with the bound p
   t.match(line, '"secret":"[redacted]"');
   t.notMatch(a.logs.join('\n'), CLUSTER_SECRET, 'the secret is in no log line');
 });
+
+t.test('a peer whose /readyz says 503 is not ready; the default resolver asks DNS itself', async (t) => {
+  const { createServer } = await import('node:http');
+  const server = createServer((_req, res) => res.writeHead(503).end('{"status":"not ready"}'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { PeerClient } = await import('../../src/cluster/index.js');
+  const client = new PeerClient({ secret: CLUSTER_SECRET, self: () => undefined, probeTimeoutMs: 1000 });
+  t.teardown(() => client.close());
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  await t.rejects(client.ready(url), { name: 'PeerRefused', message: 'HTTP 503' });
+
+  // Whether this machine's DNS knows the name or not, a round ends and keeps to what it learnt.
+  const logs: string[] = [];
+  const m = new Membership({ self: 'http://10.0.0.1:5000', dns: { host: 'localhost', port: 5000 }, probe: (u) => client.ready(u), intervalMs: 1000, log: (_f, message) => logs.push(message) });
+  await m.refresh();
+  t.ok(m.members().includes('http://10.0.0.1:5000'));
+  t.ok(m.states().every((s) => s.self || !s.live || s.url.endsWith(':5000')));
+});
