@@ -3,4 +3,4 @@ export { Membership, type MemberState, type MembershipOptions, type Resolve } fr
 export { PeerClient } from './peer-client.js';
 export { PeerRouting } from './peer-routing.js';
 export { FORWARDED_HEADER, PEER_BLOB_PREFIX, parsePeerBlobPath, peerAuthorization, peerBlobPath, verifyPeerAuthorization } from './peer-auth.js';
-export { noopClusterObserver, type ClusterObserver, type FallbackReason } from './observer.js';
+export type { ClusterObserver, FallbackReason } from './observer.js';

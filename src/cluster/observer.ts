@@ -13,9 +13,3 @@ export interface ClusterObserver {
   forwardedServed(outcome: 'ok' | 'error'): void;
 }
 
-export const noopClusterObserver: ClusterObserver = {
-  peerFetch() {},
-  blobBytes() {},
-  peerFallback() {},
-  forwardedServed() {},
-};
