@@ -42,6 +42,13 @@ t.test('concurrent cold GETs spread over three replicas: one upstream GET, every
     '/api/status lists every member, live',
   );
   t.equal(status.cluster.peerHits, 1);
+  // The canary: the shared secret is in no log line, no metric and no status answer of any replica.
+  for (const r of replicas) {
+    t.notMatch(r.logs.join('\n'), CLUSTER_SECRET, 'not logged');
+    t.notMatch((await request(`${r.url}/metrics`)).body.toString(), CLUSTER_SECRET, 'not in /metrics');
+    t.notMatch((await request(`${r.url}/api/status`)).body.toString(), CLUSTER_SECRET, 'not in /api/status');
+  }
+  t.ok(owner.logs.some((l) => l.includes('"route":"peer"') || l.includes('/_regmirror/cluster/blobs/')), 'the owner logged the peer requests it served');
 });
 
 t.test('the internal endpoint answers only requests signed with cluster.secret', async (t) => {
