@@ -1,4 +1,6 @@
 import type { Server } from 'node:net';
+import { redactedCluster } from './cluster-node.js';
+export { ClusterNode } from './cluster-node.js';
 import { formatBytes, redactedUrl, redactRedisUrl, type Config, type RepositoryPattern, type UpstreamConfig } from './config/index.js';
 import { PinSet } from './mirror/index.js';
 import type { RouteContext } from './oci/index.js';
@@ -81,6 +83,7 @@ export function redactedConfig(config: Config): unknown {
     // Without auth the read policy is "everyone everything", and only trustedProxies may be set.
     access: config.auth === undefined ? { trustedProxies: config.access.trustedProxies } : fileShaped(config.access),
     audit: config.audit === undefined ? undefined : { ...config.audit, maxSize: sizeOf(config.audit.maxSize) },
+    ...(config.cluster === undefined ? {} : { cluster: redactedCluster(config.cluster) }),
   };
 }
 

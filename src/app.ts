@@ -10,15 +10,13 @@ import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudi
 import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
-import { adminTempGraceMs, configuredPins, upstreamFactory, redactedConfig, registryEndpoint, routeContext, mirrorTTLs, upstreamStatusInfo } from './app-config.js';
+import { adminTempGraceMs, ClusterNode, configuredPins, upstreamFactory, redactedConfig, registryEndpoint, routeContext, mirrorTTLs, upstreamStatusInfo } from './app-config.js';
 import { storageChecks, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { listeningFields } from './listeners.js';
 import { ConfigReload, type ReloadOutcome } from './config-reload.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
-
 export { configuredPins, redactedConfig, routeContext } from './app-config.js';
-
 export interface AppOptions extends TrustOptions {
   /** Where JSON log lines go (default: stdout). Tests pass a stream to read them. */
   readonly logDestination?: DestinationStream;
@@ -63,6 +61,7 @@ export class App {
   private readonly mirror: Mirror;
   /** The config in force: upstream clients, the policy gate, and what SIGHUP changes in place (src/config-reload.ts). */
   private readonly live: ConfigReload;
+  readonly cluster: ClusterNode | undefined;
   /** The storage's admin socket: holding it is holding the storage (src/admin/storage-owner.ts). */
   private readonly adminServer: Server;
   /** The sync jobs: scheduled inside start(), or run once by `regmirror sync`. */
@@ -155,7 +154,7 @@ export class App {
       ...mirrorTTLs(config),
       now,
       // With a read policy, repositories of one upstream differ in who may read them.
-      repositoryScoped: config.auth !== undefined,
+      repositoryScoped: config.auth !== undefined, routing: (this.cluster = ClusterNode.from(config, { observer: metrics.cluster, logger: this.logger, now }))?.routing,
     }));
     metrics.watchDownloads(() => mirror.downloadsNow());
     this.transfer = {
@@ -203,7 +202,7 @@ export class App {
     const status = async () => {
       const [diskLimit, endpoint] = [await cache.diskLimit(), () => registryEndpoint(config, this.tlsServer ?? this.server)];
       const syncEntries = () => this.sync.states();
-      return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: this.live.config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint, syncEntries, config: () => this.live.status() });
+      return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: this.live.config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint, syncEntries, cluster: this.cluster && (() => this.cluster?.membership.states() ?? []), config: () => this.live.status() });
     };
     const images = () => listImages({ store: cache, metadata: this.metadata, isPinned: (key) => this.pins.matchesKey(key) });
     const ops: OpsEndpoints = { readiness: this.readiness, metrics: () => metrics.exposition(), status, images, syncNow: (entry) => this.sync.start(entry, 'api') };
@@ -220,12 +219,13 @@ export class App {
       tokens: trust.tokenEndpoint,
       catalog: mirror,
       trustedProxies: config.access.trustedProxies,
-      inFlight: this.responses,
+      inFlight: this.responses, peers: this.cluster?.endpoint(mirror, config.upstreams.keys()),
     };
     const tls = config.tls;
     const https = tls === undefined ? undefined : createHttpsServer(registry, { clientCertificates: tls.clientCA !== undefined });
     this.server = https !== undefined && tls?.listen === undefined ? https : createHttpServer(registry);
     this.tlsServer = tls?.listen === undefined ? undefined : https;
+    this.cluster?.attach(this.server);
     this.tlsReloader =
       tls === undefined || https === undefined
         ? undefined

@@ -17,7 +17,7 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   // node:fs and node:crypto: an upstream's `ca`/`clientCert`/`clientKey` are read and checked at load (config is synchronous).
   config: { folders: ['oci'], packages: /^(node:(fs|fs\/promises|path|crypto)|semver|cron-parser)$/ },
   // Metrics implements the observer interfaces their producers define (mirror, upstream, cache).
-  observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache', 'policy'], packages: /^(node:.*|pino|prom-client)$/ },
+  observability: { folders: [...COMMON, 'mirror', 'upstream', 'cache', 'policy', 'cluster'], packages: /^(node:.*|pino|prom-client)$/ },
   upstream: { folders: COMMON, packages: /^(node:.*|undici)$/ },
   // Identities: who a credential is (htpasswd users, robot tokens, signed bearer tokens, failure throttling),
   // and the access controller that asks access's read policy about them (so access never learns of credentials).
@@ -43,7 +43,10 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   policy: { folders: [...COMMON, 'mirror'], packages: /^(node:.*|lru-cache|pino)$/ },
   // `regmirror doctor`: probes the upstreams and checks the storage and the pins, before serving.
   doctor: { folders: [...COMMON, 'upstream', 'storage', 'cache'], packages: /^node:.*$/ },
-  http: { folders: [...COMMON, 'access', 'auth', 'mirror', 'storage', 'upstream'], packages: /^(node:.*|pino)$/ },
+  // Replicas of one mirror: who takes part, who owns a digest, and fetching it from the owner (a BlobRouting for mirror).
+  cluster: { folders: [...COMMON, 'mirror'], packages: /^(node:.*|undici)$/ },
+  // Serves the cluster's internal endpoint (its signature check and path grammar come from cluster).
+  http: { folders: [...COMMON, 'access', 'auth', 'mirror', 'storage', 'upstream', 'cluster'], packages: /^(node:.*|pino)$/ },
   cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror', 'transfer', 'doctor'], packages: /^(node:.*|commander)$/ },
 };
 

@@ -7,3 +7,4 @@ export { formatBytes, formatSizeLike, formatTime, parseDuration, parseSize, type
 export { configChanges, sameValue } from './diff.js';
 export { NO_SYNC, parseSchedule, type Schedule, type SyncConfig, type SyncEntry, type TagFilter } from './sync.js';
 export { redactedUrl, type PemFile, type UpstreamProxy, type UpstreamTls } from './upstream-network.js';
+export type { ClusterConfig } from './cluster.js';

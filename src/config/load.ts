@@ -6,6 +6,7 @@ import { describeJsonError } from './json-position.js';
 import { parsePins } from './repositories.js';
 import { NO_SYNC, parseSyncConfig } from './sync.js';
 import { NETWORK_KEYS, parseUpstreamNetwork } from './upstream-network.js';
+import { parseCluster } from './cluster.js';
 import { parseMetadata } from './metadata.js';
 import { parseEndpoints } from './endpoints.js';
 import { parsePolicy } from './policy.js';
@@ -23,7 +24,7 @@ export interface ConfigOverrides {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit', 'policy'];
+const TOP_KEYS = ['$schema', 'listen', 'storage', 'upstreams', 'defaultUpstream', 'manifestTTL', 'log', 'metrics', 'shutdownGrace', 'sync', 'tls', 'auth', 'access', 'audit', 'policy', 'cluster'];
 const UPSTREAM_KEYS = ['url', 'offline', 'username', 'password', 'passwordEnv', 'library', 'aliases', 'timeouts', 'connections', 'private', ...NETWORK_KEYS, 'endpoints', 'endpointCooldown', 'notFoundTTL'];
 
 export async function loadConfigFile(file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
@@ -162,6 +163,7 @@ function parseCollecting(raw: unknown, options: { baseDir: string; overrides?: C
     access: dependent(() => parseAccess(root['access'], auth, upstreams), parseAccess(undefined, undefined, upstreams)),
     audit: attempt(() => parseAudit(root['audit'], baseDir), undefined),
     policy: attempt(() => parsePolicy(root['policy'], baseDir, upstreams), []),
+    cluster: attempt(() => parseCluster(root['cluster'], env), undefined),
   };
 }
 

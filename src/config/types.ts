@@ -1,3 +1,4 @@
+import type { ClusterConfig } from './cluster.js';
 import type { SyncConfig } from './sync.js';
 import type { SpaceFloor } from './units.js';
 import type { UpstreamProxy, UpstreamTls } from './upstream-network.js';
@@ -174,4 +175,6 @@ export interface Config {
   readonly audit: AuditConfig | undefined;
   /** Empty: everything the upstreams hold is served. */
   readonly policy: readonly PolicyRule[];
+  /** Undefined: a single replica. */
+  readonly cluster: ClusterConfig | undefined;
 }

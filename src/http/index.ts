@@ -8,3 +8,4 @@ export type { OpsEndpoints, OpsRoute } from './ops-routes.js';
 export { Readiness, type Degraded, type ReadinessCheck, type ReadinessOptions, type ReadyResult } from './health.js';
 export { TokenEndpoint, type CanRead, type TokenEndpointOptions } from './token-route.js';
 export { listenFanned, type AcceptFan } from './accept-fan.js';
+export { PeerEndpoint, type PeerEndpointOptions } from './peer-route.js';

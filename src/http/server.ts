@@ -17,6 +17,7 @@ import { authorizeOps, opsRoute, QUIET_ROUTES, serveOps, type OpsEndpoints } fro
 import { accessRequest } from './access-request.js';
 import type { TokenEndpoint } from './token-route.js';
 import { UpstreamError } from '../upstream/index.js';
+import type { PeerEndpoint } from './peer-route.js';
 
 export interface HttpServerOptions {
   /** What the registry API serves: the mirror, or a decorator of it. */
@@ -42,6 +43,8 @@ export interface HttpServerOptions {
   readonly trustedProxies?: readonly string[];
   /** Counts the responses being sent, for shutdown to say what it waits for. */
   readonly inFlight?: ResponsesInFlight;
+  /** With `cluster`: the internal endpoint the replicas fetch blobs from each other on. */
+  readonly peers?: PeerEndpoint;
 }
 
 /** Responses the registry listeners are still sending: what a shutdown waits for, or cuts short. */
@@ -124,6 +127,12 @@ async function handle(options: Handling, req: IncomingMessage, res: ServerRespon
       ex.registryApi = false;
       ex.routeName = 'token';
       await options.tokens.serve(req, res, ex.requestId);
+      return;
+    }
+    if (options.peers?.matches(req.url) === true) {
+      ex.registryApi = false;
+      ex.routeName = 'peer';
+      await options.peers.serve(req, res, aborter.signal, ex.note);
       return;
     }
     const parsed = parseRequest(req.method ?? 'GET', req.url ?? '/');

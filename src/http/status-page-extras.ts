@@ -31,6 +31,21 @@ window.regmirrorSnippets = function (s) {
     if (el.textContent !== want) el.textContent = want;
   }
 };
+// With cluster: every member as this replica sees it, and this replica's peer traffic.
+window.regmirrorCluster = function (c) {
+  $('cluster-section').hidden = !c;
+  if (!c) return;
+  $('cluster-traffic').textContent = 'from peers ' + fmt.bytes(c.bytesFromPeers) + ' · from upstream ' + fmt.bytes(c.bytesFromUpstream) +
+    ' · peer hits ' + c.peerHits + ' · misses ' + c.peerMisses + ' · fallbacks ' + c.fallbacks + ' · served to peers ' + c.forwardedServed;
+  const body = fill('cluster', c.members, 'no members');
+  for (const m of c.members) {
+    const r = body.insertRow(); r.dataset.member = m.url;
+    cell(r, m.url + (m.self ? ' (this replica)' : ''));
+    cell(r, m.live ? 'live' : 'not ready', undefined, m.live ? 'ok' : 'degraded');
+    cell(r, fmt.time(m.lastSeen));
+    cell(r, m.lastError ? m.lastError.cause + ' (' + fmt.time(m.lastError.at) + ')' : null, undefined, 'lasterror');
+  }
+};
 let images = [];
 function renderImages() {
   const q = $('image-search').value.trim().toLowerCase();

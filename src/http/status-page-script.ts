@@ -147,6 +147,7 @@ function render(s) {
   renderSync(s.sync);
   if (s.history && window.regmirrorCharts) window.regmirrorCharts(s.history);
   if (window.regmirrorSnippets) window.regmirrorSnippets(s);
+  if (window.regmirrorCluster) window.regmirrorCluster(s.cluster);
   $('updated').textContent = new Date().toLocaleTimeString();
   document.body.dataset.loaded = 'true';
 }

@@ -45,6 +45,9 @@ ${table('lookups', ['kind', 'hit', 'miss', 'coalesced', 'stale', 'negative'])}
 ${table('repos', ['upstream', 'repository', 'bytes served'])}
 <h2>Upstreams</h2>
 ${table('upstreams', ['name', 'url', 'state', 'last status', 'rate limit left', 'requests', 'errors', 'last error'])}
+<div id="cluster-section" hidden><h2>Cluster</h2>
+<div class="muted" id="cluster-traffic"></div>
+${table('cluster', ['member', 'state', 'last seen', 'last error'])}</div>
 <h2>Sync</h2>
 ${table('sync', ['entry', 'state', 'schedule', 'next run', 'last run', 'started by', 'images', 'bytes', 'error', ''])}
 <h2>Cached images</h2>

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/index.js';
 import { errorCode } from '../observability/index.js';
-import { StorageError, type BlobInfo, type BlobWriter } from '../storage/index.js';
+import { DigestMismatchError, StorageError, type BlobInfo, type BlobWriter } from '../storage/index.js';
 import { UpstreamError } from '../upstream/index.js';
 import type { BlobSource } from './blob-source.js';
 import type { BlobTarget, Ingest } from './ingest.js';
@@ -32,6 +32,8 @@ export class BlobDownload {
   readonly startedAt: number;
   /** Client responses reading it now: BlobService counts them in and out. */
   followers = 0;
+  /** Reads from a peer replica (src/cluster), not from the upstream. */
+  viaPeer = false;
   #started: StartedDownload | undefined;
 
   constructor(
@@ -45,22 +47,23 @@ export class BlobDownload {
   ) {
     this.startedAt = now();
     const started = (async () => {
-      const { size, body } = await source.open(ref, digest);
+      const { size, body, rejected } = await source.open(ref, digest);
       try {
-        return { ...(await ingest.begin(digest, size)), size, body };
+        return { ...(await ingest.begin(digest, size)), size, body, rejected };
       } catch (err) {
         body.destroy();
         throw err;
       }
     })();
     this.ready = started.then(({ writer, kept, size }) => (this.#started = { writer, kept, size }));
-    this.done = started.then(async ({ writer, kept, body }) => {
+    this.done = started.then(async ({ writer, kept, body, rejected }) => {
       let info: BlobInfo;
       try {
         // A pass-through writer's promise is its followers' backpressure: wait for every chunk there.
         info = await pump(body, writer, kept ? WRITE_WINDOW : 1, (err) => sourceBroke(ref, err));
         if (kept && writer.stoppedCaching === undefined) await ingest.link(ref, digest, info.size);
       } catch (error) {
+        if (error instanceof DigestMismatchError) rejected?.(error);
         onFinished({ error, bytes: writer.bytesWritten });
         throw error;
       }

@@ -5,7 +5,7 @@ import { DigestMismatchError, StorageError } from '../storage/index.js';
 import { UpstreamError } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { BlobDownload } from './blob-download.js';
-import type { BlobSource } from './blob-source.js';
+import type { BlobRouting, BlobSource } from './blob-source.js';
 import { throwRemembered, tracked, type NotFoundMemory } from './not-found.js';
 import type { InFlightDownload } from './observer.js';
 import type { RepoRef, ServiceDeps, Source } from './types.js';
@@ -25,6 +25,8 @@ export type BlobReply =
 interface Deps extends ServiceDeps {
   /** Where missing blobs are fetched from. */
   readonly source: BlobSource;
+  /** With replicas: which of them a missing blob is fetched from (the upstream `source` is the fallback). */
+  readonly routing?: BlobRouting;
   /** Serve a digest to a repository only once it is known to hold it (MirrorOptions.repositoryScoped). */
   readonly repositoryScoped: boolean;
   readonly now?: () => number;
@@ -57,7 +59,11 @@ export class BlobService {
     return tracked(this.deps.notFound, ref, blobKey(digest), () => this.deps.upstreams.get(ref.upstream).headBlob(ref.name, digest, signal));
   }
 
-  async get(ref: RepoRef, digest: Digest, rangeHeader: string | undefined, signal?: AbortSignal, retried = false): Promise<BlobReply> {
+  /**
+   * `forwarded`: a peer replica asks because it holds this replica to be the digest's owner. One hop
+   * only: its download reads from the upstream, never from another peer.
+   */
+  async get(ref: RepoRef, digest: Digest, rangeHeader: string | undefined, signal?: AbortSignal, retried = false, forwarded = false): Promise<BlobReply> {
     const local = await this.local(ref, digest, signal);
     if (local !== undefined) {
       const reply = await this.serveLocal(local, rangeHeader);
@@ -69,14 +75,14 @@ export class BlobService {
     }
     // A download in flight says the blob is there; only a fresh request is answered from memory.
     if (!this.downloads.has(downloadKey(ref, digest))) throwRemembered(this.deps.notFound, this.deps.observer, 'blob', ref, blobKey(digest));
-    const { download, joined } = this.download(ref, digest);
+    const { download, joined } = this.download(ref, digest, forwarded);
     if (joined) await this.admit(ref, digest, download, signal);
     this.deps.observer.cacheLookup('blob', joined ? 'coalesced' : 'miss');
     const { writer, kept, size } = await tracked(this.deps.notFound, ref, blobKey(digest), () => download.ready);
     if (!kept) {
       // Nothing lands on disk, so only clients following from the first byte can share it.
       this.forget(ref, digest, download);
-      if (writer.bytesWritten > 0 && !retried) return this.get(ref, digest, rangeHeader, signal, true);
+      if (writer.bytesWritten > 0 && !retried) return this.get(ref, digest, rangeHeader, signal, true, forwarded);
     }
     if (size === undefined && rangeHeader !== undefined && kept) {
       // Without a total size no exact Content-Range can be written; resuming clients reject a 200,
@@ -86,7 +92,7 @@ export class BlobService {
         if (writer.stoppedCaching !== undefined && !retried) return undefined;
         throw err;
       });
-      if (info === undefined) return this.get(ref, digest, rangeHeader, signal, true);
+      if (info === undefined) return this.get(ref, digest, rangeHeader, signal, true, forwarded);
       const reply = await this.serveLocal(info, rangeHeader);
       if (reply === undefined) throw new OciError('BLOB_UNKNOWN', `blob ${digest} is not cached any more; retry`);
       return reply;
@@ -100,7 +106,7 @@ export class BlobService {
       // back already): start afresh instead of following it into the same error.
       body.on('error', () => {});
       this.forget(ref, digest, download);
-      return this.get(ref, digest, rangeHeader, signal);
+      return this.get(ref, digest, rangeHeader, signal, false, forwarded);
     }
     download.followers++;
     body.once('close', () => download.followers--);
@@ -191,11 +197,15 @@ export class BlobService {
     return { kind: 'body', status: span ? 206 : 200, size: info.size, span, body, source: 'cache' };
   }
 
-  private download(ref: RepoRef, digest: Digest): { download: BlobDownload; joined: boolean } {
-    const key = downloadKey(ref, digest);
+  private download(ref: RepoRef, digest: Digest, forwarded = false): { download: BlobDownload; joined: boolean } {
+    const shared = downloadKey(ref, digest);
+    // A peer's request never waits on a download that itself waits on a peer: two replicas whose
+    // member lists disagree for a moment would wait on each other. It gets one from upstream.
+    const key = forwarded && this.downloads.get(shared)?.viaPeer === true ? `${shared}\u0000direct` : shared;
     const existing = this.downloads.get(key);
     if (existing !== undefined) return { download: existing, joined: true };
-    const { source, ingest, observer, logger } = this.deps;
+    const { ingest, observer, logger, routing } = this.deps;
+    const { source, viaPeer } = forwarded || routing === undefined ? { source: this.deps.source, viaPeer: false } : routing.route(ref, digest, this.deps.source);
     const download = new BlobDownload(source, ref, digest, ingest, (result) => {
       if ('info' in result) {
         observer.downloadFinished('committed', result.info.size);
@@ -208,6 +218,7 @@ export class BlobService {
       }
       logger.warn({ upstream: ref.upstream, repository: ref.name, digest, error: errorSummary(result.error) }, 'blob download failed; nothing was cached');
     }, this.deps.now);
+    download.viaPeer = viaPeer;
     // The entry lives until the blob is committed and linked (clients joining late read the committed
     // file), or until it failed, so a retry starts afresh.
     const forget = () => this.forget(ref, digest, download);
@@ -220,7 +231,7 @@ export class BlobService {
 
   private forget(ref: RepoRef, digest: Digest, download: BlobDownload): void {
     const key = downloadKey(ref, digest);
-    if (this.downloads.get(key) === download) this.downloads.delete(key);
+    for (const k of [key, `${key}\u0000direct`]) if (this.downloads.get(k) === download) this.downloads.delete(k);
   }
 
   /** Upstream downloads running now: the map itself, so no second count can drift from it. */

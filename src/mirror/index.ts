@@ -10,3 +10,4 @@ export { PinSet } from './pins.js';
 export { ManifestReferences, type ManifestReferencesOptions, type ReferenceSink } from './references.js';
 export { Ingest, type IngestOptions, type TagOrigin, type TagTarget } from './ingest.js';
 export { pump } from './blob-download.js';
+export { upstreamBlobSource, readableOver, type BlobRouting, type BlobSource, type OpenedBlob } from './blob-source.js';

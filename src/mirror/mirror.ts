@@ -3,7 +3,7 @@ import { nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, t
 import type { BlobStore } from '../storage/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
-import { upstreamBlobSource } from './blob-source.js';
+import { upstreamBlobSource, type BlobRouting } from './blob-source.js';
 import { Ingest, type TagOrigin } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import { NotFoundMemory } from './not-found.js';
@@ -34,6 +34,8 @@ export interface MirrorOptions {
   readonly repositoryScoped?: boolean;
   /** How long each upstream's 404s are remembered (`upstreams.<name>.notFoundTTL`); default none. */
   readonly notFoundTTLms?: (upstream: string) => number;
+  /** With replicas (src/cluster): a missing blob is fetched from the replica that owns its digest. */
+  readonly routing?: BlobRouting;
 }
 
 /** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
@@ -62,7 +64,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
     const repositoryScoped = options.repositoryScoped ?? false;
     const ttl = options.notFoundTTLms;
     const notFound = ttl === undefined ? undefined : new NotFoundMemory((name) => (this.upstreams.get(name).offline ? 0 : ttl(name)), now);
-    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), repositoryScoped, now, notFound });
+    this.blobs = new BlobService({ upstreams: this.upstreams, store, metadata, ingest, observer, logger, source: upstreamBlobSource(this.upstreams), routing: options.routing, repositoryScoped, now, notFound });
     this.manifests = new ManifestService({
       upstreams: this.upstreams,
       store,
@@ -90,6 +92,11 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
 
   blob(ref: RepoRef, digest: Digest, range: string | undefined, signal?: AbortSignal): Promise<BlobReply> {
     return this.blobs.get(ref, digest, range, signal);
+  }
+
+  /** A peer replica's request for a blob it holds this one to own: served here, fetched from upstream if need be, never from a peer. */
+  forwardedBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobReply> {
+    return this.blobs.get(ref, digest, undefined, signal, false, true);
   }
 
   /** Resolves once the blob is verified and committed (sync's path: the same coalesced download as a pull). */

@@ -12,3 +12,4 @@ export { auditAction, type AuditAction, type AuditLine } from './audit-line.js';
 export { TrustedProxies } from './client-address.js';
 export { LogLimiter, LOG_WINDOW_MS } from './log-limiter.js';
 export { UpstreamAuthWatch } from './upstream-auth.js';
+export type { ClusterStatus } from './cluster-metrics.js';

@@ -7,6 +7,7 @@ import type { AuditObserver, HttpObserver, SyncObserver, SyncRunOrigin, SyncRunR
 import { StatusTracker } from './status-tracker.js';
 import { TrafficHistory } from './history.js';
 import { EndpointStates } from './endpoint-status.js';
+import { ClusterMetrics } from './cluster-metrics.js';
 
 /** regmirror_served_bytes_total's `source` values, which the status page reports as they are. */
 export type ServedLabel = 'cache' | 'upstream';
@@ -120,6 +121,8 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   readonly syncImages = this.counter('regmirror_sync_images_total', 'Images made available by sync runs, by job.', ['job']);
   readonly auditLinesTotal = this.counter('regmirror_audit_lines_total', 'Audit log lines, by result (written|dropped: the queue was full or the log closed).', ['result']);
   readonly repositoryBytes: Counter<string> | undefined;
+  /** Peer traffic between replicas (`cluster`). */
+  readonly cluster = new ClusterMetrics(this.registry);
 
   private readonly lookupChildren: Readonly<Record<(typeof KINDS)[number], Readonly<Record<CacheOutcome, Counter.Internal>>>>;
   private readonly servedChildren: Readonly<Record<ServedLabel, Counter.Internal>>;

@@ -1,4 +1,6 @@
 import type { Counter, Gauge } from 'prom-client';
+import type { MemberState } from '../cluster/index.js';
+import type { ClusterStatus } from './cluster-metrics.js';
 import { isUpstreamError, type Metrics, type ServedLabel } from './metrics.js';
 import type { HistorySnapshot } from './history.js';
 import type { EndpointStatus } from './endpoint-status.js';
@@ -135,6 +137,8 @@ export interface StatusSnapshot {
   readonly endpoint?: RegistryEndpoint;
   /** When the config in force was loaded, and how the last reload (SIGHUP) went; absent where nothing reloads. */
   readonly config?: ConfigStatus;
+  /** With `cluster` only. */
+  readonly cluster?: ClusterStatus;
 }
 
 export interface ConfigStatus {
@@ -162,6 +166,8 @@ export interface StatusOptions {
   /** The configured sync entries, their schedule and next planned run. */
   readonly syncEntries?: () => readonly StatusSyncEntry[];
   readonly config?: () => ConfigStatus;
+  /** With `cluster`: the members as this replica sees them. */
+  readonly cluster?: () => readonly MemberState[];
 }
 
 export interface StatusSyncEntry {
@@ -275,6 +281,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
     policy: { rules: options.policyRules ?? 0, decisions: decisionsOf(await values(metrics.policyDecisions)) },
     ...withEndpoint(options.endpoint?.()),
     ...(options.config ? { config: options.config() } : {}),
+    ...(options.cluster ? { cluster: await metrics.cluster.status(options.cluster()) } : {}),
   };
 }
 

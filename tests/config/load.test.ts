@@ -186,6 +186,6 @@ t.test('every section words its field errors alike', async (t) => {
   const message = (raw: unknown): string => (t.throws(() => parseConfig(raw, { baseDir: '/x', env: {} })) as Error).message;
   t.equal(message({}), 'upstreams: is required');
   t.equal(message({ ...base, sync: 'often' }), 'sync: must be an object');
-  t.match(message({ ...base, colour: 'blue' }), /^colour: unknown key \(allowed: \$schema, listen, .*, audit, policy\)$/, 'the top level accepts $schema');
+  t.match(message({ ...base, colour: 'blue' }), /^colour: unknown key \(allowed: \$schema, listen, .*, audit, policy, cluster\)$/, 'the top level accepts $schema');
   t.equal(message({ ...base, sync: { every: '1h' } }), 'sync.every: unknown key (allowed: entries, concurrency, rateLimitReserve, jitter, retries, maxRetryAfter)');
 });

@@ -1,0 +1,15 @@
+/** Why a replica fetched a blob from the upstream although a peer owns it. */
+export type FallbackReason = 'unreachable' | 'refused' | 'broke' | 'mismatch';
+
+/** What the cluster reports for metrics; implemented in observability/. */
+export interface ClusterObserver {
+  /** A blob this replica does not own was asked of its owner: `hit` it answered, `miss` it could not. */
+  peerFetch(outcome: 'hit' | 'miss'): void;
+  /** Blob bytes downloaded by this replica, by where they came from. */
+  blobBytes(from: 'peer' | 'upstream', bytes: number): void;
+  /** The upstream stood in for the owner, and why (`broke`: mid-stream, resumed from upstream). */
+  peerFallback(reason: FallbackReason): void;
+  /** A peer's request for a blob this replica owns was answered (`ok`) or failed. */
+  forwardedServed(outcome: 'ok' | 'error'): void;
+}
+

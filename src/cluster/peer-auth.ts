@@ -1,0 +1,52 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { OciError, parseDigest, parseRepositoryName, type Digest, type RepositoryName } from '../oci/index.js';
+
+/**
+ * The internal endpoint a replica asks a blob's owner on. Outside /v2, so no public route, access
+ * rule or policy ever matches it; only a request signed with `cluster.secret` is answered.
+ */
+export const PEER_BLOB_PREFIX = '/_regmirror/cluster/blobs/';
+
+/** Set on every internal request (the asking replica's URL): it was forwarded once, and is never forwarded again. */
+export const FORWARDED_HEADER = 'x-regmirror-forwarded';
+
+/** A signature older or newer than this is refused: a captured header replays for minutes, not forever. */
+const MAX_SKEW_MS = 5 * 60_000;
+
+export function peerBlobPath(upstream: string, name: RepositoryName, digest: Digest): string {
+  return `${PEER_BLOB_PREFIX}${encodeURIComponent(upstream)}/${name}/${digest}`;
+}
+
+/** `<upstream>/<repository>/<digest>` after the prefix; OCI errors for a malformed name or digest. */
+export function parsePeerBlobPath(path: string): { upstream: string; name: RepositoryName; digest: Digest } {
+  const parts = path.slice(PEER_BLOB_PREFIX.length).split('/');
+  if (!path.startsWith(PEER_BLOB_PREFIX) || parts.length < 3) throw new OciError('NAME_INVALID', 'expected /_regmirror/cluster/blobs/<upstream>/<repository>/<digest>');
+  let upstream: string;
+  try {
+    upstream = decodeURIComponent(parts[0]!);
+  } catch {
+    throw new OciError('NAME_INVALID', 'the upstream name is not valid');
+  }
+  return { upstream, name: parseRepositoryName(parts.slice(1, -1).join('/')), digest: parseDigest(parts.at(-1)!) };
+}
+
+/**
+ * `Bearer <ms>.<hex HMAC-SHA256(secret, "<ms>\n<path>")>`: the secret itself never crosses the
+ * wire (peers may talk plain HTTP inside the cluster), and a signature opens one path for minutes.
+ */
+export function peerAuthorization(secret: string, path: string, now: number): string {
+  return `Bearer ${now}.${mac(secret, now, path)}`;
+}
+
+/** Constant time in the signature; false for anything missing, malformed, stale or wrong. */
+export function verifyPeerAuthorization(secret: string, path: string, header: string | undefined, now: number): boolean {
+  const m = /^Bearer (\d{1,15})\.([0-9a-f]{64})$/.exec(header ?? '');
+  if (m === null) return false;
+  const at = Number(m[1]);
+  if (Math.abs(now - at) > MAX_SKEW_MS) return false;
+  return timingSafeEqual(Buffer.from(m[2]!, 'hex'), Buffer.from(mac(secret, at, path), 'hex'));
+}
+
+function mac(secret: string, at: number, path: string): string {
+  return createHmac('sha256', secret).update(`${at}\n${path}`).digest('hex');
+}

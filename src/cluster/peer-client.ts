@@ -1,0 +1,62 @@
+import type { Readable } from 'node:stream';
+import { Agent, request } from 'undici';
+import type { Digest } from '../oci/index.js';
+import type { RepoRef } from '../mirror/index.js';
+import { FORWARDED_HEADER, peerAuthorization, peerBlobPath } from './peer-auth.js';
+
+/** A peer that answered, but not with the blob (its status), as opposed to one that could not be reached. */
+export class PeerRefused extends Error {
+  override readonly name = 'PeerRefused';
+  constructor(readonly status: number) {
+    super(`HTTP ${status}`);
+  }
+}
+
+export interface PeerClientOptions {
+  readonly secret: string;
+  /** This replica's URL, sent along so the owner's log says who asked. */
+  readonly self: () => string | undefined;
+  /** The readiness probe's whole budget. */
+  readonly probeTimeoutMs: number;
+  readonly now?: () => number;
+}
+
+/**
+ * HTTP to the other replicas, on keep-alive connections of its own. The owner answers with headers
+ * once its upstream answered, so the header timeout is an upstream's; the body then streams as the
+ * owner receives it.
+ */
+export class PeerClient {
+  readonly #agent = new Agent({ connect: { timeout: 2_000 }, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  readonly #now: () => number;
+
+  constructor(private readonly options: PeerClientOptions) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The owner's stream of the blob; rejects with PeerRefused for any answer but 200, or the connection's error. */
+  async blob(owner: string, ref: RepoRef, digest: Digest): Promise<{ size: number | undefined; body: Readable }> {
+    const path = peerBlobPath(ref.upstream, ref.name, digest);
+    const res = await request(`${owner}${path}`, {
+      dispatcher: this.#agent,
+      headers: { authorization: peerAuthorization(this.options.secret, path, this.#now()), [FORWARDED_HEADER]: this.options.self() ?? 'unknown' },
+    });
+    if (res.statusCode !== 200) {
+      res.body.resume();
+      throw new PeerRefused(res.statusCode);
+    }
+    const length = Number(res.headers['content-length']);
+    return { size: Number.isSafeInteger(length) ? length : undefined, body: res.body };
+  }
+
+  /** Resolves when the peer's /readyz answers 200 within the probe timeout. */
+  async ready(url: string): Promise<void> {
+    const res = await request(`${url}/readyz`, { dispatcher: this.#agent, signal: AbortSignal.timeout(this.options.probeTimeoutMs) });
+    res.body.resume();
+    if (res.statusCode !== 200) throw new PeerRefused(res.statusCode);
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}

@@ -1,0 +1,61 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FORWARDED_HEADER, parsePeerBlobPath, PEER_BLOB_PREFIX, verifyPeerAuthorization, type ClusterObserver } from '../cluster/index.js';
+import type { BlobReply, RepoRef } from '../mirror/index.js';
+import { OciError, type Digest } from '../oci/index.js';
+import type { RequestNote } from './handlers.js';
+import { bodyStarted, sendBody } from './send-body.js';
+
+export interface PeerEndpointOptions {
+  /** `cluster.secret`: what every request must be signed with. */
+  readonly secret: string;
+  /** The mirror's blob path for a request a peer forwarded: from the cache, or one upstream download, never another peer. */
+  readonly blobs: { forwardedBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobReply> };
+  readonly upstreams: ReadonlySet<string>;
+  readonly observer: Pick<ClusterObserver, 'forwardedServed'>;
+  readonly now?: () => number;
+}
+
+/**
+ * `GET /_regmirror/cluster/blobs/<upstream>/<repository>/<digest>`: a replica asks the owner of a
+ * digest for its bytes. Answered before the registry routes, so neither the read policy nor the
+ * policy gate applies, and nothing is answered (not even whether the path is well formed) before
+ * the signature checked out: the asking replica already applied both to its own client.
+ */
+export class PeerEndpoint {
+  readonly #now: () => number;
+
+  constructor(private readonly options: PeerEndpointOptions) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  matches(url: string | undefined): boolean {
+    return (url ?? '').startsWith(PEER_BLOB_PREFIX);
+  }
+
+  async serve(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, note: RequestNote): Promise<void> {
+    const path = (req.url ?? '').split('?', 1)[0]!;
+    if (!verifyPeerAuthorization(this.options.secret, path, req.headers.authorization, this.#now())) {
+      throw new OciError('UNAUTHORIZED', 'this endpoint is for the replicas of a cluster (signed with cluster.secret)');
+    }
+    // The signature proves a replica sent it: the header only tells the log who did.
+    if (req.headers[FORWARDED_HEADER] === undefined) throw new OciError('UNSUPPORTED', `internal requests carry ${FORWARDED_HEADER}`, { status: 400 });
+    if (req.method !== 'GET') throw new OciError('UNSUPPORTED', 'only GET', { status: 405 });
+    const { upstream, name, digest } = parsePeerBlobPath(path);
+    if (!this.options.upstreams.has(upstream)) throw new OciError('NAME_UNKNOWN', `no upstream named ${upstream} here: the replicas' configs differ`);
+    try {
+      const reply = await this.options.blobs.forwardedBlob({ upstream, name }, digest, signal);
+      // No range was asked for, so the reply is the whole body.
+      if (reply.kind !== 'body') throw new OciError('RANGE_INVALID', 'unexpected range answer');
+      note.source = reply.source;
+      const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'docker-content-digest': digest };
+      if (reply.size !== undefined) headers['content-length'] = reply.size;
+      await bodyStarted(reply.body, signal);
+      res.writeHead(200, headers);
+      await sendBody(reply.body, res, note);
+      this.options.observer.forwardedServed('ok');
+    } catch (err) {
+      this.options.observer.forwardedServed('error');
+      throw err;
+    }
+  }
+}
