@@ -156,6 +156,7 @@ export class App {
       now,
       // With a read policy, repositories of one upstream differ in who may read them.
       repositoryScoped: config.auth !== undefined,
+      leases: this.metadata.leases,
     }));
     metrics.watchDownloads(() => mirror.downloadsNow());
     this.policy = new PolicyGate(mirror, config.policy, { observer: metrics, logger: this.logger, ttlMs: config.manifestTTLms });
@@ -173,7 +174,7 @@ export class App {
         },
       }),
     };
-    this.sync = new SyncService({ config: config.sync, mirror, observer: metrics, logger: this.logger, ledger, timers: options.syncTimers });
+    this.sync = new SyncService({ config: config.sync, mirror, observer: metrics, logger: this.logger, ledger, timers: options.syncTimers, leases: this.metadata.leases });
     const logAdminError = (err: unknown) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed');
     this.adminServer = createAdminSocketServer(
       { kind: 'serve', pid: process.pid, command: options.command ?? 'serve' },

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, type PageQuery, type Reference, type RepositoryName, type Tag } from '../oci/index.js';
 import type { BlobStore } from '../storage/index.js';
+import type { Leases } from '../concurrency/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
 import { upstreamBlobSource } from './blob-source.js';
@@ -31,6 +32,11 @@ export interface MirrorOptions {
    * read them; off, an upstream's content is one pool, as before.
    */
   readonly repositoryScoped?: boolean;
+  /**
+   * Leases on the metadata backend (MetadataStore.leases): replicas sharing a Redis resolve each
+   * tag one at a time, so the upstream sees one HEAD per tag per TTL for the whole cluster.
+   */
+  readonly leases?: Leases;
 }
 
 /** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
@@ -69,6 +75,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
       now,
       served: options.manifestServed,
       repositoryScoped,
+      leases: options.leases,
     });
     this.referrerLists = new ReferrersService({ upstreams: this.upstreams, metadata, logger, ttlMs: options.manifestTTLms, now });
   }
