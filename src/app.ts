@@ -149,14 +149,13 @@ export class App {
       upstreams: this.upstreams,
       store: cache,
       manifestServed: (ref, digest, mediaType, bytes) => references.served(ref, digest, mediaType, bytes),
-      metadata: this.metadata,
+      metadata: this.metadata, leases: this.metadata.leases,
       observer: metrics,
       logger: this.logger,
       manifestTTLms: config.manifestTTLms,
       now,
       // With a read policy, repositories of one upstream differ in who may read them.
       repositoryScoped: config.auth !== undefined,
-      leases: this.metadata.leases,
     }));
     metrics.watchDownloads(() => mirror.downloadsNow());
     this.policy = new PolicyGate(mirror, config.policy, { observer: metrics, logger: this.logger, ttlMs: config.manifestTTLms });
