@@ -88,7 +88,7 @@ t.test('a replica that took the tag and died: another revalidates once the lease
   const client = createClient({ url: w.url });
   client.on('error', () => undefined);
   await client.connect();
-  const lease = await new RedisLeases(client, w.namespace).tryAcquire(`tag:${UP}/team/app:v1`, 4000);
+  const lease = await new RedisLeases(client, w.namespace).tryAcquire(`tag:${UP}/team/app:v1`, 6000);
   t.ok(lease, 'the dead replica held the tag');
   client.destroy();
 
