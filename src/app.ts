@@ -148,7 +148,7 @@ export class App {
       upstreams: this.live.upstreams,
       store: cache,
       manifestServed: (ref, digest, mediaType, bytes) => references.served(ref, digest, mediaType, bytes),
-      metadata: this.metadata,
+      metadata: this.metadata, leases: this.metadata.leases,
       observer: metrics,
       logger: this.logger,
       ...mirrorTTLs(config),
@@ -171,7 +171,7 @@ export class App {
         },
       }),
     };
-    this.sync = new SyncService({ config: config.sync, mirror, observer: metrics, logger: this.logger, ledger, timers: options.syncTimers });
+    this.sync = new SyncService({ config: config.sync, mirror, observer: metrics, logger: this.logger, ledger, timers: options.syncTimers, leases: this.metadata.leases });
     const logAdminError = (err: unknown) => this.logger.error({ error: errorSummary(err) }, 'cache admin command failed');
     this.adminServer = createAdminSocketServer(
       { kind: 'serve', pid: process.pid, command: options.command ?? 'serve' },

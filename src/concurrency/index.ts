@@ -1,1 +1,2 @@
 export { Coalescer } from './coalescer.js';
+export { MemoryLeases, whileHeld, type Lease, type Leases } from './leases.js';

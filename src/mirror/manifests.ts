@@ -14,7 +14,7 @@ import {
 import { DigestMismatchError, type TagRecord } from '../storage/index.js';
 import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
-import { Coalescer } from '../concurrency/index.js';
+import { Coalescer, type Leases } from '../concurrency/index.js';
 import type { TagOrigin } from './ingest.js';
 import { throwRemembered, tracked, type NotFoundMemory } from './not-found.js';
 import type { RepoRef, ServiceDeps, Source } from './types.js';
@@ -38,6 +38,8 @@ interface Deps extends ServiceDeps {
   readonly repositoryScoped?: boolean;
   /** Upstream's recent 404s, answered again without asking (not for sync, which always asks). */
   readonly notFound?: NotFoundMemory;
+  /** Replicas sharing the metadata (Redis) resolve a tag one at a time through these (MirrorOptions.leases). */
+  readonly leases?: Leases;
 }
 
 interface Entry {
@@ -57,6 +59,13 @@ interface Fetched extends Entry {
 }
 
 const PULL_TOUCH_MS = 60_000;
+
+/**
+ * How long one replica may take to resolve a tag (a HEAD, perhaps a GET) before another may: a
+ * holder that died frees the tag after this. The others look for its answer every poll.
+ */
+const TAG_LEASE_MS = 10_000;
+const TAG_LEASE_POLL_MS = 50;
 
 /** Manifests are small and hot (every pull starts with one): keep recent ones in memory. */
 const MEMORY_CACHE_BYTES = 64 * 1024 * 1024;
@@ -119,7 +128,11 @@ export class ManifestService {
     if (record === undefined) {
       this.recall(ref, tag, origin);
       observer.cacheLookup('manifest', 'miss');
-      return this.tracked(ref, tag, () => this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin));
+      const cold = () => this.tracked(ref, tag, () => this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin));
+      if (this.deps.leases?.shared !== true) return cold();
+      const { promise, joined } = this.fetches.run(`cold\u0000${ref.upstream}\u0000${ref.name}\u0000${tag}`, () => this.underLease(ref, tag, accept, origin, cold));
+      const entry = await promise;
+      return joined && entry.source === 'upstream' ? { ...entry, source: 'inflight' } : entry;
     }
     // Nothing can move an offline upstream's tag: what was imported or cached is the answer for good.
     if (now() - record.fetchedAt < ttlMs || upstreams.get(ref.upstream).offline) {
@@ -131,7 +144,7 @@ export class ManifestService {
     this.recall(ref, tag, origin);
     const key = `revalidate\u0000${ref.upstream}\u0000${ref.name}\u0000${tag}`;
     try {
-      const { promise, joined } = this.fetches.run(key, async (): Promise<Answer> => {
+      const { promise, joined } = this.fetches.run(key, () => this.underLease(ref, tag, accept, origin, async (): Promise<Answer> => {
         const head = await upstreams.get(ref.upstream).headManifest(ref.name, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
         if (head.digest === record.digest) {
           await this.deps.ingest.tag(ref, tag, record, origin);
@@ -142,7 +155,7 @@ export class ManifestService {
         return next !== undefined
           ? this.fetchTagTarget(ref, tag, next, origin)
           : this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin);
-      });
+      }));
       const entry = await this.tracked(ref, tag, () => promise);
       observer.cacheLookup('manifest', entry.digest === record.digest ? 'hit' : 'miss');
       return joined && entry.source === 'upstream' ? { ...entry, source: 'inflight' } : entry;
@@ -155,6 +168,47 @@ export class ManifestService {
       }
       throw err;
     }
+  }
+
+  /**
+   * With replicas on one Redis: resolves the tag upstream only while holding its lease, so the
+   * cluster sends one HEAD (or GET) per tag per TTL. Without the lease, the holder's answer is read
+   * from the shared record as soon as it lands; a holder that died frees the lease when it
+   * expires, and a holder slower than its lease is not waited for (correctness over savings).
+   */
+  private async underLease(ref: RepoRef, tag: Tag, accept: readonly string[], origin: TagOrigin, work: () => Promise<Answer>): Promise<Answer> {
+    const { leases, logger } = this.deps;
+    if (leases?.shared !== true) return work();
+    const key = `tag:${ref.upstream}/${ref.name}:${tag}`;
+    const deadline = performance.now() + TAG_LEASE_MS + 1000;
+    for (;;) {
+      let lease;
+      try {
+        lease = await leases.tryAcquire(key, TAG_LEASE_MS);
+      } catch (err) {
+        logger.debug({ upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'tag lease unavailable; resolving the tag here');
+        return work();
+      }
+      try {
+        // Read after taking the lease too: a holder may have finished between our read and now.
+        const done = await this.resolvedElsewhere(ref, tag, accept, origin);
+        if (done !== undefined) return done;
+        if (lease !== undefined || performance.now() >= deadline) return await work();
+      } finally {
+        await lease?.release().catch(() => undefined);
+      }
+      await new Promise((resolve) => setTimeout(resolve, TAG_LEASE_POLL_MS));
+    }
+  }
+
+  /** The tag as another replica just resolved it: a record within the TTL. */
+  private async resolvedElsewhere(ref: RepoRef, tag: Tag, accept: readonly string[], origin: TagOrigin): Promise<Answer | undefined> {
+    const record = await this.deps.metadata.getTag(ref.upstream, ref.name, tag);
+    if (record === undefined || this.deps.now() - record.fetchedAt >= this.deps.ttlMs) return undefined;
+    // Resolved for a client that reads another media type: ask with this client's own Accept, as a local hit would.
+    if (!acceptsMediaType(accept, record.mediaType)) return this.fetch(ref, { kind: 'tag', tag }, accept, false);
+    await this.touch(ref, tag, record, origin);
+    return { ...record, source: 'cache' };
   }
 
   private async fetchTagTarget(ref: RepoRef, tag: Tag, digest: Digest, origin: TagOrigin): Promise<Answer> {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, type PageQuery, type Reference, type RepositoryName, type Tag } from '../oci/index.js';
 import type { BlobStore } from '../storage/index.js';
+import type { Leases } from '../concurrency/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
 import { upstreamBlobSource, type BlobRouting } from './blob-source.js';
@@ -36,6 +37,11 @@ export interface MirrorOptions {
   readonly notFoundTTLms?: (upstream: string) => number;
   /** With replicas (src/cluster): a missing blob is fetched from the replica that owns its digest. */
   readonly routing?: BlobRouting;
+  /**
+   * Leases on the metadata backend (MetadataStore.leases): replicas sharing a Redis resolve each
+   * tag one at a time, so the upstream sees one HEAD per tag per TTL for the whole cluster.
+   */
+  readonly leases?: Leases;
 }
 
 /** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
@@ -77,6 +83,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
       served: options.manifestServed,
       repositoryScoped,
       notFound,
+      leases: options.leases,
     });
     this.referrerLists = new ReferrersService({ upstreams: this.upstreams, metadata, logger, ttlMs: options.manifestTTLms, now });
   }

@@ -125,6 +125,8 @@ export interface StatusSnapshot {
     readonly bytes: number;
     readonly images: number;
     readonly lastRun: { readonly startedAt: string | null; readonly finishedAt: string | null; readonly images: number; readonly bytes: number; readonly errors: number } | null;
+    /** Replicas on one Redis: the last run this one skipped because another replica held the entry. */
+    readonly lastSkipped?: { readonly at: string; readonly reason: string } | null;
   }[];
   readonly inFlight: readonly InFlightStatus[];
   /** Per-minute sums over the last hours, for the page's charts. */
@@ -175,6 +177,8 @@ export interface StatusSyncEntry {
   readonly schedule: string | null;
   /** ms since epoch; undefined when nothing is planned. */
   readonly nextRunAt: number | undefined;
+  /** ms since epoch: the last run skipped here because another replica ran it. */
+  readonly lastSkippedAt?: number | undefined;
 }
 
 /** Reads the live numbers out of the metrics (one source of truth for the page and for Prometheus). */
@@ -247,7 +251,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       };
     }),
     insecureSkipVerifyUpstreams: options.upstreams.filter((u) => u.insecureSkipVerify === true).length,
-    sync: syncJobs(metrics, options.syncEntries?.() ?? []).map(({ job, schedule, nextRunAt, state: s }) => ({
+    sync: syncJobs(metrics, options.syncEntries?.() ?? []).map(({ job, schedule, nextRunAt, lastSkippedAt, state: s }) => ({
       job,
       schedule,
       nextRunAt: iso(nextRunAt),
@@ -262,6 +266,7 @@ export async function statusSnapshot(metrics: Metrics, options: StatusOptions): 
       bytes: sum(syncBytes, { job }),
       images: sum(syncImages, { job }),
       lastRun: s.lastRun === undefined ? null : { ...s.lastRun, startedAt: iso(s.lastRun.startedAt), finishedAt: iso(s.lastRun.finishedAt) },
+      lastSkipped: lastSkippedAt === undefined ? null : { at: new Date(lastSkippedAt).toISOString(), reason: 'running on another replica' },
     })),
     inFlight: metrics.downloadsNow().map((d) => {
       const seconds = (now - d.startedAt) / 1000;

@@ -31,6 +31,7 @@ export { createKvBackend, createMetadataStore, type KvBackend, type KvBackendHoo
 export { listTempFiles, removeTempFile, type TempFile } from './blobs/temp-files.js';
 export { StorageHealth, type DegradedState, type StorageHealthOptions } from './health.js';
 export { isErrno } from './fs-util.js';
+export { MemoryLeases, RedisLeases, type Lease, type LeaseClient, type Leases } from './leases.js';
 export { storageLayout, type StorageLayout } from './layout.js';
 export { diskSpace, type DiskSpace } from './disk-space.js';
 

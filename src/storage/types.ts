@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/index.js';
+import type { Leases } from '../concurrency/index.js';
 
 /** Inclusive byte range, already validated against the blob size. */
 /**
@@ -192,6 +193,8 @@ export interface MetadataWalker extends Pick<TagStore, 'deleteTag'>, Pick<Conten
 
 /** Every record role on one backend (keyv underneath), with its lifecycle. */
 export interface MetadataStore extends TagStore, ContentLinks, MetadataWalker, RepositoryIndex, ReferrersStore {
+  /** Leases on the same backend: replicas sharing the records share them (src/concurrency/leases.ts). */
+  readonly leases: Leases;
   open(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Schedule, SyncConfig, SyncEntry } from '../config/index.js';
 import type { SyncMirror } from '../mirror/index.js';
+import { whileHeld, type Leases } from '../concurrency/index.js';
 import { errorSummary, type SyncObserver, type SyncRunOrigin } from '../observability/index.js';
 import { runJob, type JobDeps } from './job.js';
 import { Limiter } from './limiter.js';
@@ -19,7 +20,14 @@ export interface SyncServiceOptions {
   readonly random?: () => number;
   /** Backoff pauses (tests shorten them); default: real timers. */
   readonly retrySleep?: RetryPolicy['sleep'];
+  /** Replicas sharing the metadata (Redis) run each entry on one of them at a time through these. */
+  readonly leases?: Leases;
 }
+
+/** A replica that dies mid-run frees its entries after this; a live one renews every third of it. */
+const SYNC_LEASE_MS = 30_000;
+/** What a replica says of a run it left to the replica holding the entry's lease. */
+export const RUNNING_ELSEWHERE = 'running on another replica';
 
 export interface RunOptions {
   /** A glob over entry names or `<upstream>/<repository>`. */
@@ -40,6 +48,8 @@ export interface EntryState {
   /** ms since epoch (jitter included); undefined while running or with nothing planned. */
   readonly nextRunAt: number | undefined;
   readonly running: boolean;
+  /** When this replica last left a run to another replica that held the entry ({@link RUNNING_ELSEWHERE}). */
+  readonly lastSkippedAt: number | undefined;
 }
 
 /** What `POST /api/sync/<entry>` gets: started now, already running since, or no such entry. */
@@ -59,6 +69,8 @@ export class SyncService {
   limiter: Limiter;
   /** Entry name → its run in flight. */
   private readonly running = new Map<string, Running>();
+  /** Entry name → when a run was last skipped here because another replica held it. */
+  private readonly skipped = new Map<string, number>();
   private readonly abort = new AbortController();
   private deps: JobDeps;
   private readonly timers: Timers;
@@ -126,31 +138,62 @@ export class SyncService {
     const origin = options.origin ?? 'cli';
     const watchers = new Set<SyncProgress>(options.progress === undefined ? [] : [options.progress]);
     const progress = fanOut(watchers);
-    const { observer } = this.options;
     const startedAt = this.timers.now();
-    observer.syncStarted(entry.name, origin);
     const promise = (async () => {
       try {
-        const r = await runJob(entry, this.deps, { dryRun, progress, signal: this.abort.signal });
-        const images = r.images.filter((i) => i.status === 'synced').reduce((n, i) => n + i.manifests, 0);
-        observer.syncFinished({
-          job: r.job,
-          result: r.result,
-          bytes: r.bytesDownloaded,
-          images,
-          startedAt: Date.parse(r.startedAt),
-          finishedAt: Date.parse(r.finishedAt),
-          errors: r.errors.length,
-          origin,
-          ...(r.errors[0] !== undefined ? { error: r.errors[0] } : {}),
-        });
-        return r;
+        return await this.exclusively(entry, progress, () => this.runNow(entry, origin, progress));
       } finally {
         this.running.delete(entry.name);
       }
     })();
     this.running.set(entry.name, { promise, startedAt, origin, watchers });
     return promise;
+  }
+
+  /**
+   * Runs the entry while holding its lease, so replicas sharing a Redis run it one at a time; when
+   * another replica holds it, this run is skipped (said in the log, the progress and the status).
+   * A lease store that cannot be asked does not stop the run: at worst two replicas do the work.
+   */
+  private async exclusively(entry: SyncEntry, progress: SyncProgress, run: () => Promise<EntryResult>): Promise<EntryResult> {
+    const { leases, logger } = this.options;
+    if (leases?.shared !== true) return run();
+    let lease;
+    try {
+      lease = await leases.tryAcquire(`sync:${entry.name}`, SYNC_LEASE_MS);
+    } catch (err) {
+      logger.warn({ job: entry.name, error: errorSummary(err) }, 'sync lease unavailable; running the entry here');
+      return run();
+    }
+    if (lease === undefined) {
+      const at = this.timers.now();
+      this.skipped.set(entry.name, at);
+      logger.info({ job: entry.name }, `sync entry ${RUNNING_ELSEWHERE}; skipped here`);
+      progress.note?.(entry.name, 'info', `${RUNNING_ELSEWHERE}; skipped here`);
+      const when = new Date(at).toISOString();
+      return { job: entry.name, upstream: entry.upstream, repository: entry.repository, dryRun: false, startedAt: when, finishedAt: when, result: 'success', images: [], bytesDownloaded: 0, errors: [], warnings: [RUNNING_ELSEWHERE], pruned: [], stoppedByRateLimit: null };
+    }
+    const onLost = (err: unknown) => logger.warn({ job: entry.name, error: errorSummary(err) }, 'sync lease lost mid-run; another replica may run the entry too');
+    return whileHeld(lease, SYNC_LEASE_MS, run, onLost);
+  }
+
+  private async runNow(entry: SyncEntry, origin: SyncRunOrigin, progress: SyncProgress): Promise<EntryResult> {
+    const { observer } = this.options;
+    observer.syncStarted(entry.name, origin);
+    const r = await runJob(entry, this.deps, { dryRun: false, progress, signal: this.abort.signal });
+    const images = r.images.filter((i) => i.status === 'synced').reduce((n, i) => n + i.manifests, 0);
+    observer.syncFinished({
+      job: r.job,
+      result: r.result,
+      bytes: r.bytesDownloaded,
+      images,
+      startedAt: Date.parse(r.startedAt),
+      finishedAt: Date.parse(r.finishedAt),
+      errors: r.errors.length,
+      origin,
+      ...(r.errors[0] !== undefined ? { error: r.errors[0] } : {}),
+    });
+    return r;
   }
 
   /** Starts an entry by name without waiting for it (`POST /api/sync/<entry>`); a running one is left alone. */
@@ -173,6 +216,7 @@ export class SyncService {
       schedule: describeSchedule(e.schedule),
       nextRunAt: this.running.has(e.name) ? undefined : this.scheduler?.nextRun(e.name),
       running: this.running.has(e.name),
+      lastSkippedAt: this.skipped.get(e.name),
     }));
   }
 

@@ -25,6 +25,7 @@ if (openssl.skip && openssl.required) t.fail(`helm chart: ${openssl.skip}`);
 
 const VALUES = {
   replicaCount: 2,
+  redis: { url: 'redis://redis.mirrors.svc:6379' },
   config: {
     upstreams: {
       'docker.io': { url: 'https://registry-1.docker.io' },
@@ -51,7 +52,9 @@ const VALUES = {
   serviceMonitor: { enabled: true, basicAuth: { secretName: 'prometheus-login' } },
 };
 
-const parse = (objects: K8sObject[]) => parseConfig(mirrorConfig(objects), { baseDir: '/nonexistent', env: { GHCR_TOKEN: 'x' } });
+// Replicas also read their pod IP and the cluster secret from the environment the chart gives them.
+const ENV = { GHCR_TOKEN: 'x', POD_IP: '10.0.0.5', REGMIRROR_CLUSTER_SECRET: 'a-secret-of-the-release-0123456789' };
+const parse = (objects: K8sObject[]) => parseConfig(mirrorConfig(objects), { baseDir: '/nonexistent', env: ENV });
 const mirrorOf = (objects: K8sObject[]): Container => container(workload(objects).spec.template, 'regmirror');
 const hash = (password: string) => `$2y$${bcrypt.hashSync(password, 4).slice(4)}`;
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

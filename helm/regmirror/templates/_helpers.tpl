@@ -165,7 +165,8 @@ the mirror's default storage.maxSize.
 {{- end -}}
 {{- include "regmirror.trustChecks" (dict "Values" .Values "upstreams" $upstreams) -}}
 {{- $trust := include "regmirror.trustConfig" . | fromJson -}}
-{{- mustMergeOverwrite $defaults $trust $user | toPrettyJson -}}
+{{- $cluster := include "regmirror.clusterConfig" . | fromJson -}}
+{{- mustMergeOverwrite $defaults $trust $cluster $user | toPrettyJson -}}
 {{- end -}}
 
 {{/* The address node daemons use for the mirror, for NOTES.txt. */}}

@@ -96,9 +96,15 @@ spec:
             name: {{ . }}
         {{- end }}
       {{- end }}
-      {{- with .Values.extraEnv }}
+      {{- $clusterEnv := include "regmirror.clusterEnv" . }}
+      {{- if or .Values.extraEnv $clusterEnv }}
       env:
+        {{- with $clusterEnv }}
+        {{- . | nindent 8 }}
+        {{- end }}
+        {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- end }}
       {{- with .Values.lifecycle }}
       lifecycle:
@@ -208,9 +214,9 @@ spec:
   nodeSelector:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.affinity }}
+  {{- with include "regmirror.affinity" . }}
   affinity:
-    {{- toYaml . | nindent 4 }}
+    {{- . | nindent 4 }}
   {{- end }}
   {{- with .Values.tolerations }}
   tolerations:

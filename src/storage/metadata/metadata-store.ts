@@ -15,6 +15,7 @@ import {
   toReferrersRecord,
   toTagRecord,
 } from './metadata-records.js';
+import { MemoryLeases, type Leases } from '../leases.js';
 import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, ReferrersRecord, RepositoryLink, TagEntry, TagRecord } from '../types.js';
 
 /**
@@ -24,6 +25,8 @@ import type { BlobRecord, DigestEntry, ManifestRecord, MetadataStore, ReferrersR
 export type MetadataKvStore = KeyvStoreAdapter & {
   open?(): Promise<void>;
   describeError?(err: unknown): { readonly reason: string; readonly unavailable: boolean };
+  /** Leases other replicas see (Redis); without it, leases are this process's own. */
+  leases?(namespace: string): Leases;
 };
 
 export interface KeyvMetadataStoreOptions {
@@ -46,6 +49,8 @@ const deserialize: Deserialize = (text) => JSON.parse(text);
 /** Tags, manifests and blob links on any keyv store (keys: metadata-records.ts). */
 export class KeyvMetadataStore implements MetadataStore {
   readonly shared: boolean;
+  /** Who revalidates a tag or runs a sync entry now: across replicas with Redis, in this process otherwise. */
+  readonly leases: Leases;
   readonly #store: MetadataKvStore;
   readonly #keyv: Keyv;
   readonly #now: () => number;
@@ -58,6 +63,7 @@ export class KeyvMetadataStore implements MetadataStore {
     this.namespace = options.namespace ?? 'regmirror';
     this.shared = options.shared ?? false;
     this.#now = options.now ?? Date.now;
+    this.leases = store.leases?.(this.namespace) ?? new MemoryLeases(this.#now);
     this.#keyv = new Keyv({
       store,
       namespace: this.namespace,

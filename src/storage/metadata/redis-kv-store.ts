@@ -1,5 +1,6 @@
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { MetadataUnavailableError } from '../errors.js';
+import { RedisLeases } from '../leases.js';
 import type { MetadataKvStore } from './metadata-store.js';
 
 export interface RedisKvStoreOptions {
@@ -66,6 +67,8 @@ export function createRedisKvStore(options: RedisKvStoreOptions): MetadataKvStor
       throw new MetadataUnavailableError(`cannot reach the Redis metadata store at ${options.displayUrl}: ${lastError ?? describe(cause)}`, { cause });
     }
   };
+  // The same connection: a lease is as reachable as the records it guards.
+  store.leases = (namespace) => new RedisLeases(client, namespace);
   store.describeError = (err: unknown) =>
     client.isReady
       ? { reason: describe(err), unavailable: false }
