@@ -12,7 +12,8 @@
 # prefix (<prefix>/lib/node_modules/npm), laid out in /usr/local as the official node images do.
 # NPM_CAFILE: a PEM bundle npm trusts instead of its built-in roots (a TLS-inspecting egress proxy, an
 # npm mirror behind a private CA), written to npm's global config /usr/local/etc/npmrc.
-# Needs root (or mmdebstrap's unshare mode) and the mmdebstrap package.
+# Needs root (or mmdebstrap's unshare mode) and the mmdebstrap package. The image's node and npm are
+# tried in the chroot with an empty environment: the host's NODE_OPTIONS may name files it lacks.
 set -eu
 
 if [ $# -lt 1 ]; then
@@ -21,6 +22,11 @@ if [ $# -lt 1 ]; then
 fi
 out=$1
 shift
+# mmdebstrap picks its output format by the name: anything else would be a directory.
+case $out in
+  *.tar) ;;
+  *) echo "$0: OUTPUT must end in .tar: $out" >&2; exit 2 ;;
+esac
 
 node=$(readlink -f "${NODE:-$(command -v node)}")
 npm_dir=$(dirname "$(dirname "$node")")/lib/node_modules/npm
@@ -50,6 +56,6 @@ exec mmdebstrap --variant=minbase --include=passwd,libstdc++6 \
   --customize-hook='mkdir -p "$1/usr/local/lib/node_modules" && cp -a "$BASE_IMAGE_NPM" "$1/usr/local/lib/node_modules/npm"' \
   --customize-hook='ln -s ../lib/node_modules/npm/bin/npm-cli.js "$1/usr/local/bin/npm" && ln -s ../lib/node_modules/npm/bin/npx-cli.js "$1/usr/local/bin/npx"' \
   --customize-hook='[ -z "$BASE_IMAGE_CAFILE" ] || { install -D -m 0644 "$BASE_IMAGE_CAFILE" "$1/usr/local/etc/npm-ca.pem" && echo cafile=/usr/local/etc/npm-ca.pem > "$1/usr/local/etc/npmrc"; }' \
-  --customize-hook='chroot "$1" node --version && chroot "$1" npm --version' \
+  --customize-hook='chroot "$1" env -i PATH=/usr/local/bin:/usr/bin:/bin sh -c "node --version && npm --version"' \
   --customize-hook='rm -rf "$1/var/lib/apt/lists/"* "$1/var/cache/apt/"*' \
   bookworm "$out" "$@"
