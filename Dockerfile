@@ -1,11 +1,14 @@
 # syntax=docker/dockerfile:1
 # The regmirror image: build with dev dependencies, run with production dependencies only.
 #   docker build --build-arg COMMIT=$(git rev-parse HEAD) -t regmirror/regmirror:0.1.0 .
-# Air-gapped: build from a base image in your own registry with --build-arg NODE_IMAGE=…
+# Air-gapped: build from a base image in your own registry with --build-arg NODE_IMAGE=…, and
+# `npm ci` from your npm mirror with --build-arg NPM_CONFIG_REGISTRY=… (README, "Build the image").
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
+# Unset unless given: npm's own default registry. A build arg, not ENV, so it stays out of the image.
+ARG NPM_CONFIG_REGISTRY
 COPY package.json package-lock.json ./
 # Scripts off: "prepare" would build before the sources are copied.
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -16,6 +19,7 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
+ARG NPM_CONFIG_REGISTRY
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist ./dist
