@@ -5,7 +5,7 @@ import { createUpstream, UpstreamError, type EndpointReport, type Upstream } fro
 import { quickImage, sha256 } from '../fixtures/images.js';
 import { FakeTimers } from '../fixtures/fake-timers.js';
 import { startTestRegistry, type TestRegistry, type TestRegistryOptions } from '../fixtures/test-registry.js';
-import { DIRECT } from '../fixtures/upstream.js';
+import { testUpstreamConfig } from '../fixtures/upstream.js';
 
 const repo = parseRepositoryName('team/app');
 const tag = parseReference('1.0');
@@ -28,23 +28,7 @@ function fallback(t: Test, endpoints: readonly TestRegistry[], image: ReturnType
   const clock = new FakeTimers();
   const states = new Map<number, EndpointReport>();
   const urls = endpoints.map((r) => new URL(r.url));
-  const config: UpstreamConfig = {
-    name: 'test',
-    url: urls[urls.length - 1],
-    endpoints: urls,
-    endpointCooldownMs: COOLDOWN_MS,
-    offline: false,
-    username: undefined,
-    password: undefined,
-    officialLibrary: false,
-    aliases: [],
-    connections: 4,
-    private: false,
-    timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000 },
-    ...DIRECT,
-    notFoundTTLms: 0,
-    ...overrides,
-  };
+  const config = testUpstreamConfig(urls[urls.length - 1]!, { endpoints: urls, endpointCooldownMs: COOLDOWN_MS, ...overrides });
   const up = createUpstream(config, {
     observer: { upstreamRequest: () => {}, rateLimitRemaining: () => {}, endpointState: (r) => states.set(r.index, r) },
     now: () => clock.now(),
@@ -233,21 +217,7 @@ t.test("the realm trust boundary is each endpoint's own, not the origin's", asyn
   const viaName = new URL(mirror!.url.replace('127.0.0.1', 'localhost'));
   const clock = new FakeTimers();
   const up = createUpstream(
-    {
-      name: 'test',
-      url: new URL(origin!.url),
-      endpoints: [viaName, new URL(origin!.url)],
-      offline: false,
-      username: 'mirror',
-      password: 'right',
-      officialLibrary: false,
-      aliases: [],
-      connections: 4,
-      private: false,
-      timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000 },
-      ...DIRECT,
-      notFoundTTLms: 0,
-    },
+    testUpstreamConfig(new URL(origin!.url), { endpoints: [viaName, new URL(origin!.url)], username: 'mirror', password: 'right' }),
     { observer: { upstreamRequest: () => {}, rateLimitRemaining: () => {} }, now: () => clock.now() },
   );
   t.teardown(() => up.close());
