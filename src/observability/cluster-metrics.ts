@@ -19,6 +19,9 @@ export interface ClusterStatus {
   readonly bytesFromUpstream: number;
   readonly fallbacks: number;
   readonly forwardedServed: number;
+  /** Manifests by digest the owner answered, and those the upstream answered instead. */
+  readonly manifestPeerHits: number;
+  readonly manifestFallbacks: number;
 }
 
 /** The cluster's metrics, on the Metrics registry (zero-valued series from the start, for rate() and ratios). */
@@ -85,6 +88,8 @@ export class ClusterMetrics implements ClusterObserver {
       bytesFromUpstream: await count(this.blobBytesTotal, 'from', 'upstream'),
       fallbacks: await count(this.fallbacks),
       forwardedServed: await count(this.forwarded, 'outcome', 'ok'),
+      manifestPeerHits: await count(this.manifestFetches, 'outcome', 'hit'),
+      manifestFallbacks: (await count(this.manifestFetches)) - (await count(this.manifestFetches, 'outcome', 'hit')),
     };
   }
 }

@@ -8,6 +8,7 @@ import { buildIndex, quickImage, sha256, type Image } from '../fixtures/images.j
 import { startTestRegistry, type TestRegistry } from '../fixtures/test-registry.js';
 import { errorCode, request } from '../fixtures/http.js';
 import type { TestMirror } from '../fixtures/mirror.js';
+import type { StatusSnapshot } from '../../src/observability/index.js';
 import { redisTools, sharedRedisUrl, uniqueNamespace } from '../fixtures/redis.js';
 
 // Replicas fetch a manifest by digest from the replica that owns the digest: the upstream sees one
@@ -63,6 +64,9 @@ t.test('a tag pulled through three replicas on one Redis: one upstream request f
   t.equal(hits, 6, 'each manifest was asked of its owner by the two other replicas');
   const forwarded = await Promise.all(replicas.map((r) => clusterCount(r, 'forwardedManifests', 'ok')));
   t.equal(forwarded.reduce((n, v) => n + v, 0), 6, 'and the owners answered them');
+
+  const api = JSON.parse((await request(`${replicas[0]!.url}/api/status`)).body.toString()) as StatusSnapshot;
+  t.same([api.cluster?.manifestPeerHits, api.cluster?.manifestFallbacks], [await clusterCount(replicas[0]!, 'manifestFetches', 'hit'), 0], '/api/status counts them');
 
   // Every replica now holds every manifest: warm everywhere, no upstream or peer traffic.
   reg.resetRequests();
@@ -163,6 +167,10 @@ t.test('the internal manifest endpoint: only signed requests, never forwarded ag
   t.equal(await clusterCount(b, 'forwardedManifests', 'ok'), 0, 'B, the owner, was not asked');
   t.equal(await clusterCount(a, 'manifestFetches', 'hit'), 0, 'A asked no peer');
   t.equal(await clusterCount(a, 'forwardedManifests', 'ok'), 1, 'counted as served to a peer');
+
+  const malformed = `/_regmirror/cluster/manifests/${UP}/${digest}`;
+  const bad = await request(`${a.url}${malformed}`, { headers: { ...forwarded, authorization: peerAuthorization(CLUSTER_SECRET, malformed, Date.now()) } });
+  t.same([bad.status, errorCode(bad)], [400, 'NAME_INVALID'], 'a signed but malformed path: an OCI error');
 
   // The public route to the same manifest still goes through B, the owner.
   reg.resetRequests();
