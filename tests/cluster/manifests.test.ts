@@ -172,6 +172,11 @@ t.test('the internal manifest endpoint: only signed requests, never forwarded ag
   const bad = await request(`${a.url}${malformed}`, { headers: { ...forwarded, authorization: peerAuthorization(CLUSTER_SECRET, malformed, Date.now()) } });
   t.same([bad.status, errorCode(bad)], [400, 'NAME_INVALID'], 'a signed but malformed path: an OCI error');
 
+  const unknown = peerManifestPath(UP, parseRepositoryName(REPO), parseDigest(sha256('not a manifest upstream holds')));
+  const missing = await request(`${a.url}${unknown}`, { headers: { ...forwarded, authorization: peerAuthorization(CLUSTER_SECRET, unknown, Date.now()) } });
+  t.same([missing.status, errorCode(missing)], [404, 'MANIFEST_UNKNOWN'], "the upstream's 404, passed on");
+  t.equal(await clusterCount(a, 'forwardedManifests', 'error'), 1, 'counted as an error');
+
   // The public route to the same manifest still goes through B, the owner.
   reg.resetRequests();
   const other = imageOwnedBy(reg, replicas, b);
