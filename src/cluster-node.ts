@@ -1,9 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClusterConfig, Config } from './config/index.js';
-import { Membership, PeerClient, PeerRouting, type ClusterObserver } from './cluster/index.js';
+import { Membership, PeerClient, PeerManifests, PeerRouting, type ClusterObserver } from './cluster/index.js';
 import { PeerEndpoint } from './http/index.js';
-import type { Mirror } from './mirror/index.js';
+import type { BlobRouting, ManifestRouting, Mirror } from './mirror/index.js';
 import { errorSummary, type Logger } from './observability/index.js';
 
 interface ClusterDeps {
@@ -15,12 +15,12 @@ interface ClusterDeps {
 
 /**
  * `cluster`, composed: the member list and its probes, the routing the mirror fetches missing blobs
- * through, and the internal endpoint peers fetch from. Built with the App (no I/O); start() needs
+ * and manifests through, and the internal endpoint peers fetch from. Built with the App (no I/O); start() needs
  * the bound address, since this replica's own URL may be derived from it.
  */
 export class ClusterNode {
   readonly membership: Membership;
-  readonly routing: PeerRouting;
+  readonly routing: BlobRouting & ManifestRouting;
   readonly #client: PeerClient;
 
   private constructor(
@@ -39,7 +39,14 @@ export class ClusterNode {
       now,
       log: (fields, message) => logger.info(fields, message),
     });
-    this.routing = new PeerRouting({ membership: this.membership, client: this.#client, observer: deps.observer, log: (level, fields, message) => logger[level](fields, message), now });
+    const log = (level: 'warn' | 'info', fields: Record<string, unknown>, message: string) => logger[level](fields, message);
+    const blobs = new PeerRouting({ membership: this.membership, client: this.#client, observer: deps.observer, log, now });
+    const manifests = new PeerManifests({ membership: this.membership, client: this.#client, observer: deps.observer, log });
+    this.routing = {
+      route: (ref, digest, upstream) => blobs.route(ref, digest, upstream),
+      clustered: () => manifests.clustered(),
+      routeManifest: (ref, digest) => manifests.routeManifest(ref, digest),
+    };
   }
 
   static from(config: Config, deps: Omit<ClusterDeps, 'https'>): ClusterNode | undefined {
@@ -54,7 +61,7 @@ export class ClusterNode {
   }
 
   endpoint(mirror: Mirror, upstreams: Iterable<string>): PeerEndpoint {
-    return new PeerEndpoint({ secret: this.config.secret, blobs: mirror, upstreams: new Set(upstreams), observer: this.deps.observer, now: this.deps.now });
+    return new PeerEndpoint({ secret: this.config.secret, blobs: mirror, manifests: mirror, upstreams: new Set(upstreams), observer: this.deps.observer, now: this.deps.now });
   }
 
   /** Once listening: `self` from POD_IP and the bound port unless configured, then the first probe round. */

@@ -7,6 +7,9 @@ import { OciError, parseDigest, parseRepositoryName, type Digest, type Repositor
  */
 export const PEER_BLOB_PREFIX = '/_regmirror/cluster/blobs/';
 
+/** The same, for a manifest by digest: the owner answers its bytes and media type. */
+export const PEER_MANIFEST_PREFIX = '/_regmirror/cluster/manifests/';
+
 /** Set on every internal request (the asking replica's URL): it was forwarded once, and is never forwarded again. */
 export const FORWARDED_HEADER = 'x-regmirror-forwarded';
 
@@ -17,17 +20,23 @@ export function peerBlobPath(upstream: string, name: RepositoryName, digest: Dig
   return `${PEER_BLOB_PREFIX}${encodeURIComponent(upstream)}/${name}/${digest}`;
 }
 
-/** `<upstream>/<repository>/<digest>` after the prefix; OCI errors for a malformed name or digest. */
-export function parsePeerBlobPath(path: string): { upstream: string; name: RepositoryName; digest: Digest } {
-  const parts = path.slice(PEER_BLOB_PREFIX.length).split('/');
-  if (!path.startsWith(PEER_BLOB_PREFIX) || parts.length < 3) throw new OciError('NAME_INVALID', 'expected /_regmirror/cluster/blobs/<upstream>/<repository>/<digest>');
+export function peerManifestPath(upstream: string, name: RepositoryName, digest: Digest): string {
+  return `${PEER_MANIFEST_PREFIX}${encodeURIComponent(upstream)}/${name}/${digest}`;
+}
+
+/** What an internal path asks for: `<upstream>/<repository>/<digest>` after either prefix; OCI errors for a malformed one. */
+export function parsePeerPath(path: string): { kind: 'blob' | 'manifest'; upstream: string; name: RepositoryName; digest: Digest } {
+  const prefix = path.startsWith(PEER_MANIFEST_PREFIX) ? PEER_MANIFEST_PREFIX : PEER_BLOB_PREFIX;
+  const parts = path.slice(prefix.length).split('/');
+  if (!path.startsWith(prefix) || parts.length < 3) throw new OciError('NAME_INVALID', 'expected /_regmirror/cluster/<blobs|manifests>/<upstream>/<repository>/<digest>');
   let upstream: string;
   try {
     upstream = decodeURIComponent(parts[0]!);
   } catch {
     throw new OciError('NAME_INVALID', 'the upstream name is not valid');
   }
-  return { upstream, name: parseRepositoryName(parts.slice(1, -1).join('/')), digest: parseDigest(parts.at(-1)!) };
+  const kind = prefix === PEER_MANIFEST_PREFIX ? 'manifest' : 'blob';
+  return { kind, upstream, name: parseRepositoryName(parts.slice(1, -1).join('/')), digest: parseDigest(parts.at(-1)!) };
 }
 
 /**

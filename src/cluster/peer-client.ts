@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
-import { Agent, request } from 'undici';
-import type { Digest } from '../oci/index.js';
-import type { RepoRef } from '../mirror/index.js';
-import { FORWARDED_HEADER, peerAuthorization, peerBlobPath } from './peer-auth.js';
+import { Agent, request, type Dispatcher } from 'undici';
+import { MAX_MANIFEST_BYTES, type Digest } from '../oci/index.js';
+import type { PeerManifest, RepoRef } from '../mirror/index.js';
+import { FORWARDED_HEADER, peerAuthorization, peerBlobPath, peerManifestPath } from './peer-auth.js';
 
 /** A peer that answered, but not with the blob (its status), as opposed to one that could not be reached. */
 export class PeerRefused extends Error {
@@ -36,7 +36,30 @@ export class PeerClient {
 
   /** The owner's stream of the blob; rejects with PeerRefused for any answer but 200, or the connection's error. */
   async blob(owner: string, ref: RepoRef, digest: Digest): Promise<{ size: number | undefined; body: Readable }> {
-    const path = peerBlobPath(ref.upstream, ref.name, digest);
+    const res = await this.#get(owner, peerBlobPath(ref.upstream, ref.name, digest));
+    const length = Number(res.headers['content-length']);
+    return { size: Number.isSafeInteger(length) ? length : undefined, body: res.body };
+  }
+
+  /** The owner's copy of a manifest, unverified; PeerRefused for an answer but 200 or one larger than any manifest may be. */
+  async manifest(owner: string, ref: RepoRef, digest: Digest): Promise<PeerManifest> {
+    const res = await this.#get(owner, peerManifestPath(ref.upstream, ref.name, digest));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_MANIFEST_BYTES) {
+        res.body.destroy();
+        throw new PeerRefused(413);
+      }
+      chunks.push(chunk);
+    }
+    const type = res.headers['content-type'];
+    return { bytes: Buffer.concat(chunks), mediaType: (typeof type === 'string' ? type : '').split(';', 1)[0]!.trim() };
+  }
+
+  /** A signed GET of an internal path; rejects with PeerRefused for any answer but 200. */
+  async #get(owner: string, path: string): Promise<Dispatcher.ResponseData> {
     const res = await request(`${owner}${path}`, {
       dispatcher: this.#agent,
       headers: { authorization: peerAuthorization(this.options.secret, path, this.#now()), [FORWARDED_HEADER]: this.options.self() ?? 'unknown' },
@@ -45,8 +68,7 @@ export class PeerClient {
       res.body.resume();
       throw new PeerRefused(res.statusCode);
     }
-    const length = Number(res.headers['content-length']);
-    return { size: Number.isSafeInteger(length) ? length : undefined, body: res.body };
+    return res;
   }
 
   /** Resolves when the peer's /readyz answers 200 within the probe timeout. */

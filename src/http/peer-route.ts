@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FORWARDED_HEADER, parsePeerBlobPath, PEER_BLOB_PREFIX, verifyPeerAuthorization, type ClusterObserver } from '../cluster/index.js';
-import type { BlobReply, RepoRef } from '../mirror/index.js';
+import { FORWARDED_HEADER, parsePeerPath, PEER_BLOB_PREFIX, PEER_MANIFEST_PREFIX, verifyPeerAuthorization, type ClusterObserver } from '../cluster/index.js';
+import type { BlobReply, ManifestReply, RepoRef } from '../mirror/index.js';
 import { OciError, type Digest } from '../oci/index.js';
 import type { RequestNote } from './handlers.js';
 import { bodyStarted, sendBody } from './send-body.js';
@@ -10,14 +10,16 @@ export interface PeerEndpointOptions {
   readonly secret: string;
   /** The mirror's blob path for a request a peer forwarded: from the cache, or one upstream download, never another peer. */
   readonly blobs: { forwardedBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobReply> };
+  /** The same for a manifest by digest: from the store, or one coalesced upstream GET, never another peer. */
+  readonly manifests: { forwardedManifest(ref: RepoRef, digest: Digest): Promise<ManifestReply> };
   readonly upstreams: ReadonlySet<string>;
-  readonly observer: Pick<ClusterObserver, 'forwardedServed'>;
+  readonly observer: Pick<ClusterObserver, 'forwardedServed' | 'forwardedManifest'>;
   readonly now?: () => number;
 }
 
 /**
- * `GET /_regmirror/cluster/blobs/<upstream>/<repository>/<digest>`: a replica asks the owner of a
- * digest for its bytes. Answered before the registry routes, so neither the read policy nor the
+ * `GET /_regmirror/cluster/blobs/<upstream>/<repository>/<digest>` (and `.../manifests/...`): a
+ * replica asks the owner of a digest for its bytes. Answered before the registry routes, so neither the read policy nor the
  * policy gate applies, and nothing is answered (not even whether the path is well formed) before
  * the signature checked out: the asking replica already applied both to its own client.
  */
@@ -29,7 +31,7 @@ export class PeerEndpoint {
   }
 
   matches(url: string | undefined): boolean {
-    return (url ?? '').startsWith(PEER_BLOB_PREFIX);
+    return (url ?? '').startsWith(PEER_BLOB_PREFIX) || (url ?? '').startsWith(PEER_MANIFEST_PREFIX);
   }
 
   async serve(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, note: RequestNote): Promise<void> {
@@ -40,8 +42,9 @@ export class PeerEndpoint {
     // The signature proves a replica sent it: the header only tells the log who did.
     if (req.headers[FORWARDED_HEADER] === undefined) throw new OciError('UNSUPPORTED', `internal requests carry ${FORWARDED_HEADER}`, { status: 400 });
     if (req.method !== 'GET') throw new OciError('UNSUPPORTED', 'only GET', { status: 405 });
-    const { upstream, name, digest } = parsePeerBlobPath(path);
+    const { kind, upstream, name, digest } = parsePeerPath(path);
     if (!this.options.upstreams.has(upstream)) throw new OciError('NAME_UNKNOWN', `no upstream named ${upstream} here: the replicas' configs differ`);
+    if (kind === 'manifest') return this.#manifest({ upstream, name }, digest, res, note);
     try {
       const reply = await this.options.blobs.forwardedBlob({ upstream, name }, digest, signal);
       // No range was asked for, so the reply is the whole body.
@@ -55,6 +58,21 @@ export class PeerEndpoint {
       this.options.observer.forwardedServed('ok');
     } catch (err) {
       this.options.observer.forwardedServed('error');
+      throw err;
+    }
+  }
+
+  async #manifest(ref: RepoRef, digest: Digest, res: ServerResponse, note: RequestNote): Promise<void> {
+    try {
+      const reply = await this.options.manifests.forwardedManifest(ref, digest);
+      // That digest's exact bytes, verified when stored; the asking replica verifies them again.
+      note.source = reply.source;
+      note.bytes = reply.size;
+      res.writeHead(200, { 'content-type': reply.mediaType, 'content-length': reply.size, 'docker-content-digest': reply.digest });
+      res.end(reply.bytes);
+      this.options.observer.forwardedManifest('ok');
+    } catch (err) {
+      this.options.observer.forwardedManifest('error');
       throw err;
     }
   }

@@ -36,7 +36,8 @@ window.regmirrorCluster = function (c) {
   $('cluster-section').hidden = !c;
   if (!c) return;
   $('cluster-traffic').textContent = 'from peers ' + fmt.bytes(c.bytesFromPeers) + ' · from upstream ' + fmt.bytes(c.bytesFromUpstream) +
-    ' · peer hits ' + c.peerHits + ' · misses ' + c.peerMisses + ' · fallbacks ' + c.fallbacks + ' · served to peers ' + c.forwardedServed;
+    ' · peer hits ' + c.peerHits + ' · misses ' + c.peerMisses + ' · fallbacks ' + c.fallbacks + ' · served to peers ' + c.forwardedServed +
+    ' · manifests from peers ' + c.manifestPeerHits + ' (fallbacks ' + c.manifestFallbacks + ')';
   const body = fill('cluster', c.members, 'no members');
   for (const m of c.members) {
     const r = body.insertRow(); r.dataset.member = m.url;

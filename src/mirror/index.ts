@@ -11,3 +11,4 @@ export { ManifestReferences, type ManifestReferencesOptions, type ReferenceSink 
 export { Ingest, type IngestOptions, type TagOrigin, type TagTarget } from './ingest.js';
 export { pump } from './blob-download.js';
 export { upstreamBlobSource, readableOver, type BlobRouting, type BlobSource, type OpenedBlob } from './blob-source.js';
+export type { ManifestRouting, PeerManifest } from './manifest-routing.js';

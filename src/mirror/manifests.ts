@@ -11,11 +11,13 @@ import {
   type Reference,
   type Tag,
 } from '../oci/index.js';
-import { DigestMismatchError, type TagRecord } from '../storage/index.js';
+import { DigestMismatchError } from '../storage/index.js';
 import { UpstreamError, type ManifestResponse } from '../upstream/index.js';
 import { errorSummary } from '../observability/index.js';
 import { Coalescer, type Leases } from '../concurrency/index.js';
 import type { TagOrigin } from './ingest.js';
+import type { ManifestRouting, PeerManifest } from './manifest-routing.js';
+import { touchTag } from './tag-touch.js';
 import { throwRemembered, tracked, type NotFoundMemory } from './not-found.js';
 import type { RepoRef, ServiceDeps, Source } from './types.js';
 
@@ -40,6 +42,8 @@ interface Deps extends ServiceDeps {
   readonly notFound?: NotFoundMemory;
   /** Replicas sharing the metadata (Redis) resolve a tag one at a time through these (MirrorOptions.leases). */
   readonly leases?: Leases;
+  /** With replicas (src/cluster): a manifest missing here by digest is asked of the replica that owns it. */
+  readonly routing?: Partial<ManifestRouting>;
 }
 
 interface Entry {
@@ -57,8 +61,6 @@ interface Answer extends Entry {
 interface Fetched extends Entry {
   readonly kept: boolean;
 }
-
-const PULL_TOUCH_MS = 60_000;
 
 /**
  * How long one replica may take to resolve a tag (a HEAD, perhaps a GET) before another may: a
@@ -86,15 +88,15 @@ export class ManifestService {
    * No client AbortSignal reaches upstream from here: fetches are shared by concurrent clients and a
    * manifest is small, so one client leaving must not fail the others (upstream timeouts bound it).
    */
-  async get(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean, origin: TagOrigin = 'client'): Promise<ManifestReply> {
+  async get(ref: RepoRef, reference: Reference, accept: readonly string[], withBody: boolean, origin: TagOrigin = 'client', forwarded = false): Promise<ManifestReply> {
     const { digest, mediaType, size, source } =
-      reference.kind === 'digest' ? await this.byDigest(ref, reference.digest, origin) : await this.byTag(ref, reference.tag, accept, origin);
-    const bytes = withBody ? await this.bytes(ref, { digest, mediaType, size }) : undefined;
+      reference.kind === 'digest' ? await this.byDigest(ref, reference.digest, origin, forwarded) : await this.byTag(ref, reference.tag, accept, origin);
+    const bytes = withBody ? await this.bytes(ref, { digest, mediaType, size }, forwarded) : undefined;
     await this.deps.served?.(ref, digest, mediaType, bytes);
     return { digest, mediaType, size, bytes, source };
   }
 
-  private async byDigest(ref: RepoRef, digest: Digest, origin: TagOrigin): Promise<Answer> {
+  private async byDigest(ref: RepoRef, digest: Digest, origin: TagOrigin, forwarded: boolean): Promise<Answer> {
     const known = await this.cached(ref, digest);
     // Scoped, a digest cached for another repository is fetched in this one's scope: upstream's
     // answer (a 404 for a digest the repository does not hold) is the authority, and a hit links it.
@@ -104,7 +106,7 @@ export class ManifestService {
     }
     this.recall(ref, digest, origin);
     this.deps.observer.cacheLookup('manifest', 'miss');
-    return this.tracked(ref, digest, () => this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES));
+    return this.tracked(ref, digest, () => this.fetchDigest(ref, digest, forwarded));
   }
 
   /** Throws upstream's remembered 404 for this reference, counted as a `negative` lookup; sync always asks upstream. */
@@ -128,7 +130,7 @@ export class ManifestService {
     if (record === undefined) {
       this.recall(ref, tag, origin);
       observer.cacheLookup('manifest', 'miss');
-      const cold = () => this.tracked(ref, tag, () => this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin));
+      const cold = () => this.tracked(ref, tag, () => this.coldTag(ref, tag, origin));
       if (this.deps.leases?.shared !== true) return cold();
       const { promise, joined } = this.fetches.run(`cold\u0000${ref.upstream}\u0000${ref.name}\u0000${tag}`, () => this.underLease(ref, tag, accept, origin, cold));
       const entry = await promise;
@@ -137,7 +139,7 @@ export class ManifestService {
     // Nothing can move an offline upstream's tag: what was imported or cached is the answer for good.
     if (now() - record.fetchedAt < ttlMs || upstreams.get(ref.upstream).offline) {
       observer.cacheLookup('manifest', 'hit');
-      await this.touch(ref, tag, record, origin);
+      await touchTag(this.deps, ref, tag, record, origin);
       return { ...record, source: 'cache' };
     }
     // A tag upstream stopped having is 404 until it returns, remembered like one never held.
@@ -163,7 +165,7 @@ export class ManifestService {
       if (err instanceof UpstreamError && err.failure !== 'not-found') {
         observer.cacheLookup('manifest', 'stale');
         logger.warn({ upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'upstream could not revalidate tag; serving the cached manifest');
-        await this.touch(ref, tag, record, origin);
+        await touchTag(this.deps, ref, tag, record, origin);
         return { ...record, source: 'stale' };
       }
       throw err;
@@ -207,7 +209,7 @@ export class ManifestService {
     if (record === undefined || this.deps.now() - record.fetchedAt >= this.deps.ttlMs) return undefined;
     // Resolved for a client that reads another media type: ask with this client's own Accept, as a local hit would.
     if (!acceptsMediaType(accept, record.mediaType)) return this.fetch(ref, { kind: 'tag', tag }, accept, false);
-    await this.touch(ref, tag, record, origin);
+    await touchTag(this.deps, ref, tag, record, origin);
     return { ...record, source: 'cache' };
   }
 
@@ -216,34 +218,40 @@ export class ManifestService {
     // Upstream just said this repository's tag points at it: the repository holds it, wherever the
     // bytes were first fetched for (a client's next GET by digest needs no upstream round trip).
     if (cached !== undefined) await this.deps.ingest.link(ref, digest, cached.size);
-    const entry = cached !== undefined ? { ...cached, kept: true, source: 'cache' as const } : await this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES);
+    const entry = cached !== undefined ? { ...cached, kept: true, source: 'cache' as const } : await this.fetchDigest(ref, digest);
     if (entry.kept) await this.deps.ingest.tag(ref, tag, entry, origin);
     return entry;
   }
 
   /**
-   * Records when a tag was last pulled by a client, or resolved by a sync run (what `cache ls` shows
-   * and `cache prune --older-than` reads), at most once per PULL_TOUCH_MS per tag and origin so a
-   * busy tag costs one metadata write a minute, not one per pull. A failed write only loses that
-   * timestamp: the pull itself goes on. An import never comes this way.
+   * A tag held nowhere. Alone: one GET by tag. With other replicas: a HEAD (which Docker Hub does
+   * not count as a pull), then the manifest by digest from its owner, so the cluster GETs each
+   * manifest once whichever replica resolved the tag.
    */
-  private async touch(ref: RepoRef, tag: Tag, record: TagRecord, origin: TagOrigin): Promise<void> {
-    const { metadata, now, logger } = this.deps;
-    const field = origin === 'sync' ? 'syncedAt' : 'pulledAt';
-    if (now() - (record[field] ?? -Infinity) < PULL_TOUCH_MS) return;
-    try {
-      await metadata.setTag(ref.upstream, ref.name, tag, { ...record, [field]: now() });
-    } catch (err) {
-      logger.debug({ upstream: ref.upstream, repository: ref.name, tag, error: errorSummary(err) }, 'recording the pull time failed');
-    }
+  private async coldTag(ref: RepoRef, tag: Tag, origin: TagOrigin): Promise<Answer> {
+    const byTag = () => this.fetch(ref, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES, true, origin);
+    if (this.deps.routing?.clustered?.() !== true) return byTag();
+    const head = await this.deps.upstreams.get(ref.upstream).headManifest(ref.name, { kind: 'tag', tag }, MANIFEST_MEDIA_TYPES);
+    return head.digest !== undefined && isDigestString(head.digest) ? this.fetchTagTarget(ref, tag, parseDigest(head.digest), origin) : byTag();
   }
 
-  /** One upstream GET per (upstream, repository, reference, accept) at a time; stores and verifies. */
-  private async fetch(ref: RepoRef, reference: Reference, accept: readonly string[], recordTag = true, origin: TagOrigin = 'client'): Promise<Fetched & Answer> {
+  /** By digest: from the replica that owns it when another does, unless a peer asked (one hop only). */
+  private fetchDigest(ref: RepoRef, digest: Digest, forwarded = false): Promise<Fetched & Answer> {
+    const peer = forwarded ? undefined : this.deps.routing?.routeManifest?.(ref, digest);
+    return this.fetch(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES, true, 'client', peer);
+  }
+
+  /**
+   * One upstream GET per (upstream, repository, reference, accept) at a time; stores and verifies.
+   * `peer`: the owner's copy is asked first (undefined when it could not answer right). A peer's
+   * request never joins a fetch that waits on a peer: replicas that disagree on the owner for a
+   * moment would wait on each other.
+   */
+  private async fetch(ref: RepoRef, reference: Reference, accept: readonly string[], recordTag = true, origin: TagOrigin = 'client', peer?: () => Promise<PeerManifest | undefined>): Promise<Fetched & Answer> {
     const refString = reference.kind === 'tag' ? reference.tag : reference.digest;
-    const key = `get\u0000${ref.upstream}\u0000${ref.name}\u0000${refString}\u0000${accept.join(',')}`;
+    const key = `get\u0000${ref.upstream}\u0000${ref.name}\u0000${refString}\u0000${accept.join(',')}${peer === undefined ? '' : '\u0000peer'}`;
     const { promise, joined } = this.gets.run(key, async () => {
-      const response = await this.deps.upstreams.get(ref.upstream).getManifest(ref.name, reference, accept);
+      const response = (await peer?.()) ?? (await this.deps.upstreams.get(ref.upstream).getManifest(ref.name, reference, accept));
       const fetched = await this.store(ref, response, reference.kind === 'digest' ? reference.digest : undefined);
       if (reference.kind === 'tag' && recordTag && fetched.kept) await this.deps.ingest.tag(ref, reference.tag, fetched, origin);
       return fetched;
@@ -255,7 +263,7 @@ export class ManifestService {
    * Verifies and stores upstream's exact bytes; the digest served is always one we checked or
    * computed. Bytes the store would not keep now are served from memory and recorded nowhere.
    */
-  private async store(ref: RepoRef, response: ManifestResponse, expected: Digest | undefined): Promise<Fetched> {
+  private async store(ref: RepoRef, response: PeerManifest & Partial<Pick<ManifestResponse, 'digestHeader'>>, expected: Digest | undefined): Promise<Fetched> {
     const { bytes } = response;
     const header = response.digestHeader !== undefined && isDigestString(response.digestHeader) ? parseDigest(response.digestHeader) : undefined;
     const claimed = expected ?? header;
@@ -324,11 +332,11 @@ export class ManifestService {
     return bytes;
   }
 
-  private async bytes(ref: RepoRef, entry: Entry): Promise<Buffer> {
+  private async bytes(ref: RepoRef, entry: Entry, forwarded: boolean): Promise<Buffer> {
     const bytes = await this.stored(entry.digest);
     if (bytes !== undefined) return bytes;
-    // Metadata outlived the file (evicted or removed by hand): fetch it again by digest.
-    await this.fetch(ref, { kind: 'digest', digest: entry.digest }, MANIFEST_MEDIA_TYPES);
+    // Metadata outlived the file (evicted, removed by hand, or written by another replica sharing it): fetch it by digest.
+    await this.fetchDigest(ref, entry.digest, forwarded);
     const again = this.memory.get(entry.digest);
     if (again === undefined) throw new OciError('MANIFEST_UNKNOWN', `manifest ${entry.digest} is not available`);
     return again;

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import { nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, type PageQuery, type Reference, type RepositoryName, type Tag } from '../oci/index.js';
+import { MANIFEST_MEDIA_TYPES, nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, type PageQuery, type Reference, type RepositoryName, type Tag } from '../oci/index.js';
 import type { BlobStore } from '../storage/index.js';
 import type { Leases } from '../concurrency/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
 import { upstreamBlobSource, type BlobRouting } from './blob-source.js';
+import type { ManifestRouting } from './manifest-routing.js';
 import { Ingest, type TagOrigin } from './ingest.js';
 import { ManifestService, type ManifestReply } from './manifests.js';
 import { NotFoundMemory } from './not-found.js';
@@ -35,8 +36,8 @@ export interface MirrorOptions {
   readonly repositoryScoped?: boolean;
   /** How long each upstream's 404s are remembered (`upstreams.<name>.notFoundTTL`); default none. */
   readonly notFoundTTLms?: (upstream: string) => number;
-  /** With replicas (src/cluster): a missing blob is fetched from the replica that owns its digest. */
-  readonly routing?: BlobRouting;
+  /** With replicas (src/cluster): a missing blob, or manifest by digest, is fetched from the replica that owns its digest. */
+  readonly routing?: BlobRouting & Partial<ManifestRouting>;
   /**
    * Leases on the metadata backend (MetadataStore.leases): replicas sharing a Redis resolve each
    * tag one at a time, so the upstream sees one HEAD per tag per TTL for the whole cluster.
@@ -84,6 +85,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
       repositoryScoped,
       notFound,
       leases: options.leases,
+      routing: options.routing,
     });
     this.referrerLists = new ReferrersService({ upstreams: this.upstreams, metadata, logger, ttlMs: options.manifestTTLms, now });
   }
@@ -104,6 +106,11 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
   /** A peer replica's request for a blob it holds this one to own: served here, fetched from upstream if need be, never from a peer. */
   forwardedBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobReply> {
     return this.blobs.get(ref, digest, undefined, signal, false, true);
+  }
+
+  /** A peer replica's request for a manifest it holds this one to own: from the store or one upstream GET, never from a peer. */
+  forwardedManifest(ref: RepoRef, digest: Digest): Promise<ManifestReply> {
+    return this.manifests.get(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES, true, 'client', true);
   }
 
   /** Resolves once the blob is verified and committed (sync's path: the same coalesced download as a pull). */

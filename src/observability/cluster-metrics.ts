@@ -1,7 +1,8 @@
 import { Counter, type Registry } from 'prom-client';
-import type { ClusterObserver, FallbackReason, MemberState } from '../cluster/index.js';
+import type { ClusterObserver, FallbackReason, ManifestFetchOutcome, MemberState } from '../cluster/index.js';
 
 const REASONS: readonly FallbackReason[] = ['unreachable', 'refused', 'broke', 'mismatch'];
+const MANIFEST_OUTCOMES: readonly ManifestFetchOutcome[] = ['hit', 'unreachable', 'refused', 'mismatch'];
 
 /** What `/api/status` says of the cluster: every member as this replica sees it, and this replica's peer traffic. */
 export interface ClusterStatus {
@@ -18,6 +19,9 @@ export interface ClusterStatus {
   readonly bytesFromUpstream: number;
   readonly fallbacks: number;
   readonly forwardedServed: number;
+  /** Manifests by digest the owner answered, and those the upstream answered instead. */
+  readonly manifestPeerHits: number;
+  readonly manifestFallbacks: number;
 }
 
 /** The cluster's metrics, on the Metrics registry (zero-valued series from the start, for rate() and ratios). */
@@ -26,6 +30,8 @@ export class ClusterMetrics implements ClusterObserver {
   readonly blobBytesTotal: Counter<string>;
   readonly fallbacks: Counter<string>;
   readonly forwarded: Counter<string>;
+  readonly manifestFetches: Counter<string>;
+  readonly forwardedManifests: Counter<string>;
 
   constructor(registry: Registry) {
     const counter = (name: string, help: string, label: string, values: readonly string[]) => {
@@ -37,6 +43,13 @@ export class ClusterMetrics implements ClusterObserver {
     this.blobBytesTotal = counter('regmirror_cluster_blob_bytes_total', 'Blob bytes downloaded by this replica, by where they came from (peer|upstream).', 'from', ['peer', 'upstream']);
     this.fallbacks = counter('regmirror_cluster_fallbacks_total', 'Blobs a peer owns that the upstream served instead, by reason (unreachable|refused|broke: mid-stream|mismatch: wrong bytes).', 'reason', REASONS);
     this.forwarded = counter('regmirror_cluster_forwarded_requests_total', "Peers' requests for blobs this replica owns, by outcome (ok|error).", 'outcome', ['ok', 'error']);
+    this.manifestFetches = counter(
+      'regmirror_cluster_manifest_fetches_total',
+      'Manifests by digest this replica does not own, asked of their owner, by outcome (hit, or why the upstream was asked instead: unreachable|refused|mismatch).',
+      'outcome',
+      MANIFEST_OUTCOMES,
+    );
+    this.forwardedManifests = counter('regmirror_cluster_forwarded_manifests_total', "Peers' requests for manifests this replica owns, by outcome (ok|error).", 'outcome', ['ok', 'error']);
   }
 
   peerFetch(outcome: 'hit' | 'miss'): void {
@@ -55,6 +68,14 @@ export class ClusterMetrics implements ClusterObserver {
     this.forwarded.labels(outcome).inc();
   }
 
+  manifestFetch(outcome: ManifestFetchOutcome): void {
+    this.manifestFetches.labels(outcome).inc();
+  }
+
+  forwardedManifest(outcome: 'ok' | 'error'): void {
+    this.forwardedManifests.labels(outcome).inc();
+  }
+
   async status(members: readonly MemberState[]): Promise<ClusterStatus> {
     const count = async (c: Counter<string>, label?: string, value?: string) =>
       (await c.get()).values.filter((v) => label === undefined || v.labels[label] === value).reduce((n, v) => n + v.value, 0);
@@ -67,6 +88,8 @@ export class ClusterMetrics implements ClusterObserver {
       bytesFromUpstream: await count(this.blobBytesTotal, 'from', 'upstream'),
       fallbacks: await count(this.fallbacks),
       forwardedServed: await count(this.forwarded, 'outcome', 'ok'),
+      manifestPeerHits: await count(this.manifestFetches, 'outcome', 'hit'),
+      manifestFallbacks: (await count(this.manifestFetches)) - (await count(this.manifestFetches, 'outcome', 'hit')),
     };
   }
 }
