@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { benchRun } from './lib/run.mjs';
+import { benchRun, exitWhenDone } from './lib/run.mjs';
 import { MANIFEST_ACCEPT, toolVersion, wrk } from './lib/clients.mjs';
 import { cpuSeconds, startDistribution, startRegmirror, stopProcess } from './lib/procs.mjs';
 import { pushImage, randomBlobFile } from './lib/seed.mjs';
@@ -191,10 +191,4 @@ async function report({ loadStart, loadEnd, manifest, issuance }) {
   return lines.join('\n');
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    log(`failed: ${err.stack ?? err}`);
-    process.exit(1);
-  },
-);
+exitWhenDone(main(), log);

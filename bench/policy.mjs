@@ -10,7 +10,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchRun } from './lib/run.mjs';
+import { benchRun, exitWhenDone } from './lib/run.mjs';
 import { median } from './lib/report.mjs';
 import { MANIFEST_ACCEPT, toolVersion, wrk } from './lib/clients.mjs';
 import { cpuSeconds, startDistribution, startRegmirror, stopProcess } from './lib/procs.mjs';
@@ -99,10 +99,4 @@ async function main() {
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    log(`failed: ${err.stack ?? err}`);
-    process.exit(1);
-  },
-);
+exitWhenDone(main(), log);

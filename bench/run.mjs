@@ -1,5 +1,7 @@
 // npm run bench [-- --quick] [--reps N] [--out FILE] [--keep] [--profile] [--node-arg=FLAG ...]
 // regmirror side by side with distribution in proxy mode. Writes BENCHMARKS.md (full runs).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -251,6 +253,14 @@ async function main() {
     log(`wrote ${outFile}`);
   }
   if (opts.keep || opts.profile) log(`kept ${work}${opts.profile ? ' (profiles in profiles/)' : ''}`);
+  // The cluster bench's harness too (its own script, bench:cluster, for the real figures).
+  if (opts.quick) await quickCluster();
+}
+
+async function quickCluster() {
+  const child = spawn(process.execPath, [join(root, 'bench/cluster.mjs'), '--quick'], { stdio: 'inherit' });
+  const [code, signal] = await once(child, 'exit');
+  if (code !== 0) throw new Error(`bench/cluster.mjs --quick exited ${code ?? signal}`);
 }
 
 /** Hand-written sections (profile evidence, bench:startup's numbers) live below this line and survive a new run. */

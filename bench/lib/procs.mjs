@@ -2,6 +2,7 @@
 // measured through /proc, and stopped by PID only.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -166,4 +167,35 @@ export async function startFileServer({ dir, file, root }) {
     logFile: join(dir, 'file-server.log'),
     ready: /listening (127\.0\.0\.1:\d+)/,
   });
+}
+
+/**
+ * `n` distinct free loopback ports, for servers that must know each other's address before they
+ * start (cluster.peers, redis-server, which cannot pick its own). Held open together so no two
+ * are the same; something else may still take one before it is used, and that start then fails.
+ */
+export async function freePorts(n) {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** A private redis-server on 127.0.0.1:`port`, no persistence, its files in `dir`. */
+export async function startRedis({ name, dir, port }) {
+  const proc = await startProcess({
+    name,
+    cmd: 'redis-server',
+    args: ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
+    logFile: join(dir, `${name}.log`),
+    ready: /(Ready) to accept connections/,
+  });
+  proc.address = `127.0.0.1:${port}`;
+  return proc;
 }

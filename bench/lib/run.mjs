@@ -21,3 +21,14 @@ export function benchRun(name, { keep = false, deadlineMinutes = 10 } = {}) {
   }, deadlineMinutes * 60_000).unref();
   return { work, log };
 }
+
+/** Exits 0 when `done` resolves; logs the failure and exits 1 when it rejects (every child stopped by the exit hook). */
+export function exitWhenDone(done, log) {
+  done.then(
+    () => process.exit(0),
+    (err) => {
+      log(`failed: ${err.stack ?? err}`);
+      process.exit(1);
+    },
+  );
+}
