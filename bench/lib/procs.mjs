@@ -88,8 +88,12 @@ export function cpuSeconds(proc) {
 // USER_HZ is 100 on every Linux architecture Node supports.
 const CLOCK_TICKS = 100;
 
-/** The CNCF distribution registry; `proxy` makes it a pull-through cache of that URL. */
-export async function startDistribution({ name, dir, storage, proxy }) {
+/**
+ * The CNCF distribution registry; `proxy` makes it a pull-through cache of that URL. `netns` runs it
+ * inside that network namespace (`ip netns exec` execs in place: the PID is the registry's), where
+ * `host` is one of the namespace's addresses.
+ */
+export async function startDistribution({ name, dir, storage, proxy, netns, host = '127.0.0.1' }) {
   const config = [
     'version: 0.1',
     'log:',
@@ -102,19 +106,20 @@ export async function startDistribution({ name, dir, storage, proxy }) {
     '  delete:',
     '    enabled: true',
     'http:',
-    '  addr: 127.0.0.1:0',
+    `  addr: ${host}:0`,
     '  secret: regmirror-bench',
     ...(proxy ? ['proxy:', `  remoteurl: ${proxy}`] : []),
     '',
   ].join('\n');
   const configFile = join(dir, `${name}.yml`);
   writeFileSync(configFile, config);
+  const cmd = ['docker-registry', 'serve', configFile];
   return startProcess({
     name,
-    cmd: 'docker-registry',
-    args: ['serve', configFile],
+    cmd: netns ? 'ip' : cmd[0],
+    args: netns ? ['netns', 'exec', netns, ...cmd] : cmd.slice(1),
     logFile: join(dir, `${name}.log`),
-    ready: /listening on (127\.0\.0\.1:\d+)/,
+    ready: new RegExp(`listening on (${host.replaceAll('.', '\\.')}:\\d+)`),
   });
 }
 
