@@ -1,18 +1,20 @@
-// npm run bench:wan [-- --quick] [--reps N] [--size MiB] [--rate 1gbit] [--keep]   (as root)
+// npm run bench:wan [-- --quick] [--reps N] [--size MiB] [--rate 1gbit] [--profile] [--keep]   (as root)
 // The WAN-shaped case of issue 21: the upstream (a distribution registry seeded through the push
 // API) in its own network namespace behind a veth pair with a tc tbf rate limit, so the link, not
 // the CPU, is what a cold pull waits for. Cold blob (curl) and cold image pull (skopeo), each on
 // fresh empty storage, three ways in one run (order rotated every repetition): directly from the
 // upstream over the link, through regmirror (dist/, the `npm start` flags) and through the
-// reference (distribution in proxy mode). Prints a markdown table of medians and ratios.
+// reference (distribution in proxy mode). Prints a markdown table of medians and ratios; with
+// --profile, regmirror runs under --cpu-prof and a summary of its cold-blob profiles follows.
 // Without permission to create a network namespace it prints one line and exits 0.
-import { mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { curlGet, skopeoCopy, skopeoEnv, toolVersion } from './lib/clients.mjs';
-import { cpuSeconds, startDistribution, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
+import { cpuSeconds, schedSeconds, startDistribution, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
 import { median } from './lib/report.mjs';
 import { benchRun, exitWhenDone } from './lib/run.mjs';
 import { makeLayers, pushImage } from './lib/seed.mjs';
@@ -27,6 +29,7 @@ const { values: opts } = parseArgs({
     reps: { type: 'string' },
     size: { type: 'string' },
     rate: { type: 'string', default: '1gbit' },
+    profile: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -89,27 +92,31 @@ async function main() {
   async function coldRun(sys, body) {
     let s = { address: upstream.address, base: upstreamUrl };
     let storage;
+    const name = `${sys}-${++instance}`;
     if (sys !== 'direct') {
-      const name = `${sys}-${++instance}`;
       storage = join(work, 'storage', name);
       mkdirSync(storage, { recursive: true });
       const proc =
         sys === 'reference'
           ? await startDistribution({ name, dir: logs, storage, proxy: upstreamUrl })
-          : await startRegmirror({ name, dir: logs, storage, upstream: upstreamUrl, root });
+          : await startRegmirror({ name, dir: logs, storage, upstream: upstreamUrl, root, nodeArgs: profileArgs(name) });
       s = { proc, address: proc.address, base: `http://${proc.address}` };
     }
     try {
       upLog.mark();
       const cpu0 = s.proc ? cpuSeconds(s.proc) : 0;
+      const sched0 = s.proc ? schedSeconds(s.proc) : undefined;
       const seconds = await body(s);
+      // Right after the client's last byte: what the server spent and waited for while it was served.
+      const sched = s.proc ? schedSeconds(s.proc) : undefined;
+      const during = (k) => (sched ? sched[k] - sched0[k] : NaN);
       // The reference goes on fetching after its client is done: that traffic is on the link too.
       if (!(await upLog.settle())) log(`warning: upstream still busy 60 s after a ${sys} run`);
       const cpu = s.proc ? cpuSeconds(s.proc) - cpu0 : NaN;
       if (s.proc) await stopProcess(s.proc);
       await upLog.settle({ quietMs: 300 });
       // One system at a time: every request in the window is this run's.
-      return { seconds, cpu, upstreamBytes: upLog.take().blobBytes };
+      return { name, seconds, cpu, wait: during('wait'), mainCpu: during('mainCpu'), mainWait: during('mainWait'), upstreamBytes: upLog.take().blobBytes };
     } finally {
       if (s.proc) await stopProcess(s.proc);
       if (storage) rmSync(storage, { recursive: true, force: true });
@@ -117,22 +124,29 @@ async function main() {
   }
 
   const series = () => Object.fromEntries(SYSTEMS.map((sys) => [sys, []]));
-  const samples = { blob: series(), blobUp: series(), blobCpu: series(), pull: series(), pullUp: series(), pullCpu: series() };
+  const samples = Object.fromEntries(['blob', 'pull'].flatMap((k) => ['', 'Up', 'Cpu', 'Wait', 'MainCpu', 'MainWait'].map((m) => [k + m, series()])));
+  const note = (k, sys, r, size) => {
+    samples[k][sys].push(r.seconds);
+    samples[`${k}Up`][sys].push(r.upstreamBytes / size);
+    samples[`${k}Cpu`][sys].push(r.cpu);
+    samples[`${k}Wait`][sys].push(r.wait);
+    // A Go program's first thread is one of many running goroutines: only Node's main thread means something alone.
+    samples[`${k}MainCpu`][sys].push(sys === 'regmirror' ? r.mainCpu : NaN);
+    samples[`${k}MainWait`][sys].push(sys === 'regmirror' ? r.mainWait : NaN);
+  };
+  const blobRuns = new Set();
   for (let rep = 0; rep < config.reps; rep++) {
     for (const sys of order(rep)) {
       const r = await coldRun(sys, async (s) => (await curlGet(s.base + bigPath, config.bigSize)).seconds);
-      samples.blob[sys].push(r.seconds);
-      samples.blobUp[sys].push(r.upstreamBytes / config.bigSize);
-      samples.blobCpu[sys].push(r.cpu);
+      blobRuns.add(r.name);
+      note('blob', sys, r, config.bigSize);
       log(`cold blob rep ${rep} ${sys}: ${r.seconds.toFixed(3)} s, upstream ${(r.upstreamBytes / config.bigSize).toFixed(2)}× the blob`);
     }
   }
   for (let rep = 0; rep < config.reps; rep++) {
     for (const sys of order(rep)) {
       const r = await coldRun(sys, async (s) => (await skopeoCopy(skopeo, s.address, 'library/bench-multi:1')).seconds);
-      samples.pull[sys].push(r.seconds);
-      samples.pullUp[sys].push(r.upstreamBytes / imageBytes);
-      samples.pullCpu[sys].push(r.cpu);
+      note('pull', sys, r, imageBytes);
       log(`cold image pull rep ${rep} ${sys}: ${r.seconds.toFixed(3)} s, upstream ${(r.upstreamBytes / imageBytes).toFixed(2)}× the image`);
     }
   }
@@ -146,6 +160,7 @@ async function main() {
   process.stdout.write(
     `${report(samples, { loadStart, loadEnd: loadavg(), minutes: (Date.now() - t0) / 60_000, imageBytes, blobs: multi.blobs.length, versions, sent0, sent })}\n`,
   );
+  if (opts.profile) process.stdout.write(`\nregmirror's CPU profiles of the cold-blob runs:\n${profileSummary(blobRuns)}`);
 }
 
 function report(samples, { loadStart, loadEnd, minutes, imageBytes, blobs, versions, sent0, sent }) {
@@ -172,12 +187,21 @@ function report(samples, { loadStart, loadEnd, minutes, imageBytes, blobs, versi
   timeRow('cold blob, curl (wall s)', 'blob');
   plainRow('cold blob: upstream bytes ÷ blob size', 'blobUp', x);
   plainRow('cold blob: server CPU (s, until the upstream went quiet)', 'blobCpu', (v) => f(v, 2));
+  plainRow('cold blob: server run-queue wait, all threads, during the GET (s)', 'blobWait', (v) => f(v, 2));
+  plainRow('cold blob: main thread CPU during the GET (s)', 'blobMainCpu', (v) => f(v, 2));
+  plainRow('cold blob: main thread run-queue wait during the GET (s)', 'blobMainWait', (v) => f(v, 2));
   timeRow('cold image pull, skopeo (wall s)', 'pull');
   plainRow('cold image pull: upstream bytes ÷ image size', 'pullUp', x);
   plainRow('cold image pull: server CPU (s)', 'pullCpu', (v) => f(v, 2));
+  plainRow('cold image pull: server run-queue wait, all threads (s)', 'pullWait', (v) => f(v, 2));
+  plainRow('cold image pull: main thread CPU (s)', 'pullMainCpu', (v) => f(v, 2));
+  plainRow('cold image pull: main thread run-queue wait (s)', 'pullMainWait', (v) => f(v, 2));
   lines.push('', '| series | system | samples (run order) |', '|---|---|---|');
   for (const [key, bySys] of Object.entries(samples)) {
-    for (const sys of SYSTEMS) lines.push(`| ${key} | ${sys} | ${bySys[sys].map((v) => f(v, key.endsWith('Up') ? 2 : 3)).join(', ')} |`);
+    for (const sys of SYSTEMS) {
+      if (bySys[sys].every((v) => Number.isNaN(v))) continue;
+      lines.push(`| ${key} | ${sys} | ${bySys[sys].map((v) => f(v, key.endsWith('Up') ? 2 : 3)).join(', ')} |`);
+    }
   }
   if (sent0 && sent) {
     lines.push(
@@ -187,6 +211,21 @@ function report(samples, { loadStart, loadEnd, minutes, imageBytes, blobs, versi
     );
   }
   return lines.join('\n');
+}
+
+const profiles = join(work, 'profiles');
+/** `node --cpu-prof` for regmirror with --profile: one profile per cold run, written when it stops. */
+function profileArgs(name) {
+  return opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+}
+
+/** The summary of regmirror's profiles of the cold-blob runs. */
+function profileSummary(blobRuns) {
+  const files = (existsSync(profiles) ? readdirSync(profiles) : [])
+    .filter((f) => blobRuns.has(f.replace(/\.cpuprofile$/, '')))
+    .map((f) => join(profiles, f));
+  if (files.length === 0) return 'no profile written (regmirror did not exit cleanly on SIGTERM)';
+  return execFileSync(process.execPath, [join(root, 'bench/profile-summary.mjs'), ...files, '--top', '15'], { encoding: 'utf8' });
 }
 
 /** A tc rate (`1gbit`, `500mbit`) in bits per second; tc's k/m/g are powers of 1000 for bit rates. */

@@ -1,7 +1,7 @@
 // Servers under test as real child processes: started, awaited until they print their address,
 // measured through /proc, and stopped by PID only.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -87,6 +87,28 @@ export function cpuSeconds(proc) {
 }
 // USER_HZ is 100 on every Linux architecture Node supports.
 const CLOCK_TICKS = 100;
+
+/**
+ * Seconds on a CPU and seconds runnable but waiting for one (the run queue), from schedstat, of the
+ * main thread and of every thread now alive: on a loaded machine the wait is the time other
+ * processes took, which CPU seconds do not show.
+ */
+export function schedSeconds(proc) {
+  const read = (tid) => readFileSync(`/proc/${proc.pid}/task/${tid}/schedstat`, 'utf8').split(' ').map((n) => Number(n) / 1e9);
+  const [mainCpu, mainWait] = read(proc.pid);
+  let cpu = 0;
+  let wait = 0;
+  for (const tid of readdirSync(`/proc/${proc.pid}/task`)) {
+    try {
+      const [c, w] = read(tid);
+      cpu += c;
+      wait += w;
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return { mainCpu, mainWait, cpu, wait };
+}
 
 /**
  * The CNCF distribution registry; `proxy` makes it a pull-through cache of that URL. `netns` runs it
