@@ -8,7 +8,7 @@
 // --profile, regmirror runs under --cpu-prof and a summary of its cold-blob profiles follows.
 // Without permission to create a network namespace it prints one line and exits 0.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,7 +106,9 @@ async function main() {
       upLog.mark();
       const cpu0 = s.proc ? cpuSeconds(s.proc) : 0;
       const sched0 = s.proc ? schedSeconds(s.proc) : undefined;
+      const client0 = reapedChildrenCpu();
       const seconds = await body(s);
+      const client = reapedChildrenCpu() - client0;
       // Right after the client's last byte: what the server spent and waited for while it was served.
       const sched = s.proc ? schedSeconds(s.proc) : undefined;
       const during = (k) => (sched ? sched[k] - sched0[k] : NaN);
@@ -116,7 +118,7 @@ async function main() {
       if (s.proc) await stopProcess(s.proc);
       await upLog.settle({ quietMs: 300 });
       // One system at a time: every request in the window is this run's.
-      return { name, seconds, cpu, wait: during('wait'), mainCpu: during('mainCpu'), mainWait: during('mainWait'), upstreamBytes: upLog.take().blobBytes };
+      return { name, seconds, cpu, client, wait: during('wait'), mainCpu: during('mainCpu'), mainWait: during('mainWait'), upstreamBytes: upLog.take().blobBytes };
     } finally {
       if (s.proc) await stopProcess(s.proc);
       if (storage) rmSync(storage, { recursive: true, force: true });
@@ -124,11 +126,12 @@ async function main() {
   }
 
   const series = () => Object.fromEntries(SYSTEMS.map((sys) => [sys, []]));
-  const samples = Object.fromEntries(['blob', 'pull'].flatMap((k) => ['', 'Up', 'Cpu', 'Wait', 'MainCpu', 'MainWait'].map((m) => [k + m, series()])));
+  const samples = Object.fromEntries(['blob', 'pull'].flatMap((k) => ['', 'Up', 'Cpu', 'Client', 'Wait', 'MainCpu', 'MainWait'].map((m) => [k + m, series()])));
   const note = (k, sys, r, size) => {
     samples[k][sys].push(r.seconds);
     samples[`${k}Up`][sys].push(r.upstreamBytes / size);
     samples[`${k}Cpu`][sys].push(r.cpu);
+    samples[`${k}Client`][sys].push(r.client);
     samples[`${k}Wait`][sys].push(r.wait);
     // A Go program's first thread is one of many running goroutines: only Node's main thread means something alone.
     samples[`${k}MainCpu`][sys].push(sys === 'regmirror' ? r.mainCpu : NaN);
@@ -187,12 +190,14 @@ function report(samples, { loadStart, loadEnd, minutes, imageBytes, blobs, versi
   timeRow('cold blob, curl (wall s)', 'blob');
   plainRow('cold blob: upstream bytes ÷ blob size', 'blobUp', x);
   plainRow('cold blob: server CPU (s, until the upstream went quiet)', 'blobCpu', (v) => f(v, 2));
+  plainRow('cold blob: client CPU, curl (s)', 'blobClient', (v) => f(v, 2));
   plainRow('cold blob: server run-queue wait, all threads, during the GET (s)', 'blobWait', (v) => f(v, 2));
   plainRow('cold blob: main thread CPU during the GET (s)', 'blobMainCpu', (v) => f(v, 2));
   plainRow('cold blob: main thread run-queue wait during the GET (s)', 'blobMainWait', (v) => f(v, 2));
   timeRow('cold image pull, skopeo (wall s)', 'pull');
   plainRow('cold image pull: upstream bytes ÷ image size', 'pullUp', x);
   plainRow('cold image pull: server CPU (s)', 'pullCpu', (v) => f(v, 2));
+  plainRow('cold image pull: client CPU, skopeo (s)', 'pullClient', (v) => f(v, 2));
   plainRow('cold image pull: server run-queue wait, all threads (s)', 'pullWait', (v) => f(v, 2));
   plainRow('cold image pull: main thread CPU (s)', 'pullMainCpu', (v) => f(v, 2));
   plainRow('cold image pull: main thread run-queue wait (s)', 'pullMainWait', (v) => f(v, 2));
@@ -211,6 +216,16 @@ function report(samples, { loadStart, loadEnd, minutes, imageBytes, blobs, versi
     );
   }
   return lines.join('\n');
+}
+
+/**
+ * CPU seconds of this process's children that have exited and been reaped (cutime + cstime): the
+ * client's, around one curl or skopeo run (a server stopped in that window would count too; none is).
+ */
+function reapedChildrenCpu() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 const profiles = join(work, 'profiles');
