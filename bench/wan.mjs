@@ -105,6 +105,7 @@ async function main() {
     try {
       upLog.mark();
       const cpu0 = s.proc ? cpuSeconds(s.proc) : 0;
+      const upCpu0 = cpuSeconds(upstream);
       const sched0 = s.proc ? schedSeconds(s.proc) : undefined;
       const client0 = reapedChildrenCpu();
       const seconds = await body(s);
@@ -115,10 +116,11 @@ async function main() {
       // The reference goes on fetching after its client is done: that traffic is on the link too.
       if (!(await upLog.settle())) log(`warning: upstream still busy 60 s after a ${sys} run`);
       const cpu = s.proc ? cpuSeconds(s.proc) - cpu0 : NaN;
+      const upCpu = cpuSeconds(upstream) - upCpu0;
       if (s.proc) await stopProcess(s.proc);
       await upLog.settle({ quietMs: 300 });
       // One system at a time: every request in the window is this run's.
-      return { name, seconds, cpu, client, wait: during('wait'), mainCpu: during('mainCpu'), mainWait: during('mainWait'), upstreamBytes: upLog.take().blobBytes };
+      return { name, seconds, cpu, client, upCpu, wait: during('wait'), mainCpu: during('mainCpu'), mainWait: during('mainWait'), upstreamBytes: upLog.take().blobBytes };
     } finally {
       if (s.proc) await stopProcess(s.proc);
       if (storage) rmSync(storage, { recursive: true, force: true });
@@ -126,12 +128,16 @@ async function main() {
   }
 
   const series = () => Object.fromEntries(SYSTEMS.map((sys) => [sys, []]));
-  const samples = Object.fromEntries(['blob', 'pull'].flatMap((k) => ['', 'Up', 'Cpu', 'Client', 'Wait', 'MainCpu', 'MainWait'].map((m) => [k + m, series()])));
+  const samples = Object.fromEntries(['blob', 'pull'].flatMap((k) => ['', 'Up', 'Cpu', 'Client', 'UpCpu', 'Cores', 'Wait', 'MainCpu', 'MainWait'].map((m) => [k + m, series()])));
   const note = (k, sys, r, size) => {
     samples[k][sys].push(r.seconds);
     samples[`${k}Up`][sys].push(r.upstreamBytes / size);
     samples[`${k}Cpu`][sys].push(r.cpu);
     samples[`${k}Client`][sys].push(r.client);
+    samples[`${k}UpCpu`][sys].push(r.upCpu);
+    // How many cores the run's processes got on average: on a shared machine, what sets the wall
+    // time when the run needs more CPU than that in the link's time.
+    samples[`${k}Cores`][sys].push(((Number.isNaN(r.cpu) ? 0 : r.cpu) + r.client + r.upCpu) / r.seconds);
     samples[`${k}Wait`][sys].push(r.wait);
     // A Go program's first thread is one of many running goroutines: only Node's main thread means something alone.
     samples[`${k}MainCpu`][sys].push(sys === 'regmirror' ? r.mainCpu : NaN);
@@ -191,6 +197,8 @@ function report(samples, { loadStart, loadEnd, minutes, imageBytes, blobs, versi
   plainRow('cold blob: upstream bytes ÷ blob size', 'blobUp', x);
   plainRow('cold blob: server CPU (s, until the upstream went quiet)', 'blobCpu', (v) => f(v, 2));
   plainRow('cold blob: client CPU, curl (s)', 'blobClient', (v) => f(v, 2));
+  plainRow('cold blob: upstream CPU (s)', 'blobUpCpu', (v) => f(v, 2));
+  plainRow('cold blob: CPU of server + client + upstream ÷ wall time (cores)', 'blobCores', (v) => f(v, 2));
   plainRow('cold blob: server run-queue wait, all threads, during the GET (s)', 'blobWait', (v) => f(v, 2));
   plainRow('cold blob: main thread CPU during the GET (s)', 'blobMainCpu', (v) => f(v, 2));
   plainRow('cold blob: main thread run-queue wait during the GET (s)', 'blobMainWait', (v) => f(v, 2));
@@ -198,6 +206,8 @@ function report(samples, { loadStart, loadEnd, minutes, imageBytes, blobs, versi
   plainRow('cold image pull: upstream bytes ÷ image size', 'pullUp', x);
   plainRow('cold image pull: server CPU (s)', 'pullCpu', (v) => f(v, 2));
   plainRow('cold image pull: client CPU, skopeo (s)', 'pullClient', (v) => f(v, 2));
+  plainRow('cold image pull: upstream CPU (s)', 'pullUpCpu', (v) => f(v, 2));
+  plainRow('cold image pull: CPU of server + client + upstream ÷ wall time (cores)', 'pullCores', (v) => f(v, 2));
   plainRow('cold image pull: server run-queue wait, all threads (s)', 'pullWait', (v) => f(v, 2));
   plainRow('cold image pull: main thread CPU (s)', 'pullMainCpu', (v) => f(v, 2));
   plainRow('cold image pull: main thread run-queue wait (s)', 'pullMainWait', (v) => f(v, 2));
