@@ -52,7 +52,10 @@ const order = (rep) => SYSTEMS.map((_, i) => SYSTEMS[(i + rep) % SYSTEMS.length]
 
 // The link first: without it there is nothing to measure, and a run that may not create a
 // namespace says so in one line and succeeds (CI as root runs it; a developer's shell may not).
-for (const name of cleanLeftovers()) process.stderr.write(`[wan bench] removed ${name}, left by an earlier run that no longer runs\n`);
+// Only root can remove what a killed earlier run left (and a reused PID would collide with it).
+if (process.getuid?.() === 0) {
+  for (const name of cleanLeftovers()) process.stderr.write(`[wan bench] removed ${name}, left by an earlier run that no longer runs\n`);
+}
 const link = new WanLink(SHAPE);
 const { work, log } = benchRun('wan', { keep: opts.keep, deadlineMinutes: opts.quick ? 3 : 25 });
 // After benchRun's exit hook (registered first, run first: every process stopped by PID), so the

@@ -99,7 +99,7 @@ export class WanLink {
     try {
       run('ip', ['netns', 'add', this.ns]);
     } catch (err) {
-      throw Object.assign(new Error(`ip netns add was not permitted: ${why(err)}`), { skip: true });
+      throw Object.assign(new Error(`could not create a network namespace (root needed): ip netns add: ${why(err)}`), { skip: true });
     }
     this.created = true;
     const { host, inside } = freeBlock();
