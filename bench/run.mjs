@@ -1,5 +1,6 @@
 // npm run bench [-- --quick] [--reps N] [--out FILE] [--keep] [--profile] [--node-arg=FLAG ...]
-// regmirror side by side with distribution in proxy mode. Writes BENCHMARKS.md (full runs).
+// regmirror side by side with distribution in proxy mode. Writes BENCHMARKS.md (full runs); then
+// prints the WAN-shaped case of bench/wan.mjs as a separate section (not written to BENCHMARKS.md).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -272,7 +273,25 @@ function keptSections(file) {
   return `\n${at === -1 ? `${KEPT}\n` : old.slice(at)}`;
 }
 
-main().then(
+/**
+ * The WAN-shaped case (issue 21), printed as a section of its own after the table: bench/wan.mjs,
+ * small and one repetition with --quick. It needs root; without it, it prints one line saying so
+ * and succeeds.
+ */
+async function wanSection() {
+  const child = spawn(process.execPath, [join(root, 'bench/wan.mjs'), ...(opts.quick ? ['--quick'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Its own exit handler removes its namespace; SIGTERM lets it run when this run ends first.
+  const stop = () => child.kill('SIGTERM');
+  process.on('exit', stop);
+  const out = [];
+  child.stdout.on('data', (c) => out.push(c));
+  const [code, signal] = await once(child, 'close');
+  process.off('exit', stop);
+  process.stdout.write(`\n## WAN-shaped link (bench/wan.mjs)\n\n${Buffer.concat(out)}`);
+  if (code !== 0) throw new Error(`bench/wan.mjs exited ${code ?? signal}`);
+}
+
+main().then(wanSection).then(
   () => process.exit(0),
   (err) => {
     log(`failed: ${err.stack ?? err}`);

@@ -1,7 +1,7 @@
 // Servers under test as real child processes: started, awaited until they print their address,
 // measured through /proc, and stopped by PID only.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,8 +88,34 @@ export function cpuSeconds(proc) {
 // USER_HZ is 100 on every Linux architecture Node supports.
 const CLOCK_TICKS = 100;
 
-/** The CNCF distribution registry; `proxy` makes it a pull-through cache of that URL. */
-export async function startDistribution({ name, dir, storage, proxy }) {
+/**
+ * Seconds on a CPU and seconds runnable but waiting for one (the run queue), from schedstat, of the
+ * main thread and of every thread now alive: on a loaded machine the wait is the time other
+ * processes took, which CPU seconds do not show.
+ */
+export function schedSeconds(proc) {
+  const read = (tid) => readFileSync(`/proc/${proc.pid}/task/${tid}/schedstat`, 'utf8').split(' ').map((n) => Number(n) / 1e9);
+  const [mainCpu, mainWait] = read(proc.pid);
+  let cpu = 0;
+  let wait = 0;
+  for (const tid of readdirSync(`/proc/${proc.pid}/task`)) {
+    try {
+      const [c, w] = read(tid);
+      cpu += c;
+      wait += w;
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return { mainCpu, mainWait, cpu, wait };
+}
+
+/**
+ * The CNCF distribution registry; `proxy` makes it a pull-through cache of that URL. `netns` runs it
+ * inside that network namespace (`ip netns exec` execs in place: the PID is the registry's), where
+ * `host` is one of the namespace's addresses.
+ */
+export async function startDistribution({ name, dir, storage, proxy, netns, host = '127.0.0.1' }) {
   const config = [
     'version: 0.1',
     'log:',
@@ -102,19 +128,20 @@ export async function startDistribution({ name, dir, storage, proxy }) {
     '  delete:',
     '    enabled: true',
     'http:',
-    '  addr: 127.0.0.1:0',
+    `  addr: ${host}:0`,
     '  secret: regmirror-bench',
     ...(proxy ? ['proxy:', `  remoteurl: ${proxy}`] : []),
     '',
   ].join('\n');
   const configFile = join(dir, `${name}.yml`);
   writeFileSync(configFile, config);
+  const cmd = ['docker-registry', 'serve', configFile];
   return startProcess({
     name,
-    cmd: 'docker-registry',
-    args: ['serve', configFile],
+    cmd: netns ? 'ip' : cmd[0],
+    args: netns ? ['netns', 'exec', netns, ...cmd] : cmd.slice(1),
     logFile: join(dir, `${name}.log`),
-    ready: /listening on (127\.0\.0\.1:\d+)/,
+    ready: new RegExp(`listening on (${host.replaceAll('.', '\\.')}:\\d+)`),
   });
 }
 
