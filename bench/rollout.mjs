@@ -75,7 +75,9 @@ async function rollout(world, sys, rep) {
     for (const phase of PHASES) {
       world.upLog.mark();
       const cpu0 = cpuSeconds(proc);
+      const clientCpu0 = process.cpuUsage();
       const pulls = await pullMany([`http://${proc.address}`], ROLLOUT_REPO, '1', { clients: config.clients, parallel: config.parallel, timeoutMs: config.pullTimeoutMs });
+      const clientCpu = process.cpuUsage(clientCpu0);
       // The reference may still be fetching after its clients got their last byte.
       if (!(await world.upLog.settle())) log(`warning: upstream still busy 60 s after the ${sys} ${phase} pulls`);
       const up = world.upLog.take(AGENTS[sys]);
@@ -90,6 +92,7 @@ async function rollout(world, sys, rep) {
         upstreamGets: up.blobGets,
         upstreamManifests: up.manifestRequests,
         cpu: cpuSeconds(proc) - cpu0,
+        clientCpu: (clientCpu.user + clientCpu.system) / 1e6,
       };
       if (out[phase].firstFailure) log(`${sys} ${phase}: ${out[phase].failed} pulls failed, the first: ${out[phase].firstFailure}`);
     }
@@ -129,6 +132,8 @@ function report(runs, { loadStart, loadEnd, minutes, imageBytes, blobs }) {
     ['blob bodies with a wrong sha256', 'wrongDigests', (v) => f(v, 0)],
     ['failed pulls', 'failed', (v) => f(v, 0)],
     ['server CPU (s)', 'cpu', (v) => f(v)],
+    // All clients are in this one process: when it needs more than the cores left, it sets the pace.
+    ['CPU of the clients (s, hashing every body)', 'clientCpu', (v) => f(v)],
   ];
   const cpu = cpus();
   const lines = [
