@@ -284,6 +284,17 @@ async function main() {
   if (failed > 0 || wrongDigests > 0) throw new Error(`${failed} valid requests failed, ${wrongDigests} bodies had a wrong sha256; first: ${errors.slice(0, 5).join(' | ')}`);
 }
 
+/** Least-squares slope of RSS over the run, MiB per minute: a slow creep the window medians may hide. */
+function rssSlope(samples) {
+  const xs = samples.map((x) => x.at / 60_000);
+  const ys = samples.map((x) => x.rss / MiB);
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const sxy = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0);
+  const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  return sxx > 0 ? sxy / sxx : 0;
+}
+
 function stat(xs) {
   return { min: Math.min(...xs), median: median(xs), max: Math.max(...xs) };
 }
@@ -320,7 +331,7 @@ function report({ samples, cpu, peak, loadStart, loadEnd, seconds, world }) {
     `| RSS (MiB) | ${m(rssFirst.min)} / ${m(rssFirst.median)} / ${m(rssFirst.max)} | ${m(rssLast.min)} / ${m(rssLast.median)} / ${m(rssLast.max)} | ${(rssLast.median / rssFirst.median).toFixed(2)}× | ${rssFlat ? 'yes' : '**no**'} (within 10%) |`,
     `| open fds | ${fdFirst.min} / ${fdFirst.median} / ${fdFirst.max} | ${fdLast.min} / ${fdLast.median} / ${fdLast.max} | ${(fdLast.median / fdFirst.median).toFixed(2)}× | ${fdFlat ? 'yes' : '**no**'} (not growing) |`,
     '',
-    `After the clients stopped: RSS ${m(end.rss)} MiB, ${end.fds} fds.`,
+    `RSS trend over the whole run (least squares): ${rssSlope(samples).toFixed(2)} MiB per minute. After the clients stopped: RSS ${m(end.rss)} MiB, ${end.fds} fds.`,
   ];
   if (errors.length > 0) lines.push('', 'First errors:', ...errors.map((e) => `- ${e}`));
   return { text: lines.join('\n'), rssFlat, fdFlat };
