@@ -10,60 +10,30 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { benchRun, exitWhenDone } from './lib/run.mjs';
-import { pullImage } from './lib/image-pull.mjs';
-import { cpuSeconds, freePorts, peakRss, startDistribution, startRedis, startRegmirror, stopProcess } from './lib/procs.mjs';
+import { exitWhenDone } from './lib/run.mjs';
+import { ROLLOUT_REPO, rolloutRun, rolloutUpstream } from './lib/rollout.mjs';
+import { pullMany } from './lib/image-pull.mjs';
+import { cpuSeconds, freePorts, peakRss, startRedis, startRegmirror, stopProcess } from './lib/procs.mjs';
 import { median } from './lib/report.mjs';
-import { pushImage, randomBlobFile } from './lib/seed.mjs';
-import { AGENTS, UpstreamLog } from './lib/upstream-log.mjs';
+import { AGENTS } from './lib/upstream-log.mjs';
 
 const MiB = 1024 * 1024;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: opts } = parseArgs({
-  options: {
-    size: { type: 'string' },
-    clients: { type: 'string' },
-    parallel: { type: 'string', default: '3' },
-    'independent-redis': { type: 'boolean', default: false },
-    quick: { type: 'boolean', default: false },
-    reps: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-  },
-});
-const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, Math.floor(Number(v))));
-const config = {
-  reps: clamp(opts.reps ?? 1, 1, 10),
-  size: clamp(opts.size ?? (opts.quick ? 8 : 512), 1, 4096) * MiB,
-  clients: clamp(opts.clients ?? 48, 1, 256),
-  // dockerd's max-concurrent-downloads default; containerd pulls layers in parallel too.
-  parallel: clamp(opts.parallel, 1, 16),
-  replicas: 3,
-  independentRedis: opts['independent-redis'],
-};
-// A real image's layers are uneven: 160+128+96+64+32+16+8+8 of 512.
-const SHARES = [20, 16, 12, 8, 4, 2, 1, 1];
+const run = rolloutRun('cluster', { extra: { 'independent-redis': { type: 'boolean', default: false } }, deadlineMinutes: 40 });
+const { work, logs, log } = run;
+const config = { ...run.config, replicas: 3, independentRedis: run.opts['independent-redis'] };
 const SECRET = 'regmirror-bench-cluster-secret-0123456789';
 const MODES = ['cluster', 'independent'];
-
-const { work, log } = benchRun('cluster', { keep: opts.keep, deadlineMinutes: opts.quick ? 3 : 40 });
-const logs = join(work, 'logs');
-mkdirSync(logs);
 
 async function main() {
   const loadStart = loadavg();
   const t0 = Date.now();
-  const layers = layerSizes(config.size).map((size, i) => randomBlobFile(join(work, `layer-${i}`), size));
-  const upstream = await startDistribution({ name: 'upstream', dir: logs, storage: join(work, 'upstream-storage') });
-  const upstreamUrl = `http://${upstream.address}`;
-  const image = await pushImage(upstreamUrl, 'library/bench-rollout', '1', layers);
-  for (const l of layers) rmSync(l.path);
-  const imageBytes = image.blobs.reduce((n, b) => n + b.size, 0);
+  const { upstream, upstreamUrl, upLog, image, imageBytes } = await rolloutUpstream({ work, logs, size: config.size });
   const [redisPort] = await freePorts(1);
   const redisDir = join(work, 'redis');
   mkdirSync(redisDir);
   const redis = await startRedis({ name: 'redis', dir: redisDir, port: redisPort });
-  const world = { upstream, upstreamUrl, upLog: new UpstreamLog(upstream), redisUrl: `redis://${redis.address}`, imageBytes };
+  const world = { upstream, upstreamUrl, upLog, redisUrl: `redis://${redis.address}`, imageBytes };
   log(`seeded ${image.blobs.length} blobs (${(imageBytes / MiB).toFixed(0)} MiB); redis on ${redis.address}; ${config.clients} clients × ${config.parallel} blobs at a time`);
 
   const runs = Object.fromEntries(MODES.map((m) => [m, []]));
@@ -80,13 +50,6 @@ async function main() {
   process.stdout.write(`${report(runs, { loadStart, loadEnd: loadavg(), minutes: (Date.now() - t0) / 60_000, imageBytes, blobs: image.blobs.length })}\n`);
   const failed = bars(runs, imageBytes).filter((b) => !b.met);
   if (failed.length > 0) log(`bars not met: ${failed.map((b) => b.label).join('; ')}`);
-}
-
-function layerSizes(total) {
-  const unit = Math.floor(total / SHARES.reduce((a, b) => a + b, 0));
-  const sizes = SHARES.map((s) => s * unit);
-  sizes[0] += total - sizes.reduce((a, b) => a + b, 0);
-  return sizes;
 }
 
 /** Three fresh replicas (empty storage) of `mode`, `config.clients` cold pulls spread over them, and what it cost. */
@@ -122,23 +85,23 @@ async function rollout(world, mode, rep) {
     const cpu0 = replicas.map((r) => cpuSeconds(r.proc));
     const upCpu0 = cpuSeconds(world.upstream);
     const clientCpu0 = process.cpuUsage();
-    const started = process.hrtime.bigint();
-    const pulls = await Promise.allSettled(
-      Array.from({ length: config.clients }, (_, i) => pullImage(replicas[i % config.replicas].url, 'library/bench-rollout', '1', { parallel: config.parallel })),
+    const pulls = await pullMany(
+      replicas.map((r) => r.url),
+      ROLLOUT_REPO,
+      '1',
+      { clients: config.clients, parallel: config.parallel },
     );
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const clientCpu = process.cpuUsage(clientCpu0);
-    const failed = pulls.filter((p) => p.status === 'rejected');
-    if (failed.length > 0) throw new Error(`${mode}: ${failed.length} of ${config.clients} pulls failed: ${failed[0].reason.message}`);
+    if (pulls.failures.length > 0) throw new Error(`${mode}: ${pulls.failures.length} of ${config.clients} pulls failed: ${pulls.failures[0].message}`);
+    if (pulls.wrongDigests > 0) throw new Error(`${mode}: ${pulls.wrongDigests} blob bodies with a wrong sha256`);
     if (!(await world.upLog.settle())) log(`warning: upstream still busy 60 s after the ${mode} pulls`);
     const up = world.upLog.take(AGENTS.regmirror);
     const metrics = await Promise.all(replicas.map((r) => clusterCounters(r.url)));
     const sum = (f) => metrics.reduce((n, m) => n + f(m), 0);
-    const clientSeconds = pulls.map((p) => p.value.seconds);
     return {
-      seconds,
-      clientP50: median(clientSeconds),
-      clientMax: Math.max(...clientSeconds),
+      seconds: pulls.seconds,
+      clientP50: pulls.clientP50,
+      clientMax: pulls.clientMax,
       upstreamBytes: up.blobBytes,
       upstreamGets: up.blobGets,
       upstreamManifests: up.manifestRequests,

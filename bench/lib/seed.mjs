@@ -1,7 +1,7 @@
 // Test images for the upstream: random (incompressible) layers written to files, then pushed
 // through the registry push API exactly as a client would (monolithic POST + PUT uploads).
-import { createHash, randomFillSync, sign } from 'node:crypto';
-import { createReadStream, openSync, writeSync, closeSync } from 'node:fs';
+import { createHash, randomBytes, randomFillSync, sign } from 'node:crypto';
+import { createReadStream, openSync, writeSync, closeSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 
@@ -32,6 +32,11 @@ export function randomBlobFile(path, size) {
 
 function bytesBlob(bytes) {
   return { bytes, size: bytes.length, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+}
+
+/** `size` random bytes held in memory, for small layers pushed while a run goes on. */
+export function randomBlob(size) {
+  return bytesBlob(randomBytes(size));
 }
 
 function send(url, { method, headers = {}, body }) {
@@ -120,6 +125,28 @@ export async function pushCosignSignature(base, repo, subject, privateKey) {
   const tag = `${subject.replace(':', '-')}.sig`;
   const put = await send(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST, 'content-length': manifest.length }, body: manifest });
   if (put.status !== 201) throw new Error(`signature push ${repo}:${tag}: ${put.status} ${put.body}`);
+}
+
+// A real image's layers are uneven: 160+128+96+64+32+16+8+8 of 512.
+const ROLLOUT_SHARES = [20, 16, 12, 8, 4, 2, 1, 1];
+
+/** The sizes of the rollout scenario's 8 layers, `total` bytes in all. */
+export function rolloutLayerSizes(total) {
+  const unit = Math.floor(total / ROLLOUT_SHARES.reduce((a, b) => a + b, 0));
+  const sizes = ROLLOUT_SHARES.map((s) => s * unit);
+  sizes[0] += total - sizes.reduce((a, b) => a + b, 0);
+  return sizes;
+}
+
+/**
+ * Pushes the rollout scenario's 8-layer image of `total` bytes to `base` as `repo:tag` (layer files
+ * written under `dir`, removed once pushed); `bytes` is every blob's size summed, config included.
+ */
+export async function pushRolloutImage(base, repo, tag, dir, total) {
+  const layers = rolloutLayerSizes(total).map((size, i) => randomBlobFile(join(dir, `layer-${i}`), size));
+  const image = await pushImage(base, repo, tag, layers);
+  for (const l of layers) rmSync(l.path);
+  return { ...image, bytes: image.blobs.reduce((n, b) => n + b.size, 0) };
 }
 
 /** Layer files for the images of a run, under `dir`. */
