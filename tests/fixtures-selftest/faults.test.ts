@@ -81,7 +81,7 @@ t.test('drop-after: full Content-Length, then a cut', async (t) => {
 
 t.test('wrong-bytes: same length, wrong digest, right header', async (t) => {
   const { reg, url, blob, digest } = await setup(t);
-  for (const at of ['all', 'last'] as const) {
+  for (const at of ['all', 'middle', 'last'] as const) {
     reg.inject({ match: { kind: 'blob' }, type: 'wrong-bytes', at, times: 1 });
     const res = await fetch(url);
     t.equal(res.headers.get('docker-content-digest'), digest);
@@ -89,6 +89,7 @@ t.test('wrong-bytes: same length, wrong digest, right header', async (t) => {
     t.equal(body.length, blob.length);
     t.not(sha(body), digest);
     if (at === 'last') t.ok(body.subarray(0, -1).equals(blob.subarray(0, -1)), 'only the last byte differs');
+    if (at === 'middle') t.same([...body.keys()].filter((i) => body[i] !== blob[i]), [blob.length >> 1], 'only the middle byte differs');
   }
   t.equal(sha(Buffer.from(await (await fetch(url)).arrayBuffer())), digest);
 });
