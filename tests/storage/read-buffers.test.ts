@@ -4,14 +4,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BlobReadStream } from '../../src/storage/blobs/blob-read-stream.js';
-import { READ_CHUNK_BYTES, readBuffers, ReadSize, SMALL_READ_BYTES } from '../../src/storage/blobs/read-buffers.js';
+import { READ_CHUNK_BYTES, readBuffers, ReadSize, SMALL_READ_BYTES, SMALL_READS_BYTES } from '../../src/storage/blobs/read-buffers.js';
 
-t.test('reads start small, double while the consumer keeps up, and start small again when it falls behind', async (t) => {
+t.test('reads stay small while a stalled client could still be filling its socket, then double, and start small again when it falls behind', async (t) => {
   const size = new ReadSize();
-  const seen = Array.from({ length: 7 }, () => size.next());
-  t.same(seen, [SMALL_READ_BYTES, 2 * SMALL_READ_BYTES, 4 * SMALL_READ_BYTES, 8 * SMALL_READ_BYTES, READ_CHUNK_BYTES, READ_CHUNK_BYTES, READ_CHUNK_BYTES]);
+  const small = SMALL_READS_BYTES / SMALL_READ_BYTES;
+  const seen = Array.from({ length: small + 6 }, () => size.next());
+  t.same(seen.slice(0, small), Array(small).fill(SMALL_READ_BYTES), 'the first bytes go in small reads');
+  t.same(seen.slice(small), [2 * SMALL_READ_BYTES, 4 * SMALL_READ_BYTES, 8 * SMALL_READ_BYTES, READ_CHUNK_BYTES, READ_CHUNK_BYTES, READ_CHUNK_BYTES]);
   size.slowDown();
-  t.equal(size.next(), SMALL_READ_BYTES);
+  t.same([size.next(), size.next()], [SMALL_READ_BYTES, 2 * SMALL_READ_BYTES], 'past the first bytes, a slowed-down stream grows again at once');
 });
 
 t.test('a buffer given back twice is handed out once: two streams never share one', async (t) => {
