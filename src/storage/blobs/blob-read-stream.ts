@@ -62,7 +62,7 @@ export class BlobReadStream extends Readable {
   override _read(): void {
     if (this.#reading) return;
     const fd = this.#fd;
-    const length = Math.min(this.#size.next(), this.#end - this.#pos);
+    const length = Math.min(this.#size.next(this.#pos - this.#start), this.#end - this.#pos);
     if (fd === undefined || length <= 0) {
       this.push(null);
       return;

@@ -72,13 +72,14 @@ export const SMALL_READS_BYTES = 4 * 1024 * 1024;
  */
 export class ReadSize {
   #bytes = SMALL_READ_BYTES;
-  #handedOut = 0;
 
-  /** The size of this read; the next one is twice as large once the stream is past its first bytes. */
-  next(): number {
+  /**
+   * The size of this read, for a stream that has handed out `streamed` bytes so far (file reads and
+   * a follower's chunks from memory alike); past the first SMALL_READS_BYTES the next one is twice as large.
+   */
+  next(streamed: number): number {
     const bytes = this.#bytes;
-    this.#handedOut += bytes;
-    if (this.#handedOut >= SMALL_READS_BYTES) this.#bytes = Math.min(READ_CHUNK_BYTES, bytes * 2);
+    if (streamed >= SMALL_READS_BYTES) this.#bytes = Math.min(READ_CHUNK_BYTES, bytes * 2);
     return bytes;
   }
 
