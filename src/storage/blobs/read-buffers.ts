@@ -10,19 +10,6 @@ export const READ_CHUNK_BYTES = 1024 * 1024;
 export const SMALL_READ_BYTES = 64 * 1024;
 
 /**
- * The allocation behind a buffer of each size. A small one sits in 128 KiB, glibc's mmap threshold
- * (fixed there by MALLOC_TRIM_THRESHOLD_, see README): it gets its own mapping, whose untouched half
- * is never resident, and is unmapped when freed. 64 KiB allocations came from glibc's main heap,
- * which gives memory back only from its top: 200 clients reading 256 KiB blobs in 64 KiB reads left
- * RSS 40% above its start (BENCHMARKS.md, "Memory: idle return and stalled readers, final").
- */
-const BACKING_BYTES = new Map<number, number>([
-  [READ_CHUNK_BYTES, READ_CHUNK_BYTES],
-  [SMALL_READ_BYTES, 128 * 1024],
-]);
-const SIZE_OF_BACKING = new Map<number, number>([...BACKING_BYTES].map(([size, backing]) => [backing, size]));
-
-/**
  * Free buffers kept per size, for the whole process: 8 MiB of large, 2 MiB of small at most. What
  * an idle mirror keeps; a warm stream that keeps up cycles two or three large ones.
  */
@@ -47,7 +34,7 @@ class SharedReadBuffers {
   take(bytes: number): Buffer {
     const size = bytes <= SMALL_READ_BYTES ? SMALL_READ_BYTES : READ_CHUNK_BYTES;
     // Its own ArrayBuffer (not a slice of Node's shared pool), so give() can tell it is ours.
-    const buf = this.#free.get(size)!.pop() ?? Buffer.allocUnsafeSlow(BACKING_BYTES.get(size)!).subarray(0, size);
+    const buf = this.#free.get(size)!.pop() ?? Buffer.allocUnsafeSlow(size);
     this.#out.add(buf.buffer);
     return buf;
   }
@@ -56,10 +43,8 @@ class SharedReadBuffers {
   give(chunk: Buffer): void {
     const backing = chunk.buffer;
     if (!this.#out.delete(backing)) return;
-    const size = SIZE_OF_BACKING.get(backing.byteLength);
-    if (size === undefined) return;
-    const free = this.#free.get(size)!;
-    if (free.length < KEEP.get(size)!) free.push(Buffer.from(backing, 0, size));
+    const free = this.#free.get(backing.byteLength);
+    if (free !== undefined && free.length < KEEP.get(backing.byteLength)!) free.push(Buffer.from(backing, 0, backing.byteLength));
   }
 
   /** Drops the free buffers (an idle server need not keep 10 MiB for the next stream); those out stay valid. */
