@@ -1,4 +1,4 @@
-// npm run bench:memory   (or node bench/memory.mjs [--size MiB] [--stall-seconds N] [--only SYS,...] [--baseline DIR] [--skip cold,stalled,load] after npm run build)
+// npm run bench:memory   (or node bench/memory.mjs [--size MiB] [--stall-seconds N] [--only SYS,...] [--baseline DIR] [--skip cold,stalled,load] [--settle-seconds N] after npm run build)
 // Memory per client: regmirror's RSS (sampled every 100 ms) against the reference's, side by side,
 // in three cases: 64 simultaneous cold GETs of one large blob (fresh storage), 100 connections that
 // request the cached blob and read nothing for a while, and the 200-client mixed load of
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     stalled: { type: 'string', default: '100' },
     'stall-seconds': { type: 'string', default: '10' },
     'load-seconds': { type: 'string', default: '10' },
+    'settle-seconds': { type: 'string', default: '10' },
     only: { type: 'string' },
     skip: { type: 'string', default: '' },
     baseline: { type: 'string' },
@@ -37,6 +38,7 @@ const size = Math.max(1, Math.min(2048, Number(values.size))) * MiB;
 const followers = Math.max(1, Math.min(200, Number(values.followers)));
 const stalledCount = Math.max(1, Math.min(500, Number(values.stalled)));
 const stallSeconds = Math.max(1, Math.min(120, Number(values['stall-seconds'])));
+const settleSeconds = Math.max(1, Math.min(120, Number(values['settle-seconds'])));
 const skip = new Set(values.skip.split(',').filter(Boolean));
 const work = mkdtempSync(join(tmpdir(), 'regmirror-memory-'));
 process.on('exit', () => {
@@ -68,11 +70,16 @@ const start = (sys) => {
   return startRegmirror({ name, dir: work, storage, upstream: upstreamUrl, root: sys === 'baseline' ? resolve(values.baseline) : root });
 };
 
-/** Samples VmRSS every 100 ms while `body` runs; its peak, and RSS before and `settleMs` after (V8 shrinks its heap some seconds after the load stops). */
-async function measure(proc, body, settleMs = 10_000) {
+/**
+ * Samples VmRSS every 100 ms while `body` runs; its peak, and the idle RSS `settleMs` before and after
+ * (V8 shrinks its heap, and regmirror collects once idle, some seconds after the last transfer).
+ */
+async function measure(proc, body, settleMs = settleSeconds * 1000) {
   // Idle, but past its first requests: code loaded and compiled, as any mirror that served once.
+  // Idle is measured the same way before and after: the warm-up's own transfers leave garbage and
+  // malloc's working set for a few seconds too (1 s after them, RSS was 77-115 MiB, run to run).
   for (const m of workload.mix) if (m.method === 'GET') await (await fetch(`http://${proc.address}${m.path}`, { headers: m.headers })).arrayBuffer();
-  await sleep(1_000);
+  await sleep(settleMs);
   const before = rss(proc.pid).now;
   let peak = before;
   const timer = setInterval(() => {

@@ -4,14 +4,26 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BlobReadStream } from '../../src/storage/blobs/blob-read-stream.js';
-import { READ_CHUNK_BYTES, readBuffers, ReadSize, SMALL_READ_BYTES } from '../../src/storage/blobs/read-buffers.js';
+import { READ_CHUNK_BYTES, readBuffers, ReadSize, SMALL_READ_BYTES, SMALL_READS_BYTES } from '../../src/storage/blobs/read-buffers.js';
 
-t.test('reads start small, double while the consumer keeps up, and start small again when it falls behind', async (t) => {
+t.test('reads stay small while a stalled client could still be filling its socket, then double, and start small again when it falls behind', async (t) => {
   const size = new ReadSize();
-  const seen = Array.from({ length: 7 }, () => size.next());
-  t.same(seen, [SMALL_READ_BYTES, 2 * SMALL_READ_BYTES, 4 * SMALL_READ_BYTES, 8 * SMALL_READ_BYTES, READ_CHUNK_BYTES, READ_CHUNK_BYTES, READ_CHUNK_BYTES]);
+  let streamed = 0;
+  const read = (): number => {
+    const bytes = size.next(streamed);
+    streamed += bytes;
+    return bytes;
+  };
+  const small = SMALL_READS_BYTES / SMALL_READ_BYTES;
+  const seen = Array.from({ length: small + 6 }, read);
+  t.same(seen.slice(0, small), Array(small).fill(SMALL_READ_BYTES), 'the first bytes go in small reads');
+  t.same(seen.slice(small), [SMALL_READ_BYTES, 2 * SMALL_READ_BYTES, 4 * SMALL_READ_BYTES, 8 * SMALL_READ_BYTES, READ_CHUNK_BYTES, READ_CHUNK_BYTES]);
   size.slowDown();
-  t.equal(size.next(), SMALL_READ_BYTES);
+  t.same([read(), read()], [SMALL_READ_BYTES, 2 * SMALL_READ_BYTES], 'past the first bytes, a slowed-down stream grows again at once');
+  const short = new ReadSize(SMALL_READS_BYTES);
+  t.same([short.next(0), short.next(SMALL_READ_BYTES)], [SMALL_READ_BYTES, 2 * SMALL_READ_BYTES], 'a stream no longer than that grows at once');
+  const follower = new ReadSize();
+  t.same([follower.next(SMALL_READS_BYTES), follower.next(SMALL_READS_BYTES)], [SMALL_READ_BYTES, 2 * SMALL_READ_BYTES], 'bytes handed out from memory count too: a follower past them grows at once');
 });
 
 t.test('a buffer given back twice is handed out once: two streams never share one', async (t) => {
@@ -60,4 +72,17 @@ t.test('release drops the free buffers; one still out may be given back and is n
   t.not(readBuffers.take(READ_CHUNK_BYTES).buffer, kept.buffer, 'after release: a new one');
   readBuffers.give(out);
   t.equal(readBuffers.take(READ_CHUNK_BYTES).buffer, out.buffer, 'a buffer out during the release comes back into use');
+});
+
+t.test('a blob file longer than a stalled client can be sent is read small for its first bytes; a short one grows at once', async (t) => {
+  const chunkSizes = async (bytes: number): Promise<number[]> => {
+    const path = join(t.testdir(), `blob-${bytes}`);
+    writeFileSync(path, randomBytes(bytes));
+    const sizes: number[] = [];
+    for await (const chunk of new BlobReadStream({ path, start: 0, end: Infinity })) sizes.push((chunk as Buffer).length);
+    return sizes;
+  };
+  const long = await chunkSizes(SMALL_READS_BYTES + 3 * READ_CHUNK_BYTES);
+  t.same(long.slice(0, SMALL_READS_BYTES / SMALL_READ_BYTES), Array(SMALL_READS_BYTES / SMALL_READ_BYTES).fill(SMALL_READ_BYTES));
+  t.same((await chunkSizes(READ_CHUNK_BYTES)).slice(0, 3), [SMALL_READ_BYTES, 2 * SMALL_READ_BYTES, 4 * SMALL_READ_BYTES]);
 });

@@ -38,6 +38,7 @@ export interface RecentChunk {
 export class BlobFollower extends Readable {
   readonly #source: FollowSource;
   #pos: number;
+  readonly #start: number;
   /** Exclusive end of the span; Infinity = to the end of the blob. */
   readonly #end: number;
   /** `_read` was called and not yet answered with a push that returned false. */
@@ -56,6 +57,7 @@ export class BlobFollower extends Readable {
     super({ highWaterMark: 0 });
     this.#source = source;
     this.#pos = start;
+    this.#start = start;
     this.#end = end;
   }
 
@@ -129,7 +131,7 @@ export class BlobFollower extends Readable {
         source.progressed();
         continue;
       }
-      this.#readFile(Math.min(limit - this.#pos, this.#size.next()));
+      this.#readFile(Math.min(limit - this.#pos, this.#size.next(this.#pos - this.#start)));
       return;
     }
   }

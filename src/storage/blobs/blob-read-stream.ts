@@ -1,7 +1,16 @@
-import { close, open, read } from 'node:fs';
+import { close, fstatSync, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { StorageError } from '../errors.js';
 import { readBuffers, ReadSize } from './read-buffers.js';
+
+/** fstat of an open fd reads the inode already in memory: no disk wait on the loop. Unknown (Infinity) if it fails. */
+function fileLength(fd: number): number {
+  try {
+    return fstatSync(fd).size;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
 
 /** A file this small, read whole in one go, is copied out and its read buffer reused. */
 const SMALL_COPY_BYTES = 64 * 1024;
@@ -32,7 +41,7 @@ export class BlobReadStream extends Readable {
   #reading = false;
   /** _destroy arrived while a read was in flight: close once it lands, so the fd is never reused under it. */
   #closeWhenIdle: (() => void) | undefined;
-  readonly #size = new ReadSize();
+  #size = new ReadSize();
 
   constructor(init: BlobReadStreamInit) {
     // Nothing is read ahead of a paused consumer: its client then holds only what its socket queued.
@@ -47,22 +56,23 @@ export class BlobReadStream extends Readable {
   override _construct(callback: (error?: Error | null) => void): void {
     // With no high-water mark Readable reads nothing by itself once constructed; a consumer that
     // asked while the file was opening (a 'readable' listener) would wait forever: start the first read.
-    const opened = (): void => {
+    const opened = (fd: number): void => {
+      this.#size = new ReadSize(this.#end === Infinity ? fileLength(fd) - this.#start : this.#end - this.#start);
       callback();
       process.nextTick(() => this.destroyed || this.read(0));
     };
-    if (this.#fd !== undefined) return opened();
+    if (this.#fd !== undefined) return opened(this.#fd);
     open(this.#path, 'r', (error, fd) => {
       if (error) return callback(new StorageError(`opening ${this.#path} failed`, { cause: error }));
       this.#fd = fd;
-      opened();
+      opened(fd);
     });
   }
 
   override _read(): void {
     if (this.#reading) return;
     const fd = this.#fd;
-    const length = Math.min(this.#size.next(), this.#end - this.#pos);
+    const length = Math.min(this.#size.next(this.#pos - this.#start), this.#end - this.#pos);
     if (fd === undefined || length <= 0) {
       this.push(null);
       return;

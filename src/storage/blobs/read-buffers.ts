@@ -56,17 +56,41 @@ class SharedReadBuffers {
 export const readBuffers = new SharedReadBuffers();
 
 /**
- * How much a stream reads next: small at first and after its consumer fell behind, doubling with
- * every read up to READ_CHUNK_BYTES while it keeps up. A client that stops reading then holds one
- * small buffer in its socket's queue, not a large one plus another read ahead of it.
+ * Bytes every stream sends in small reads before its reads may grow: what the kernel takes from a
+ * client that reads nothing before its socket stops taking more (4 MiB on loopback here: Linux's
+ * default tcp_wmem maximum plus the peer's window). Reads that grew earlier left such a client with
+ * a 1 MiB chunk queued in its socket, ~100 MiB for 100 stalled readers (BENCHMARKS.md, "Memory:
+ * idle return and stalled readers, final"); now it stalls holding one small one.
+ */
+export const SMALL_READS_BYTES = 4 * 1024 * 1024;
+
+/**
+ * How much a stream reads next: small for its first SMALL_READS_BYTES and after its consumer fell
+ * behind, doubling with every read up to READ_CHUNK_BYTES after that while it keeps up. A client
+ * that stops reading then holds one small buffer in its socket's queue, not a large one plus
+ * another read ahead of it.
  */
 export class ReadSize {
   #bytes = SMALL_READ_BYTES;
+  /**
+   * A stream no longer than SMALL_READS_BYTES grows at once: the kernel takes all of it from a client
+   * that reads nothing, and small reads of a 256 KiB blob cost the 200-client load 10-15% of its
+   * requests/s and raised its peak RSS.
+   */
+  readonly #smallUntil: number;
 
-  /** The size of this read; the next one is twice as large. */
-  next(): number {
+  /** `length`: the bytes the stream will hand out, Infinity when not known. */
+  constructor(length = Number.POSITIVE_INFINITY) {
+    this.#smallUntil = length > SMALL_READS_BYTES ? SMALL_READS_BYTES : 0;
+  }
+
+  /**
+   * The size of this read, for a stream that has handed out `streamed` bytes so far (file reads and
+   * a follower's chunks from memory alike); past the first SMALL_READS_BYTES the next one is twice as large.
+   */
+  next(streamed: number): number {
     const bytes = this.#bytes;
-    this.#bytes = Math.min(READ_CHUNK_BYTES, bytes * 2);
+    if (streamed >= this.#smallUntil) this.#bytes = Math.min(READ_CHUNK_BYTES, bytes * 2);
     return bytes;
   }
 
