@@ -196,24 +196,24 @@ function report(samples, { loadStart, loadEnd, minutes, imageBytes, blobs, versi
     lines.push(`| ${label} | ${f(d)} | ${f(r)} | ${f(ref)} | ${x(r / d)} | ${x(ref / d)} | ${x(r / ref)} | ≤ 1.05× direct | ${r / d <= 1.05 ? 'yes' : '**no**'} |`);
   };
   const plainRow = (label, key, show) => lines.push(`| ${label} | ${SYSTEMS.map((sys) => show(m(key, sys))).join(' | ')} |  |  |  |  |  |`);
-  timeRow('cold blob, curl (wall s)', 'blob');
-  plainRow('cold blob: upstream bytes ÷ blob size', 'blobUp', x);
-  plainRow('cold blob: server CPU (s, until the upstream went quiet)', 'blobCpu', (v) => f(v, 2));
-  plainRow('cold blob: client CPU, curl (s)', 'blobClient', (v) => f(v, 2));
-  plainRow('cold blob: upstream CPU (s)', 'blobUpCpu', (v) => f(v, 2));
-  plainRow('cold blob: CPU of server + client + upstream ÷ wall time (cores)', 'blobCores', (v) => f(v, 2));
-  plainRow('cold blob: server run-queue wait, all threads, during the GET (s)', 'blobWait', (v) => f(v, 2));
-  plainRow('cold blob: main thread CPU during the GET (s)', 'blobMainCpu', (v) => f(v, 2));
-  plainRow('cold blob: main thread run-queue wait during the GET (s)', 'blobMainWait', (v) => f(v, 2));
-  timeRow('cold image pull, skopeo (wall s)', 'pull');
-  plainRow('cold image pull: upstream bytes ÷ image size', 'pullUp', x);
-  plainRow('cold image pull: server CPU (s)', 'pullCpu', (v) => f(v, 2));
-  plainRow('cold image pull: client CPU, skopeo (s)', 'pullClient', (v) => f(v, 2));
-  plainRow('cold image pull: upstream CPU (s)', 'pullUpCpu', (v) => f(v, 2));
-  plainRow('cold image pull: CPU of server + client + upstream ÷ wall time (cores)', 'pullCores', (v) => f(v, 2));
-  plainRow('cold image pull: server run-queue wait, all threads (s)', 'pullWait', (v) => f(v, 2));
-  plainRow('cold image pull: main thread CPU (s)', 'pullMainCpu', (v) => f(v, 2));
-  plainRow('cold image pull: main thread run-queue wait (s)', 'pullMainWait', (v) => f(v, 2));
+  const cases = [
+    { key: 'blob', name: 'cold blob', client: 'curl', whole: 'blob size', cpu: 's, until the upstream went quiet', during: ', during the GET' },
+    { key: 'pull', name: 'cold image pull', client: 'skopeo', whole: 'image size', cpu: 's', during: '' },
+  ];
+  for (const c of cases) {
+    timeRow(`${c.name}, ${c.client} (wall s)`, c.key);
+    plainRow(`${c.name}: upstream bytes ÷ ${c.whole}`, `${c.key}Up`, x);
+    const cpuRows = [
+      ['Cpu', `server CPU (${c.cpu})`],
+      ['Client', `client CPU, ${c.client} (s)`],
+      ['UpCpu', 'upstream CPU (s)'],
+      ['Cores', 'CPU of server + client + upstream ÷ wall time (cores)'],
+      ['Wait', `server run-queue wait, all threads${c.during} (s)`],
+      ['MainCpu', `main thread CPU${c.during} (s)`],
+      ['MainWait', `main thread run-queue wait${c.during} (s)`],
+    ];
+    for (const [suffix, what] of cpuRows) plainRow(`${c.name}: ${what}`, c.key + suffix, (v) => f(v, 2));
+  }
   lines.push('', '| series | system | samples (run order) |', '|---|---|---|');
   for (const [key, bySys] of Object.entries(samples)) {
     for (const sys of SYSTEMS) {
