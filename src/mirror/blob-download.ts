@@ -57,14 +57,20 @@ export class BlobDownload {
     })();
     this.ready = started.then(({ writer, kept, size }) => (this.#started = { writer, kept, size }));
     this.done = started.then(async ({ writer, kept, body, rejected }) => {
+      let reported = false;
+      const failed = (error: unknown): void => {
+        if (reported) return;
+        reported = true;
+        if (error instanceof DigestMismatchError) rejected?.(error);
+        onFinished({ error, bytes: writer.bytesWritten });
+      };
       let info: BlobInfo;
       try {
         // A pass-through writer's promise is its followers' backpressure: wait for every chunk there.
-        info = await pump(body, writer, kept ? WRITE_WINDOW : 1, (err) => sourceBroke(ref, err));
+        info = await pump(body, writer, kept ? WRITE_WINDOW : 1, (err) => sourceBroke(ref, err), failed);
         if (kept && writer.stoppedCaching === undefined) await ingest.link(ref, digest, info.size);
       } catch (error) {
-        if (error instanceof DigestMismatchError) rejected?.(error);
-        onFinished({ error, bytes: writer.bytesWritten });
+        failed(error);
         throw error;
       }
       onFinished({ info });
@@ -93,8 +99,17 @@ const WRITE_WINDOW = 64;
 /**
  * Writes a body into a blob writer, `window` chunks ahead of the disk, and commits (which verifies);
  * on failure the body is destroyed and the writer aborted. Imports copy blobs with it too.
+ * `failed` hears of a failure before the abort is awaited: the followers were cut in this same
+ * turn, and what the caller does about it (an endpoint passed over) must be done before any of
+ * their clients can come back.
  */
-export async function pump(body: Readable, writer: BlobWriter, window: number, broke: (err: unknown) => Error = (err) => (err instanceof Error ? err : new Error(String(err)))): Promise<BlobInfo> {
+export async function pump(
+  body: Readable,
+  writer: BlobWriter,
+  window: number,
+  broke: (err: unknown) => Error = (err) => (err instanceof Error ? err : new Error(String(err))),
+  failed: (err: unknown) => void = () => {},
+): Promise<BlobInfo> {
   const pending: Promise<void>[] = [];
   try {
     // The upstream is read at the disk's pace, never at a client's: followers read the file.
@@ -113,6 +128,7 @@ export async function pump(body: Readable, writer: BlobWriter, window: number, b
     // Bytes that arrived before the upstream failed still reach the followers, as when each
     // chunk was written before the next was read: a client gets its short body, not a reset.
     await Promise.allSettled(pending);
+    failed(err);
     await writer.abort(err instanceof Error ? err : new Error(String(err)));
     throw err;
   }

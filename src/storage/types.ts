@@ -69,8 +69,9 @@ export interface BlobWriter {
    */
   follow(span?: ByteSpan): Readable;
   /**
-   * Verifies size and digest, fsyncs, renames into place. Throws DigestMismatchError / SizeMismatchError.
-   * Resolves without placing anything when caching stopped (`stoppedCaching`).
+   * Verifies size and digest, fsyncs, renames into place. Throws DigestMismatchError / SizeMismatchError
+   * in the same turn as its followers fail, before the temp file is gone: the abort() every caller
+   * owes a failed write waits for that. Resolves without placing anything when caching stopped.
    */
   commit(): Promise<BlobInfo>;
   /** Deletes the temp file and fails every follower with `reason`. Safe to call twice. */

@@ -71,7 +71,7 @@ t.test('a committed blob is visible to stat, open, list and can be deleted', asy
   t.same(await listAll(blobs), []);
 });
 
-t.test('a digest mismatch throws, removes the temp file and leaves no blob', async (t) => {
+t.test('a digest mismatch throws; the abort after it finds the temp file removed and no blob', async (t) => {
   const { root, blobs } = await store(t.testdir());
   const bytes = Buffer.from('the real content');
   const claimed = digestOf(Buffer.from('something else'));
@@ -84,6 +84,7 @@ t.test('a digest mismatch throws, removes the temp file and leaves no blob', asy
   t.type(error, DigestMismatchError);
   t.equal((error as DigestMismatchError).expected, claimed);
   t.equal((error as DigestMismatchError).actual, digestOf(bytes));
+  await writer.abort(error as Error);
   t.same(await readdir(storageLayout(root).tmpDir), []);
   t.equal(await blobs.stat(claimed), undefined);
   t.same(await listAll(blobs), []);
@@ -103,6 +104,7 @@ t.test('size mismatches', async (t) => {
     const err = await writer.commit().catch((e: unknown) => e);
     t.type(err, SizeMismatchError);
     t.match(err, { expected: 11, actual: 10 });
+    await writer.abort(err as Error);
     t.same(await readdir(storageLayout(root).tmpDir), []);
     t.equal(await blobs.stat(digest), undefined);
   });

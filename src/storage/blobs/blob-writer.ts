@@ -79,10 +79,9 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   #handleRefs = 1;
   #ownRef = true;
   #handleClosed: Promise<void> | undefined;
-  // The last few batches' chunks: a follower that keeps up (minus the held-back byte) finds its
-  // bytes here and skips reading them back from the file. Two chunks were enough when every chunk
-  // was its own write; with batches, 16 followers reading the file instead doubled the CPU of a
-  // concurrent cold GET.
+  // The last few batches' chunks: a follower that keeps up (minus the held-back byte) finds its bytes
+  // here and skips reading them back. Two chunks were enough when every chunk was its own write; with
+  // batches, 16 followers reading the file instead doubled the CPU of a concurrent cold GET.
   readonly #recent = new RecentChunks();
 
   constructor(init: FsBlobWriterInit) {
@@ -279,7 +278,8 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
       // The bytes are right and every follower can still read them: only the cache lost out.
       if (this.#verified) this.#stopCaching(reason);
       else {
-        await this.#fail(reason);
+        // Rejected in the turn the followers are cut, before their clients can be back; abort() waits for the clean-up.
+        void this.#fail(reason);
         throw reason;
       }
     }
@@ -291,8 +291,8 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
 
   async abort(reason: Error): Promise<void> {
     if (this.#state === 'committing') {
-      // commit() either lands the blob or aborts by itself; nothing is left to undo.
-      await this.#commit?.then(noop, noop);
+      // commit() either lands the blob or fails by itself; then only its clean-up is left to wait for.
+      await this.#commit?.then(noop, () => this.#abort);
       return;
     }
     if (this.#state === 'committed') return;
