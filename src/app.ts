@@ -311,8 +311,8 @@ export class App {
   }
 
   /** What a shutdown waits for: responses being sent, and downloads (also those whose clients left). */
-  inFlight(): { transfers: number; downloads: number; cutShort: number } {
-    return { transfers: this.responses.count, downloads: this.mirror.downloadsInFlight, cutShort: this.cutAtShutdown };
+  inFlight(): { transfers: number; downloads: number; cutShort: number; started: number } {
+    return { transfers: this.responses.count, downloads: this.mirror.downloadsInFlight, cutShort: this.cutAtShutdown, started: this.responses.started };
   }
 
   /** Stops accepting, gives in-flight transfers `graceMs` to finish, then closes everything. */

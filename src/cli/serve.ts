@@ -57,8 +57,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${address ?? config.listen.host}:${port ?? config.listen.port} is already in use` : (err as Error).message}`, 1);
   }
   const stopCollecting = collectWhenIdle(() => {
-    const { transfers, downloads } = app.inFlight();
-    return transfers === 0 && downloads === 0;
+    const { transfers, downloads, started } = app.inFlight();
+    return { inFlight: transfers + downloads, started };
   }, releaseReadBuffers);
   await new Promise<void>((resolve) => {
     // logrotate's `create` mode renames the audit file and sends SIGHUP: reopen at the path. SIGHUP

@@ -50,13 +50,20 @@ export interface HttpServerOptions {
 /** Responses the registry listeners are still sending: what a shutdown waits for, or cuts short. */
 export class ResponsesInFlight {
   private open = 0;
+  private total = 0;
 
   get count(): number {
     return this.open;
   }
 
+  /** Responses ever started: requests that came and went between two looks still show here. */
+  get started(): number {
+    return this.total;
+  }
+
   track(res: ServerResponse): void {
     this.open++;
+    this.total++;
     res.once('close', () => void this.open--);
   }
 }

@@ -2,23 +2,45 @@ import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectWhenIdle } from '../../src/cli/idle-gc.js';
 
-t.test('a burst of garbage is collected once the server goes idle, not while it is busy', async (t) => {
-  let busy = true;
-  let released = 0;
-  const stop = collectWhenIdle(() => !busy, () => void released++, 20);
-  t.teardown(stop);
-  // Garbage only a collection frees: a registry tells when its buffer was collected.
-  let collected = false;
-  const registry = new FinalizationRegistry(() => {
-    collected = true;
-  });
+/** Garbage only a collection frees: a registry tells when its buffer was collected. */
+function burstOfGarbage(): { readonly collected: boolean; readonly registry: FinalizationRegistry<string> } {
+  // The registry is returned too: one that is itself collected never calls back.
+  const seen = { collected: false, registry: new FinalizationRegistry<string>(() => (seen.collected = true)) };
+  const { registry } = seen;
   (() => {
     registry.register(Buffer.alloc(1024 * 1024), 'burst');
   })();
+  return seen;
+}
+
+t.test('a burst of garbage is collected once the server goes idle, not while it is busy', async (t) => {
+  let inFlight = 1;
+  let released = 0;
+  const stop = collectWhenIdle(() => ({ inFlight, started: 1 }), () => void released++, 20);
+  t.teardown(stop);
+  const garbage = burstOfGarbage();
   await sleep(200);
-  t.notOk(collected, 'busy: no collection forced');
-  busy = false;
-  for (let i = 0; i < 100 && !collected; i++) await sleep(20);
-  t.ok(collected, 'idle after being busy: the garbage is collected');
+  t.notOk(garbage.collected, 'busy: no collection forced');
+  inFlight = 0;
+  for (let i = 0; i < 100 && !garbage.collected; i++) await sleep(20);
+  t.ok(garbage.collected, 'idle after being busy: the garbage is collected');
   t.equal(released, 1, 'and what the server keeps for reuse is let go, once');
+});
+
+t.test('requests that come and go between two looks are activity: no collection until a whole quiet interval', async (t) => {
+  // Short requests under load: nothing is in flight at the instant of a look, yet they keep coming.
+  let started = 0;
+  let released = 0;
+  const stop = collectWhenIdle(() => ({ inFlight: 0, started }), () => void released++, 20);
+  t.teardown(stop);
+  const garbage = burstOfGarbage();
+  for (let i = 0; i < 20; i++) {
+    started++;
+    await sleep(10);
+  }
+  t.notOk(garbage.collected, 'requests kept starting: no collection forced');
+  t.equal(released, 0);
+  for (let i = 0; i < 100 && !garbage.collected; i++) await sleep(20);
+  t.ok(garbage.collected, 'quiet for an interval after them: collected');
+  t.equal(released, 1);
 });
