@@ -41,7 +41,8 @@ export class BlobReadStream extends Readable {
   #reading = false;
   /** _destroy arrived while a read was in flight: close once it lands, so the fd is never reused under it. */
   #closeWhenIdle: (() => void) | undefined;
-  #size = new ReadSize();
+  /** Made in _construct, which knows the length and runs before any read. */
+  #size!: ReadSize;
 
   constructor(init: BlobReadStreamInit) {
     // Nothing is read ahead of a paused consumer: its client then holds only what its socket queued.
