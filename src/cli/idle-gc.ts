@@ -9,6 +9,16 @@ export interface Activity {
   readonly started: number;
 }
 
+export interface IdleCollectionOptions {
+  readonly checkEveryMs?: number;
+  /**
+   * How far RSS must have grown since the last collection for one to be worth it: a readiness probe
+   * or a metrics scrape every few seconds is activity too, and must not cost a full collection each.
+   */
+  readonly minGrowthBytes?: number;
+  readonly rss?: () => number;
+}
+
 /**
  * A full garbage collection once the server goes idle after moving bytes. V8 collects only while
  * JavaScript allocates, so after a burst (64 cold pulls, 100 stalled readers) an idle mirror kept the
@@ -21,13 +31,15 @@ export interface Activity {
  * flight alone found gaps between short requests under load, collected there, and then slept through
  * the load's end: 200 clients left 11 MiB of V8 pages and 8 MiB of buffers behind (+18% idle RSS).
  */
-export function collectWhenIdle(activity: () => Activity, release: () => void = () => {}, checkEveryMs = 2_500): () => void {
+export function collectWhenIdle(activity: () => Activity, release: () => void = () => {}, options: IdleCollectionOptions = {}): () => void {
+  const { checkEveryMs = 2_500, minGrowthBytes = 8 * 1024 * 1024, rss = process.memoryUsage.rss } = options;
   setFlagsFromString('--expose-gc');
   // The flag exposes gc to contexts created from now on; a fresh one hands it over.
   const gc = runInNewContext('gc') as (() => void) | undefined;
   if (typeof gc !== 'function') return () => {};
   let busySinceLastCollection = false;
   let lastStarted = activity().started;
+  let rssAfterCollection = rss();
   const timer = setInterval(() => {
     const { inFlight, started } = activity();
     const quiet = inFlight === 0 && started === lastStarted;
@@ -35,8 +47,10 @@ export function collectWhenIdle(activity: () => Activity, release: () => void = 
     if (!quiet) busySinceLastCollection = true;
     else if (busySinceLastCollection) {
       busySinceLastCollection = false;
+      if (rss() - rssAfterCollection < minGrowthBytes) return;
       release();
       gc();
+      rssAfterCollection = rss();
     }
   }, checkEveryMs);
   timer.unref();

@@ -16,7 +16,7 @@ function burstOfGarbage(): { readonly collected: boolean; readonly registry: Fin
 t.test('a burst of garbage is collected once the server goes idle, not while it is busy', async (t) => {
   let inFlight = 1;
   let released = 0;
-  const stop = collectWhenIdle(() => ({ inFlight, started: 1 }), () => void released++, 20);
+  const stop = collectWhenIdle(() => ({ inFlight, started: 1 }), () => void released++, { checkEveryMs: 20, minGrowthBytes: 0 });
   t.teardown(stop);
   const garbage = burstOfGarbage();
   await sleep(200);
@@ -31,7 +31,7 @@ t.test('requests that come and go between two looks are activity: no collection 
   // Short requests under load: nothing is in flight at the instant of a look, yet they keep coming.
   let started = 0;
   let released = 0;
-  const stop = collectWhenIdle(() => ({ inFlight: 0, started }), () => void released++, 20);
+  const stop = collectWhenIdle(() => ({ inFlight: 0, started }), () => void released++, { checkEveryMs: 20, minGrowthBytes: 0 });
   t.teardown(stop);
   const garbage = burstOfGarbage();
   for (let i = 0; i < 20; i++) {
@@ -43,4 +43,26 @@ t.test('requests that come and go between two looks are activity: no collection 
   for (let i = 0; i < 100 && !garbage.collected; i++) await sleep(20);
   t.ok(garbage.collected, 'quiet for an interval after them: collected');
   t.equal(released, 1);
+});
+
+t.test('a probe now and then on an idle server costs no collection: only growth since the last one does', async (t) => {
+  let started = 0;
+  let rss = 100;
+  let released = 0;
+  const stop = collectWhenIdle(() => ({ inFlight: 0, started }), () => void released++, { checkEveryMs: 20, minGrowthBytes: 10, rss: () => rss });
+  t.teardown(stop);
+  for (let probe = 0; probe < 5; probe++) {
+    started++;
+    rss += 1;
+    await sleep(60);
+  }
+  t.equal(released, 0, 'five probes, 5 bytes of growth: no collection');
+  started++;
+  rss += 20;
+  for (let i = 0; i < 50 && released === 0; i++) await sleep(20);
+  t.equal(released, 1, 'a burst that grew RSS past the threshold: collected once it went quiet');
+  started++;
+  rss += 1;
+  await sleep(100);
+  t.equal(released, 1, 'measured from the collection on: the next probe costs nothing');
 });
