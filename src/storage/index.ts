@@ -1,4 +1,5 @@
 import { readBuffers } from './blobs/read-buffers.js';
+import { slabs } from './blobs/slab-pool.js';
 export type {
   BlobInfo,
   BlobRecord,
@@ -35,7 +36,8 @@ export { MemoryLeases, RedisLeases, type Lease, type LeaseClient, type Leases } 
 export { storageLayout, type StorageLayout } from './layout.js';
 export { diskSpace, type DiskSpace } from './disk-space.js';
 
-/** An idle server's read buffers, given back to the allocator (the next stream takes new ones). */
+/** An idle server's read buffers and download slabs, given back to the allocator (the next stream takes new ones). */
 export function releaseReadBuffers(): void {
   readBuffers.release();
+  slabs.drain();
 }

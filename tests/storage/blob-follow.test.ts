@@ -105,14 +105,57 @@ t.test('a follower destroyed while its file read is in flight releases cleanly',
 });
 
 t.test('a failing file read destroys only that follower', async (t) => {
-  const bytes = randomBytes(2 * 1024 * 1024);
+  const bytes = randomBytes(6 * 1024 * 1024);
   const { writer } = await setUp(t.testdir(), bytes);
-  // Small chunks, more than the writer keeps in memory, so the follower must read the file.
-  await writeInChunks(writer, bytes, 8 * 1024);
+  // More than the writer keeps in memory (4 MiB), so the follower must read the file.
+  await writeInChunks(writer, bytes, 64 * 1024);
   await (writer as FsBlobWriter).handle.close();
   const seen = observe(writer.follow());
   await seen.settled;
   t.type(seen.error, StorageError);
   t.match(seen.error?.message, /reading the temp file failed/);
   await writer.abort(new Error('cleanup'));
+});
+
+t.test('a piece a follower handed out stays intact until it is recycled, whatever the writer writes meanwhile', async (t) => {
+  const bytes = randomBytes(24 * 1024 * 1024);
+  const { writer } = await setUp(t.testdir(), bytes);
+  const follower = writer.follow() as Readable & { recycle(chunk: Buffer): void };
+  // Like the HTTP send loop: every piece is recycled once "written", except the first, which a
+  // socket that has not drained yet still holds.
+  let held: { buf: Buffer; copy: Buffer } | undefined;
+  let got = 0;
+  follower.on('data', (chunk: Buffer) => {
+    got += chunk.length;
+    if (held === undefined) held = { buf: chunk, copy: Buffer.from(chunk) };
+    else follower.recycle(chunk);
+  });
+  const done = new Promise((resolve) => follower.once('end', resolve));
+  // Slabs are reused as soon as every holder let go: 24 MiB through 4 MiB of recent chunks reuses each many times.
+  await writeInChunks(writer, bytes, 64 * 1024);
+  await writer.commit();
+  await done;
+  t.equal(got, bytes.length);
+  t.ok(held !== undefined && held.buf.equals(held.copy), 'the held piece still has the bytes it had when handed out');
+  t.ok(held !== undefined && held.buf.equals(bytes.subarray(0, held.buf.length)));
+  follower.recycle(held!.buf);
+});
+
+t.test('the bytes a writer was given are copied: the caller may reuse its buffer at once', async (t) => {
+  const bytes = randomBytes(1024 * 1024);
+  const { writer, blobs } = await setUp(t.testdir(), bytes);
+  const seen = observe(writer.follow());
+  const scratch = Buffer.alloc(64 * 1024);
+  for (let off = 0; off < bytes.length; off += scratch.length) {
+    bytes.copy(scratch, 0, off, off + scratch.length);
+    const written = writer.write(scratch);
+    scratch.fill(0xee);
+    await written;
+  }
+  await writer.commit();
+  await seen.settled;
+  t.ok(seen.body().equals(bytes), 'followers got the bytes as written');
+  const stored = await blobs.open(writer.digest);
+  t.ok(stored !== undefined, 'the digest matched: the file holds the bytes as written');
+  stored?.destroy();
 });

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { StorageError } from '../errors.js';
 import { readBuffers, ReadSize } from './read-buffers.js';
+import { slabs } from './slab-pool.js';
 
 
 /** What a follower needs from the in-progress write it follows. */
@@ -127,6 +128,8 @@ export class BlobFollower extends Readable {
         const to = Math.min(recent.buf.length, limit - recent.start);
         const piece = from === 0 && to === recent.buf.length ? recent.buf : recent.buf.subarray(from, to);
         this.#pos += piece.length;
+        // The writer may drop its chunk before the consumer is done with this piece: hold the slab too.
+        slabs.retain(piece);
         this.#wanting = this.push(piece);
         source.progressed();
         continue;
@@ -146,9 +149,10 @@ export class BlobFollower extends Readable {
     this.#source.progressed();
   }
 
-  /** A chunk this follower read from the file is free again (the HTTP send loop wrote it). */
+  /** A chunk this follower handed out is free again (the HTTP send loop wrote it). */
   recycle(chunk: Buffer): void {
     readBuffers.give(chunk);
+    slabs.release(chunk);
   }
 
   /** The consumer had to queue the last chunk: read small again. */

@@ -5,6 +5,7 @@ import { BlobFollower, type FollowSource, type RecentChunk } from './blob-follow
 import { BlobReadStream } from './blob-read-stream.js';
 import { FollowerSet } from './follower-set.js';
 import { RecentChunks } from './recent-chunks.js';
+import { slabs } from './slab-pool.js';
 import { placeFile, writeAllAt } from '../fs-util.js';
 import { SizeMismatchError, StorageError } from '../errors.js';
 import type { Verifier } from './verifier.js';
@@ -27,8 +28,8 @@ const noop = (): void => {};
 
 /** Chunks per writev: well under IOV_MAX (1024); a batch of 64 KiB chunks is 1 MiB. */
 const MAX_BATCH = 16;
-/** Recent chunks kept for followers (about 4 MiB of 64 KiB upstream chunks per download). */
-const RECENT_CHUNKS = 4 * MAX_BATCH;
+/** Bytes of recent chunks kept for followers, per download. */
+const RECENT_BYTES = 4 * 1024 * 1024;
 /**
  * Once the file stops taking bytes, how far the newest byte may run ahead of the slowest follower:
  * the bytes in between are held in memory only, so the source is then read at the followers' pace.
@@ -111,15 +112,14 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   }
 
   /**
-   * The writer keeps a reference to `chunk` (followers that keep up get it without a
-   * file read), so the caller must not reuse the buffer; upstream body chunks never are.
+   * `chunk` is copied into a pooled slab (slab-pool.ts), so the caller's buffer is free at once.
    * Calls may overlap: chunks accepted while a write is in flight go to the file together in
    * one positional writev, in order (one pool round trip per 64 KiB chunk cost a cold 512 MiB
    * GET about 0.7 s when the caller waited for each).
    */
   write(chunk: Buffer): Promise<void> {
     if (this.#state !== 'writing') return Promise.reject(this.#closedError());
-    const queued = new Promise<void>((resolve, reject) => this.#queue.push({ buf: chunk, resolve, reject }));
+    const queued = new Promise<void>((resolve, reject) => this.#queue.push({ buf: slabs.copy(chunk), resolve, reject }));
     if (!this.#flushing) {
       this.#flushing = true;
       const run = this.#tail.then(() => this.#flush());
@@ -132,7 +132,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, MAX_BATCH);
       try {
-        const bufs = batch.map((q) => q.buf);
+        const bufs = slabs.join(batch.map((q) => q.buf));
         if (this.#stopped === undefined) await this.#append(bufs);
         // Not `else`: the append may have just stopped caching, leaving this batch unwritten.
         if (this.#stopped !== undefined) await this.#keep(bufs);
@@ -159,7 +159,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     }
     if (this.#aborted()) throw this.#closedError();
     this.#accept(chunks, next);
-    this.#recent.keepNewest(RECENT_CHUNKS);
+    this.#recent.keepNewest(RECENT_BYTES);
   }
 
   /** Hashes chunks that start at `#written`, hands them to followers and moves `#written` to `next`. */

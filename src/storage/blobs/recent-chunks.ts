@@ -1,9 +1,11 @@
 import type { RecentChunk } from './blob-follower.js';
+import { slabs } from './slab-pool.js';
 
 /**
  * The chunks a writer wrote last, oldest first and contiguous: a follower that keeps up takes its
  * bytes from here instead of reading them back from the file, and once the file stops taking bytes
- * (a full disk) they are the only copy, kept until every follower has read past them.
+ * (a full disk) they are the only copy, kept until every follower has read past them. Each chunk
+ * pushed holds a slab reference (blob-writer.ts), released when it is dropped here.
  */
 export class RecentChunks {
   #chunks: RecentChunk[] = [];
@@ -27,19 +29,26 @@ export class RecentChunks {
     return undefined;
   }
 
-  /** Keeps the newest `count` chunks. */
-  keepNewest(count: number): void {
-    if (this.#chunks.length > count) this.#chunks.splice(0, this.#chunks.length - count);
+  /** Keeps the newest chunks that hold at least `bytes` (all of them if they hold fewer). */
+  keepNewest(bytes: number): void {
+    let held = 0;
+    let keep = this.#chunks.length;
+    while (keep > 0 && held < bytes) held += this.#chunks[--keep]!.buf.length;
+    if (keep > 0) this.#drop(keep);
   }
 
   /** Drops the chunks that end at or before `pos`. */
   dropBefore(pos: number): void {
     let n = 0;
     while (n < this.#chunks.length && this.#chunks[n]!.start + this.#chunks[n]!.buf.length <= pos) n++;
-    if (n > 0) this.#chunks.splice(0, n);
+    if (n > 0) this.#drop(n);
   }
 
   clear(): void {
-    this.#chunks = [];
+    this.#drop(this.#chunks.length);
+  }
+
+  #drop(count: number): void {
+    for (const chunk of this.#chunks.splice(0, count)) slabs.release(chunk.buf);
   }
 }

@@ -1,0 +1,137 @@
+/**
+ * Bytes per slab. Above glibc's mmap threshold (128 KiB, held there by `npm start`'s
+ * MALLOC_TRIM_THRESHOLD_, which turns off its dynamic raise), so a slab let go is unmapped whole
+ * instead of leaving a hole in the main heap that glibc never gives back.
+ */
+export const SLAB_BYTES = 256 * 1024;
+/** Free slabs kept for the next download (8 MiB); an idle server drops them (`drain`). */
+const KEEP_FREE = 32;
+
+interface Slab {
+  readonly buf: Buffer;
+  /** Views handed out and not released, plus one while it is the slab being filled. */
+  refs: number;
+}
+
+/**
+ * Reusable memory for the bytes of downloads in flight. Upstream chunks are copied in as they
+ * arrive, so the socket's own read buffers die young instead of living as long as the write
+ * window, the recent chunks and the followers' sends: allocated per read, those buffers made
+ * every cold GET allocate the blob's size and left glibc's main heap tens of MiB larger after a
+ * burst of cold pulls (BENCHMARKS.md, "Memory: idle return, continued").
+ *
+ * A slab is reused only after every view of it was released, so each holder releases the views
+ * it holds only once nothing (a pending write, a socket) still reads them. References are counted
+ * per view object too, so releasing a view more often than it was taken is ignored rather than
+ * taken off another holder's count. A view never released is not an error: its slab is just not
+ * reused, and the GC frees it as before.
+ */
+export class SlabPool {
+  readonly #free: Buffer[] = [];
+  readonly #slabs = new WeakMap<ArrayBufferLike, Slab>();
+  /** References held through each view object handed out or retained. */
+  readonly #held = new WeakMap<Buffer, number>();
+  #current: Slab | undefined;
+  #used = 0;
+
+  /** A pooled copy of `chunk`, holding one reference; release() it once done. */
+  copy(chunk: Uint8Array): Buffer {
+    // An empty view would hold its slab for good: nobody keeps one to release it.
+    if (chunk.length === 0 || chunk.length > SLAB_BYTES) return Buffer.from(chunk);
+    let slab = this.#current;
+    if (slab === undefined || this.#used + chunk.length > SLAB_BYTES) {
+      if (slab !== undefined) this.#unref(slab);
+      slab = this.#current = this.#take();
+      this.#used = 0;
+    }
+    const at = this.#used;
+    slab.buf.set(chunk, at);
+    this.#used += chunk.length;
+    return this.#hold(slab, slab.buf.subarray(at, at + chunk.length));
+  }
+
+  /** One more holder of a view (of this pool or not: a foreign buffer is ignored). */
+  retain(view: Buffer): void {
+    const slab = this.#slabs.get(view.buffer);
+    if (slab !== undefined && slab.refs > 0) this.#hold(slab, view);
+  }
+
+  /** A holder is done with `view`; ignores a buffer that is not a view of this pool. */
+  release(view: Buffer): void {
+    const slab = this.#slabs.get(view.buffer);
+    if (slab !== undefined && this.#forget(view)) this.#unref(slab);
+  }
+
+  /**
+   * `views` with neighbours that are contiguous in one slab joined into one view, their references
+   * kept as one: fewer, larger writes, and followers that take them in larger pieces.
+   */
+  join(views: Buffer[]): Buffer[] {
+    const out: Buffer[] = [];
+    for (const view of views) {
+      const last = out[out.length - 1];
+      const slab = this.#slabs.get(view.buffer);
+      const joinable = last !== undefined && slab !== undefined && last.buffer === view.buffer && last.byteOffset + last.length === view.byteOffset;
+      if (!joinable || !this.#held.has(last) || !this.#held.has(view)) {
+        out.push(view);
+        continue;
+      }
+      // The joined view takes over `last`'s reference; `view`'s is given up.
+      this.#forget(last);
+      this.release(view);
+      out[out.length - 1] = this.#hold(slab, slab.buf.subarray(last.byteOffset, view.byteOffset + view.length), false);
+    }
+    return out;
+  }
+
+  /** Free slabs, for tests and the status of an idle server. */
+  get freeCount(): number {
+    return this.#free.length;
+  }
+
+  /** An idle server gives its free slabs back to the allocator (the next download takes new ones). */
+  drain(): void {
+    this.#free.length = 0;
+    const current = this.#current;
+    if (current !== undefined && current.refs === 1) {
+      this.#current = undefined;
+      current.refs = 0;
+    }
+  }
+
+  #take(): Slab {
+    const buf = this.#free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
+    let slab = this.#slabs.get(buf.buffer);
+    if (slab === undefined) {
+      slab = { buf, refs: 0 };
+      this.#slabs.set(buf.buffer, slab);
+    }
+    slab.refs = 1;
+    return slab;
+  }
+
+  /** Counts a reference through `view` (and on its slab, unless it is one taken over). */
+  #hold(slab: Slab, view: Buffer, count = true): Buffer {
+    this.#held.set(view, (this.#held.get(view) ?? 0) + 1);
+    if (count) slab.refs += 1;
+    return view;
+  }
+
+  /** Drops one reference counted through `view`; false if it holds none. */
+  #forget(view: Buffer): boolean {
+    const n = this.#held.get(view);
+    if (n === undefined) return false;
+    if (n > 1) this.#held.set(view, n - 1);
+    else this.#held.delete(view);
+    return true;
+  }
+
+  #unref(slab: Slab): void {
+    // Never below zero: a release too many must not hand a slab out twice.
+    if (slab.refs <= 0) return;
+    slab.refs -= 1;
+    if (slab.refs === 0 && this.#free.length < KEEP_FREE) this.#free.push(slab.buf);
+  }
+}
+
+export const slabs = new SlabPool();
