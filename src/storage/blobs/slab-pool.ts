@@ -84,7 +84,7 @@ export class SlabPool {
     return out;
   }
 
-  /** Free slabs, for tests and the status of an idle server. */
+  /** Free slabs waiting for reuse (what `drain` would give back). */
   get freeCount(): number {
     return this.#free.length;
   }
