@@ -47,7 +47,7 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   cluster: { folders: [...COMMON, 'mirror'], packages: /^(node:.*|undici)$/ },
   // Serves the cluster's internal endpoint (its signature check and path grammar come from cluster).
   http: { folders: [...COMMON, 'access', 'auth', 'mirror', 'storage', 'upstream', 'cluster'], packages: /^(node:.*|pino)$/ },
-  cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror', 'transfer', 'doctor'], packages: /^(node:.*|commander)$/ },
+  cli: { folders: [...COMMON, 'admin', 'auth', 'storage', 'cache', 'sync', 'mirror', 'transfer', 'doctor'], packages: /^(node:.*|commander|koffi)$/ },
 };
 
 /** The rule a file or folder falls under: its deepest folder that has one (undefined for src/ itself). */

@@ -17,22 +17,27 @@ export interface IdleCollectionOptions {
    */
   readonly minGrowthBytes?: number;
   readonly rss?: () => number;
+  /** Gives the allocator's free pages back to the system (malloc-trim.ts), a moment after a collection. */
+  readonly trim?: () => unknown;
 }
+
+/** V8 may still be freeing the collected buffers' memory on its sweeper thread when gc() returns. */
+const TRIM_AFTER_MS = 1_000;
 
 /**
  * A full garbage collection once the server goes idle after moving bytes. V8 collects only while
  * JavaScript allocates, so after a burst (64 cold pulls, 100 stalled readers) an idle mirror kept the
  * burst's freed read buffers, external memory the heap no longer reaches, until its next request:
  * RSS stayed 40-80 MiB above its idle level (BENCHMARKS.md, memory per client). One collection when
- * the last transfer ends gives it back, with what `release` lets go of (the free read buffers); a
- * busy server is never interrupted by it.
+ * the last transfer ends gives it back, with what `release` lets go of (the free read buffers), and
+ * `trim` then hands the allocator's free pages to the system; a busy server is never interrupted by it.
  *
  * Idle means a whole check interval with nothing in flight and nothing started. A look at what is in
  * flight alone found gaps between short requests under load, collected there, and then slept through
  * the load's end: 200 clients left 11 MiB of V8 pages and 8 MiB of buffers behind (+18% idle RSS).
  */
 export function collectWhenIdle(activity: () => Activity, release: () => void = () => {}, options: IdleCollectionOptions = {}): () => void {
-  const { checkEveryMs = 2_500, minGrowthBytes = 8 * 1024 * 1024, rss = process.memoryUsage.rss } = options;
+  const { checkEveryMs = 2_500, minGrowthBytes = 8 * 1024 * 1024, rss = process.memoryUsage.rss, trim } = options;
   setFlagsFromString('--expose-gc');
   // The flag exposes gc to contexts created from now on; a fresh one hands it over.
   const gc = runInNewContext('gc') as (() => void) | undefined;
@@ -40,6 +45,7 @@ export function collectWhenIdle(activity: () => Activity, release: () => void = 
   let busySinceLastCollection = false;
   let lastStarted = activity().started;
   let rssAfterCollection = rss();
+  let trimming: NodeJS.Timeout | undefined;
   const timer = setInterval(() => {
     const { inFlight, started } = activity();
     const quiet = inFlight === 0 && started === lastStarted;
@@ -51,8 +57,18 @@ export function collectWhenIdle(activity: () => Activity, release: () => void = 
       release();
       gc();
       rssAfterCollection = rss();
+      if (trim !== undefined) {
+        clearTimeout(trimming);
+        trimming = setTimeout(() => {
+          trim();
+          rssAfterCollection = rss();
+        }, TRIM_AFTER_MS).unref();
+      }
     }
   }, checkEveryMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    clearTimeout(trimming);
+  };
 }

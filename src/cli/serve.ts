@@ -7,6 +7,7 @@ import { configErrorLine } from './config-check.js';
 import { doctorReport } from './doctor.js';
 import { collectWhenIdle } from './idle-gc.js';
 import { releaseReadBuffers } from '../storage/index.js';
+import { loadMallocTrim } from './malloc-trim.js';
 import { storagePermissionMessage } from './permission.js';
 
 export interface ServeOptions {
@@ -56,10 +57,15 @@ export async function serve(options: ServeOptions): Promise<void> {
     const { code, address, port } = err as NodeJS.ErrnoException & { address?: string; port?: number };
     throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${address ?? config.listen.host}:${port ?? config.listen.port} is already in use` : (err as Error).message}`, 1);
   }
-  const stopCollecting = collectWhenIdle(() => {
-    const { transfers, downloads, started } = app.inFlight();
-    return { inFlight: transfers + downloads, started };
-  }, releaseReadBuffers);
+  const trim = await loadMallocTrim();
+  const stopCollecting = collectWhenIdle(
+    () => {
+      const { transfers, downloads, started } = app.inFlight();
+      return { inFlight: transfers + downloads, started };
+    },
+    releaseReadBuffers,
+    { trim },
+  );
   await new Promise<void>((resolve) => {
     // logrotate's `create` mode renames the audit file and sends SIGHUP: reopen at the path. SIGHUP
     // also re-reads the config file (ExecReload in the systemd unit); a bad one is logged and ignored.

@@ -7,8 +7,9 @@ import { LayoutError } from './errors.js';
 import { BLOCK, decodeHeader, isZeroBlock, padding, parsePax } from './tar-header.js';
 
 /**
- * Copies read 64 KiB at a time, as upstream bodies arrive: the cache's writer keeps its last 64
- * chunks for followers, so 1 MiB reads held 64 MiB there (a 1 GiB import peaked at 181 MiB RSS).
+ * Copies read 64 KiB at a time, as upstream bodies arrive: the cache's writer copies chunks up to
+ * 256 KiB into its reusable slabs, and anything larger into fresh memory per chunk (1 MiB reads, when
+ * the writer still kept the last 64 chunks, took a 1 GiB import to 181 MiB RSS).
  */
 export const READ_CHUNK = 64 * 1024;
 /** Hashing reads into one buffer of this size, reused: no garbage however large the layout. */

@@ -66,3 +66,35 @@ t.test('a probe now and then on an idle server costs no collection: only growth 
   await sleep(100);
   t.equal(released, 1, 'measured from the collection on: the next probe costs nothing');
 });
+
+/** A collection over a server that is busy until `idle()` is called, counting releases and trims. */
+function watchedCollection(): { readonly counts: { released: number; trims: number }; idle(): void; stop(): void } {
+  let inFlight = 1;
+  const counts = { released: 0, trims: 0 };
+  const stop = collectWhenIdle(() => ({ inFlight, started: 1 }), () => void counts.released++, { checkEveryMs: 20, minGrowthBytes: 0, trim: () => counts.trims++ });
+  return { counts, idle: () => void (inFlight = 0), stop };
+}
+
+t.test('the allocator is trimmed a moment after a collection, and only after one', async (t) => {
+  const { counts, idle, stop } = watchedCollection();
+  t.teardown(stop);
+  await sleep(300);
+  t.equal(counts.trims, 0, 'busy: nothing trimmed');
+  idle();
+  for (let i = 0; i < 150 && counts.trims === 0; i++) await sleep(20);
+  t.equal(counts.released, 1);
+  t.equal(counts.trims, 1, 'idle after being busy: collected, then trimmed once');
+  await sleep(300);
+  t.equal(counts.trims, 1, 'still idle: no second trim');
+});
+
+t.test('stopping the collection cancels a trim still waiting', async (t) => {
+  const { counts, idle, stop } = watchedCollection();
+  await sleep(60);
+  idle();
+  for (let i = 0; i < 50 && counts.released === 0; i++) await sleep(20);
+  t.equal(counts.released, 1);
+  stop();
+  await sleep(1_300);
+  t.equal(counts.trims, 0);
+});
