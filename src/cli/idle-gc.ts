@@ -21,6 +21,21 @@ export interface IdleCollectionOptions {
   readonly trim?: () => unknown;
 }
 
+/**
+ * A full collection that also compacts every page. A plain one frees the objects but keeps each page
+ * that still holds a few live ones: after the 200-client load, 34.5 MiB of old space stayed committed
+ * around 18 MiB in use (+15% idle RSS in one run of four). Compacting costs more than a plain
+ * collection, so the flag is on for this one idle collection only.
+ */
+function compacting(gc: () => void): void {
+  setFlagsFromString('--compact-on-every-full-gc');
+  try {
+    gc();
+  } finally {
+    setFlagsFromString('--no-compact-on-every-full-gc');
+  }
+}
+
 /** V8 may still be freeing the collected buffers' memory on its sweeper thread when gc() returns. */
 const TRIM_AFTER_MS = 1_000;
 /**
@@ -70,7 +85,7 @@ export function collectWhenIdle(activity: () => Activity, release: () => void = 
       busySinceLastCollection = false;
       if (rss() - rssAfterCollection < minGrowthBytes) return;
       release();
-      gc();
+      compacting(gc);
       rssAfterCollection = rss();
       if (trim !== undefined) {
         clearTimeout(trimming);
