@@ -45,6 +45,8 @@ function overridesOf(options: ServeOptions): ConfigOverrides {
 export async function serve(options: ServeOptions): Promise<void> {
   const config = await loadConfigOrExit(options);
   if (options.check === true) return doctorReport(config);
+  // Before listening: once the mirror says it listens, the signal handlers below must already be set.
+  const trim = await loadMallocTrim();
   const app = new App(config, { version: packageVersion(), extraAcceptHandles: EXTRA_ACCEPT_HANDLES });
   try {
     await app.start();
@@ -57,7 +59,6 @@ export async function serve(options: ServeOptions): Promise<void> {
     const { code, address, port } = err as NodeJS.ErrnoException & { address?: string; port?: number };
     throw new CliError(`cannot start: ${code === 'EADDRINUSE' ? `${address ?? config.listen.host}:${port ?? config.listen.port} is already in use` : (err as Error).message}`, 1);
   }
-  const trim = await loadMallocTrim();
   const stopCollecting = collectWhenIdle(
     () => {
       const { transfers, downloads, started } = app.inFlight();
