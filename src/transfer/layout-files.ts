@@ -8,7 +8,7 @@ import { BLOCK, decodeHeader, isZeroBlock, padding, parsePax } from './tar-heade
 
 /**
  * Copies read 64 KiB at a time, as upstream bodies arrive: the cache's writer copies chunks up to
- * 256 KiB into its reusable slabs, and anything larger into fresh memory per chunk (1 MiB reads, when
+ * a slab's size (1 MiB) into its reusable slabs, and anything larger into fresh memory per chunk (1 MiB reads, when
  * the writer still kept the last 64 chunks, took a 1 GiB import to 181 MiB RSS).
  */
 export const READ_CHUNK = 64 * 1024;

@@ -5,6 +5,8 @@ import type { FsBlobWriter } from '../../src/storage/blobs/blob-writer.js';
 import { FsBlobStore, StorageError, type BlobWriter } from '../../src/storage/index.js';
 import { blobWriterContract } from '../fixtures/blob-writer-contract.js';
 import { digestOf, observe, settle } from '../fixtures/blob-streams.js';
+import { SMALL_READ_BYTES, SMALL_READS_BYTES } from '../../src/storage/blobs/read-buffers.js';
+import { SLAB_BYTES } from '../../src/storage/blobs/slab-pool.js';
 
 async function setUp(root: string, bytes: Buffer, expectedSize?: number): Promise<{ blobs: FsBlobStore; writer: BlobWriter }> {
   const blobs = new FsBlobStore({ root });
@@ -121,14 +123,14 @@ t.test('a piece a follower handed out stays intact until it is recycled, whateve
   const bytes = randomBytes(24 * 1024 * 1024);
   const { writer } = await setUp(t.testdir(), bytes);
   const follower = writer.follow() as Readable & { recycle(chunk: Buffer): void };
-  // Like the HTTP send loop: every piece is recycled once "written", except the first, which a
-  // socket that has not drained yet still holds.
-  let held: { buf: Buffer; copy: Buffer } | undefined;
+  // Like the HTTP send loop: every piece is recycled once "written", except the first view of a slab
+  // (past the small reads, which are copies), which a socket that has not drained yet still holds.
+  let held: { buf: Buffer; copy: Buffer; at: number } | undefined;
   let got = 0;
   follower.on('data', (chunk: Buffer) => {
-    got += chunk.length;
-    if (held === undefined) held = { buf: chunk, copy: Buffer.from(chunk) };
+    if (held === undefined && chunk.buffer.byteLength === SLAB_BYTES) held = { buf: chunk, copy: Buffer.from(chunk), at: got };
     else follower.recycle(chunk);
+    got += chunk.length;
   });
   const done = new Promise((resolve) => follower.once('end', resolve));
   // Slabs are reused as soon as every holder let go: 24 MiB through 4 MiB of recent chunks reuses each many times.
@@ -137,8 +139,32 @@ t.test('a piece a follower handed out stays intact until it is recycled, whateve
   await done;
   t.equal(got, bytes.length);
   t.ok(held !== undefined && held.buf.equals(held.copy), 'the held piece still has the bytes it had when handed out');
-  t.ok(held !== undefined && held.buf.equals(bytes.subarray(0, held.buf.length)));
+  t.ok(held !== undefined && held.buf.equals(bytes.subarray(held.at, held.at + held.buf.length)));
   follower.recycle(held!.buf);
+});
+
+t.test('a follower reading small is handed copies, so a client that stops reading holds 64 KiB, not a slab', async (t) => {
+  const bytes = randomBytes(12 * 1024 * 1024);
+  const { writer } = await setUp(t.testdir(), bytes);
+  const follower = writer.follow() as Readable & { recycle(chunk: Buffer): void; slowDown(): void };
+  const pieces: { at: number; length: number; slab: boolean }[] = [];
+  let got = 0;
+  follower.on('data', (chunk: Buffer) => {
+    pieces.push({ at: got, length: chunk.length, slab: chunk.buffer.byteLength === SLAB_BYTES });
+    got += chunk.length;
+    // As the send loop does when a socket queued its piece: read small again.
+    if (got >= 8 * 1024 * 1024 && got - chunk.length < 8 * 1024 * 1024) follower.slowDown();
+    follower.recycle(chunk);
+  });
+  const done = new Promise((resolve) => follower.once('end', resolve));
+  await writeInChunks(writer, bytes, 64 * 1024);
+  await writer.commit();
+  await done;
+  t.equal(got, bytes.length);
+  const small = (p: (typeof pieces)[number]): boolean => !p.slab && p.length <= SMALL_READ_BYTES;
+  t.ok(pieces.filter((p) => p.at < SMALL_READS_BYTES).every(small), 'the first bytes: small copies');
+  t.ok(pieces.some((p) => p.at >= SMALL_READS_BYTES && p.at < 8 * 1024 * 1024 && p.slab), 'then views of the slabs');
+  t.ok(small(pieces.find((p) => p.at >= 8 * 1024 * 1024)!), 'after the consumer fell behind: a small copy again');
 });
 
 t.test('the bytes a writer was given are copied: the caller may reuse its buffer at once', async (t) => {

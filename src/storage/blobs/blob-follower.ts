@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { StorageError } from '../errors.js';
-import { readBuffers, ReadSize } from './read-buffers.js';
+import { readBuffers, ReadSize, SMALL_READ_BYTES } from './read-buffers.js';
 import { slabs } from './slab-pool.js';
 
 
@@ -124,12 +124,8 @@ export class BlobFollower extends Readable {
       }
       const recent = source.recentChunk(this.#pos);
       if (recent !== undefined) {
-        const from = this.#pos - recent.start;
-        const to = Math.min(recent.buf.length, limit - recent.start);
-        const piece = from === 0 && to === recent.buf.length ? recent.buf : recent.buf.subarray(from, to);
+        const piece = this.#pieceOf(recent, limit);
         this.#pos += piece.length;
-        // The writer may drop its chunk before the consumer is done with this piece: hold the slab too.
-        slabs.retain(piece);
         this.#wanting = this.push(piece);
         source.progressed();
         continue;
@@ -137,6 +133,26 @@ export class BlobFollower extends Readable {
       this.#readFile(Math.min(limit - this.#pos, this.#size.next(this.#pos - this.#start)));
       return;
     }
+  }
+
+  /**
+   * The bytes from `#pos` in a chunk the writer holds. While the consumer reads small (its first
+   * bytes, and after it fell behind) they are copied into a small read buffer: a client that stops
+   * reading then holds 64 KiB, not the whole slab its piece is a view of. Otherwise the piece is
+   * that view, and the slab is held until the send loop recycles it: the writer may drop its chunk first.
+   */
+  #pieceOf(recent: RecentChunk, limit: number): Buffer {
+    const from = this.#pos - recent.start;
+    const to = Math.min(recent.buf.length, limit - recent.start);
+    if (this.#size.next(this.#pos - this.#start) <= SMALL_READ_BYTES) {
+      const length = Math.min(SMALL_READ_BYTES, to - from);
+      const copy = readBuffers.take(length);
+      recent.buf.copy(copy, 0, from, from + length);
+      return length === copy.length ? copy : copy.subarray(0, length);
+    }
+    const piece = from === 0 && to === recent.buf.length ? recent.buf : recent.buf.subarray(from, to);
+    slabs.retain(piece);
+    return piece;
   }
 
   /** Only the span's last byte is left: copy it while it is still at hand (it may be in memory only). */
