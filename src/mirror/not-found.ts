@@ -9,6 +9,13 @@ import type { RepoRef } from './types.js';
  */
 const MAX_ENTRIES = 10_000;
 
+/**
+ * How often, at most, `remember` drops every expired entry. Without it an expired entry went only when
+ * asked for again or pushed out, so a steady trickle of never-repeated names (scanners, typos) held all
+ * 10,000 (~17 MiB of RSS measured with 20,000 such 404s) instead of the few the TTL keeps fresh.
+ */
+const PURGE_EVERY_MS = 10_000;
+
 interface Remembered {
   readonly until: number;
   readonly message: string;
@@ -25,6 +32,7 @@ interface Remembered {
  */
 export class NotFoundMemory {
   readonly #entries = new LRUCache<string, Remembered>({ max: MAX_ENTRIES });
+  #nextPurge = 0;
 
   constructor(
     /** The upstream's notFoundTTL in ms; 0 remembers nothing. */
@@ -59,12 +67,30 @@ export class NotFoundMemory {
     }
   }
 
+  /** Entries held, fresh or not yet dropped. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
   private remember(ref: RepoRef, reference: string, err: UpstreamError): void {
     const ttl = this.ttlMs(ref.upstream);
     if (ttl <= 0) return;
+    this.purgeExpired();
     // Only what the answer needs: the status and OCI code, never a cause object or a URL.
     const { status, ociCode } = err.details;
     this.#entries.set(keyOf(ref, reference), { until: this.now() + ttl, message: err.message, details: { status, ociCode } });
+  }
+
+  /** One pass over at most MAX_ENTRIES every PURGE_EVERY_MS: cheap next to the upstream 404 that led here. */
+  private purgeExpired(): void {
+    const now = this.now();
+    if (now < this.#nextPurge) return;
+    this.#nextPurge = now + PURGE_EVERY_MS;
+    const expired: string[] = [];
+    this.#entries.forEach((entry, key) => {
+      if (now >= entry.until) expired.push(key);
+    });
+    for (const key of expired) this.#entries.delete(key);
   }
 }
 
