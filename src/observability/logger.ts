@@ -1,24 +1,31 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { prettyLine } from './pretty-log.js';
+import { redactor } from './redact-log.js';
 
 export type { Logger } from 'pino';
 
 /**
  * Every place a secret could reach a log line. Upstream errors never carry credentials (the upstream
  * layer strips them), but config dumps and request headers could, so they are censored by path too.
+ * Child bindings are not walked: the one child logger binds a sync job's name and upstream.
  */
-const REDACT_PATHS = [
-  'password',
-  '*.password',
-  'config.upstreams.*.password',
-  'headers.authorization',
-  'headers.cookie',
-  'headers["proxy-authorization"]',
-  '*.headers.authorization',
-  '*.headers.cookie',
-  'token',
-  '*.token',
-];
+const censor = redactor([
+  ['password'],
+  ['*', 'password'],
+  ['config', 'upstreams', '*', 'password'],
+  ['headers', 'authorization'],
+  ['headers', 'cookie'],
+  ['headers', 'proxy-authorization'],
+  ['*', 'headers', 'authorization'],
+  ['*', 'headers', 'cookie'],
+  ['token'],
+  ['*', 'token'],
+]);
+
+/** The line's `err` as pino prints it (type, message, stack, its own fields), so the censor sees those fields too. */
+function serializedError(obj: Record<string, unknown>): Record<string, unknown> {
+  return obj['err'] instanceof Error ? { ...obj, err: pino.stdSerializers.err(obj['err']) } : obj;
+}
 
 /**
  * JSON lines for machines; when nobody passed a destination and stdout is a terminal, the same lines
@@ -30,8 +37,9 @@ export function createLogger(level: string, destination?: DestinationStream, opt
       level,
       base: { service: 'regmirror' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), log: (obj) => censor(serializedError(obj)) },
+      // Already serialized by formatters.log, which runs first.
+      serializers: { err: (value: unknown) => value },
     },
     destination ?? logDestination(options),
   );

@@ -20,6 +20,26 @@ t.test('JSON lines with secrets redacted wherever they sit', async (t) => {
   for (const secret of ['p1', 'p2', 'p3', 't1', 't2', 't3', 'c1']) t.notOk(lines.join('').includes(`"${secret}"`), `${secret} is not logged`);
 });
 
+t.test('an error is printed with its type, message and fields, its secrets censored; the logged objects are left as they were', async (t) => {
+  const lines: string[] = [];
+  const logger = createLogger('debug', { write: (l: string) => void lines.push(l) });
+  class UpstreamTrouble extends Error {
+    readonly headers = { authorization: 'Basic s1', accept: 'x' };
+    readonly token = 's2';
+  }
+  const err = new UpstreamTrouble('upstream answered 500');
+  const details = { headers: { authorization: 'Bearer s3' }, route: 'blob' };
+  logger.error({ err, details }, 'failed');
+  logger.warn(err);
+  const [first, second] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.match(first, { msg: 'failed', err: { type: 'UpstreamTrouble', message: 'upstream answered 500', headers: { authorization: '[redacted]', accept: 'x' }, token: '[redacted]' }, details: { headers: { authorization: '[redacted]' }, route: 'blob' } });
+  t.match((first!['err'] as { stack: string }).stack, /^Error: upstream answered 500\n\s+at /, 'with its stack');
+  t.match(second, { msg: 'upstream answered 500', err: { type: 'UpstreamTrouble', token: '[redacted]' } }, 'an error logged on its own');
+  for (const secret of ['s1', 's2', 's3']) t.notOk(lines.join('').includes(secret), `${secret} is not logged`);
+  t.equal(err.headers.authorization, 'Basic s1', 'the error keeps its own fields');
+  t.equal(details.headers.authorization, 'Bearer s3', 'so does the logged object');
+});
+
 // `script` gives the CLI a pseudo-terminal as stdout, as a person running it in a shell would.
 t.test('a terminal gets human-readable lines; a pipe gets JSON', { skip: haveTool('script') ? false : 'not installed: script (apt-get install bsdutils)' }, async (t) => {
   const dir = t.testdir({});
