@@ -2,7 +2,7 @@
  * Censors secrets in a log line's object by path, before pino serializes it. Pino's own `redact`
  * option was measured at about 25 KiB of garbage per access-log line (its redactor re-parses every
  * path for every field once a path starts with `*`): more than half of what a manifest GET allocated.
- * This walk reads only the keys the paths name, allocates nothing when no secret is present, and never
+ * This walk reads only the keys the paths name, copies nothing when no secret is present, and never
  * changes the caller's object: what it censors, it copies along the path.
  */
 
