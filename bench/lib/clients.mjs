@@ -88,7 +88,8 @@ export async function wrk(url, { connections, seconds, threads = 2, headers = {}
   const errors = /Socket errors: (.*)/.exec(stdout);
   if (bad) throw new Error(`wrk ${url}: ${bad[1]} non-2xx responses`);
   const p99 = /^\s+99%\s+(\S+)/m.exec(stdout);
-  return { rps: Number(rps[1]), p99: p99?.[1] ?? '', socketErrors: errors?.[1] ?? '' };
+  const requests = /(\d+) requests in/.exec(stdout);
+  return { rps: Number(rps[1]), requests: Number(requests?.[1] ?? NaN), p99: p99?.[1] ?? '', socketErrors: errors?.[1] ?? '' };
 }
 
 /**

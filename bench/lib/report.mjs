@@ -123,6 +123,7 @@ npm run bench -- --quick         # small sizes, 1 repetition: checks the harness
 node bench/compare.mjs --only warm|cold|concurrent [--baseline DIR]   # quick A/B while optimising
 node bench/profile.mjs warm|cold  # regmirror under --cpu-prof, with a summary
 node bench/cold-floor.mjs        # the parts of a cold GET alone: a floor for any store-while-streaming mirror
+node bench/alloc-profile.mjs tag >/dev/null   # bytes allocated per manifest GET, and where
 \`\`\`
 
 ## Samples
