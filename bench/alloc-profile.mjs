@@ -38,11 +38,11 @@ async function main() {
   const config = join(work, 'regmirror.json');
   writeFileSync(config, JSON.stringify({ listen: `127.0.0.1:${port}`, storage: { path: storage }, upstreams: { 'docker.io': { url: `http://${upstream.address}`, library: true } }, manifestTTL: '30m', log: { level: 'info' } }));
   process.argv = [process.execPath, join(root, 'dist/cli/main.js'), 'serve', '--config', config];
-  // Not awaited: `serve` resolves only at shutdown.
-  import(join(root, 'dist/cli/main.js'));
+  // Not awaited: `serve` resolves only at shutdown. A missing dist/ (no `npm run build`) fails here.
+  const failedToLoad = import(join(root, 'dist/cli/main.js')).then(() => new Promise(() => {}));
   const path = kind === 'tag' ? '/v2/library/alloc/manifests/1' : `/v2/library/alloc/manifests/${image.manifestDigest}`;
   const url = `http://127.0.0.1:${port}${path}`;
-  await waitForServer(url);
+  await Promise.race([waitForServer(url), failedToLoad]);
 
   const session = new inspector.Session();
   session.connect();
