@@ -4,16 +4,18 @@ import path from 'node:path';
 
 // architecture.md's arrows, held for every folder: http and sync use mirror, http uses access; mirror uses upstream,
 // cache and storage; cache (the budget: eviction, pins, recency) uses storage; everything may use oci,
-// config, observability and concurrency; oci uses nothing. Each folder lists the folders and the packages it may
+// config, observability, concurrency and buffers; oci uses nothing. Each folder lists the folders and the packages it may
 // import; node: built-ins are free except in oci, which stays pure. A nested folder (storage/blobs)
 // has a rule of its own, so outside storage/ only its index (the folder `storage`) may be imported.
 const SRC = path.resolve(import.meta.dirname, '../src');
-const COMMON = ['oci', 'config', 'observability', 'concurrency'];
+const COMMON = ['oci', 'config', 'observability', 'concurrency', 'buffers'];
 
 const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   oci: { folders: [], packages: /^node:crypto$/ },
   // Small primitives (in-flight coalescing) every folder shares: they know nothing of the others.
   concurrency: { folders: [], packages: /^node:.*$/ },
+  // Pooled memory for download bytes: the upstream's socket reads land in it, storage writes and followers hold it.
+  buffers: { folders: [], packages: /^node:.*$/ },
   // node:fs and node:crypto: an upstream's `ca`/`clientCert`/`clientKey` are read and checked at load (config is synchronous).
   config: { folders: ['oci'], packages: /^(node:(fs|fs\/promises|path|crypto)|semver|cron-parser)$/ },
   // Metrics implements the observer interfaces their producers define (mirror, upstream, cache).
@@ -28,7 +30,7 @@ const RULES: Record<string, { folders: string[]; packages: RegExp }> = {
   // storage/'s own files: the shared types, errors, layout, health, and the index over both halves.
   storage: { folders: [...COMMON, 'storage/blobs', 'storage/metadata'], packages: /^node:.*$/ },
   // Bytes by digest and records by key know nothing of each other.
-  'storage/blobs': { folders: ['oci', 'storage'], packages: /^node:.*$/ },
+  'storage/blobs': { folders: ['oci', 'storage', 'buffers'], packages: /^node:.*$/ },
   'storage/metadata': { folders: ['oci', 'config', 'storage'], packages: /^(node:.*|keyv|@keyv\/redis)$/ },
   cache: { folders: [...COMMON, 'storage'], packages: /^node:.*$/ },
   mirror: { folders: [...COMMON, 'upstream', 'storage', 'cache'], packages: /^(node:.*|lru-cache|pino)$/ },

@@ -1,5 +1,5 @@
 import { readBuffers } from './blobs/read-buffers.js';
-import { slabs } from './blobs/slab-pool.js';
+import { slabs } from '../buffers/index.js';
 export type {
   BlobInfo,
   BlobRecord,

@@ -6,7 +6,7 @@ import { FsBlobStore, StorageError, type BlobWriter } from '../../src/storage/in
 import { blobWriterContract } from '../fixtures/blob-writer-contract.js';
 import { digestOf, observe, settle } from '../fixtures/blob-streams.js';
 import { SMALL_READ_BYTES, SMALL_READS_BYTES } from '../../src/storage/blobs/read-buffers.js';
-import { SLAB_BYTES } from '../../src/storage/blobs/slab-pool.js';
+import { SLAB_BYTES } from '../../src/buffers/slab-pool.js';
 
 async function setUp(root: string, bytes: Buffer, expectedSize?: number): Promise<{ blobs: FsBlobStore; writer: BlobWriter }> {
   const blobs = new FsBlobStore({ root });

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { StorageError } from '../errors.js';
 import { readBuffers, ReadSize, SMALL_READ_BYTES } from './read-buffers.js';
-import { slabs } from './slab-pool.js';
+import { slabs } from '../../buffers/index.js';
 
 
 /** What a follower needs from the in-progress write it follows. */

@@ -1,5 +1,5 @@
 import type { RecentChunk } from './blob-follower.js';
-import { slabs } from './slab-pool.js';
+import { slabs } from '../../buffers/index.js';
 
 /**
  * The chunks a writer wrote last, oldest first and contiguous: a follower that keeps up takes its

@@ -9,6 +9,8 @@
 export const SLAB_BYTES = 1024 * 1024;
 /** Free slabs kept for the next download (8 MiB); an idle server drops them (`drain`). */
 const KEEP_FREE = 8;
+/** A socket reader moves to a fresh slab when less than this is left: a read never gets a sliver. */
+const MIN_READ = 64 * 1024;
 
 interface Slab {
   readonly buf: Buffer;
@@ -22,7 +24,8 @@ interface Slab {
  * window, the recent chunks and the followers' sends (after one cold GET glibc's main heap no
  * longer grows), and chunks that land side by side can be joined, so followers take larger
  * pieces (16 concurrent cold GETs: 0.80× the time; BENCHMARKS.md, "Download bytes in reusable
- * slabs"). The socket still allocates a buffer per read before the copy.
+ * slabs"). A direct upstream GET (upstream/direct-get.ts) reads its socket straight into slabs of
+ * its own (`reader`), so neither the socket's allocation nor the copy happens at all.
  *
  * A slab is reused only after every view of it was released, so each holder releases the views
  * it holds only once nothing (a pending write, a socket) still reads them. References are counted
@@ -52,6 +55,44 @@ export class SlabPool {
     slab.buf.set(chunk, at);
     this.#used += chunk.length;
     return this.#hold(slab, slab.buf.subarray(at, at + chunk.length));
+  }
+
+  /** A view this pool handed out passes as is, its reference moving with it; anything else is copied in. */
+  adopt(chunk: Buffer): Buffer {
+    return this.#held.has(chunk) ? chunk : this.copy(chunk);
+  }
+
+  /**
+   * Socket reads straight into slabs, for a socket's `onread`: each reader fills slabs of its own,
+   * since the socket owns the space it was given until its next read lands.
+   */
+  reader(): SlabReader {
+    let slab: Slab | undefined;
+    let used = 0;
+    return {
+      space: () => {
+        if (slab === undefined || SLAB_BYTES - used < MIN_READ) {
+          if (slab !== undefined) this.#unref(slab);
+          slab = this.#take();
+          used = 0;
+        }
+        return slab.buf.subarray(used);
+      },
+      landed: (n) => {
+        if (slab === undefined || used + n > SLAB_BYTES) throw new RangeError('landed more than the space given');
+        used += n;
+        return slab.buf.subarray(used - n, used);
+      },
+      hold: (view) => {
+        const of = this.#slabs.get(view.buffer);
+        if (of === undefined || of.refs <= 0 || view.length === 0) throw new RangeError('not a view of a slab being read');
+        return this.#hold(of, view);
+      },
+      close: () => {
+        if (slab !== undefined) this.#unref(slab);
+        slab = undefined;
+      },
+    };
   }
 
   /** One more holder of a view (of this pool or not: a foreign buffer is ignored). */
@@ -136,6 +177,18 @@ export class SlabPool {
     slab.refs -= 1;
     if (slab.refs === 0 && this.#free.length < KEEP_FREE) this.#free.push(slab.buf);
   }
+}
+
+/** One socket's reads into slabs (SlabPool.reader). */
+export interface SlabReader {
+  /** Where the next read may land: the rest of the current slab, or a fresh one. */
+  space(): Buffer;
+  /** `n` bytes landed at the start of the last `space()`: those bytes, held by nobody yet. */
+  landed(n: number): Buffer;
+  /** `view` (of landed bytes) with a reference of its own, for whoever it is handed to. */
+  hold(view: Buffer): Buffer;
+  /** No more reads: the current slab goes back once its views are released. */
+  close(): void;
 }
 
 export const slabs = new SlabPool();

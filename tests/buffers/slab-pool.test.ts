@@ -1,6 +1,6 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { SLAB_BYTES, SlabPool } from '../../src/storage/blobs/slab-pool.js';
+import { SLAB_BYTES, SlabPool } from '../../src/buffers/slab-pool.js';
 
 const CHUNK = 64 * 1024;
 const PER_SLAB = SLAB_BYTES / CHUNK;
@@ -112,4 +112,41 @@ t.test('drain gives the free slabs and an unused current one back', async (t) =>
   pool.release(held);
   t.equal(pool.copy(randomBytes(CHUNK)).buffer, held.buffer, 'the slab being filled when drained, still in use then, goes on being filled');
   t.equal(pool.freeCount, 0);
+});
+
+t.test('a reader: reads land in slabs of its own, and a held view keeps its slab from reuse', async (t) => {
+  const pool = new SlabPool();
+  const reader = pool.reader();
+  const space = reader.space();
+  t.equal(space.length, SLAB_BYTES, 'the first read may fill a whole slab');
+  const bytes = randomBytes(1000);
+  bytes.copy(space);
+  const landed = reader.landed(bytes.length);
+  t.ok(landed.equals(bytes));
+  const held = reader.hold(landed.subarray(10, 20));
+  t.equal(pool.adopt(held), held, 'a held view is taken over, not copied');
+  t.equal(reader.space().byteOffset, space.byteOffset + 1000, 'the next read lands after the last');
+  t.not(pool.copy(randomBytes(10)).buffer, space.buffer, 'a copy never lands in a slab a socket is reading into');
+  t.throws(() => reader.landed(SLAB_BYTES), RangeError, 'more than the space given is a bug, not a silent overrun');
+  t.throws(() => reader.hold(randomBytes(4)), RangeError, 'only views of its slabs are held');
+
+  // Fill the rest of the slab: under 64 KiB left, the reader moves to a fresh one.
+  reader.landed(reader.space().length - 1000);
+  t.not(reader.space().buffer, space.buffer, 'a nearly full slab is left behind');
+  reader.close();
+  const free = pool.freeCount;
+  t.equal(free, 1, 'the slab it moved to is free at once: nothing of it was held');
+  pool.release(held);
+  t.equal(pool.freeCount, free + 1, 'the first slab only once the last view of it was released');
+  t.equal(pool.copy(randomBytes(SLAB_BYTES)).buffer, space.buffer, 'and then it is reused');
+});
+
+t.test('adopt copies what is not a held view of the pool', async (t) => {
+  const pool = new SlabPool();
+  const foreign = randomBytes(100);
+  const adopted = pool.adopt(foreign);
+  t.not(adopted, foreign);
+  t.ok(adopted.equals(foreign));
+  pool.release(adopted);
+  t.not(pool.adopt(adopted), adopted, 'a view released is no longer held: copied');
 });

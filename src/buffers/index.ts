@@ -1,0 +1,1 @@
+export { SLAB_BYTES, SlabPool, slabs, type SlabReader } from './slab-pool.js';
