@@ -89,15 +89,16 @@ export class BlobDownload {
 }
 
 /**
- * Chunks (64 KiB each from undici) handed to a caching writer before the oldest must be on disk.
- * 4 MiB: writes into new page-cache pages cost 0.17-1.4 CPU s per 512 MiB here from one run to the
- * next (bench/cold-floor.mjs), and a deeper window lets reading run on through a slow stretch.
- * 64 against 16, alternating, 4 cold GETs each: 1.37-1.57 s against 1.54-1.75 s.
+ * Bytes handed to a caching writer before the oldest must be on disk (64 chunks of undici's 64 KiB
+ * when it was counted in chunks; a direct GET's chunks are up to a slab). 4 MiB: writes into new
+ * page-cache pages cost 0.17-1.4 CPU s per 512 MiB here from one run to the next
+ * (bench/cold-floor.mjs), and a deeper window lets reading run on through a slow stretch.
+ * 4 MiB against 1 MiB, alternating, 4 cold GETs each: 1.37-1.57 s against 1.54-1.75 s.
  */
-const WRITE_WINDOW = 64;
+const WRITE_WINDOW = 4 * 1024 * 1024;
 
 /**
- * Writes a body into a blob writer, `window` chunks ahead of the disk, and commits (which verifies);
+ * Writes a body into a blob writer, up to `window` bytes ahead of the disk (1: each chunk waits), and commits (which verifies);
  * on failure the body is destroyed and the writer aborted. Imports copy blobs with it too.
  * `failed` hears of a failure before the abort is awaited: the followers were cut in this same
  * turn, and what the caller does about it (an endpoint passed over) must be done before any of
@@ -110,24 +111,31 @@ export async function pump(
   broke: (err: unknown) => Error = (err) => (err instanceof Error ? err : new Error(String(err))),
   failed: (err: unknown) => void = () => {},
 ): Promise<BlobInfo> {
-  const pending: Promise<void>[] = [];
+  const pending: { written: Promise<void>; bytes: number }[] = [];
+  let ahead = 0;
   try {
     // The upstream is read at the disk's pace, never at a client's: followers read the file.
     // Reading goes on while earlier chunks are written, so the writer can batch them.
     for await (const chunk of chunksOf(body, broke)) {
+      const bytes = (chunk as Buffer).length;
       const written = writer.write(chunk as Buffer);
       // Awaited below, in order; until then a failure must not count as unhandled.
       written.catch(() => {});
-      pending.push(written);
-      if (pending.length >= window) await pending.shift();
+      pending.push({ written, bytes });
+      ahead += bytes;
+      while (ahead >= window && pending.length > 0) {
+        const oldest = pending.shift()!;
+        ahead -= oldest.bytes;
+        await oldest.written;
+      }
     }
-    for (const written of pending.splice(0)) await written;
+    for (const { written } of pending.splice(0)) await written;
     return await writer.commit();
   } catch (err) {
     body.destroy();
     // Bytes that arrived before the upstream failed still reach the followers, as when each
     // chunk was written before the next was read: a client gets its short body, not a reset.
-    await Promise.allSettled(pending);
+    await Promise.allSettled(pending.map((p) => p.written));
     failed(err);
     await writer.abort(err instanceof Error ? err : new Error(String(err)));
     throw err;

@@ -4,7 +4,7 @@ import { notFound, type RepoRef, type SyncMirror } from '../mirror/index.js';
 import { errorSummary } from '../observability/index.js';
 import { parseRepositoryName, parseTag } from '../oci/index.js';
 import { entryRepositories } from './entry-patterns.js';
-import type { Limiter } from './limiter.js';
+import type { Limiter } from '../concurrency/index.js';
 import { ReserveReachedError, withRetry, type RateLimitLedger, type RetryPolicy } from './rate-limit.js';
 import { probeImage } from './dry-run.js';
 import { describeFilter, onlyExact, selectTags } from './tags.js';

@@ -4,7 +4,7 @@ import type { SyncMirror } from '../mirror/index.js';
 import { whileHeld, type Leases } from '../concurrency/index.js';
 import { errorSummary, type SyncObserver, type SyncRunOrigin } from '../observability/index.js';
 import { runJob, type JobDeps } from './job.js';
-import { Limiter } from './limiter.js';
+import { Limiter } from '../concurrency/index.js';
 import { selectEntries } from './entry-patterns.js';
 import type { RateLimitLedger, RetryPolicy } from './rate-limit.js';
 import { realTimers, Scheduler, type Timers } from './scheduler.js';

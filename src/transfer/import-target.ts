@@ -58,8 +58,8 @@ export interface LocalImportDeps {
   readonly now?: () => number;
 }
 
-/** Writes before the oldest must be on disk: the same window a cached download keeps. */
-const WRITE_WINDOW = 16;
+/** Bytes written ahead of the disk before the oldest write must be on it: 16 of a file stream's 64 KiB chunks. */
+const WRITE_WINDOW = 1024 * 1024;
 
 export function localImportTarget(deps: LocalImportDeps): ImportTarget {
   return {

@@ -2,12 +2,15 @@ import { BlockList, isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { Agent, Pool, ProxyAgent, type buildConnector, type Dispatcher } from 'undici';
 import type { OnlineUpstreamConfig, UpstreamProxy } from '../config/index.js';
+import { DirectGets } from './direct-get.js';
 
 /** Which connection pool a request goes through, and the proxy it leaves by (for messages, no credentials). */
 export interface Route {
   readonly dispatcher: Dispatcher;
   /** `http://proxy.example:3128`: the proxy's origin without its user information; undefined when direct. */
   readonly proxy: string | undefined;
+  /** Blob GETs straight into slabs (direct-get.ts): only where no proxy is in the way. */
+  readonly direct: DirectGets | undefined;
 }
 
 /**
@@ -42,6 +45,7 @@ export function routeFailure(err: unknown, route: Route, url: URL, hasClientCert
  */
 export class Dispatchers {
   private readonly direct: Agent;
+  private readonly directGets: DirectGets;
   private readonly viaProxy = new Map<string, ProxyAgent>();
   private readonly bypass: (url: URL) => boolean;
   private readonly pool: { connections: number; headersTimeout: number; bodyTimeout: number };
@@ -58,12 +62,20 @@ export class Dispatchers {
       ...(tls.insecureSkipVerify ? { rejectUnauthorized: false } : {}),
     };
     this.direct = new Agent({ ...this.pool, connect: this.tls });
+    const { ca, cert, key, rejectUnauthorized } = this.tls;
+    this.directGets = new DirectGets({
+      tls: { ...(ca === undefined ? {} : { ca: ca as string[] }), ...(cert === undefined ? {} : { cert: cert as string }), ...(key === undefined ? {} : { key: key as string }), ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }) },
+      connectMs: timeouts.connectMs,
+      headersMs: timeouts.headersMs,
+      bodyIdleMs: timeouts.bodyIdleMs,
+      connections: config.connections,
+    });
     this.bypass = noProxyMatcher(config.proxy.noProxy);
   }
 
   route(url: URL): Route {
     const proxy = proxyFor(this.config.proxy, url, this.bypass);
-    if (proxy === undefined) return { dispatcher: this.direct, proxy: undefined };
+    if (proxy === undefined) return { dispatcher: this.direct, proxy: undefined, direct: this.directGets };
     let agent = this.viaProxy.get(proxy.href);
     if (agent === undefined) {
       const { pool } = this;
@@ -78,11 +90,12 @@ export class Dispatchers {
       });
       this.viaProxy.set(proxy.href, agent);
     }
-    return { dispatcher: agent, proxy: proxy.origin };
+    return { dispatcher: agent, proxy: proxy.origin, direct: undefined };
   }
 
   /** Aborts whatever is in flight and closes every pooled connection. */
   async destroy(): Promise<void> {
+    this.directGets.destroy();
     await Promise.all([this.direct, ...this.viaProxy.values()].map((d) => d.destroy()));
   }
 }

@@ -88,7 +88,7 @@ export class HttpUpstream implements Upstream {
     const headers: Record<string, string> = {};
     if (range !== undefined) headers['range'] = `bytes=${range.start}-${range.end ?? ''}`;
     const url = this.url(repo, `blobs/${digest}`);
-    return this.call(repo, { method: 'GET', url, headers, followRedirects: true, signal }, async (ex, ctx) => {
+    return this.call(repo, { method: 'GET', url, headers, followRedirects: true, signal, bulk: true }, async (ex, ctx) => {
       if (ex.status !== 200 && ex.status !== 206) throw await failureFromStatus(ctx, ex.status, ex.headers, ex.body);
       refuseEncoded(ctx, ex);
       if (ex.status === 206) {

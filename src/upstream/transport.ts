@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { request, type Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
+import { request } from 'undici';
 import type { OnlineUpstreamConfig } from '../config/index.js';
 import { Dispatchers, routeFailure } from './dispatchers.js';
 import { UpstreamError } from './errors.js';
@@ -7,7 +8,7 @@ import { badResponse, discard, header, rateLimitRemaining, unavailable, type Err
 import { isRetryableError, isRetryableStatus, retryPause } from './retry.js';
 import type { UpstreamObserver } from './types.js';
 
-export type ResponseBody = Dispatcher.ResponseData['body'];
+export type ResponseBody = Readable;
 
 export interface SendRequest {
   readonly method: 'GET' | 'HEAD';
@@ -17,6 +18,8 @@ export interface SendRequest {
   readonly authorization?: string | undefined;
   readonly followRedirects: boolean;
   readonly signal?: AbortSignal | undefined;
+  /** A blob's body: read straight into slabs on a connection of its own where no proxy is in the way (direct-get.ts). */
+  readonly bulk?: boolean;
 }
 
 export interface Exchange {
@@ -104,9 +107,12 @@ export class Transport {
       if (authorization !== undefined) headers['authorization'] = authorization;
       const route = (hop === 0 || url.origin === upstreamOrigin ? this.agent : this.storageAgent).route(url);
       const started = performance.now();
-      let res: Dispatcher.ResponseData;
+      let res: { statusCode: number; headers: Headers; body: ResponseBody };
       try {
-        res = await request(url, { dispatcher: route.dispatcher, method: req.method, headers, signal: req.signal });
+        res =
+          req.bulk === true && req.method === 'GET' && route.direct !== undefined
+            ? await route.direct.get(url, headers, req.signal)
+            : await request(url, { dispatcher: route.dispatcher, method: req.method, headers, signal: req.signal });
       } catch (err) {
         this.report(req.method, 'error', started);
         throw req.signal?.aborted === true ? err : routeFailure(err, route, url, this.config.tls.client !== undefined);

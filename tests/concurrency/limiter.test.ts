@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Limiter } from '../../src/sync/limiter.js';
+import { Limiter } from '../../src/concurrency/index.js';
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;

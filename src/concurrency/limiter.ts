@@ -1,4 +1,4 @@
-/** At most `size` tasks at once, first come first served: the global bound on sync blob downloads. */
+/** At most `size` tasks at once, first come first served: sync's blob downloads, an upstream's direct blob GETs per origin. */
 export class Limiter {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
@@ -6,6 +6,11 @@ export class Limiter {
   peak = 0;
 
   constructor(readonly size: number) {}
+
+  /** Tasks running or waiting: 0 when the limiter holds nothing and may be dropped. */
+  get pending(): number {
+    return this.active + this.waiting.length;
+  }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));

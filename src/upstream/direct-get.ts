@@ -1,0 +1,317 @@
+import { connect as netConnect, isIP, type OnReadOpts, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { slabs, type SlabReader } from '../buffers/index.js';
+import { Limiter } from '../concurrency/index.js';
+import { ChunkedDecoder } from './chunked.js';
+import type { Headers } from './responses.js';
+
+/** What a direct GET needs of the upstream's settings: the same TLS choices and timeouts as its undici pools. */
+export interface DirectGetSettings {
+  readonly tls: { readonly ca?: string[]; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized?: boolean };
+  readonly connectMs: number;
+  readonly headersMs: number;
+  readonly bodyIdleMs: number;
+  /** Direct GETs open at once per origin, as the undici pools' `connections`; more wait their turn. */
+  readonly connections: number;
+}
+
+export interface DirectResponse {
+  readonly statusCode: number;
+  readonly headers: Headers;
+  /** Chunks are views of pooled slabs (buffers/slab-pool.ts), each holding one reference its reader takes over. */
+  readonly body: Readable;
+}
+
+/**
+ * A failure with the code undici gives the same failure, so retries, messages and the missing
+ * client certificate check (dispatchers.ts) treat both clients alike.
+ */
+export class DirectGetError extends Error {
+  override readonly name = 'DirectGetError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly socket?: { readonly bytesRead: number },
+  ) {
+    super(message);
+  }
+}
+
+const MAX_HEAD_BYTES = 64 * 1024;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Read-ahead a body keeps before the socket stops reading: a few reads, each up to a slab. */
+const BODY_HIGH_WATER = 4;
+
+/**
+ * Blob GETs on their own connections, read straight into pooled slabs through `onread`: no
+ * buffer allocated per socket read, no copy into a parser's memory or into slabs afterwards
+ * (undici does all three: about 0.5 CPU s to take in 512 MiB on loopback against 0.15 s here;
+ * BENCHMARKS.md, "Blob bodies read straight into slabs"). Only for the one request whose body is
+ * large, and only where no proxy is in the way; everything else stays on undici's pools. Each GET
+ * sends `Connection: close`: one connection per blob, and no pool to keep honest.
+ */
+export class DirectGets {
+  readonly #open = new Set<Socket>();
+  readonly #limits = new Map<string, Limiter>();
+
+  constructor(private readonly settings: DirectGetSettings) {}
+
+  get(url: URL, headers: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<DirectResponse> {
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
+    let head: string;
+    try {
+      head = requestHead(url, headers);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const { origin } = url;
+    let limiter = this.#limits.get(origin);
+    if (limiter === undefined) this.#limits.set(origin, (limiter = new Limiter(this.settings.connections)));
+    return new Promise((resolve, reject) => {
+      // The slot is held until the connection closes: the body is read after this promise resolved.
+      const held = limiter.run(
+        () =>
+          new Promise<void>((closed) => {
+            if (signal?.aborted === true) {
+              reject(signal.reason);
+              closed();
+            } else new Exchange(url, head, this.settings, this.#open, signal, resolve, reject, closed);
+          }),
+      );
+      void held.finally(() => {
+        if (limiter.pending === 0 && this.#limits.get(origin) === limiter) this.#limits.delete(origin);
+      });
+    });
+  }
+
+  /** Aborts every GET in flight (a closing upstream). */
+  destroy(): void {
+    for (const socket of this.#open) socket.destroy(new DirectGetError('UND_ERR_DESTROYED', 'the upstream client was closed'));
+  }
+}
+
+function requestHead(url: URL, headers: Readonly<Record<string, string>>): string {
+  let head = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    // Values come from config and tokens: a line break would start a header of someone else's choosing.
+    if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) throw new DirectGetError('UND_ERR_INVALID_ARG', `invalid request header ${JSON.stringify(name)}`);
+    head += `${name}: ${value}\r\n`;
+  }
+  return `${head}connection: close\r\n\r\n`;
+}
+
+type Framing = { kind: 'length'; left: number } | { kind: 'chunked'; decoder: ChunkedDecoder } | { kind: 'close' };
+
+/** One GET on one socket: the head parsed from the first reads, then the body handed on as slab views. */
+class Exchange {
+  readonly #socket: Socket;
+  readonly #reader: SlabReader = slabs.reader();
+  #head: Buffer[] = [];
+  #headBytes = 0;
+  #body: DirectBody | undefined;
+  #framing: Framing | undefined;
+  #done = false;
+  #paused = false;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #onAbort = (): void => this.#fail(this.signal?.reason);
+
+  constructor(
+    url: URL,
+    request: string,
+    private readonly settings: DirectGetSettings,
+    open: Set<Socket>,
+    private readonly signal: AbortSignal | undefined,
+    private readonly resolve: (res: DirectResponse) => void,
+    private readonly reject: (err: unknown) => void,
+    closed: () => void,
+  ) {
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const https = url.protocol === 'https:';
+    const port = Number(url.port !== '' ? url.port : https ? 443 : 80);
+    const onread: OnReadOpts = { buffer: () => this.#reader.space(), callback: (n) => this.#landed(this.#reader.landed(n)) };
+    // tls.connect takes `onread` as net.connect does (documented); its type does not say so.
+    const secure: ConnectionOptions & { onread: OnReadOpts } = { host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ALPNProtocols: ['http/1.1'], ...settings.tls, onread };
+    this.#socket = https ? tlsConnect(secure) : netConnect({ host, port, onread });
+    open.add(this.#socket);
+    this.#arm(settings.connectMs, 'UND_ERR_CONNECT_TIMEOUT', 'Connect Timeout Error');
+    this.#socket.once(https ? 'secureConnect' : 'connect', () => {
+      this.#arm(settings.headersMs, 'UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error');
+      this.#socket.write(request);
+    });
+    this.#socket.on('timeout', () => this.#fail(new DirectGetError('UND_ERR_BODY_TIMEOUT', 'Body Timeout Error')));
+    this.#socket.on('error', (err) => this.#fail(err));
+    this.#socket.on('close', () => {
+      open.delete(this.#socket);
+      closed();
+      this.#reader.close();
+      this.#disarm();
+      signal?.removeEventListener('abort', this.#onAbort);
+      // The end of a body without a length is the end of the connection.
+      if (this.#framing?.kind === 'close') this.#finish();
+      else this.#fail(new DirectGetError('UND_ERR_SOCKET', 'other side closed', { bytesRead: this.#socket.bytesRead }));
+    });
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** The consumer wants more: read on, with the idle timeout running again. */
+  resume(): void {
+    if (!this.#paused || this.#done) return;
+    this.#paused = false;
+    this.#socket.setTimeout(this.settings.bodyIdleMs);
+    this.#socket.resume();
+  }
+
+  close(err: Error | null): void {
+    this.#done = true;
+    this.#socket.destroy(err ?? undefined);
+  }
+
+  /** Bytes that landed in a slab; false stops the socket reading until `resume`. */
+  #landed(data: Buffer): boolean {
+    if (this.#done) return false;
+    try {
+      if (this.#body === undefined) {
+        const rest = this.#takeHead(data);
+        if (rest === undefined || this.#done) return !this.#done;
+        data = rest;
+      }
+      return this.#feed(data);
+    } catch (err) {
+      this.#fail(err);
+      return false;
+    }
+  }
+
+  /** Gathers the head; once it is complete, answers and returns the bytes after it (a view of `data`). */
+  #takeHead(data: Buffer): Buffer | undefined {
+    // Copies, and small: the head's bytes are never handed on, so they hold no slab.
+    this.#head.push(Buffer.from(data));
+    this.#headBytes += data.length;
+    const all = this.#head.length === 1 ? this.#head[0]! : Buffer.concat(this.#head, this.#headBytes);
+    const end = all.indexOf('\r\n\r\n');
+    if ((end < 0 ? all.length : end) > MAX_HEAD_BYTES) throw invalid(`a response head over ${MAX_HEAD_BYTES} bytes`);
+    if (end < 0) {
+      this.#head = [all];
+      return undefined;
+    }
+    const { status, headers } = parseHead(all.toString('latin1', 0, end));
+    const after = data.subarray(data.length - (all.length - end - 4));
+    if (status >= 100 && status < 200) {
+      // An interim answer (103 Early Hints): the real one follows.
+      this.#head = [];
+      this.#headBytes = 0;
+      return after.length === 0 ? undefined : this.#takeHead(after);
+    }
+    this.#framing = framing(status, headers);
+    this.#disarm();
+    this.#socket.setTimeout(this.settings.bodyIdleMs);
+    this.#body = new DirectBody(this);
+    this.resolve({ statusCode: status, headers, body: this.#body });
+    return after;
+  }
+
+  #feed(data: Buffer): boolean {
+    const framing = this.#framing!;
+    let more = true;
+    const push = (view: Buffer): void => {
+      if (view.length > 0) more = this.#body!.push(this.#reader.hold(view)) && more;
+    };
+    if (framing.kind === 'length') {
+      const take = Math.min(framing.left, data.length);
+      push(data.subarray(0, take));
+      framing.left -= take;
+      if (framing.left === 0) this.#finish();
+    } else if (framing.kind === 'chunked') {
+      if (framing.decoder.feed(data, push)) this.#finish();
+    } else {
+      push(data);
+    }
+    if (!more && !this.#done) {
+      // The consumer is behind: its own pace is not an idle upstream.
+      this.#paused = true;
+      this.#socket.setTimeout(0);
+    }
+    return more && !this.#done;
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#body?.push(null);
+    this.#socket.destroy();
+  }
+
+  #fail(err: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    const error = err instanceof Error ? err : new DirectGetError('UND_ERR_ABORTED', String(err));
+    if (this.#body === undefined) this.reject(error);
+    else this.#body.destroy(error);
+    this.#socket.destroy();
+  }
+
+  #arm(ms: number, code: string, message: string): void {
+    this.#disarm();
+    this.#timer = setTimeout(() => this.#fail(new DirectGetError(code, message)), ms);
+  }
+
+  #disarm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** The body: slab views in object mode, so a read never joins two of them into a fresh allocation. */
+class DirectBody extends Readable {
+  constructor(private readonly exchange: Exchange) {
+    super({ objectMode: true, highWaterMark: BODY_HIGH_WATER });
+    // The rest of the head's read is fed before the caller can listen: a failure there must wait for
+    // its reader (an iterator over an errored stream throws the error), not crash the process.
+    this.on('error', () => {});
+  }
+
+  override _read(): void {
+    this.exchange.resume();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.exchange.close(err);
+    callback(err);
+  }
+}
+
+function parseHead(text: string): { status: number; headers: Record<string, string | string[]> } {
+  const lines = text.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]!);
+  if (m === null) throw invalid('a status line that is not HTTP/1.x');
+  const headers: Record<string, string | string[]> = {};
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).toLowerCase();
+    // No obsolete line folding, no space before the colon (RFC 9112 §5): a smuggler's tools.
+    if (colon <= 0 || !TOKEN.test(name)) throw invalid('a malformed header line');
+    const value = line.slice(colon + 1).trim();
+    const seen = headers[name];
+    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return { status: Number(m[1]), headers };
+}
+
+function framing(status: number, headers: Record<string, string | string[]>): Framing {
+  if (status === 204 || status === 304) return { kind: 'length', left: 0 };
+  const te = [headers['transfer-encoding'] ?? []].flat().join(',').toLowerCase();
+  if (te !== '') {
+    // Chunked last means chunked framing, whatever Content-Length says (RFC 9112 §6.3).
+    return /(^|,)\s*chunked\s*$/.test(te) ? { kind: 'chunked', decoder: new ChunkedDecoder() } : { kind: 'close' };
+  }
+  const lengths = new Set([headers['content-length'] ?? []].flat().flatMap((v) => v.split(',')).map((v) => v.trim()));
+  if (lengths.size === 0) return { kind: 'close' };
+  const [length] = lengths;
+  if (lengths.size > 1 || !/^\d{1,15}$/.test(length!)) throw invalid('a Content-Length that is not one number');
+  return { kind: 'length', left: Number(length) };
+}
+
+function invalid(what: string): DirectGetError {
+  return new DirectGetError('HPE_INVALID_RESPONSE', `the upstream sent ${what}`);
+}
