@@ -54,11 +54,13 @@ const BODY_HIGH_WATER = 4;
 export class DirectGets {
   readonly #open = new Set<Socket>();
   readonly #limits = new Map<string, Limiter>();
+  #destroyed = false;
 
   constructor(private readonly settings: DirectGetSettings) {}
 
   get(url: URL, headers: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<DirectResponse> {
     if (signal?.aborted === true) return Promise.reject(signal.reason);
+    if (this.#destroyed) return Promise.reject(destroyedError());
     let head: string;
     try {
       head = requestHead(url, headers);
@@ -73,8 +75,10 @@ export class DirectGets {
       const held = limiter.run(
         () =>
           new Promise<void>((closed) => {
-            if (signal?.aborted === true) {
-              reject(signal.reason);
+            // A turn that comes after the client left, or after the upstream was closed, connects nowhere.
+            const refusal = signal?.aborted === true ? signal.reason : this.#destroyed ? destroyedError() : undefined;
+            if (refusal !== undefined) {
+              reject(refusal);
               closed();
             } else new Exchange(url, head, this.settings, this.#open, signal, resolve, reject, closed);
           }),
@@ -85,10 +89,15 @@ export class DirectGets {
     });
   }
 
-  /** Aborts every GET in flight (a closing upstream). */
+  /** Aborts every GET in flight or waiting for its turn (a closing upstream); later ones fail at once. */
   destroy(): void {
-    for (const socket of this.#open) socket.destroy(new DirectGetError('UND_ERR_DESTROYED', 'the upstream client was closed'));
+    this.#destroyed = true;
+    for (const socket of this.#open) socket.destroy(destroyedError());
   }
+}
+
+function destroyedError(): DirectGetError {
+  return new DirectGetError('UND_ERR_DESTROYED', 'the upstream client was closed');
 }
 
 function requestHead(url: URL, headers: Readonly<Record<string, string>>): string {

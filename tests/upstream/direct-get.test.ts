@@ -188,13 +188,18 @@ t.test('an abort ends the GET with its reason, before the head and during the bo
   t.pass('the upstream connection was closed');
 });
 
-t.test('destroy() ends every GET in flight', async (t) => {
-  const mute = await scripted(t, () => {});
-  const gets = client(t);
-  const pending = gets.get(mute, {});
-  await sleep(20);
+t.test('destroy() ends every GET in flight, those waiting for their turn, and those asked later', async (t) => {
+  let reached = 0;
+  const mute = await scripted(t, () => void reached++);
+  const gets = client(t, { ...settings, connections: 1 });
+  const running = gets.get(mute, {});
+  const waiting = gets.get(mute, {});
+  await until('the first GET to reach the server', () => reached === 1);
   gets.destroy();
-  await t.rejects(pending, { code: 'UND_ERR_DESTROYED' });
+  await t.rejects(running, { code: 'UND_ERR_DESTROYED' });
+  await t.rejects(waiting, { code: 'UND_ERR_DESTROYED' });
+  await t.rejects(gets.get(mute, {}), { code: 'UND_ERR_DESTROYED' });
+  t.equal(reached, 1, 'the waiting GET never connected');
 });
 
 t.test('at most `connections` GETs open at once per origin; the others wait their turn', async (t) => {
