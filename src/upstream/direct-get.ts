@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { slabs, type SlabReader } from '../buffers/index.js';
 import { Limiter } from '../concurrency/index.js';
-import { ChunkedDecoder } from './chunked.js';
+import { DirectGetError, framing, invalid, MAX_HEAD_BYTES, parseHead, requestHead, type Framing } from './http1.js';
 import type { Headers } from './responses.js';
 
 /** What a direct GET needs of the upstream's settings: the same TLS choices and timeouts as its undici pools. */
@@ -23,31 +23,16 @@ export interface DirectResponse {
   readonly body: Readable;
 }
 
-/**
- * A failure with the code undici gives the same failure, so retries, messages and the missing
- * client certificate check (dispatchers.ts) treat both clients alike.
- */
-export class DirectGetError extends Error {
-  override readonly name = 'DirectGetError';
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly socket?: { readonly bytesRead: number },
-  ) {
-    super(message);
-  }
-}
-
-const MAX_HEAD_BYTES = 64 * 1024;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Read-ahead a body keeps before the socket stops reading: a few reads, each up to a slab. */
 const BODY_HIGH_WATER = 4;
+/** Landed bytes pushed at once rather than at the end of the loop turn: a large read goes on at once. */
+const HAND_OVER_BYTES = 256 * 1024;
 
 /**
  * Blob GETs on their own connections, read straight into pooled slabs through `onread`: no
  * buffer allocated per socket read, no copy into a parser's memory or into slabs afterwards
- * (undici does all three: about 0.5 CPU s to take in 512 MiB on loopback against 0.15 s here;
- * BENCHMARKS.md, "Blob bodies read straight into slabs"). Only for the one request whose body is
+ * (undici does all three: taking in 512 MiB on loopback cost it about 0.5 CPU s, a raw socket
+ * reading into one buffer 0.15 s; BENCHMARKS.md, "Blob bodies read straight into slabs"). Only for the one request whose body is
  * large, and only where no proxy is in the way; everything else stays on undici's pools. Each GET
  * sends `Connection: close`: one connection per blob, and no pool to keep honest.
  */
@@ -100,18 +85,6 @@ function destroyedError(): DirectGetError {
   return new DirectGetError('UND_ERR_DESTROYED', 'the upstream client was closed');
 }
 
-function requestHead(url: URL, headers: Readonly<Record<string, string>>): string {
-  let head = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
-  for (const [name, value] of Object.entries(headers)) {
-    // Values come from config and tokens: a line break would start a header of someone else's choosing.
-    if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) throw new DirectGetError('UND_ERR_INVALID_ARG', `invalid request header ${JSON.stringify(name)}`);
-    head += `${name}: ${value}\r\n`;
-  }
-  return `${head}connection: close\r\n\r\n`;
-}
-
-type Framing = { kind: 'length'; left: number } | { kind: 'chunked'; decoder: ChunkedDecoder } | { kind: 'close' };
-
 /** One GET on one socket: the head parsed from the first reads, then the body handed on as slab views. */
 class Exchange {
   readonly #socket: Socket;
@@ -122,6 +95,10 @@ class Exchange {
   #framing: Framing | undefined;
   #done = false;
   #paused = false;
+  /** Body bytes landed and held, not yet pushed (`#handOver`). */
+  #batch: Buffer[] = [];
+  #batchBytes = 0;
+  #handOverQueued = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #onAbort = (): void => this.#fail(this.signal?.reason);
 
@@ -222,30 +199,54 @@ class Exchange {
 
   #feed(data: Buffer): boolean {
     const framing = this.#framing!;
-    let more = true;
-    const push = (view: Buffer): void => {
-      if (view.length > 0) more = this.#body!.push(this.#reader.hold(view)) && more;
+    const take = (view: Buffer): void => {
+      if (view.length === 0) return;
+      this.#batch.push(this.#reader.hold(view));
+      this.#batchBytes += view.length;
     };
     if (framing.kind === 'length') {
-      const take = Math.min(framing.left, data.length);
-      push(data.subarray(0, take));
-      framing.left -= take;
+      const n = Math.min(framing.left, data.length);
+      take(data.subarray(0, n));
+      framing.left -= n;
       if (framing.left === 0) this.#finish();
     } else if (framing.kind === 'chunked') {
-      if (framing.decoder.feed(data, push)) this.#finish();
+      if (framing.decoder.feed(data, take)) this.#finish();
     } else {
-      push(data);
+      take(data);
     }
+    if (this.#batchBytes >= HAND_OVER_BYTES) this.#handOver();
+    else if (this.#batch.length > 0 && !this.#handOverQueued) {
+      this.#handOverQueued = true;
+      setImmediate(this.#handOverSoon);
+    }
+    return !this.#paused && !this.#done;
+  }
+
+  /**
+   * Pushes what landed since the last hand-over, joined where it sits side by side in a slab: a TLS
+   * socket reads one 16 KiB record at a time, and each push costs the reader a turn of its loop.
+   */
+  #handOver(): void {
+    if (this.#batch.length === 0 || this.#body === undefined) return;
+    let more = true;
+    for (const view of slabs.join(this.#batch)) more = this.#body.push(view) && more;
+    this.#batch = [];
+    this.#batchBytes = 0;
     if (!more && !this.#done) {
-      // The consumer is behind: its own pace is not an idle upstream.
+      // The consumer is behind (the next read stops the socket): its own pace is not an idle upstream.
       this.#paused = true;
       this.#socket.setTimeout(0);
     }
-    return more && !this.#done;
   }
+
+  readonly #handOverSoon = (): void => {
+    this.#handOverQueued = false;
+    if (!this.#done) this.#handOver();
+  };
 
   #finish(): void {
     if (this.#done) return;
+    this.#handOver();
     this.#done = true;
     this.#body?.push(null);
     this.#socket.destroy();
@@ -290,37 +291,3 @@ class DirectBody extends Readable {
   }
 }
 
-function parseHead(text: string): { status: number; headers: Record<string, string | string[]> } {
-  const lines = text.split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]!);
-  if (m === null) throw invalid('a status line that is not HTTP/1.x');
-  const headers: Record<string, string | string[]> = {};
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':');
-    const name = line.slice(0, colon).toLowerCase();
-    // No obsolete line folding, no space before the colon (RFC 9112 §5): a smuggler's tools.
-    if (colon <= 0 || !TOKEN.test(name)) throw invalid('a malformed header line');
-    const value = line.slice(colon + 1).trim();
-    const seen = headers[name];
-    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
-  }
-  return { status: Number(m[1]), headers };
-}
-
-function framing(status: number, headers: Record<string, string | string[]>): Framing {
-  if (status === 204 || status === 304) return { kind: 'length', left: 0 };
-  const te = [headers['transfer-encoding'] ?? []].flat().join(',').toLowerCase();
-  if (te !== '') {
-    // Chunked last means chunked framing, whatever Content-Length says (RFC 9112 §6.3).
-    return /(^|,)\s*chunked\s*$/.test(te) ? { kind: 'chunked', decoder: new ChunkedDecoder() } : { kind: 'close' };
-  }
-  const lengths = new Set([headers['content-length'] ?? []].flat().flatMap((v) => v.split(',')).map((v) => v.trim()));
-  if (lengths.size === 0) return { kind: 'close' };
-  const [length] = lengths;
-  if (lengths.size > 1 || !/^\d{1,15}$/.test(length!)) throw invalid('a Content-Length that is not one number');
-  return { kind: 'length', left: Number(length) };
-}
-
-function invalid(what: string): DirectGetError {
-  return new DirectGetError('HPE_INVALID_RESPONSE', `the upstream sent ${what}`);
-}
