@@ -1,8 +1,10 @@
-// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold|concurrent|tags] [--keep] [--baseline DIR] [--node-arg=FLAG ...]   (after npm run build)
+// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold|concurrent|tags] [--tls] [--keep] [--baseline DIR] [--node-arg=FLAG ...]   (after npm run build)
 // A quick A/B loop for optimising one path: the warm blob (regmirror, the reference and the plain
 // file server, alternately, with server CPU per GET), the cold blob (fresh storage per run) and tag
-// GETs of a warm manifest under wrk (req/s).
+// GETs of a warm manifest under wrk (req/s). `--tls`: the upstream serves https (a CA made for the
+// run, which regmirror gets as the upstream's `ca` and the reference as SSL_CERT_FILE), as real ones do.
 // Prints medians and ratios only; `npm run bench` is what writes BENCHMARKS.md.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '7' },
     only: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    tls: { type: 'boolean', default: false },
     // Another regmirror build (a checkout with dist/ built) to measure as 'baseline' alongside.
     baseline: { type: 'string' },
     'node-arg': { type: 'string', multiple: true, default: [] },
@@ -40,17 +43,34 @@ setTimeout(() => process.exit(3), 15 * 60_000).unref();
 const fmt = (xs, d = 3) => `${median(xs).toFixed(d)}  [${xs.map((x) => x.toFixed(d)).join(' ')}]`;
 let n = 0;
 const layer = randomBlobFile(join(work, 'big.layer'), size);
-const upstream = await startDistribution({ name: 'upstream', dir: work, storage: join(work, 'up') });
-const upstreamUrl = `http://${upstream.address}`;
-await pushImage(upstreamUrl, 'library/bench-big', '1', [layer]);
+let upstream = await startDistribution({ name: 'upstream', dir: work, storage: join(work, 'up') });
+await pushImage(`http://${upstream.address}`, 'library/bench-big', '1', [layer]);
+await pushImage(`http://${upstream.address}`, 'library/bench-tags', '1', [randomBlobFile(join(work, 'small.layer'), 64 * 1024)]);
+const tls = values.tls ? makeCa() : undefined;
+if (tls) {
+  // Pushed over http (the push client trusts no private CA), then served over https from the same storage.
+  await stopProcess(upstream);
+  upstream = await startDistribution({ name: 'upstream-tls', dir: work, storage: join(work, 'up'), tls });
+}
+const upstreamUrl = `${tls ? 'https' : 'http'}://${upstream.address}`;
 const path = `/v2/library/bench-big/blobs/${layer.digest}`;
 const start = (sys) => {
   const name = `${sys}-${++n}`;
   const storage = join(work, name);
   mkdirSync(storage);
-  if (sys === 'reference') return startDistribution({ name, dir: work, storage, proxy: upstreamUrl });
-  return startRegmirror({ name, dir: work, storage, upstream: upstreamUrl, root: sys === 'baseline' ? resolve(values.baseline) : root, nodeArgs: values['node-arg'] });
+  if (sys === 'reference') return startDistribution({ name, dir: work, storage, proxy: upstreamUrl, trust: tls?.ca });
+  const sections = tls ? { upstreams: { 'docker.io': { url: upstreamUrl, library: true, ca: tls.ca } } } : {};
+  return startRegmirror({ name, dir: work, storage, upstream: upstreamUrl, root: sys === 'baseline' ? resolve(values.baseline) : root, nodeArgs: values['node-arg'], sections });
 };
+
+/** A CA and a certificate for 127.0.0.1 it signed, as files in the run's directory. */
+function makeCa() {
+  const f = (name) => join(work, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'];
+  execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-subj', '/CN=bench CA', '-addext', 'keyUsage=critical,keyCertSign']);
+  execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', f('up.key'), '-out', f('up.crt'), '-subj', '/CN=127.0.0.1', '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-addext', 'subjectAltName=IP:127.0.0.1', '-addext', 'basicConstraints=critical,CA:FALSE'], { stdio: 'ignore' });
+  return { ca: f('ca.crt'), cert: f('up.crt'), key: f('up.key') };
+}
 
 if (values.only === undefined || values.only === 'warm') {
   const procs = { regmirror: await start('regmirror'), reference: await start('reference'), fileServer: await startFileServer({ dir: work, file: layer.path, root }) };
@@ -78,8 +98,6 @@ if (values.only === undefined || values.only === 'warm') {
 }
 
 if (values.only === undefined || values.only === 'tags') {
-  const small = randomBlobFile(join(work, 'small.layer'), 64 * 1024);
-  await pushImage(upstreamUrl, 'library/bench-tags', '1', [small]);
   const tagPath = '/v2/library/bench-tags/manifests/1';
   const procs = { regmirror: await start('regmirror'), reference: await start('reference') };
   if (values.baseline) procs.baseline = await start('baseline');

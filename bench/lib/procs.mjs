@@ -113,9 +113,10 @@ export function schedSeconds(proc) {
 /**
  * The CNCF distribution registry; `proxy` makes it a pull-through cache of that URL. `netns` runs it
  * inside that network namespace (`ip netns exec` execs in place: the PID is the registry's), where
- * `host` is one of the namespace's addresses.
+ * `host` is one of the namespace's addresses. `tls` ({ cert, key } files) serves https; `trust` (a
+ * CA file) is what it trusts as a proxy's client (Go reads SSL_CERT_FILE).
  */
-export async function startDistribution({ name, dir, storage, proxy, netns, host = '127.0.0.1' }) {
+export async function startDistribution({ name, dir, storage, proxy, netns, host = '127.0.0.1', tls, trust }) {
   const config = [
     'version: 0.1',
     'log:',
@@ -130,6 +131,7 @@ export async function startDistribution({ name, dir, storage, proxy, netns, host
     'http:',
     `  addr: ${host}:0`,
     '  secret: regmirror-bench',
+    ...(tls ? ['  tls:', `    certificate: ${tls.cert}`, `    key: ${tls.key}`] : []),
     ...(proxy ? ['proxy:', `  remoteurl: ${proxy}`] : []),
     '',
   ].join('\n');
@@ -142,6 +144,7 @@ export async function startDistribution({ name, dir, storage, proxy, netns, host
     args: netns ? ['netns', 'exec', netns, ...cmd] : cmd.slice(1),
     logFile: join(dir, `${name}.log`),
     ready: new RegExp(`listening on (${host.replaceAll('.', '\\.')}:\\d+)`),
+    ...(trust ? { env: { SSL_CERT_FILE: trust } } : {}),
   });
 }
 
