@@ -32,9 +32,10 @@ const HAND_OVER_BYTES = 256 * 1024;
  * Blob GETs on their own connections, read straight into pooled slabs through `onread`: no
  * buffer allocated per socket read, no copy into a parser's memory or into slabs afterwards
  * (undici does all three: taking in 512 MiB on loopback cost it about 0.5 CPU s, a raw socket
- * reading into one buffer 0.15 s; BENCHMARKS.md, "Blob bodies read straight into slabs"). Only for the one request whose body is
- * large, and only where no proxy is in the way; everything else stays on undici's pools. Each GET
- * sends `Connection: close`: one connection per blob, and no pool to keep honest.
+ * reading into one buffer 0.15 s; BENCHMARKS.md, "Blob bodies read straight into slabs"). Only
+ * for the one request whose body is large, and only where no proxy is in the way; everything
+ * else stays on undici's pools. Each GET sends `Connection: close`: one connection per blob, and
+ * no pool to keep honest.
  */
 export class DirectGets {
   readonly #open = new Set<Socket>();
@@ -65,7 +66,15 @@ export class DirectGets {
             if (refusal !== undefined) {
               reject(refusal);
               closed();
-            } else new Exchange(url, head, this.settings, this.#open, signal, resolve, reject, closed);
+              return;
+            }
+            try {
+              new Exchange(url, head, this.settings, this.#open, signal, resolve, reject, closed);
+            } catch (err) {
+              // Options the socket refused at once (an unusable key or CA): no connection to wait for.
+              reject(err);
+              closed();
+            }
           }),
       );
       void held.finally(() => {

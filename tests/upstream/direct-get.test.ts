@@ -275,3 +275,11 @@ t.test('an upstream reads blob bodies straight into slabs, through its auth and 
   t.ok(viaProxy.chunks.every((c) => slabs.adopt(c) !== c), 'read by undici, which speaks the proxy protocol');
   t.ok(proxy.requests().some((l) => l.startsWith('GET ') && l.includes('/blobs/')), 'the blob GET went through the proxy');
 });
+
+t.test('TLS options the socket refuses at once fail the GET, and free its slot', async (t) => {
+  const url = await scripted(t, () => {});
+  url.protocol = 'https:';
+  const gets = client(t, { ...settings, connections: 1, tls: { cert: 'not a certificate', key: 'not a key' } });
+  await t.rejects(gets.get(url, {}), Error);
+  await t.rejects(gets.get(url, {}), Error, 'the next one gets its turn and fails the same way');
+});
