@@ -98,11 +98,11 @@ export class BlobDownload {
 const WRITE_WINDOW = 4 * 1024 * 1024;
 
 /**
- * Writes a body into a blob writer, up to `window` bytes ahead of the disk (1: each chunk waits), and commits (which verifies);
- * on failure the body is destroyed and the writer aborted. Imports copy blobs with it too.
- * `failed` hears of a failure before the abort is awaited: the followers were cut in this same
- * turn, and what the caller does about it (an endpoint passed over) must be done before any of
- * their clients can come back.
+ * Writes a body into a blob writer, up to `window` bytes ahead of the disk (1: each chunk waits),
+ * and commits (which verifies); on failure the body is destroyed and the writer aborted. Imports
+ * copy blobs with it too. `failed` hears of a failure before the abort is awaited: the followers
+ * were cut in this same turn, and what the caller does about it (an endpoint passed over) must be
+ * done before any of their clients can come back.
  */
 export async function pump(
   body: Readable,

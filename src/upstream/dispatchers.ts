@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { Agent, Pool, ProxyAgent, type buildConnector, type Dispatcher } from 'undici';
 import type { OnlineUpstreamConfig, UpstreamProxy } from '../config/index.js';
-import { DirectGets } from './direct-get.js';
+import { DirectGets, type DirectGetSettings } from './direct-get.js';
 
 /** Which connection pool a request goes through, and the proxy it leaves by (for messages, no credentials). */
 export interface Route {
@@ -54,22 +54,16 @@ export class Dispatchers {
   constructor(private readonly config: OnlineUpstreamConfig) {
     const { timeouts, tls } = config;
     this.pool = { connections: config.connections, headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.bodyIdleMs };
-    this.tls = {
-      timeout: timeouts.connectMs,
+    const secure: DirectGetSettings['tls'] = {
       // Added to the roots, not instead of them: a private registry's redirect may still lead to a public host.
       ...(tls.ca === undefined ? {} : { ca: [...rootCertificates, tls.ca.pem] }),
       ...(tls.client === undefined ? {} : { cert: tls.client.cert.pem, key: tls.client.key.pem }),
       ...(tls.insecureSkipVerify ? { rejectUnauthorized: false } : {}),
     };
+    this.tls = { timeout: timeouts.connectMs, ...secure };
     this.direct = new Agent({ ...this.pool, connect: this.tls });
-    const { ca, cert, key, rejectUnauthorized } = this.tls;
-    this.directGets = new DirectGets({
-      tls: { ...(ca === undefined ? {} : { ca: ca as string[] }), ...(cert === undefined ? {} : { cert: cert as string }), ...(key === undefined ? {} : { key: key as string }), ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }) },
-      connectMs: timeouts.connectMs,
-      headersMs: timeouts.headersMs,
-      bodyIdleMs: timeouts.bodyIdleMs,
-      connections: config.connections,
-    });
+    const { connectMs, headersMs, bodyIdleMs } = timeouts;
+    this.directGets = new DirectGets({ tls: secure, connectMs, headersMs, bodyIdleMs, connections: config.connections });
     this.bypass = noProxyMatcher(config.proxy.noProxy);
   }
 
