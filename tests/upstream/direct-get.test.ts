@@ -10,6 +10,7 @@ import { DirectGets, type DirectGetSettings } from '../../src/upstream/direct-ge
 import { parseDigest, parseRepositoryName } from '../../src/oci/index.js';
 import { quickImage } from '../fixtures/images.js';
 import { until } from '../fixtures/poll.js';
+import { freePort } from '../fixtures/ports.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startTinyproxy } from '../fixtures/tinyproxy.js';
 import { makePki } from '../fixtures/tls.js';
@@ -223,14 +224,7 @@ t.test('at most `connections` GETs open at once per origin; the others wait thei
 });
 
 t.test('a refused connection keeps its code, for the retry rule', async (t) => {
-  const url = await scripted(t, () => {});
-  const port = url.port;
-  const gone = new URL(`http://127.0.0.1:${port}/`);
-  const server = createServer();
-  // A port nothing listens on: take one, then free it.
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  gone.port = String((server.address() as AddressInfo).port);
-  await new Promise<void>((r) => server.close(() => r()));
+  const gone = new URL(`http://127.0.0.1:${await freePort()}/`);
   await t.rejects(client(t).get(gone, {}), { code: 'ECONNREFUSED' });
 });
 

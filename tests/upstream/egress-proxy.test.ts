@@ -1,5 +1,4 @@
 import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { parseConfig } from '../../src/config/index.js';
@@ -9,6 +8,7 @@ import { errorCode, request } from '../fixtures/http.js';
 import { startRegmirror } from '../fixtures/regmirror-process.js';
 import { buildImage, buildLayer, sha256, type Image } from '../fixtures/images.js';
 import { startMirror } from '../fixtures/mirror.js';
+import { freePort } from '../fixtures/ports.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { startTinyproxy } from '../fixtures/tinyproxy.js';
 import { startTlsFront } from '../fixtures/tls-front.js';
@@ -30,15 +30,6 @@ async function pull(mirrorUrl: string, img: Image, repo = 'team/app'): Promise<{
 
 function image(seed: string): Image {
   return buildImage({ layers: [buildLayer({ [`${seed}.txt`]: seed })] });
-}
-
-/** A loopback port nothing listens on: a proxy that refuses every connection. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 t.test('an http upstream through upstreams.<name>.proxy: registry, token realm and blob redirect all in absolute form', { skip: tools.skip }, async (t) => {
@@ -143,7 +134,7 @@ t.test('a proxy that refuses or is not there: a 502 naming it, without its passw
   const reg = await startTestRegistry(t);
   const img = image('no-proxy-there');
   reg.pushImage('team/app', '1', img);
-  const port = await closedPort();
+  const port = await freePort();
   const mirror = await startMirror(t, { upstreams: { 'corp.test': { url: reg.url, extra: { proxy: `http://mirror:${CANARY}@127.0.0.1:${port}` } } } });
   const res = await pull(mirror.url, img);
   t.equal(res.status, 502, 'a gateway error: the mirror cannot get out');
@@ -186,7 +177,7 @@ t.test('`regmirror serve` reads HTTP_PROXY/NO_PROXY from its own environment', {
 t.test('doctor probes through the proxy, and names a dead one without its password', { skip: tools.skip }, async (t) => {
   const proxy = await startTinyproxy(t);
   const reg = await startTestRegistry(t);
-  const dead = await closedPort();
+  const dead = await freePort();
   const dir = t.testdir({});
   const config = parseConfig(
     {
