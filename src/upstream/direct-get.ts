@@ -98,8 +98,8 @@ function destroyedError(): DirectGetError {
 class Exchange {
   readonly #socket: Socket;
   readonly #reader: SlabReader = slabs.reader();
-  #head: Buffer[] = [];
-  #headBytes = 0;
+  /** The head's bytes so far (copies: the head is never handed on, so it holds no slab). */
+  #head: Buffer | undefined;
   #body: DirectBody | undefined;
   #framing: Framing | undefined;
   #done = false;
@@ -180,22 +180,18 @@ class Exchange {
 
   /** Gathers the head; once it is complete, answers and returns the bytes after it (a view of `data`). */
   #takeHead(data: Buffer): Buffer | undefined {
-    // Copies, and small: the head's bytes are never handed on, so they hold no slab.
-    this.#head.push(Buffer.from(data));
-    this.#headBytes += data.length;
-    const all = this.#head.length === 1 ? this.#head[0]! : Buffer.concat(this.#head, this.#headBytes);
+    const all = this.#head === undefined ? Buffer.from(data) : Buffer.concat([this.#head, data]);
     const end = all.indexOf('\r\n\r\n');
     if ((end < 0 ? all.length : end) > MAX_HEAD_BYTES) throw invalid(`a response head over ${MAX_HEAD_BYTES} bytes`);
     if (end < 0) {
-      this.#head = [all];
+      this.#head = all;
       return undefined;
     }
+    this.#head = undefined;
     const { status, headers } = parseHead(all.toString('latin1', 0, end));
     const after = data.subarray(data.length - (all.length - end - 4));
     if (status >= 100 && status < 200) {
       // An interim answer (103 Early Hints): the real one follows.
-      this.#head = [];
-      this.#headBytes = 0;
       return after.length === 0 ? undefined : this.#takeHead(after);
     }
     this.#framing = framing(status, headers);
