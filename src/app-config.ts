@@ -51,6 +51,7 @@ export function redactedConfig(config: Config): unknown {
       maxSize: sizeOf(storage.maxSize),
       minFree: storage.minFree.kind === 'percent' ? `${storage.minFree.percent}%` : sizeOf(storage.minFree.bytes),
       pin: storage.pin.map(patternOf),
+      hashThread: storage.hashThread,
       ...(metadata.kind === 'redis' ? { metadata: redactRedisUrl(metadata.url), metadataNamespace: metadata.namespace } : {}),
     },
     upstreams: Object.fromEntries(

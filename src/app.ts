@@ -8,7 +8,7 @@ import { createHttpServer, createHttpsServer, createOpsServer, listenFanned, Rea
 import { Ingest, ManifestReferences, Mirror, type PinSet } from './mirror/index.js';
 import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger } from './observability/index.js';
 import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
-import { createMetadataStore, FsBlobStore, StorageHealth, type MetadataStore, type StorageLog } from './storage/index.js';
+import { createMetadataStore, FsBlobStore, StorageHealth, verifierFor, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
 import { adminTempGraceMs, ClusterNode, configuredPins, upstreamFactory, redactedConfig, registryEndpoint, routeContext, mirrorTTLs, upstreamStatusInfo } from './app-config.js';
 import { storageChecks, storageStatus } from './storage-state.js';
@@ -114,15 +114,14 @@ export class App {
       health,
       now,
       onConnectionChange: (up, reason) =>
-        up
-          ? this.logger.info('metadata store reachable again')
-          : this.logger.warn({ reason }, 'metadata store unreachable: pulls that need it get 503 until it returns'),
+        up ? this.logger.info('metadata store reachable again') : this.logger.warn({ reason }, 'metadata store unreachable: pulls that need it get 503 until it returns'),
     });
     this.pins = configuredPins(config);
     this.pinFile = new PinFile(root);
     this.extraAcceptHandles = options.extraAcceptHandles ?? 0;
+    const createVerifier = verifierFor(config.storage.hashThread);
     const cache = (this.cache = new BlobCache({
-      store: new FsBlobStore({ root }),
+      store: new FsBlobStore({ root, createVerifier }),
       root,
       maxSize: config.storage.maxSize,
       minFree: config.storage.minFree,
@@ -145,6 +144,7 @@ export class App {
     const trust = (this.trust = new TrustBoundary(config, { logger: this.logger, now, audit: this.audit, routes: routeContext(config) }, options));
     const access = trust.access;
     const mirror = (this.mirror = new Mirror({
+      createVerifier,
       upstreams: this.live.upstreams,
       store: cache,
       manifestServed: (ref, digest, mediaType, bytes) => references.served(ref, digest, mediaType, bytes),
@@ -161,7 +161,7 @@ export class App {
       source: mirrorExportSource(mirror),
       target: localImportTarget({
         store: cache,
-        ingest: new Ingest({ store: cache, metadata: this.metadata, now }),
+        ingest: new Ingest({ store: cache, metadata: this.metadata, now, createVerifier }),
         references: cache,
         referrers: this.metadata,
         now,

@@ -145,7 +145,8 @@ export class SlabPool {
   }
 
   #take(): Slab {
-    const buf = this.#free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
+    // Shared memory, so the hashing thread (storage/blobs/hash-thread.ts) reads the bytes where they landed.
+    const buf = this.#free.pop() ?? Buffer.from(new SharedArrayBuffer(SLAB_BYTES));
     let slab = this.#slabs.get(buf.buffer);
     if (slab === undefined) {
       slab = { buf, refs: 0 };

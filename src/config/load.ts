@@ -67,7 +67,7 @@ function parseCollecting(raw: unknown, options: { baseDir: string; overrides?: C
   const listen = attempt(() => parseListen(overrides.listen ?? root['listen'] ?? '0.0.0.0:5000', listenKey), { host: '0.0.0.0', port: 0 });
 
   const storageRaw = attempt(() => object(root['storage'] ?? {}, 'storage'), {});
-  attempt(() => onlyKeys(storageRaw, ['path', 'maxSize', 'minFree', 'pin', 'metadata', 'metadataNamespace'], 'storage'), undefined);
+  attempt(() => onlyKeys(storageRaw, ['path', 'maxSize', 'minFree', 'pin', 'metadata', 'metadataNamespace', 'hashThread'], 'storage'), undefined);
   const storagePath = attempt(
     () =>
       overrides.storage !== undefined
@@ -86,6 +86,7 @@ function parseCollecting(raw: unknown, options: { baseDir: string; overrides?: C
     return floor;
   }, { kind: 'bytes', bytes: 0 } as SpaceFloor);
 
+  const hashThread = attempt(() => boolean(storageRaw['hashThread'] ?? false, 'storage.hashThread'), false);
   const metadata = attempt(() => parseMetadata(storageRaw['metadata'], storageRaw['metadataNamespace']), { kind: 'embedded' } as Config['storage']['metadata']);
 
   const upstreamsRaw = attempt(() => object(root['upstreams'], 'upstreams'), undefined);
@@ -150,7 +151,7 @@ function parseCollecting(raw: unknown, options: { baseDir: string; overrides?: C
 
   return {
     listen,
-    storage: { path: storagePath, maxSize, minFree, pin, metadata },
+    storage: { path: storagePath, maxSize, minFree, pin, metadata, hashThread },
     upstreams,
     defaultUpstream,
     manifestTTLms,

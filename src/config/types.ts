@@ -152,6 +152,8 @@ export interface Config {
     readonly metadata: MetadataConfig;
     /** Repositories whose manifests and blobs are never evicted; their bytes count against maxSize. */
     readonly pin: readonly RepositoryPattern[];
+    /** Large downloads are hashed on a worker thread instead of the main one (`storage.hashThread`). */
+    readonly hashThread: boolean;
   };
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   readonly defaultUpstream: string;

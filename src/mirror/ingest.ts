@@ -57,7 +57,7 @@ export class Ingest {
    */
   async verify(bytes: Buffer, claimed: Digest | undefined, algorithm: DigestAlgorithm): Promise<Digest> {
     if (claimed === undefined) return computeDigest(bytes, algorithm);
-    const verifier = this.#createVerifier(claimed, undefined);
+    const verifier = this.#createVerifier(claimed, bytes.length);
     verifier.update(bytes);
     await verifier.finish();
     return claimed;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { MANIFEST_MEDIA_TYPES, nextPageFromLink, OciError, pageOf, parseRepositoryName, type Digest, type PageQuery, type Reference, type RepositoryName, type Tag } from '../oci/index.js';
-import type { BlobStore } from '../storage/index.js';
+import type { BlobStore, CreateVerifier } from '../storage/index.js';
 import type { Leases } from '../concurrency/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { BlobService, type BlobReply } from './blobs.js';
@@ -43,6 +43,8 @@ export interface MirrorOptions {
    * tag one at a time, so the upstream sees one HEAD per tag per TTL for the whole cluster.
    */
   readonly leases?: Leases;
+  /** How downloads that keep nothing (Ingest's pass-through) check their bytes; on the calling thread by default. */
+  readonly createVerifier?: CreateVerifier;
 }
 
 /** The cache policy: the HTTP layer reads through it, and the sync jobs fill it. */
@@ -67,7 +69,7 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
       },
     };
     const now = options.now ?? Date.now;
-    const ingest = new Ingest({ store, metadata, now });
+    const ingest = new Ingest({ store, metadata, now, ...(options.createVerifier ? { createVerifier: options.createVerifier } : {}) });
     const repositoryScoped = options.repositoryScoped ?? false;
     const ttl = options.notFoundTTLms;
     const notFound = ttl === undefined ? undefined : new NotFoundMemory((name) => (this.upstreams.get(name).offline ? 0 : ttl(name)), now);

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import type { Digest } from '../oci/index.js';
-import { SizeMismatchError, StorageError, type BlobInfo, type BlobWriter, type ByteSpan, type Verifier } from '../storage/index.js';
+import { failedStream, SizeMismatchError, StorageError, type BlobInfo, type BlobWriter, type ByteSpan, type Verifier } from '../storage/index.js';
 
 /**
  * A download that keeps nothing, for when the store gives no writer (a blob larger than the whole
@@ -58,6 +58,7 @@ export class PassThroughWriter implements BlobWriter {
     this.#held = { buf: chunk, start: this.#written };
     this.#written = next;
     if (out !== undefined) await this.#feed(out.buf, out.start);
+    await this.#verifier.room();
   }
 
   /** Hands a chunk to every follower and waits for the slow ones to drain (or leave). */
@@ -73,9 +74,7 @@ export class PassThroughWriter implements BlobWriter {
   follow(span?: ByteSpan): Readable {
     // After commit nothing is left to read either (an empty blob feeds no byte, so check the state).
     if (this.#state !== 'writing' || this.#fed > 0) {
-      const failed = new Readable({ read() {} });
-      failed.destroy(this.#abortReason ?? new StorageError(`the pass-through download of ${this.digest} already started`));
-      return failed;
+      return failedStream(this.#abortReason ?? new StorageError(`the pass-through download of ${this.digest} already started`));
     }
     const follower = new PassThroughFollower(span?.start ?? 0, span ? span.end + 1 : Number.POSITIVE_INFINITY);
     this.#hadFollowers = true;
@@ -112,6 +111,7 @@ export class PassThroughWriter implements BlobWriter {
     this.#state = 'aborted';
     this.#abortReason = reason;
     this.#held = undefined;
+    this.#verifier.discard();
     for (const f of [...this.#followers]) f.destroy(reason);
   }
 }

@@ -23,7 +23,8 @@ export type {
 } from './types.js';
 export { DigestMismatchError, MetadataUnavailableError, SizeMismatchError, StorageError } from './errors.js';
 export { FsBlobStore, type FsBlobStoreOptions } from './blobs/blob-store.js';
-export { createVerifier, type CreateVerifier, type Verifier } from './blobs/verifier.js';
+export { createVerifier, threadVerifier, verifierFor, type CreateVerifier, type Verifier } from './blobs/verifier.js';
+export { failedStream } from './blobs/blob-read-stream.js';
 export { FileKvStore, type FileKvStoreOptions, type SkippedLine } from './metadata/file-kv-store.js';
 export { KeyvMetadataStore, type KeyvMetadataStoreOptions, type MetadataKvStore } from './metadata/metadata-store.js';
 export { createRedisKvStore, type RedisKvStoreOptions } from './metadata/redis-kv-store.js';

@@ -13,6 +13,8 @@ t.test('defaults', async (t) => {
   t.equal(c.defaultUpstream, 'docker.io');
   t.equal(c.manifestTTLms, 5 * 60_000);
   t.equal(c.log.level, 'info');
+  t.equal(c.storage.hashThread, false, 'hashing stays on the main thread unless asked');
+  t.equal(parseConfig({ ...base, storage: { hashThread: true } }, { baseDir: '/x', env: {} }).storage.hashThread, true);
   const hub = c.upstreams.get('docker.io');
   t.equal(hub?.officialLibrary, true, 'docker.io gets library/ for one-segment names');
   t.same(hub?.aliases, ['index.docker.io', 'registry-1.docker.io']);
@@ -134,6 +136,7 @@ const bad: Array<[string, unknown, string, NodeJS.ProcessEnv?]> = [
   ['metadata with a query', { ...base, storage: { metadata: 'redis://127.0.0.1:6379?db=1' } }, 'storage.metadata'],
   ['namespace without redis', { ...base, storage: { metadataNamespace: 'a' } }, 'storage.metadataNamespace'],
   ['bad namespace', { ...base, storage: { metadata: 'redis://h:1', metadataNamespace: 'a b' } }, 'storage.metadataNamespace'],
+  ['hashThread not a boolean', { ...base, storage: { hashThread: 'yes' } }, 'storage.hashThread'],
 ];
 for (const [name, raw, key, env] of bad) {
   t.test(`rejects: ${name}`, async (t) => {

@@ -23,7 +23,7 @@ t.test('the start-up config reads back as the same config: the file\'s key names
   const logged = JSON.parse(JSON.stringify(redactedConfig(config))) as Record<string, Record<string, unknown>>;
   t.match(logged, {
     listen: '127.0.0.1:5000',
-    storage: { maxSize: '10.0GiB', minFree: '2.0GiB', pin: ['docker.io/library/*'] },
+    storage: { maxSize: '10.0GiB', minFree: '2.0GiB', pin: ['docker.io/library/*'], hashThread: false },
     manifestTTL: '10m',
     shutdownGrace: '45s',
     metrics: { listen: '[::1]:9090', perRepository: 0 },

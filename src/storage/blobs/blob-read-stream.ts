@@ -123,3 +123,10 @@ export class BlobReadStream extends Readable {
     else closeFd();
   }
 }
+
+/** A stream that fails on first read: for a reader that cannot be served. */
+export function failedStream(error: Error | undefined): Readable {
+  const failed = new Readable({ read() {} });
+  failed.destroy(error);
+  return failed;
+}

@@ -1,8 +1,8 @@
 import { unlink, type FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Digest } from '../../oci/index.js';
 import { BlobFollower, type FollowSource, type RecentChunk } from './blob-follower.js';
-import { BlobReadStream } from './blob-read-stream.js';
+import { BlobReadStream, failedStream } from './blob-read-stream.js';
 import { FollowerSet } from './follower-set.js';
 import { RecentChunks } from './recent-chunks.js';
 import { slabs } from '../../buffers/index.js';
@@ -136,6 +136,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
         if (this.#stopped === undefined) await this.#append(bufs);
         // Not `else`: the append may have just stopped caching, leaving this batch unwritten.
         if (this.#stopped !== undefined) await this.#keep(bufs);
+        await this.#verifier.room();
         for (const q of batch) q.resolve();
       } catch (error) {
         for (const q of [...batch, ...this.#queue.splice(0)]) q.reject(error);
@@ -304,6 +305,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     this.#state = 'aborted';
     this.#abortReason = reason;
     this.#recent.clear();
+    this.#verifier.discard();
     this.#followers.destroy(reason);
     this.#dropOwnRef();
     this.#abort = this.#cleanUp();
@@ -340,10 +342,4 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     if (this.#state === 'aborted') return this.#abortReason ?? new StorageError(`write of ${this.digest} was aborted`);
     return new StorageError(`write of ${this.digest} no longer accepts bytes: commit() was called`);
   }
-}
-
-function failedStream(error: Error | undefined): Readable {
-  const failed = new Readable({ read: noop });
-  failed.destroy(error);
-  return failed;
 }
