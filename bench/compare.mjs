@@ -1,8 +1,9 @@
-// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold|concurrent|tags] [--tls] [--keep] [--baseline DIR] [--node-arg=FLAG ...]   (after npm run build)
+// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold|concurrent|tags] [--tls] [--hash-thread] [--keep] [--baseline DIR] [--node-arg=FLAG ...]   (after npm run build)
 // A quick A/B loop for optimising one path: the warm blob (regmirror, the reference and the plain
 // file server, alternately, with server CPU per GET), the cold blob (fresh storage per run) and tag
 // GETs of a warm manifest under wrk (req/s). `--tls`: the upstream serves https (a CA made for the
 // run, which regmirror gets as the upstream's `ca` and the reference as SSL_CERT_FILE), as real ones do.
+// `--hash-thread`: regmirror (not the baseline, which may be this same checkout) with storage.hashThread on.
 // Prints medians and ratios only; `npm run bench` is what writes BENCHMARKS.md.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     keep: { type: 'boolean', default: false },
     tls: { type: 'boolean', default: false },
+    'hash-thread': { type: 'boolean', default: false },
     // Another regmirror build (a checkout with dist/ built) to measure as 'baseline' alongside.
     baseline: { type: 'string' },
     'node-arg': { type: 'string', multiple: true, default: [] },
@@ -59,7 +61,10 @@ const start = (sys) => {
   const storage = join(work, name);
   mkdirSync(storage);
   if (sys === 'reference') return startDistribution({ name, dir: work, storage, proxy: upstreamUrl, trust: tls?.ca });
-  const sections = tls ? { upstreams: { 'docker.io': { url: upstreamUrl, library: true, ca: tls.ca } } } : {};
+  const sections = {
+    ...(tls ? { upstreams: { 'docker.io': { url: upstreamUrl, library: true, ca: tls.ca } } } : {}),
+    ...(values['hash-thread'] && sys === 'regmirror' ? { storage: { hashThread: true } } : {}),
+  };
   return startRegmirror({ name, dir: work, storage, upstream: upstreamUrl, root: sys === 'baseline' ? resolve(values.baseline) : root, nodeArgs: values['node-arg'], sections });
 };
 

@@ -170,12 +170,12 @@ export async function startRegmirror({ name, dir, storage, upstream, root, nodeA
   const configFile = join(dir, `${name}.json`);
   const config = {
     listen: '127.0.0.1:0',
-    storage: { path: storage },
     upstreams: { 'docker.io': { url: upstream, library: true } },
     // Long enough that every tag request of a run is inside the TTL.
     manifestTTL: '30m',
     log: { level: 'info' },
     ...sections,
+    storage: { ...sections.storage, path: storage },
   };
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   return startProcess({
