@@ -6,8 +6,8 @@ export type { Logger } from 'pino';
 
 /**
  * Every place a secret could reach a log line. Upstream errors never carry credentials (the upstream
- * layer strips them), but config dumps and request headers could, so they are censored by path too.
- * Child bindings are not walked: the one child logger binds a sync job's name and upstream.
+ * layer strips them), but config dumps and request headers could, so they are censored by path too,
+ * in a line's own fields and in what a child logger binds alike.
  */
 const censor = redactor([
   ['password'],
@@ -32,7 +32,7 @@ function serializedError(obj: Record<string, unknown>): Record<string, unknown> 
  * as one readable line each for a person (pretty-log.ts).
  */
 export function createLogger(level: string, destination?: DestinationStream, options: { tty?: boolean } = {}): Logger {
-  return pino(
+  const logger = pino(
     {
       level,
       base: { service: 'regmirror' },
@@ -43,6 +43,13 @@ export function createLogger(level: string, destination?: DestinationStream, opt
     },
     destination ?? logDestination(options),
   );
+  // pino gives child bindings no formatter (it resets `formatters.bindings` for children), so they
+  // are censored on the way in. Children inherit from their parent, so one override covers them all.
+  const child = logger.child;
+  logger.child = function (this: Logger, bindings, childOptions) {
+    return child.call(this, censor(bindings), childOptions);
+  } as Logger['child'];
+  return logger;
 }
 
 /**

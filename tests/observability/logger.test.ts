@@ -20,6 +20,17 @@ t.test('JSON lines with secrets redacted wherever they sit', async (t) => {
   for (const secret of ['p1', 'p2', 'p3', 't1', 't2', 't3', 'c1']) t.notOk(lines.join('').includes(`"${secret}"`), `${secret} is not logged`);
 });
 
+t.test('what a child logger binds is censored like a line\'s own fields', async (t) => {
+  const lines: string[] = [];
+  const logger = createLogger('debug', { write: (l: string) => void lines.push(l) });
+  const bound = { job: 'nightly', upstream: { name: 'ghcr.io', password: 'b1' }, token: 'b2', headers: { authorization: 'Bearer b3' } };
+  logger.child(bound).child({ password: 'b4' }).info({ route: 'sync' }, 'synced');
+  const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+  t.match(line, { service: 'regmirror', job: 'nightly', upstream: { name: 'ghcr.io', password: '[redacted]' }, token: '[redacted]', headers: { authorization: '[redacted]' }, password: '[redacted]', route: 'sync', msg: 'synced' });
+  for (const secret of ['b1', 'b2', 'b3', 'b4']) t.notOk(lines[0]!.includes(secret), `${secret} is not logged`);
+  t.equal(bound.upstream.password, 'b1', 'the bound object is left as it was');
+});
+
 t.test('an error is printed with its type, message and fields, its secrets censored; the logged objects are left as they were', async (t) => {
   const lines: string[] = [];
   const logger = createLogger('debug', { write: (l: string) => void lines.push(l) });
