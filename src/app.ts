@@ -6,7 +6,7 @@ import type { Credentials, TokenService } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { createHttpServer, createHttpsServer, createOpsServer, listenFanned, Readiness, ResponsesInFlight, TlsReloader, type AcceptFan, type HttpServerOptions, type OpsEndpoints } from './http/index.js';
 import { Ingest, ManifestReferences, Mirror, type PinSet } from './mirror/index.js';
-import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger } from './observability/index.js';
+import { AuditLog, createLogger, errorSummary, logDestination, Metrics, noopAudit, statusSnapshot, type AuditSink, type Logger, type ReloadOutcome } from './observability/index.js';
 import { BlobCache, PinFile, type RecoverReport } from './cache/index.js';
 import { createMetadataStore, FsBlobStore, StorageHealth, verifierFor, type MetadataStore, type StorageLog } from './storage/index.js';
 import { RateLimitLedger, SyncService, syncAdminRoutes, type Timers } from './sync/index.js';
@@ -14,7 +14,7 @@ import { adminTempGraceMs, ClusterNode, configuredPins, upstreamFactory, redacte
 import { storageChecks, storageStatus } from './storage-state.js';
 import { TrustBoundary, type TrustOptions } from './trust-boundary.js';
 import { listeningFields } from './listeners.js';
-import { ConfigReload, type ReloadOutcome } from './config-reload.js';
+import { ConfigReload } from './config-reload.js';
 import { localImportTarget, mirrorExportSource, transferRoutes, type ExportSource, type ImportTarget } from './transfer/index.js';
 export { configuredPins, redactedConfig, routeContext } from './app-config.js';
 export interface AppOptions extends TrustOptions {
@@ -34,6 +34,8 @@ export interface AppOptions extends TrustOptions {
   readonly command?: string;
   /** Accept handles added to each registry listener (src/http/accept-fan.ts); `serve` adds some, default none. */
   readonly extraAcceptHandles?: number;
+  /** Loads the config file again, as SIGHUP does: with it, POST /api/reload reloads (`serve` passes it). */
+  readonly loadConfig?: () => Promise<Config>;
 }
 
 /**
@@ -205,20 +207,14 @@ export class App {
       return statusSnapshot(metrics, { upstreams: upstreamList, version: options.version, policyRules: this.live.config.policy.length, storage: () => storageStatus(health, cache, diskLimit), endpoint, syncEntries, cluster: this.cluster && (() => this.cluster?.membership.states() ?? []), config: () => this.live.status() });
     };
     const images = () => listImages({ store: cache, metadata: this.metadata, isPinned: (key) => this.pins.matchesKey(key) });
-    const ops: OpsEndpoints = { readiness: this.readiness, metrics: () => metrics.exposition(), status, images, syncNow: (entry) => this.sync.start(entry, 'api') };
+    const { loadConfig } = options;
+    const reload = loadConfig && (() => this.reload(loadConfig));
+    const ops: OpsEndpoints = { readiness: this.readiness, metrics: () => metrics.exposition(), status, images, syncNow: (entry) => this.sync.start(entry, 'api'), ...(reload ? { reload } : {}) };
     // With a metrics listener, the registry port keeps only the probes (it may be public).
     const mainOps = config.metrics.listen === undefined ? ops : { readiness: this.readiness };
     const registry: HttpServerOptions = {
-      reader: this.live.reader,
-      routes: routeContext(config),
-      logger: this.logger,
-      ops: mainOps,
-      observer: metrics,
-      access,
-      audit: this.audit,
-      tokens: trust.tokenEndpoint,
-      catalog: mirror,
-      trustedProxies: config.access.trustedProxies,
+      reader: this.live.reader, routes: routeContext(config), logger: this.logger, ops: mainOps, observer: metrics, access, audit: this.audit,
+      tokens: trust.tokenEndpoint, catalog: mirror, trustedProxies: config.access.trustedProxies,
       inFlight: this.responses, peers: this.cluster?.endpoint(mirror, config.upstreams.keys()),
     };
     const tls = config.tls;

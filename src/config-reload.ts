@@ -1,6 +1,6 @@
 import { ConfigError, ConfigErrors, configChanges, sameValue, type Config, type PolicyRule, type UpstreamConfig } from './config/index.js';
 import type { PinSet, RegistryReader } from './mirror/index.js';
-import type { ConfigStatus, Logger } from './observability/index.js';
+import type { ConfigStatus, Logger, ReloadOutcome } from './observability/index.js';
 import { PolicyGate } from './policy/index.js';
 import type { SyncService } from './sync/index.js';
 import type { Upstream } from './upstream/index.js';
@@ -26,14 +26,6 @@ export interface ReloadParts {
   };
 }
 
-export interface ReloadOutcome {
-  readonly ok: boolean;
-  readonly error?: string;
-  /** Keys applied. */
-  readonly changed: readonly string[];
-  /** Keys that changed in the file but keep their running value until a restart. */
-  readonly restartNeeded: readonly string[];
-}
 
 /**
  * The config in force, and SIGHUP's reload of it: the new file is loaded and checked as at start-up,

@@ -47,7 +47,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   if (options.check === true) return doctorReport(config);
   // Before listening: once the mirror says it listens, the signal handlers below must already be set.
   const trim = await loadMallocTrim();
-  const app = new App(config, { version: packageVersion(), extraAcceptHandles: EXTRA_ACCEPT_HANDLES });
+  const loadConfig = () => loadConfigFile(options.config, overridesOf(options));
+  const app = new App(config, { version: packageVersion(), extraAcceptHandles: EXTRA_ACCEPT_HANDLES, loadConfig });
   try {
     await app.start();
   } catch (err) {
@@ -72,7 +73,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     // also re-reads the config file (ExecReload in the systemd unit); a bad one is logged and ignored.
     const reopen = () => {
       app.reopenLogs();
-      void app.reload(() => loadConfigFile(options.config, overridesOf(options)));
+      void app.reload(loadConfig);
     };
     const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', stop);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessController } from '../access/index.js';
+import type { ReloadOutcome } from '../observability/index.js';
 import { OciError } from '../oci/index.js';
 import { accessRequest } from './access-request.js';
 import type { Readiness } from './health.js';
@@ -19,12 +20,14 @@ export interface OpsEndpoints {
   readonly images?: () => Promise<unknown>;
   /** `POST /api/sync/<entry>`: starts a sync entry now, unless it is running. */
   readonly syncNow?: (entry: string) => SyncNowOutcome;
+  /** `POST /api/reload`: re-reads the config file as SIGHUP does; absent where no file backs the config. */
+  readonly reload?: () => Promise<ReloadOutcome>;
 }
 
 /** What starting a sync entry came to: started now, running since, or no such entry. */
 export type SyncNowOutcome = { readonly outcome: 'started' | 'running'; readonly startedAt: number } | { readonly outcome: 'unknown' };
 
-export type OpsRoute = 'healthz' | 'readyz' | 'metrics' | 'status' | 'images' | 'ui' | 'sync';
+export type OpsRoute = 'healthz' | 'readyz' | 'metrics' | 'status' | 'images' | 'ui' | 'sync' | 'reload';
 
 const SYNC_PREFIX = '/api/sync/';
 
@@ -42,6 +45,8 @@ export function opsRoute(url: string | undefined, ops: OpsEndpoints): OpsRoute |
       return ops.status ? 'status' : undefined;
     case '/api/images':
       return ops.status && ops.images ? 'images' : undefined;
+    case '/api/reload':
+      return ops.reload ? 'reload' : undefined;
     case '/':
     case '/ui':
     case '/ui/':
@@ -65,8 +70,9 @@ const OPS_ACCESS: Readonly<Record<OpsRoute, 'metrics' | 'admin' | undefined>> = 
   status: 'admin',
   images: 'admin',
   ui: 'admin',
-  // Starting a download job is an operator's act: never open, even where the status page is.
+  // Starting a download job or changing the config in force is an operator's act: never open, even where the status page is.
   sync: 'admin',
+  reload: 'admin',
 };
 
 /** Throws AccessChallenge or AccessDenied when the route is not open to this request. */
@@ -76,7 +82,7 @@ export async function authorizeOps(access: AccessController, req: IncomingMessag
 }
 
 export async function serveOps(req: IncomingMessage, res: ServerResponse, route: OpsRoute, ops: OpsEndpoints): Promise<void> {
-  const allow = route === 'sync' ? ['POST'] : ['GET', 'HEAD'];
+  const allow = route === 'sync' || route === 'reload' ? ['POST'] : ['GET', 'HEAD'];
   if (!allow.includes(req.method ?? '')) {
     send(res, req, 405, 'application/json', '{"status":"method not allowed"}', { allow: allow.join(', ') });
     return;
@@ -111,6 +117,13 @@ export async function serveOps(req: IncomingMessage, res: ServerResponse, route:
     case 'sync':
       syncNow(req, res, ops);
       return;
+    case 'reload': {
+      const answer = await ops.reload!();
+      // A config that does not load is the file's fault, not the request's: 422, and nothing changed.
+      if (!answer.ok) throw new OciError('UNSUPPORTED', `config reload refused, the running config stays: ${answer.error ?? 'unknown error'}`, { status: 422 });
+      send(res, req, 200, 'application/json', JSON.stringify({ changed: answer.changed, restartNeeded: answer.restartNeeded }));
+      return;
+    }
     default: {
       const unhandled: never = route;
       throw new Error(`unhandled ops route ${String(unhandled)}`);

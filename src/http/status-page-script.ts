@@ -97,11 +97,39 @@ function endpointRow(body, u, ep, i) {
   const e = cell(r, ep.lastError ? ep.lastError.cause + ' (' + fmt.time(ep.lastError.at) + ')' : null, undefined, 'lasterror');
   if (ep.lastError) e.title = ep.lastError.at;
 }
+function note(td, text, cls) {
+  const d = document.createElement('div'); d.className = 'note ' + cls; d.textContent = text; td.append(d);
+}
+function renderConfig(c) {
+  const el = $('config-state');
+  if (!c) { el.textContent = ''; return; }
+  const r = c.lastReload;
+  el.textContent = 'config loaded ' + fmt.time(c.loadedAt) + (r ? ' · last reload ' + fmt.time(r.at) + ': ' + (r.ok ? 'applied' : 'refused: ' + r.error) : '') +
+    (r && r.restartNeeded.length > 0 ? ' · needs a restart: ' + r.restartNeeded.join(', ') : '');
+  el.className = r && !r.ok ? 'failure' : '';
+}
+async function reloadConfig() {
+  const answer = $('reload-answer');
+  answer.textContent = 'reloading…';
+  try {
+    const res = await fetch('api/reload', { method: 'POST', cache: 'no-store' });
+    let body = {};
+    try { body = await res.json(); } catch (e) { body = {}; }
+    const said = res.ok ? (body.changed.length > 0 ? 'applied: ' + body.changed.join(', ') : 'nothing to apply') : (body.errors && body.errors[0] && body.errors[0].message) || '';
+    const what = res.ok ? '' : res.status === 404 ? 'no config file to reload' : res.status === 401 || res.status === 403 ? 'not allowed' : 'failed';
+    answer.textContent = res.status + ' ' + [what, said].filter((x) => x).join(': ');
+  } catch (e) { answer.textContent = 'failed: ' + e.message; }
+  refresh();
+}
 function renderUpstreams(list) {
   const ups = fill('upstreams', list, 'none configured');
   for (const u of list) {
     const r = ups.insertRow(); r.dataset.upstream = u.name;
-    cell(r, u.name); cell(r, u.url);
+    cell(r, u.name);
+    // How requests to it go, under its url: through a proxy, and whether its certificates are checked.
+    const where = cell(r, u.url);
+    if (u.proxy) note(where, 'via ' + u.proxy, 'muted');
+    if (u.insecureSkipVerify) note(where, 'TLS not verified', 'failure');
     const st = cell(r, u.state, undefined, u.state);
     if (u.authFailure) { st.title = u.authFailure.at; st.textContent = u.state + ': ' + u.authFailure.message; }
     cell(r, u.lastStatus); cell(r, u.rateLimitRemaining, 'count'); cell(r, u.requests, 'count'); cell(r, u.errors, 'count');
@@ -144,6 +172,7 @@ function render(s) {
     cell(r, x.upstream); cell(r, x.repository); cell(r, x.bytes, 'bytes');
   }
   renderUpstreams(s.upstreams);
+  renderConfig(s.config);
   renderSync(s.sync);
   if (s.history && window.regmirrorCharts) window.regmirrorCharts(s.history);
   if (window.regmirrorSnippets) window.regmirrorSnippets(s);
@@ -163,6 +192,7 @@ async function refresh() {
 
 /** Runs last, once the helpers the other scripts define exist. */
 export const STATUS_PAGE_START = `
+$('reload-config').addEventListener('click', reloadConfig);
 refresh();
 setInterval(refresh, 5000);
 `;

@@ -17,4 +17,4 @@ svg .s0{stroke:#0b57d0;fill:none;stroke-width:1.5}svg .s1{stroke:#e8710a;fill:no
 .legend .s0{color:#0b57d0}.legend .s1{color:#e8710a}
 pre{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6rem .9rem;overflow:auto;font-size:12px;max-width:60rem}
 input[type=search]{padding:.25rem .5rem;width:20rem;margin-bottom:.4rem}
-button{font:inherit;padding:.1rem .5rem}.answer{font-size:12px;margin-left:.4rem}`;
+button{font:inherit;padding:.1rem .5rem}.answer{font-size:12px;margin-left:.4rem}.note{font-size:12px}`;

@@ -20,6 +20,7 @@ const chart = (title: string, id: string, legend: readonly string[]) =>
 const BODY = `
 <h1>regmirror <span id="version" class="muted"></span></h1>
 <div class="muted">started <span id="started">–</span> · updated <span id="updated">–</span> · <a id="metrics-link" href="metrics">/metrics</a> · <a href="api/status">/api/status</a> <span id="error"></span></div>
+<div class="muted"><span id="config-state"></span> <button type="button" id="reload-config">Reload config</button><span id="reload-answer" class="answer"></span></div>
 <h2>Cache</h2>
 <div class="cards">
 <div class="card">fill <b id="cache-fill">–</b><meter id="cache-meter" min="0" max="1" low="0.8" high="0.95" value="0"></meter><span id="cache-size">–</span> of <span id="cache-max">–</span></div>

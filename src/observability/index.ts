@@ -3,7 +3,7 @@ export type { Logger } from './logger.js';
 export { errorCode, errorSummary } from './error-summary.js';
 export { Metrics, OTHER_REPOSITORY_LABEL, type MetricsOptions } from './metrics.js';
 export type { AuditObserver, HttpObserver, SyncObserver, SyncRunOrigin, SyncRunReport } from './observers.js';
-export { statusSnapshot, type ConfigStatus, type InFlightStatus, type RegistryEndpoint, type StatusOptions, type StatusSnapshot, type StatusSyncEntry, type StorageStatus, type StatusUpstreamInfo } from './status.js';
+export { statusSnapshot, type ConfigStatus, type InFlightStatus, type ReloadOutcome, type RegistryEndpoint, type StatusOptions, type StatusSnapshot, type StatusSyncEntry, type StorageStatus, type StatusUpstreamInfo } from './status.js';
 export type { HistorySnapshot } from './history.js';
 export type { UpstreamState } from './status-tracker.js';
 export { noopAudit, type AuditDecision, type AuditEvent, type AuditSink } from './audit.js';

@@ -107,7 +107,7 @@ export class Metrics implements MirrorObserver, UpstreamObserver, HttpObserver, 
   readonly downloads = this.counter('regmirror_blob_downloads_total', 'Upstream blob downloads finished, by result (committed|failed).', ['result']);
   readonly downloadedBytes = this.counter('regmirror_blob_downloaded_bytes_total', 'Blob bytes received from upstreams (once per download, however many clients followed it), by result.', ['result']);
   readonly policyDecisions = this.counter('regmirror_policy_decisions_total', 'Manifest requests under a policy rule, by outcome (allowed, refused, warned: would be refused in mode warn, exempt: a signature or attestation).', ['outcome']);
-  readonly configReloads = this.counter('regmirror_config_reloads_total', 'Config reloads (SIGHUP), by result (applied: in force, keys that need a restart aside; refused: the running config stays).', ['result']);
+  readonly configReloads = this.counter('regmirror_config_reloads_total', 'Config reloads (SIGHUP or POST /api/reload), by result (applied: in force, keys that need a restart aside; refused: the running config stays).', ['result']);
   readonly digestMismatches = this.counter('regmirror_digest_mismatches_total', 'Upstream content whose sha256 did not match its digest, by kind.', ['kind']);
   readonly cacheBytes = this.gauge('regmirror_cache_size_bytes', 'Bytes of committed blobs in the cache.', []);
   readonly cacheBlobs = this.gauge('regmirror_cache_blobs', 'Committed blobs in the cache.', []);

@@ -143,6 +143,16 @@ export interface StatusSnapshot {
   readonly cluster?: ClusterStatus;
 }
 
+/** What one config reload (SIGHUP or POST /api/reload) came to. */
+export interface ReloadOutcome {
+  readonly ok: boolean;
+  readonly error?: string;
+  /** Keys applied. */
+  readonly changed: readonly string[];
+  /** Keys that changed in the file but keep their running value until a restart. */
+  readonly restartNeeded: readonly string[];
+}
+
 export interface ConfigStatus {
   readonly loadedAt: string;
   readonly lastReload: {

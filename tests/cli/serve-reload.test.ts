@@ -68,3 +68,22 @@ t.test('SIGHUP to regmirror serve: credentials, policy, sync, log level; a broke
   t.match(applied, /"msg":"config reloaded: log\.level, policy"/);
   t.equal(await pull(), 200, 'the policy is gone, and the server is still where it was');
 });
+
+t.test('POST /api/reload to regmirror serve reads the file it started with again', async (t) => {
+  const reg = await startTestRegistry(t);
+  const dir = t.testdir({});
+  const file = path.join(dir, 'mirror.config.json');
+  const write = (config: object) => writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:0', storage: { path: 'cache' }, upstreams: { 'registry.test': { url: reg.url } }, ...config }));
+  write({ log: { level: 'info' } });
+  const daemon = startRegmirror(t, ['serve', '--config', file]);
+  const m = await daemon.waitForLine(LISTENING, 60_000);
+  const url = `http://${m[1] ?? m[2] ?? ''}`;
+  write({ log: { level: 'debug' }, storage: { path: 'cache', maxSize: '2GiB' } });
+  const applied = await request(`${url}/api/reload`, { method: 'POST' });
+  t.equal(applied.status, 200);
+  t.same(JSON.parse(applied.body.toString()), { changed: ['log.level'], restartNeeded: ['storage.maxSize'] });
+  writeFileSync(file, '{ "upstreams": ');
+  const refused = await request(`${url}/api/reload`, { method: 'POST' });
+  t.equal(refused.status, 422);
+  t.match(refused.body.toString(), /config reload refused, the running config stays: .*not valid JSON/);
+});

@@ -3,7 +3,8 @@ import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { quickImage, randomLayer } from '../fixtures/images.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
-import { startMirror } from '../fixtures/mirror.js';
+import { startMirror, type TestMirror } from '../fixtures/mirror.js';
+import { parseConfig } from '../../src/config/index.js';
 import { request } from '../fixtures/http.js';
 import { chromiumMissing, launchChromium, newPage } from '../fixtures/browser.js';
 import { until } from '../fixtures/poll.js';
@@ -36,7 +37,9 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   reg.pushImage('team/app', '1', img);
   reg.pushImage('library/alpine', '3', quickImage('status-page-alpine'));
   // The in-flight download below is held for as long as the browser takes: no idle timeout may end it.
-  const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, timeouts: { bodyIdle: '120s' } });
+  // The reload button loads the start-up config again, with the log level changed.
+  const loadConfig = async () => parseConfig({ ...mirror.file, log: { level: 'info' } }, { baseDir: mirror.storage, env: {} });
+  const mirror: TestMirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } }, timeouts: { bodyIdle: '120s' }, loadConfig });
   await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
   await request(`${mirror.url}/v2/team/app/manifests/1`, { headers: { accept: ACCEPT } });
   await request(`${mirror.url}/v2/alpine/manifests/3`, { headers: { accept: ACCEPT } });
@@ -171,6 +174,13 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   const answer = page.locator('#sync tr[data-job="nightly"] .answer');
   await until('the answer shows', () => answer.textContent(), (x) => /^\d{3} /.test(x ?? ''), PATIENT);
 
+  // Reload config: the button POSTs, the answer names what applied, the header the reload.
+  t.match(await text('#config-state'), /^config loaded [^·]+$/, 'loaded, never reloaded');
+  await page.locator('#reload-config').evaluate((b) => (b as unknown as { click(): void }).click());
+  t.equal(await until('the reload answer shows', () => text('#reload-answer'), (x) => /^\d{3} /.test(x ?? ''), PATIENT), '200 applied: log.level');
+  t.match(await until('the header shows the reload', () => text('#config-state'), (x) => (x ?? '').includes('last reload'), PATIENT), /· last reload .+: applied$/);
+  t.equal(mirror.app.logger.level, 'info', 'the reload is in force');
+
   release();
   t.equal((await held).status, 200);
 
@@ -185,6 +195,11 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
       { url: 'https://origin.invalid', state: 'up', until: null, lastError: null },
     ];
     Object.assign(real.sync[0]!, { schedule: '0 3 * * *', nextRunAt: '2026-01-03T03:00:00.000Z', lastOrigin: 'api' });
+    Object.assign(real.upstreams[0]!, { proxy: 'http://proxy.invalid:3128', insecureSkipVerify: true });
+    real['config'] = {
+      loadedAt: '2026-01-02T03:00:00.000Z',
+      lastReload: { at: '2026-01-02T03:04:05.000Z', ok: false, error: 'manifestTTL: must be a duration <b id="injected">', restartNeeded: ['listen', 'storage.path'] },
+    };
     await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(real) });
   });
   await later.goto(`${mirror.url}/`);
@@ -192,6 +207,11 @@ t.test('the status page in headless chromium shows what /api/status says', { ski
   const lastError = await later.locator(`#upstreams tr[data-upstream="${up.name}"] td`).nth(7).textContent();
   t.match(lastError, /^ECONNREFUSED <b id="injected">x<\/b> \(/, 'the cause, as text, and when');
   t.equal(await later.locator('#injected').count(), 0, 'no markup from the JSON reaches the DOM');
+  const route = later.locator(`#upstreams tr[data-upstream="${up.name}"] td`).nth(1);
+  t.same(await route.locator('.note').allTextContents(), ['via http://proxy.invalid:3128', 'TLS not verified'], 'how requests to it go, under its url');
+  const configState = await later.locator('#config-state').textContent();
+  t.match(configState, /· last reload .+: refused: manifestTTL: must be a duration <b id="injected"> · needs a restart: listen, storage.path$/);
+  t.equal(await later.locator('#config-state').getAttribute('class'), 'failure');
   const dmz = await later.locator(`#upstreams tr[data-endpoint="${up.name}#1"] td`).allTextContents();
   t.same(dmz.slice(0, 3), ['↳ endpoint 1', 'http://dmz.invalid:5000', 'cooling'], 'each endpoint under its upstream, with its state');
   t.match(dmz[3], /^until /);
