@@ -29,7 +29,7 @@ export class ClusterNode {
   ) {
     const { logger, now } = deps;
     // A probe gets at most a second, or the interval if shorter: a hung peer must not hold the round.
-    this.#client = new PeerClient({ secret: config.secret, self: () => this.membership.self, probeTimeoutMs: Math.min(1000, config.probeIntervalMs), now });
+    this.#client = new PeerClient({ secret: config.secret, self: () => this.membership.self, probeTimeoutMs: Math.min(1000, config.probeIntervalMs), now, ca: config.ca?.pem });
     this.membership = new Membership({
       self: config.self,
       peers: config.peers,
@@ -82,6 +82,6 @@ export class ClusterNode {
 
 /** What the start-up line shows of `cluster`: never the secret. */
 export function redactedCluster(cluster: ClusterConfig): unknown {
-  const { peers, dns, self, podIp, probeIntervalMs } = cluster;
-  return { peers, dns: dns && `${dns.host}:${dns.port}`, self, podIp, secret: '[redacted]', probeIntervalMs };
+  const { peers, dns, self, podIp, probeIntervalMs, ca } = cluster;
+  return { peers, dns: dns && `${dns.host}:${dns.port}`, self, podIp, secret: '[redacted]', probeIntervalMs, ...(ca ? { ca: ca.file } : {}) };
 }

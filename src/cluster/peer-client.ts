@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { MAX_MANIFEST_BYTES, type Digest } from '../oci/index.js';
 import type { PeerManifest, RepoRef } from '../mirror/index.js';
@@ -19,6 +20,8 @@ export interface PeerClientOptions {
   /** The readiness probe's whole budget. */
   readonly probeTimeoutMs: number;
   readonly now?: () => number;
+  /** `cluster.ca`: PEM certificates trusted for peers over https, beside the built-in roots. */
+  readonly ca?: string;
 }
 
 /**
@@ -27,11 +30,14 @@ export interface PeerClientOptions {
  * owner receives it.
  */
 export class PeerClient {
-  readonly #agent = new Agent({ connect: { timeout: 2_000 }, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  readonly #agent: Agent;
   readonly #now: () => number;
 
   constructor(private readonly options: PeerClientOptions) {
     this.#now = options.now ?? Date.now;
+    // `ca` alone would replace the built-in roots: peers with publicly trusted certificates must still verify.
+    const ca = options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca] };
+    this.#agent = new Agent({ connect: { timeout: 2_000, ...ca }, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
   }
 
   /** The owner's stream of the blob; rejects with PeerRefused for any answer but 200, or the connection's error. */

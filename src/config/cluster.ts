@@ -1,6 +1,7 @@
 import { ConfigError } from './errors.js';
 import { nonEmptyString, object, onlyKeys, optionalString, type Json } from './fields.js';
 import { parseDuration } from './units.js';
+import { readCaFile, type PemFile } from './upstream-network.js';
 
 /**
  * `cluster`: several replicas acting as one mirror. Each blob digest has one owner among the live
@@ -19,13 +20,15 @@ export interface ClusterConfig {
   readonly secret: string;
   /** How often peers' /readyz is polled and `dns` re-resolved (`cluster.probeInterval`, default 3s). */
   readonly probeIntervalMs: number;
+  /** `cluster.ca`: certificates the replicas' own are trusted by, beside the built-in roots (peers over https). */
+  readonly ca: PemFile | undefined;
 }
 
-const KEYS = ['peers', 'dns', 'self', 'secret', 'secretEnv', 'probeInterval'];
+const KEYS = ['peers', 'dns', 'self', 'secret', 'secretEnv', 'probeInterval', 'ca'];
 /** Shorter secrets are guessable offline from one signed request. */
 const MIN_SECRET = 16;
 
-export function parseCluster(value: unknown, env: NodeJS.ProcessEnv): ClusterConfig | undefined {
+export function parseCluster(value: unknown, env: NodeJS.ProcessEnv, baseDir: string): ClusterConfig | undefined {
   if (value === undefined) return undefined;
   const c = object(value, 'cluster');
   onlyKeys(c, KEYS, 'cluster');
@@ -39,7 +42,7 @@ export function parseCluster(value: unknown, env: NodeJS.ProcessEnv): ClusterCon
   }
   const probeIntervalMs = parseDuration(c['probeInterval'] ?? '3s');
   if (probeIntervalMs === undefined || probeIntervalMs < 100) throw new ConfigError('cluster.probeInterval', 'must be a duration of at least 100ms such as "3s"');
-  return { peers, dns, self, podIp: podIp || undefined, secret: secretOf(c, env), probeIntervalMs };
+  return { peers, dns, self, podIp: podIp || undefined, secret: secretOf(c, env), probeIntervalMs, ca: readCaFile(c['ca'], baseDir, 'cluster.ca') };
 }
 
 function secretOf(c: Json, env: NodeJS.ProcessEnv): string {

@@ -164,7 +164,7 @@ function parseCollecting(raw: unknown, options: { baseDir: string; overrides?: C
     access: dependent(() => parseAccess(root['access'], auth, upstreams), parseAccess(undefined, undefined, upstreams)),
     audit: attempt(() => parseAudit(root['audit'], baseDir), undefined),
     policy: attempt(() => parsePolicy(root['policy'], baseDir, upstreams), []),
-    cluster: attempt(() => parseCluster(root['cluster'], env), undefined),
+    cluster: attempt(() => parseCluster(root['cluster'], env, baseDir), undefined),
   };
 }
 

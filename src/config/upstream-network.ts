@@ -50,11 +50,7 @@ export function parseUpstreamNetwork(u: Json, key: string, context: { baseDir: s
   if (context.offline) return { proxy: DIRECT, tls: NO_TLS };
   const proxy = attempt(() => parseProxy(u['proxy'], `${key}.proxy`, context.env), DIRECT);
   const file = (name: string) => readPemFile(optionalString(u[name], `${key}.${name}`), context.baseDir, `${key}.${name}`);
-  const ca = attempt(() => {
-    const read = file('ca');
-    if (read !== undefined) certificates(read, `${key}.ca`);
-    return read;
-  }, undefined);
+  const ca = attempt(() => readCaFile(u['ca'], context.baseDir, `${key}.ca`), undefined);
   const client = attempt(() => {
     // Which half is missing first: reading the other would only add a second, unhelpful error.
     if (u['clientCert'] !== undefined && u['clientKey'] === undefined) throw new ConfigError(`${key}.clientKey`, 'is required with clientCert');
@@ -105,6 +101,13 @@ function proxyUrl(value: string, key: string): URL {
     throw new ConfigError(key, 'must be a proxy origin such as "http://user:password@proxy.example:3128", without a path or query');
   }
   return url;
+}
+
+/** A CA bundle named by `value` (relative to the config file), checked to hold only valid certificates. */
+export function readCaFile(value: unknown, baseDir: string, key: string): PemFile | undefined {
+  const read = readPemFile(optionalString(value, key), baseDir, key);
+  if (read !== undefined) certificates(read, key);
+  return read;
 }
 
 function readPemFile(name: string | undefined, baseDir: string, key: string): PemFile | undefined {

@@ -25,12 +25,12 @@ t.test('cluster is optional: a single replica', async (t) => {
 
 t.test('peers, self and secret, normalised to origins', async (t) => {
   const c = parse({ peers: ['http://10.0.0.2:5000/', 'http://10.0.0.3:5000', 'http://10.0.0.2:5000'], self: 'http://10.0.0.1:5000', secret: SECRET })?.cluster;
-  t.same(c, { peers: ['http://10.0.0.2:5000', 'http://10.0.0.3:5000'], dns: undefined, self: 'http://10.0.0.1:5000', podIp: undefined, secret: SECRET, probeIntervalMs: 3000 });
+  t.same(c, { peers: ['http://10.0.0.2:5000', 'http://10.0.0.3:5000'], dns: undefined, self: 'http://10.0.0.1:5000', podIp: undefined, secret: SECRET, probeIntervalMs: 3000, ca: undefined });
 });
 
 t.test('dns with POD_IP and secretEnv', async (t) => {
   const c = parse({ dns: 'regmirror-peers.registry.svc.cluster.local:5000', secretEnv: 'MIRROR_SECRET', probeInterval: '5s' }, { POD_IP: '10.1.2.3', MIRROR_SECRET: SECRET })?.cluster;
-  t.same(c, { peers: undefined, dns: { host: 'regmirror-peers.registry.svc.cluster.local', port: 5000 }, self: undefined, podIp: '10.1.2.3', secret: SECRET, probeIntervalMs: 5000 });
+  t.same(c, { peers: undefined, dns: { host: 'regmirror-peers.registry.svc.cluster.local', port: 5000 }, self: undefined, podIp: '10.1.2.3', secret: SECRET, probeIntervalMs: 5000, ca: undefined });
 });
 
 t.test('every mistake names its key, and never echoes the secret', async (t) => {
@@ -51,6 +51,8 @@ t.test('every mistake names its key, and never echoes the secret', async (t) => 
     [{ peers: [], self: 'http://a:1', secretEnv: 'MISSING' }, {}, 'cluster.secretEnv'],
     [{ peers: [], self: 'http://a:1', secret: SECRET, probeInterval: '1ms' }, {}, 'cluster.probeInterval'],
     [{ peers: [], self: 'http://a:1', secret: SECRET, other: 1 }, {}, 'cluster.other'],
+    [{ peers: [], self: 'http://a:1', secret: SECRET, ca: '/nonexistent/ca.pem' }, {}, 'cluster.ca'],
+    [{ peers: [], self: 'http://a:1', secret: SECRET, ca: 7 }, {}, 'cluster.ca'],
     ['yes', {}, 'cluster'],
   ];
   for (const [cluster, env, key] of cases) {
