@@ -13,6 +13,8 @@ export interface FollowSource {
   readonly committed: boolean;
   /** Exclusive end of the bytes a follower may hand out now (the held-back tail excluded). */
   visibleEnd(): number;
+  /** Exclusive end of the bytes the file holds: the rest of what is visible is in memory only. */
+  fileEnd(): number;
   /**
    * A chunk the writer wrote recently that holds byte `pos`, or undefined. Lets a follower
    * that keeps up take the bytes straight from memory instead of reading them back.
@@ -130,7 +132,8 @@ export class BlobFollower extends Readable {
         source.progressed();
         continue;
       }
-      this.#readFile(Math.min(limit - this.#pos, this.#size.next(this.#pos - this.#start)));
+      // Not in memory, so on disk: the read stops where the file does, and the next bytes come from memory.
+      this.#readFile(Math.min(limit, source.fileEnd()) - this.#pos);
       return;
     }
   }
@@ -176,7 +179,12 @@ export class BlobFollower extends Readable {
     this.#size.slowDown();
   }
 
-  #readFile(length: number): void {
+  #readFile(upTo: number): void {
+    const length = Math.min(upTo, this.#size.next(this.#pos - this.#start));
+    if (length <= 0) {
+      this.destroy(new StorageError(`byte ${this.#pos} is neither in memory nor on disk`));
+      return;
+    }
     this.#reading = true;
     const buf = readBuffers.take(length);
     const pos = this.#pos;

@@ -28,7 +28,7 @@ const noop = (): void => {};
 
 /** Chunks per writev: well under IOV_MAX (1024); a batch of 64 KiB chunks is 1 MiB. */
 const MAX_BATCH = 16;
-/** Bytes of recent chunks kept for followers, per download. */
+/** Bytes of recent chunks kept for followers once on disk, per download (those not on disk yet are all kept). */
 const RECENT_BYTES = 4 * 1024 * 1024;
 /**
  * Once the file stops taking bytes, how far the newest byte may run ahead of the slowest follower:
@@ -38,6 +38,8 @@ const UNCACHED_LAG_BYTES = 4 * 1024 * 1024;
 
 interface QueuedChunk {
   readonly buf: Buffer;
+  /** Where the blob ends once this chunk is in. */
+  readonly end: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -59,8 +61,12 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   readonly #tmpPath: string;
   readonly #finalPath: string;
   readonly #verifier: Verifier;
-  /** Bytes received in order: in the file, or (once caching stopped) past `#fileEnd` in memory. */
-  #written = 0;
+  /** Bytes received in order, hashed and readable by followers (from memory until on disk). */
+  #received = 0;
+  /** Bytes the file holds: every chunk past it is still in `#recent`. */
+  #onDisk = 0;
+  /** Where the newest chunk starts: it is readable once on disk or once another follows it. */
+  #newestStart = 0;
   #state: State = 'writing';
   #stopped: StorageError | undefined;
   /** Bytes the file holds once caching stopped; followers read past it from memory only. */
@@ -80,9 +86,9 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   #handleRefs = 1;
   #ownRef = true;
   #handleClosed: Promise<void> | undefined;
-  // The last few batches' chunks: a follower that keeps up (minus the held-back byte) finds its bytes
-  // here and skips reading them back. Two chunks were enough when every chunk was its own write; with
-  // batches, 16 followers reading the file instead doubled the CPU of a concurrent cold GET.
+  // Every chunk not on disk yet, and the last few MiB that are: a follower that keeps up finds its
+  // bytes here before the disk has them and never reads them back. Two chunks were enough when every
+  // chunk was its own write; with batches, 16 followers reading the file doubled a concurrent cold GET's CPU.
   readonly #recent = new RecentChunks();
 
   constructor(init: FsBlobWriterInit) {
@@ -95,7 +101,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   }
 
   get bytesWritten(): number {
-    return this.#written;
+    return this.#received;
   }
 
   get stoppedCaching(): Error | undefined {
@@ -113,13 +119,26 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
 
   /**
    * `chunk` is copied into a pooled slab (buffers/), so the caller's buffer is free at once; a pooled view is taken over.
-   * Calls may overlap: chunks accepted while a write is in flight go to the file together in
+   * It is hashed and handed to the followers at once, from memory: clients need not wait for the
+   * disk. Calls may overlap: chunks accepted while a write is in flight go to the file together in
    * one positional writev, in order (one pool round trip per 64 KiB chunk cost a cold 512 MiB
-   * GET about 0.7 s when the caller waited for each).
+   * GET about 0.7 s when the caller waited for each); the promise settles once the chunk is on disk.
    */
   write(chunk: Buffer): Promise<void> {
     if (this.#state !== 'writing') return Promise.reject(this.#closedError());
-    const queued = new Promise<void>((resolve, reject) => this.#queue.push({ buf: slabs.adopt(chunk), resolve, reject }));
+    const end = this.#received + chunk.length;
+    if (this.expectedSize !== undefined && end > this.expectedSize) {
+      const error = new SizeMismatchError(this.expectedSize, end);
+      return this.#fail(error).then(() => Promise.reject(error));
+    }
+    const buf = slabs.adopt(chunk);
+    this.#verifier.update(buf);
+    // The recent chunks own the slab reference now, and keep it until the bytes are on disk.
+    this.#recent.push(buf, this.#received);
+    this.#newestStart = this.#received;
+    this.#received = end;
+    this.#followers.wakeSoon();
+    const queued = new Promise<void>((resolve, reject) => this.#queue.push({ buf, end, resolve, reject }));
     if (!this.#flushing) {
       this.#flushing = true;
       const run = this.#tail.then(() => this.#flush());
@@ -132,10 +151,10 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, MAX_BATCH);
       try {
-        const bufs = slabs.join(batch.map((q) => q.buf));
+        const bufs = batch.map((q) => q.buf);
         if (this.#stopped === undefined) await this.#append(bufs);
         // Not `else`: the append may have just stopped caching, leaving this batch unwritten.
-        if (this.#stopped !== undefined) await this.#keep(bufs);
+        if (this.#stopped !== undefined) await this.#keep(batch[batch.length - 1]!.end);
         await this.#verifier.room();
         for (const q of batch) q.resolve();
       } catch (error) {
@@ -148,9 +167,9 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   async #append(chunks: Buffer[]): Promise<void> {
     // Writes accepted before commit() still run; only an abort stops them.
     if (this.#state === 'aborted') throw this.#closedError();
-    const start = this.#written;
-    const next = await this.#endAfter(chunks);
-    if (next === start) return;
+    const start = this.#onDisk;
+    let next = start;
+    for (const chunk of chunks) next += chunk.length;
     try {
       await writeAllAt(this.handle, chunks, start);
     } catch (cause) {
@@ -159,51 +178,28 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
       return;
     }
     if (this.#aborted()) throw this.#closedError();
-    this.#accept(chunks, next);
-    this.#recent.keepNewest(RECENT_BYTES);
-  }
-
-  /** Hashes chunks that start at `#written`, hands them to followers and moves `#written` to `next`. */
-  #accept(chunks: Buffer[], next: number): void {
-    let at = this.#written;
-    for (const chunk of chunks) {
-      this.#verifier.update(chunk);
-      this.#recent.push(chunk, at);
-      at += chunk.length;
-    }
-    this.#written = next;
+    this.#onDisk = next;
+    this.#recent.keepNewest(RECENT_BYTES, next);
     this.#followers.wake();
   }
 
-  /** Where `#written` ends once `chunks` are appended; more than the expected size fails the write. */
-  async #endAfter(chunks: Buffer[]): Promise<number> {
-    let next = this.#written;
-    for (const chunk of chunks) next += chunk.length;
-    if (this.expectedSize === undefined || next <= this.expectedSize) return next;
-    const error = new SizeMismatchError(this.expectedSize, next);
-    await this.#fail(error);
-    throw error;
-  }
-
-  /** Caching stopped: the chunks go to the followers from memory, at the pace of the slowest. */
-  async #keep(chunks: Buffer[]): Promise<void> {
+  /** Caching stopped: the chunks up to `end` go to the followers from memory, at the pace of the slowest. */
+  async #keep(end: number): Promise<void> {
     if (this.#aborted()) throw this.#closedError();
-    const next = await this.#endAfter(chunks);
     // Nobody is left to stream to: stop, so the source's GET stops too.
     if (this.#followers.size === 0) {
       const error = new StorageError(`${this.digest} cannot be cached (${this.#stopped?.message ?? 'caching stopped'}) and no client follows it`, { cause: this.#stopped });
       await this.#fail(error);
       throw error;
     }
-    this.#accept(chunks, next);
-    await this.#followers.reach(next - UNCACHED_LAG_BYTES);
+    await this.#followers.reach(end - UNCACHED_LAG_BYTES);
   }
 
   /** The file stops taking bytes: remove it (open handles keep serving what it holds) and go on in memory. */
   #stopCaching(reason: StorageError): void {
     if (this.#stopped !== undefined) return;
     this.#stopped = reason;
-    this.#fileEnd = this.#written;
+    this.#fileEnd = this.#onDisk;
     unlink(this.#tmpPath).catch(noop);
     this.#dropOwnRef();
     this.progressed();
@@ -218,11 +214,18 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
   }
 
   visibleEnd(): number {
-    if (this.committed) return this.#written;
+    if (this.committed) return this.#received;
     // With a known size only the blob's final byte must wait; otherwise any byte may be
     // the last one, so the newest byte always waits for the next write or the commit.
-    const cap = this.expectedSize !== undefined ? this.expectedSize - 1 : this.#written - 1;
-    return Math.max(0, Math.min(this.#written, cap));
+    const cap = this.expectedSize !== undefined ? this.expectedSize - 1 : this.#received - 1;
+    // The newest chunk waits for the disk (or the next chunk): a blob that arrives in one piece is
+    // verified in the turn its bytes become readable, so a mismatch is an error answer, not a cut 200.
+    const ready = Math.max(this.#onDisk, this.#newestStart);
+    return Math.max(0, Math.min(this.#received, cap, ready));
+  }
+
+  fileEnd(): number {
+    return this.#stopped === undefined ? this.#onDisk : this.#fileEnd;
   }
 
   recentChunk(pos: number): RecentChunk | undefined {
@@ -287,7 +290,7 @@ export class FsBlobWriter implements BlobWriter, FollowSource {
     this.#state = 'committed';
     this.#followers.wake();
     this.#dropOwnRef();
-    return { digest: this.digest, size: this.#written };
+    return { digest: this.digest, size: this.#received };
   }
 
   async abort(reason: Error): Promise<void> {

@@ -3,6 +3,7 @@ import type { BlobFollower } from './blob-follower.js';
 /** The followers of one in-progress write, and the writes waiting for the slowest of them. */
 export class FollowerSet {
   readonly #all = new Set<BlobFollower>();
+  #wakeScheduled = false;
   #waiters: Array<{ readonly until: number; readonly resolve: () => void; readonly reject: (error: Error) => void }> = [];
 
   get size(): number {
@@ -21,6 +22,19 @@ export class FollowerSet {
   /** New bytes are readable. */
   wake(): void {
     for (const follower of this.#all) follower.wake();
+  }
+
+  /**
+   * wake(), once per loop turn however many chunks arrived in it: a direct GET lands several reads
+   * a turn, and each wake costs every follower a push and its client a socket write.
+   */
+  wakeSoon(): void {
+    if (this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      this.wake();
+    });
   }
 
   /** Fails every follower and every wait with `reason`. */

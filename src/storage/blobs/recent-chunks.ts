@@ -2,16 +2,26 @@ import type { RecentChunk } from './blob-follower.js';
 import { slabs } from '../../buffers/index.js';
 
 /**
- * The chunks a writer wrote last, oldest first and contiguous: a follower that keeps up takes its
- * bytes from here instead of reading them back from the file, and once the file stops taking bytes
- * (a full disk) they are the only copy, kept until every follower has read past them. Each chunk
- * pushed holds a slab reference (blob-writer.ts), released when it is dropped here.
+ * The chunks a writer received last, oldest first and contiguous: a follower takes its bytes from
+ * here before they are on disk, and instead of reading them back once they are; once the file stops
+ * taking bytes (a full disk) they are the only copy, kept until every follower has read past them.
+ * Each chunk pushed holds a slab reference (blob-writer.ts), released when it is dropped here.
  */
 export class RecentChunks {
   #chunks: RecentChunk[] = [];
 
+  /** A chunk that continues the newest one in the same slab joins it: followers then send larger pieces. */
   push(buf: Buffer, start: number): void {
-    if (buf.length > 0) this.#chunks.push({ buf, start });
+    if (buf.length === 0) return;
+    const last = this.#chunks[this.#chunks.length - 1];
+    if (last !== undefined) {
+      const joined = slabs.join([last.buf, buf]);
+      if (joined.length === 1) {
+        this.#chunks[this.#chunks.length - 1] = { buf: joined[0]!, start: last.start };
+        return;
+      }
+    }
+    this.#chunks.push({ buf, start });
   }
 
   /** The chunk holding byte `pos`, or undefined. */
@@ -29,11 +39,19 @@ export class RecentChunks {
     return undefined;
   }
 
-  /** Keeps the newest chunks that hold at least `bytes` (all of them if they hold fewer). */
-  keepNewest(bytes: number): void {
+  /**
+   * Keeps the newest chunks that hold at least `bytes` (all of them if they hold fewer), and every
+   * chunk that ends past `onDisk`: those bytes are nowhere else yet.
+   */
+  keepNewest(bytes: number, onDisk = Number.POSITIVE_INFINITY): void {
     let held = 0;
     let keep = this.#chunks.length;
-    while (keep > 0 && held < bytes) held += this.#chunks[--keep]!.buf.length;
+    while (keep > 0) {
+      const chunk = this.#chunks[keep - 1]!;
+      if (held >= bytes && chunk.start + chunk.buf.length <= onDisk) break;
+      held += chunk.buf.length;
+      keep -= 1;
+    }
     if (keep > 0) this.#drop(keep);
   }
 
