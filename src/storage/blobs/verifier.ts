@@ -66,7 +66,7 @@ export const threadVerifier: CreateVerifier = (digest, expectedSize) => new Thre
 /**
  * `storage.hashThread`: large and unknown sizes hashed on the hashing thread. Off by default: on
  * this project's 2-core machines the thread took the main thread 0.2-0.35 s of sha256 per 512 MiB
- * but cost 0.96-1.13× the wall time and 1.06-1.3× the CPU of a cold GET (BENCHMARKS.md), since no
+ * but cost 0.94-1.04× the wall time and 1.08-1.14× the CPU of a cold GET (BENCHMARKS.md), since no
  * core was idle; and a container's CPU limit is not what the process sees as its cores.
  */
 export function verifierFor(hashThread: boolean): CreateVerifier {
