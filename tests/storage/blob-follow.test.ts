@@ -2,7 +2,7 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FsBlobWriter } from '../../src/storage/blobs/blob-writer.js';
-import { FsBlobStore, StorageError, type BlobWriter } from '../../src/storage/index.js';
+import { FsBlobStore, StorageError, threadVerifier, type BlobWriter } from '../../src/storage/index.js';
 import { blobWriterContract } from '../fixtures/blob-writer-contract.js';
 import { digestOf, observe, settle } from '../fixtures/blob-streams.js';
 import { SMALL_READ_BYTES, SMALL_READS_BYTES } from '../../src/storage/blobs/read-buffers.js';
@@ -18,18 +18,20 @@ async function writeInChunks(writer: BlobWriter, bytes: Buffer, size: number): P
   for (let off = 0; off < bytes.length; off += size) await writer.write(bytes.subarray(off, off + size));
 }
 
-t.test('the BlobWriter contract', async (t) => {
-  blobWriterContract(t, {
-    begin: async (t, digest, expectedSize) => {
-      const blobs = new FsBlobStore({ root: t.testdir() });
-      await blobs.recover();
-      return blobs.begin(digest, expectedSize);
-    },
-    holdsBack: 'byte',
-    lateFollowers: true,
-    needsFollowers: false,
+for (const [name, createVerifier] of [['', undefined], [', hashed on the thread', threadVerifier]] as const) {
+  t.test(`the BlobWriter contract${name}`, async (t) => {
+    blobWriterContract(t, {
+      begin: async (t, digest, expectedSize) => {
+        const blobs = new FsBlobStore({ root: t.testdir(), ...(createVerifier ? { createVerifier } : {}) });
+        await blobs.recover();
+        return blobs.begin(digest, expectedSize);
+      },
+      holdsBack: 'byte',
+      lateFollowers: true,
+      needsFollowers: false,
+    });
   });
-});
+}
 
 // What only a file-backed writer does: followers read back from the temp file at their own pace.
 

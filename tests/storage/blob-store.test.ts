@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../../src/oci/index.js';
-import { DigestMismatchError, FsBlobStore, SizeMismatchError, StorageError, type BlobInfo } from '../../src/storage/index.js';
+import { DigestMismatchError, FsBlobStore, SizeMismatchError, StorageError, threadVerifier, type BlobInfo, type CreateVerifier } from '../../src/storage/index.js';
 import { storageLayout } from '../../src/storage/layout.js';
 import { blobStoreContract } from '../fixtures/blob-store-contract.js';
 import { digestOf, readAll } from '../fixtures/blob-streams.js';
@@ -18,8 +18,8 @@ async function listAll(store: FsBlobStore): Promise<BlobInfo[]> {
   return out.sort((a, b) => a.digest.localeCompare(b.digest));
 }
 
-async function store(root: string): Promise<{ root: string; blobs: FsBlobStore }> {
-  const blobs = new FsBlobStore({ root });
+async function store(root: string, createVerifier?: CreateVerifier): Promise<{ root: string; blobs: FsBlobStore }> {
+  const blobs = new FsBlobStore({ root, ...(createVerifier ? { createVerifier } : {}) });
   await blobs.recover();
   return { root, blobs };
 }
@@ -32,6 +32,10 @@ async function put(blobs: FsBlobStore, bytes: Buffer, digest = digestOf(bytes)):
 
 t.test('the BlobStore contract', async (t) => {
   blobStoreContract(t, async (t) => ({ store: (await store(t.testdir())).blobs }));
+});
+
+t.test('the BlobStore contract, hashed on the thread', async (t) => {
+  blobStoreContract(t, async (t) => ({ store: (await store(t.testdir(), threadVerifier)).blobs }));
 });
 
 t.test('a committed blob is visible to stat, open, list and can be deleted', async (t) => {

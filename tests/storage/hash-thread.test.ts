@@ -1,44 +1,14 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { PassThroughWriter } from '../../src/mirror/pass-through-writer.js';
 import { DigestMismatchError, FsBlobStore, SizeMismatchError, StorageError, threadVerifier, verifierFor } from '../../src/storage/index.js';
 import { stopHashThread, ThreadVerifier } from '../../src/storage/blobs/hash-thread.js';
 import { SLAB_BYTES, slabs } from '../../src/buffers/slab-pool.js';
-import { blobWriterContract } from '../fixtures/blob-writer-contract.js';
-import { blobStoreContract } from '../fixtures/blob-store-contract.js';
 import { digestOf, readAll } from '../fixtures/blob-streams.js';
 
+// What only the hashing thread does; the BlobWriter, pass-through and BlobStore contracts run with it
+// beside the in-thread verifier in their own files.
+
 const MiB = 1024 * 1024;
-
-t.test('the BlobWriter contract, hashed on the thread', async (t) => {
-  blobWriterContract(t, {
-    begin: async (t, digest, expectedSize) => {
-      const blobs = new FsBlobStore({ root: t.testdir(), createVerifier: threadVerifier });
-      await blobs.recover();
-      return blobs.begin(digest, expectedSize);
-    },
-    holdsBack: 'byte',
-    lateFollowers: true,
-    needsFollowers: false,
-  });
-});
-
-t.test('the pass-through writer contract, hashed on the thread', async (t) => {
-  blobWriterContract(t, {
-    begin: async (_t, digest, expectedSize) => new PassThroughWriter(digest, expectedSize, threadVerifier(digest, expectedSize)),
-    holdsBack: 'chunk',
-    lateFollowers: false,
-    needsFollowers: true,
-  });
-});
-
-t.test('the BlobStore contract, hashed on the thread', async (t) => {
-  blobStoreContract(t, async (t) => {
-    const store = new FsBlobStore({ root: t.testdir(), createVerifier: threadVerifier });
-    await store.recover();
-    return { store };
-  });
-});
 
 t.test('bytes in any chunking, slab views or not, over several posts, verify', async (t) => {
   const bytes = randomBytes(3 * MiB + 12_345);
