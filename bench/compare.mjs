@@ -1,9 +1,15 @@
-// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold|concurrent|tags] [--tls] [--hash-thread] [--keep] [--baseline DIR] [--node-arg=FLAG ...]   (after npm run build)
+// node bench/compare.mjs [--size MiB] [--reps N] [--only warm|cold|concurrent|tags] [--tls] [--hash-thread] [--recycle-pages] [--keep] [--baseline DIR] [--node-arg=FLAG ...]   (after npm run build)
 // A quick A/B loop for optimising one path: the warm blob (regmirror, the reference and the plain
 // file server, alternately, with server CPU per GET), the cold blob (fresh storage per run) and tag
 // GETs of a warm manifest under wrk (req/s). `--tls`: the upstream serves https (a CA made for the
 // run, which regmirror gets as the upstream's `ca` and the reference as SSL_CERT_FILE), as real ones do.
 // `--hash-thread`: regmirror (not the baseline, which may be this same checkout) with storage.hashThread on.
+// `--recycle-pages` (a diagnostic, not how users run): before each cold server starts, the earlier
+// runs' storage is removed and 1 GiB written and removed, so the cold writes land in page-cache pages
+// the hypervisor has just backed. On this VM, pages freed for ~2 s go back to the host (virtio-balloon
+// free page reporting) and the next write into them costs ~1 s of system CPU per 512 MiB against
+// ~0.08 s into pages freed a moment ago (BENCHMARKS.md, "Cold GET: the cost of fresh pages").
+// `--only concurrent` also sends the same 16 GETs again to regmirror once cached: the warm floor.
 // Prints medians and ratios only; `npm run bench` is what writes BENCHMARKS.md.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +32,7 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     tls: { type: 'boolean', default: false },
     'hash-thread': { type: 'boolean', default: false },
+    'recycle-pages': { type: 'boolean', default: false },
     // Another regmirror build (a checkout with dist/ built) to measure as 'baseline' alongside.
     baseline: { type: 'string' },
     'node-arg': { type: 'string', multiple: true, default: [] },
@@ -57,6 +64,7 @@ if (tls) {
 const upstreamUrl = `${tls ? 'https' : 'http'}://${upstream.address}`;
 const path = `/v2/library/bench-big/blobs/${layer.digest}`;
 const start = (sys) => {
+  if (values['recycle-pages']) recyclePages();
   const name = `${sys}-${++n}`;
   const storage = join(work, name);
   mkdirSync(storage);
@@ -67,6 +75,12 @@ const start = (sys) => {
   };
   return startRegmirror({ name, dir: work, storage, upstream: upstreamUrl, root: sys === 'baseline' ? resolve(values.baseline) : root, nodeArgs: values['node-arg'], sections });
 };
+
+function recyclePages() {
+  for (let i = 1; i <= n; i++) for (const sys of ['regmirror', 'reference', 'baseline']) rmSync(join(work, `${sys}-${i}`), { recursive: true, force: true });
+  execFileSync('dd', ['if=/dev/zero', `of=${join(work, 'recycle')}`, 'bs=1M', 'count=1024', 'conv=fsync', 'status=none']);
+  rmSync(join(work, 'recycle'));
+}
 
 /** A CA and a certificate for 127.0.0.1 it signed, as files in the run's directory. */
 function makeCa() {
@@ -126,6 +140,7 @@ if (values.only === undefined || values.only === 'cold' || values.only === 'conc
   const systems = values.baseline ? ['regmirror', 'reference', 'baseline'] : ['regmirror', 'reference'];
   const secs = Object.fromEntries(systems.map((k) => [k, []]));
   const cpu = Object.fromEntries(systems.map((k) => [k, []]));
+  const warmSecs = Object.fromEntries(systems.map((k) => [k, []]));
   for (let rep = 0; rep < reps; rep++) {
     for (const sys of rep % 2 ? [...systems].reverse() : systems) {
       const p = await start(sys);
@@ -135,11 +150,16 @@ if (values.only === undefined || values.only === 'cold' || values.only === 'conc
       // The reference keeps fetching after the client is done; CPU here is what the GET itself cost.
       cpu[sys].push(cpuSeconds(p) - c0);
       secs[sys].push(seconds);
+      if (values.only === 'concurrent') warmSecs[sys].push((await concurrentGets(url, size, 16)).seconds);
       await stopProcess(p);
     }
   }
   for (const sys of systems) process.stdout.write(`cold ${sys.padEnd(10)} s ${fmt(secs[sys])}   cpu s ${fmt(cpu[sys], 2)}\n`);
   process.stdout.write(`cold ratio (wall, lower is better) ${(median(secs.regmirror) / median(secs.reference)).toFixed(2)}x\n`);
+  if (values.only === 'concurrent') {
+    // The reference may still be storing the blob from its second fetch: its second round is no floor.
+    for (const sys of systems.filter((k) => k !== 'reference')) process.stdout.write(`warm ${sys.padEnd(10)} s ${fmt(warmSecs[sys])}   cold / warm ${(median(secs[sys]) / median(warmSecs[sys])).toFixed(2)}x\n`);
+  }
   if (values.baseline) process.stdout.write(`cold regmirror / baseline ${(median(secs.regmirror) / median(secs.baseline)).toFixed(2)}x\n`);
 }
 await stopProcess(upstream);

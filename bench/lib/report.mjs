@@ -120,7 +120,7 @@ ${table(r)}
 apt-get install -y docker-registry skopeo wrk apache2-utils curl
 npm ci && npm run bench          # this file; ${c.reps} repetitions, about ${Math.ceil(r.elapsedSeconds / 60)} minutes
 npm run bench -- --quick         # small sizes, 1 repetition: checks the harness still works
-node bench/compare.mjs --only warm|cold|concurrent [--tls] [--baseline DIR]   # quick A/B while optimising; --tls: an https upstream
+node bench/compare.mjs --only warm|cold|concurrent [--tls] [--baseline DIR]   # quick A/B while optimising; --tls: an https upstream; --recycle-pages: see "the cost of fresh pages"
 node bench/profile.mjs warm|cold  # regmirror under --cpu-prof, with a summary
 node bench/cold-floor.mjs        # the parts of a cold GET alone: a floor for any store-while-streaming mirror
 node bench/alloc-profile.mjs tag >/dev/null   # bytes allocated per manifest GET, and where
