@@ -4,6 +4,7 @@ import { formatBytes } from '../config/index.js';
 import {
   openLayoutFiles,
   openLayoutWriter,
+  openStreamWriter,
   parseImageRef,
   parseSummary,
   runExport,
@@ -34,7 +35,7 @@ export interface ExportOptions {
 /** As sync entries spell platforms (config/sync.ts). */
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
 
-/** `regmirror export`: an OCI image layout (directory or tar) of the named images; exit 1 if any failed. */
+/** `regmirror export`: an OCI image layout (directory, tar, or a tar on stdout) of the named images; exit 1 if any failed. */
 export async function exportCommand(images: readonly string[], options: ExportOptions): Promise<void> {
   try {
     await exportImages(images, options);
@@ -52,8 +53,11 @@ async function exportImages(args: readonly string[], options: ExportOptions): Pr
   const context = routeContext(config);
   const named: ExportItem[] = names.map((n) => ({ ref: parseImageRef(n, context), platforms: options.platform, referrers: options.referrers === true }));
   const since = options.since === undefined ? undefined : await readSince(options.since);
-  const writer = await openLayoutWriter(options.output);
-  const bars = ttyProgress(options.json);
+  const toStdout = options.output === '-';
+  if (toStdout && process.stdout.isTTY === true) throw new CliError('export: --output - writes a tar to stdout, which is a terminal: pipe or redirect it', 2);
+  const writer = toStdout ? openStreamWriter(process.stdout) : await openLayoutWriter(options.output);
+  // With the tar on stdout, bars and the summary go to stderr.
+  const bars = ttyProgress(options.json, toStdout ? process.stderr : process.stdout);
   let result: ExportResult;
   try {
     result = await onStorage(config, 'export', async (side) => {
@@ -66,8 +70,10 @@ async function exportImages(args: readonly string[], options: ExportOptions): Pr
   } finally {
     bars.finish();
   }
-  process.stdout.write(options.json === true ? `${JSON.stringify(result, null, 2)}\n` : exportSummaryText(result, options.output));
+  const where = toStdout ? 'stdout' : options.output;
+  (toStdout ? process.stderr : process.stdout).write(options.json === true ? `${JSON.stringify(result, null, 2)}\n` : exportSummaryText(result, where));
   if (result.errors.length > 0) {
+    if (toStdout) throw new CliError(`export incomplete: ${result.errors.length} image(s) failed, so the tar on stdout ends without index.json and its end marker: an import refuses it`, 1);
     throw new CliError(`export incomplete: ${result.errors.length} image(s) failed, so ${options.output} has no index.json yet; run it again to continue`, 1);
   }
 }

@@ -2,6 +2,7 @@ import { routeContext } from '../app.js';
 import { formatBytes } from '../config/index.js';
 import { openLayoutFiles, readImportPlan, runImport, type ImportResult } from '../transfer/index.js';
 import { loadConfigOrExit } from './serve.js';
+import { spoolStdin } from './stdin-spool.js';
 import { onStorage, transferCliError, ttyProgress } from './transfer-host.js';
 
 export interface ImportOptions {
@@ -12,7 +13,7 @@ export interface ImportOptions {
   readonly logLevel?: string;
 }
 
-/** `regmirror import PATH`: an OCI layout (directory or tar) or a docker save archive into the cache. */
+/** `regmirror import PATH|-`: an OCI layout (directory or tar, `-` a tar on stdin) or a docker save archive into the cache. */
 export async function importCommand(where: string, options: ImportOptions): Promise<void> {
   try {
     await importLayout(where, options);
@@ -23,16 +24,21 @@ export async function importCommand(where: string, options: ImportOptions): Prom
 
 async function importLayout(where: string, options: ImportOptions): Promise<void> {
   const config = await loadConfigOrExit({ config: options.config, storage: options.storage, logLevel: options.logLevel ?? 'warn' });
-  const files = await openLayoutFiles(where);
-  // Everything but blob contents is checked before the storage is touched.
-  const plan = await readImportPlan(files, routeContext(config));
-  const bars = ttyProgress(options.json);
+  const spool = where === '-' ? await spoolStdin(config.storage.path) : undefined;
   let result: ImportResult;
   try {
-    result = await onStorage(config, 'import', (side) => runImport(files, plan, side.target, { pin: options.pin === true }, bars.progress));
+    const files = await openLayoutFiles(spool?.file ?? where, spool === undefined ? where : 'stdin');
+    // Everything but blob contents is checked before the storage is touched.
+    const plan = await readImportPlan(files, routeContext(config));
+    const bars = ttyProgress(options.json);
+    try {
+      result = await onStorage(config, 'import', (side) => runImport(files, plan, side.target, { pin: options.pin === true }, bars.progress));
+    } finally {
+      bars.finish();
+      await files.close();
+    }
   } finally {
-    bars.finish();
-    await files.close();
+    await spool?.dispose();
   }
   process.stdout.write(options.json === true ? `${JSON.stringify(result, null, 2)}\n` : importSummaryText(result));
 }

@@ -62,7 +62,7 @@ program
   .command('export')
   .description('write images (from the cache, pulled through it when missing) as an OCI image layout to carry across an air gap')
   .argument('[images...]', 'upstream/repository:tag or upstream/repository@digest, e.g. docker.io/library/nginx:1.27')
-  .requiredOption('--output <dir|file.tar>', 'a layout directory, or a tar of one (a name ending in .tar)')
+  .requiredOption('--output <dir|file.tar|->', 'a layout directory, or a tar of one (a name ending in .tar; - writes the tar to stdout)')
   .option('--platform <os/arch[/variant]>', 'only these platforms of a multi-arch image (repeatable); the index travels intact', collect, [])
   .option('--from-sync', "also every image the config's sync entries select (their filters, platforms and referrers)")
   .option('--referrers', 'also the signatures, SBOMs and attestations of each named image (referrers, or cosign .sig/.att/.sbom tags)')
@@ -77,7 +77,7 @@ program
 program
   .command('import')
   .description("load an OCI image layout (directory or tar) or a docker save archive into the cache, checked before anything is changed")
-  .argument('<path>', 'the layout directory or tar')
+  .argument('<path>', 'the layout directory or tar; - reads a tar from stdin')
   .option('--pin', 'pin the imported repositories: eviction never drops them')
   .option('--json', 'print the result as JSON')
   .option('-c, --config <file>', 'config file', 'mirror.config.json')

@@ -49,10 +49,10 @@ export function transferCliError(command: string, err: unknown): unknown {
   return err instanceof Error ? new CliError(`${command}: ${err.message}`, 1) : err;
 }
 
-/** The sync command's bars (one per image, one for bytes), when stdout is a terminal and no --json. */
-export function ttyProgress(json: boolean | undefined): { progress: TransferProgress | undefined; finish(): void } {
-  if (json === true || !process.stdout.isTTY) return { progress: undefined, finish: () => {} };
-  const tty = new TtyProgress(process.stdout);
+/** The sync command's bars (one per image, one for bytes), when `out` is a terminal and no --json. */
+export function ttyProgress(json: boolean | undefined, out: NodeJS.WriteStream = process.stdout): { progress: TransferProgress | undefined; finish(): void } {
+  if (json === true || !out.isTTY) return { progress: undefined, finish: () => {} };
+  const tty = new TtyProgress(out);
   return {
     progress: {
       imageStarted: (image, blobs, bytes) => tty.imageStarted(image, image, blobs, bytes),

@@ -20,6 +20,7 @@ import { digestAlgorithm, digestHex, type Digest } from '../oci/index.js';
  *     metadata.log.compact            its compacted version, renamed over it
  *     admin.sock                      who holds this storage (serve, or a cache command alone)
  *     admin.sock.recover/             mutex dir for replacing a dead holder's socket
+ *     incoming/stdin-<pid>-<12 hex>.tar   a tar \`regmirror import -\` read from stdin, while it runs
  * ```
  *
  * tmp/ lives beside blobs/ on the same filesystem so that commit is one rename.
@@ -34,6 +35,8 @@ export interface StorageLayout {
   readonly metadataLog: string;
   readonly adminSocket: string;
   readonly pins: string;
+  /** Where `import -` spools stdin: on the cache's filesystem, where the room for images is. */
+  readonly incomingDir: string;
 }
 
 export const LAYOUT_VERSION = 'v1';
@@ -49,6 +52,7 @@ export function storageLayout(root: string): StorageLayout {
     metadataLog: path.join(base, 'metadata.log'),
     adminSocket: path.join(base, 'admin.sock'),
     pins: path.join(base, 'pins.json'),
+    incomingDir: path.join(base, 'incoming'),
   };
 }
 

@@ -2,7 +2,7 @@ export { LayoutError, TransferError } from './errors.js';
 export { formatImageRef, parseImageRef, type ImageRef, type UpstreamNames } from './image-ref.js';
 export { mirrorExportSource, type ExportMirror, type ExportSource } from './export-source.js';
 export { runExport, type ByteCount, type ExportItem, type ExportRequest, type ExportResult } from './exporter.js';
-export { isTarOutput, openLayoutWriter, type LayoutWriter } from './layout-writer.js';
+export { isTarOutput, openLayoutWriter, openStreamWriter, type LayoutWriter } from './layout-writer.js';
 export { openLayoutFiles, type LayoutFiles } from './layout-files.js';
 export { readImportPlan, type ImportImage, type ImportPlan } from './import-plan.js';
 export { localImportTarget, type CommitRequest, type ImportTarget, type LocalImportDeps } from './import-target.js';

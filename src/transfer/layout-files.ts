@@ -46,17 +46,20 @@ export function cleanName(name: string): string {
   return parts.join('/');
 }
 
-/** A directory or a tar file; LayoutError when it is neither, or a tar that is cut short. */
-export async function openLayoutFiles(where: string): Promise<LayoutFiles> {
+/**
+ * A directory or a tar file; LayoutError when it is neither, or a tar that is cut short. `label`
+ * names it in messages (`stdin` for a tar spooled from there).
+ */
+export async function openLayoutFiles(where: string, label = where): Promise<LayoutFiles> {
   let info;
   try {
     info = await stat(where);
   } catch {
-    throw new LayoutError(`${where}: no such file or directory`);
+    throw new LayoutError(`${label}: no such file or directory`);
   }
   if (info.isDirectory()) return directoryFiles(where);
-  if (info.isFile()) return tarFiles(where, await scanTar(where, info.size));
-  throw new LayoutError(`${where} is neither a directory nor a tar file`);
+  if (info.isFile()) return tarFiles(where, await scanTar(where, info.size, label), label);
+  throw new LayoutError(`${label} is neither a directory nor a tar file`);
 }
 
 function directoryFiles(root: string): LayoutFiles {
@@ -95,11 +98,11 @@ interface Member {
   readonly size: number;
 }
 
-function tarFiles(file: string, members: ReadonlyMap<string, Member>): LayoutFiles {
+function tarFiles(file: string, members: ReadonlyMap<string, Member>, label: string): LayoutFiles {
   const stream = (m: Member): Readable =>
     m.size === 0 ? Readable.from([]) : createReadStream(file, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: READ_CHUNK });
   return {
-    where: file,
+    where: label,
     size: async (name) => members.get(cleanName(name))?.size,
     async read(name, max) {
       const m = members.get(cleanName(name));
@@ -109,12 +112,12 @@ function tarFiles(file: string, members: ReadonlyMap<string, Member>): LayoutFil
     },
     open(name) {
       const m = members.get(cleanName(name));
-      if (m === undefined) throw new LayoutError(`${name} is not in ${file}`);
+      if (m === undefined) throw new LayoutError(`${name} is not in ${label}`);
       return stream(m);
     },
     async hash(name, hash) {
       const m = members.get(cleanName(name));
-      if (m === undefined) throw new LayoutError(`${name} is not in ${file}`);
+      if (m === undefined) throw new LayoutError(`${name} is not in ${label}`);
       const fh = await open(file, 'r');
       try {
         return await hashRange(fh, m.offset, m.size, hash);
@@ -204,11 +207,11 @@ export async function listTar(file: string, fileSize: number): Promise<{ members
 }
 
 /** Regular files by clean name, links resolved to their targets; LayoutError for a truncated tar. */
-async function scanTar(file: string, fileSize: number): Promise<Map<string, Member>> {
+async function scanTar(file: string, fileSize: number, label: string): Promise<Map<string, Member>> {
   const { members, end, cutAt } = await listTar(file, fileSize);
-  if (end === undefined && members.length === 0 && fileSize < BLOCK) throw new LayoutError(`${file} is not a tar archive (${fileSize} bytes, less than one tar header)`);
+  if (end === undefined && members.length === 0 && fileSize < BLOCK) throw new LayoutError(`${label} is not a tar archive (${fileSize} bytes, less than one tar header)`);
   if (end === undefined) {
-    throw new LayoutError(`${file} is a truncated tar: it ends at byte ${fileSize}${cutAt !== undefined && cutAt > 0 ? `, inside the member after byte ${cutAt}` : ''} without an end-of-archive marker`);
+    throw new LayoutError(`${label} is a truncated tar: it ends at byte ${fileSize}${cutAt !== undefined && cutAt > 0 ? `, inside the member after byte ${cutAt}` : ''} without an end-of-archive marker`);
   }
   const byName = new Map<string, Member>();
   const links: TarMember[] = [];

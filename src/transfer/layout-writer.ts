@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { digestAlgorithm, digestHex, isDigestString, parseDigest, type Digest } from '../oci/index.js';
 import { LayoutError, TransferError } from './errors.js';
 import { listTar } from './layout-files.js';
@@ -100,6 +100,13 @@ async function writeFileSynced(file: string, bytes: Buffer): Promise<void> {
   }
 }
 
+/** A blob's member name in a tar (with `suffix` while pending): a ustar header holds it only for sha256. */
+function tarBlobMember(digest: Digest, suffix = ''): string {
+  const name = blobName(digest);
+  if (Buffer.byteLength(name) + suffix.length > 100) throw new TransferError(`${digest}: only sha256 blobs fit a tar export; export to a directory instead`);
+  return name;
+}
+
 const BLOB_MEMBER = /^blobs\/(sha256|sha512)\/([0-9a-f]+)$/;
 
 /**
@@ -145,8 +152,7 @@ async function openTarWriter(file: string): Promise<LayoutWriter> {
   return {
     has: (digest, size) => have.get(digest) === size,
     async putBlob(digest, size, body, tap) {
-      const name = blobName(digest);
-      if (Buffer.byteLength(name) + '.partial'.length > 100) throw new TransferError(`${digest}: only sha256 blobs fit a tar export; export to a directory instead`);
+      const name = tarBlobMember(digest, '.partial');
       const headerAt = position;
       const dataAt = headerAt + BLOCK;
       await writeAt(fh, encodeHeader(`${name}.partial`, size), headerAt);
@@ -176,6 +182,64 @@ async function openTarWriter(file: string): Promise<LayoutWriter> {
       closed = true;
       await fh.close();
     },
+  };
+}
+
+/**
+ * A tar written front to back to a stream (`--output -`): nothing can be rewritten, so a blob whose
+ * bytes fail on the way leaves its member cut, and the writer refuses everything after it. The
+ * stream then gets no end-of-archive marker, which any reader (regmirror import among them) reports
+ * as a truncated tar: a consumer never takes a broken stream for a whole one.
+ */
+export function openStreamWriter(out: Writable): LayoutWriter {
+  let failure: Error | undefined;
+  // A reader that went away (EPIPE) fails the write in hand; without a listener it would crash us.
+  const onError = (err: Error) => void (failure ??= err);
+  out.on('error', onError);
+  const send = (bytes: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      if (failure !== undefined) reject(failure);
+      else out.write(bytes, (err) => (err ? reject(err) : resolve()));
+    });
+  const broken = () => new TransferError(`the output stream was cut by an earlier failure (${failure?.message ?? 'unknown'}): it is incomplete`);
+  const member = async (name: string, bytes: Buffer) => {
+    if (failure !== undefined) throw broken();
+    await send(Buffer.concat([encodeHeader(name, bytes.length), bytes, Buffer.alloc(padding(bytes.length))]));
+  };
+  const close = () =>
+    new Promise<void>((resolve) => {
+      out.off('error', onError);
+      out.end(resolve);
+    });
+  const ready = member(OCI_LAYOUT_FILE, OCI_LAYOUT);
+  ready.catch(() => {});
+  return {
+    has: () => false,
+    async putBlob(digest, size, body, tap) {
+      await ready;
+      if (failure !== undefined) throw broken();
+      const header = encodeHeader(tarBlobMember(digest), size);
+      try {
+        await send(header);
+        // Chunks go out in the order copyVerified hands them over; the positions are implied.
+        await copyVerified(body, digest, size, send, tap);
+        await send(Buffer.alloc(padding(size)));
+      } catch (err) {
+        failure ??= err instanceof Error ? err : new Error(String(err));
+        throw err;
+      }
+    },
+    putFile: async (name, bytes) => {
+      await ready;
+      await member(name, bytes);
+    },
+    async finish() {
+      await ready;
+      if (failure !== undefined) throw broken();
+      await send(Buffer.alloc(2 * BLOCK));
+      await close();
+    },
+    abandon: close,
   };
 }
 

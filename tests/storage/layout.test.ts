@@ -18,6 +18,8 @@ t.test('the v1 tree, spelled out', async (t) => {
     adminSocket: '/srv/regmirror/v1/admin.sock',
     // Added later, optional: a storage without it has no import pins (no migration needed).
     pins: '/srv/regmirror/v1/pins.json',
+    // Added later, transient: only while an `import -` runs (nothing to migrate).
+    incomingDir: '/srv/regmirror/v1/incoming',
   });
   const hex = 'ab'.repeat(32);
   t.equal(blobPath(layout, parseDigest(`sha256:${hex}`)), `/srv/regmirror/v1/blobs/sha256/ab/${hex}`);
