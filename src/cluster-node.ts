@@ -44,6 +44,7 @@ export class ClusterNode {
     const manifests = new PeerManifests({ membership: this.membership, client: this.#client, observer: deps.observer, log });
     this.routing = {
       route: (ref, digest, upstream) => blobs.route(ref, digest, upstream),
+      head: (ref, digest, upstream) => blobs.head(ref, digest, upstream),
       clustered: () => manifests.clustered(),
       routeManifest: (ref, digest) => manifests.routeManifest(ref, digest),
     };

@@ -47,6 +47,15 @@ export class PeerClient {
     return { size: Number.isSafeInteger(length) ? length : undefined, body: res.body };
   }
 
+  /** The blob's size as the owner knows it (its cache, a download in flight, or its upstream's HEAD); PeerRefused for any answer but 200 with a length. */
+  async blobHead(owner: string, ref: RepoRef, digest: Digest): Promise<{ size: number }> {
+    const res = await this.#send('HEAD', owner, peerBlobPath(ref.upstream, ref.name, digest));
+    res.body.resume();
+    const size = Number(res.headers['content-length']);
+    if (!Number.isSafeInteger(size) || size < 0) throw new PeerRefused(502);
+    return { size };
+  }
+
   /** The owner's copy of a manifest, unverified; PeerRefused for an answer but 200 or one larger than any manifest may be. */
   async manifest(owner: string, ref: RepoRef, digest: Digest): Promise<PeerManifest> {
     const res = await this.#get(owner, peerManifestPath(ref.upstream, ref.name, digest));
@@ -64,9 +73,14 @@ export class PeerClient {
     return { bytes: Buffer.concat(chunks), mediaType: (typeof type === 'string' ? type : '').split(';', 1)[0]!.trim() };
   }
 
-  /** A signed GET of an internal path; rejects with PeerRefused for any answer but 200. */
-  async #get(owner: string, path: string): Promise<Dispatcher.ResponseData> {
+  #get(owner: string, path: string): Promise<Dispatcher.ResponseData> {
+    return this.#send('GET', owner, path);
+  }
+
+  /** A signed request for an internal path; rejects with PeerRefused for any answer but 200. */
+  async #send(method: 'GET' | 'HEAD', owner: string, path: string): Promise<Dispatcher.ResponseData> {
     const res = await request(`${owner}${path}`, {
+      method,
       dispatcher: this.#agent,
       headers: { authorization: peerAuthorization(this.options.secret, path, this.#now()), [FORWARDED_HEADER]: this.options.self() ?? 'unknown' },
     });

@@ -8,7 +8,7 @@ import { PeerRefused, type PeerClient } from './peer-client.js';
 
 export interface PeerRoutingOptions {
   readonly membership: Membership;
-  readonly client: Pick<PeerClient, 'blob'>;
+  readonly client: Pick<PeerClient, 'blob' | 'blobHead'>;
   readonly observer: ClusterObserver;
   readonly log: (level: 'warn' | 'info', fields: Record<string, unknown>, message: string) => void;
   readonly now?: () => number;
@@ -40,6 +40,27 @@ export class PeerRouting implements BlobRouting {
     const counted = this.#counted(upstream);
     if (owner === undefined || owner === membership.self || this.#isDistrusted(digest)) return { source: counted, viaPeer: false };
     return { source: { open: (r, d, offset = 0) => (offset > 0 ? counted.open(r, d, offset) : this.#fromPeer(owner, r, d, counted)) }, viaPeer: true };
+  }
+
+  /**
+   * The owner's answer spares the upstream a HEAD when the owner holds the blob, as it does once
+   * any replica pulled it. A 404 from the owner carries no reason (a HEAD has no body: its
+   * upstream's 404, or configs that differ), so this replica's upstream is asked then, as on any failure.
+   */
+  async head(ref: RepoRef, digest: Digest, upstream: () => Promise<{ size: number }>): Promise<{ size: number }> {
+    const { membership, client, observer, log } = this.options;
+    const owner = membership.ownerOf(digest);
+    if (owner === undefined || owner === membership.self || this.#isDistrusted(digest)) return upstream();
+    try {
+      return await client.blobHead(owner, ref, digest);
+    } catch (err) {
+      const refused = err instanceof PeerRefused;
+      if (refused && err.status === 404) return upstream();
+      if (!refused) membership.failed(owner, causeOf(err));
+      observer.peerFallback(refused ? 'refused' : 'unreachable');
+      log('warn', { peer: owner, digest, error: causeOf(err) }, "the owning peer could not say the blob's size: asking the upstream");
+      return upstream();
+    }
   }
 
   async #fromPeer(owner: string, ref: RepoRef, digest: Digest, upstream: BlobSource): Promise<OpenedBlob> {

@@ -9,7 +9,11 @@ export interface PeerEndpointOptions {
   /** `cluster.secret`: what every request must be signed with. */
   readonly secret: string;
   /** The mirror's blob path for a request a peer forwarded: from the cache, or one upstream download, never another peer. */
-  readonly blobs: { forwardedBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobReply> };
+  readonly blobs: {
+    forwardedBlob(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<BlobReply>;
+    /** A blob's size: from the cache, a download in flight, or the upstream's HEAD, never another peer. */
+    forwardedBlobHead(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }>;
+  };
   /** The same for a manifest by digest: from the store, or one coalesced upstream GET, never another peer. */
   readonly manifests: { forwardedManifest(ref: RepoRef, digest: Digest): Promise<ManifestReply> };
   readonly upstreams: ReadonlySet<string>;
@@ -19,7 +23,7 @@ export interface PeerEndpointOptions {
 
 /**
  * `GET /_regmirror/cluster/blobs/<upstream>/<repository>/<digest>` (and `.../manifests/...`): a
- * replica asks the owner of a digest for its bytes. Answered before the registry routes, so neither the read policy nor the
+ * replica asks the owner of a digest for its bytes (HEAD: a blob's size). Answered before the registry routes, so neither the read policy nor the
  * policy gate applies, and nothing is answered (not even whether the path is well formed) before
  * the signature checked out: the asking replica already applied both to its own client.
  */
@@ -41,10 +45,18 @@ export class PeerEndpoint {
     }
     // The signature proves a replica sent it: the header only tells the log who did.
     if (req.headers[FORWARDED_HEADER] === undefined) throw new OciError('UNSUPPORTED', `internal requests carry ${FORWARDED_HEADER}`, { status: 400 });
-    if (req.method !== 'GET') throw new OciError('UNSUPPORTED', 'only GET', { status: 405 });
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) throw new OciError('UNSUPPORTED', 'only GET, or HEAD of a blob', { status: 405 });
     const { kind, upstream, name, digest } = parsePeerPath(path);
+    if (head && kind !== 'blob') throw new OciError('UNSUPPORTED', 'only GET, or HEAD of a blob', { status: 405 });
     if (!this.options.upstreams.has(upstream)) throw new OciError('NAME_UNKNOWN', `no upstream named ${upstream} here: the replicas' configs differ`);
     if (kind === 'manifest') return this.#manifest({ upstream, name }, digest, res, note);
+    if (head) {
+      const { size } = await this.options.blobs.forwardedBlobHead({ upstream, name }, digest, signal);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size, 'docker-content-digest': digest });
+      res.end();
+      return;
+    }
     try {
       const reply = await this.options.blobs.forwardedBlob({ upstream, name }, digest, signal);
       // No range was asked for, so the reply is the whole body.

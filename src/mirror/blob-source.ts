@@ -28,6 +28,8 @@ export interface BlobSource {
  */
 export interface BlobRouting {
   route(ref: RepoRef, digest: Digest, upstream: BlobSource): { readonly source: BlobSource; readonly viaPeer: boolean };
+  /** A missing blob's size: the owner is asked (it likely holds the blob), `upstream` when it cannot say. */
+  head?(ref: RepoRef, digest: Digest, upstream: () => Promise<{ size: number }>): Promise<{ size: number }>;
 }
 
 /** The upstream that routing chose for the repository. */

@@ -43,7 +43,8 @@ export class BlobService {
 
   constructor(private readonly deps: Deps) {}
 
-  async head(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }> {
+  /** `forwarded`: a peer replica asks as the digest's owner: the upstream answers a miss, never another peer. */
+  async head(ref: RepoRef, digest: Digest, signal?: AbortSignal, forwarded = false): Promise<{ size: number }> {
     const local = await this.local(ref, digest, signal);
     if (local !== undefined) {
       this.deps.observer.cacheLookup('blob', 'hit');
@@ -56,7 +57,9 @@ export class BlobService {
     // A HEAD never downloads (the reference proxy fetches the whole blob for a HEAD).
     throwRemembered(this.deps.notFound, this.deps.observer, 'blob', ref, blobKey(digest));
     this.deps.observer.cacheLookup('blob', 'miss');
-    return tracked(this.deps.notFound, ref, blobKey(digest), () => this.deps.upstreams.get(ref.upstream).headBlob(ref.name, digest, signal));
+    const upstream = () => tracked(this.deps.notFound, ref, blobKey(digest), () => this.deps.upstreams.get(ref.upstream).headBlob(ref.name, digest, signal));
+    const routing = forwarded ? undefined : this.deps.routing;
+    return routing?.head === undefined ? upstream() : routing.head(ref, digest, upstream);
   }
 
   /**

@@ -111,6 +111,10 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
   }
 
   /** A peer replica's request for a manifest it holds this one to own: from the store or one upstream GET, never from a peer. */
+  forwardedBlobHead(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }> {
+    return this.blobs.head(ref, digest, signal, true);
+  }
+
   forwardedManifest(ref: RepoRef, digest: Digest): Promise<ManifestReply> {
     return this.manifests.get(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES, true, 'client', true);
   }

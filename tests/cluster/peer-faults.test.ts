@@ -1,9 +1,7 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ownerOf } from '../../src/cluster/index.js';
-import { clusterCount, hashedGet, ownerAmong, startReplicas } from '../fixtures/cluster.js';
+import { blobOwnedBy, clusterCount, fakePeer, hashedGet, ownerAmong, startReplicas } from '../fixtures/cluster.js';
 import { startTestRegistry } from '../fixtures/test-registry.js';
 import { pauseNextBlobGet } from '../fixtures/cache.js';
 import { until } from '../fixtures/poll.js';
@@ -61,20 +59,12 @@ t.test('a peer answering wrong bytes is caught by the digest check and never cac
   const [a] = (await startReplicas(t, 1, { upstreams: { 'docker.io': { url: reg.url } } })) as [TestMirror];
   // A replica that is ready, and answers every blob with bytes of the right length but not the right content.
   let asked = 0;
-  const liar = createServer((req, res) => {
-    if (req.url === '/readyz') return void res.end('ok');
+  const liarUrl = await fakePeer(t, a, (req, res) => {
     asked++;
     const size = Number(/len-(\d+)/.exec(req.url ?? '')?.[1] ?? 0);
     res.writeHead(200, { 'content-length': SIZE }).end(Buffer.alloc(size || SIZE, 7));
   });
-  await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => liar.close(() => resolve())));
-  const liarUrl = `http://127.0.0.1:${(liar.address() as AddressInfo).port}`;
-  a.app.cluster!.membership.setPeers([liarUrl]);
-  await a.app.cluster!.membership.refresh();
-  let digest: string;
-  do digest = reg.putBlob(REPO, randomBytes(SIZE));
-  while (ownerAmong([a, { url: liarUrl } as TestMirror], digest).url !== liarUrl);
+  const digest = blobOwnedBy(liarUrl, a, () => reg.putBlob(REPO, randomBytes(SIZE)));
 
   const first = await hashedGet(`${a.url}/v2/${REPO}/blobs/${digest}`);
   t.not(first.digest === digest && first.complete, true, 'the client never gets a complete, wrong-or-right body from the liar');
