@@ -110,11 +110,12 @@ export class Mirror implements RegistryReader, SyncMirror, HeldRepositories {
     return this.blobs.get(ref, digest, undefined, signal, false, true);
   }
 
-  /** A peer replica's request for a manifest it holds this one to own: from the store or one upstream GET, never from a peer. */
+  /** A peer replica's HEAD of a blob it holds this one to own: from the cache or the upstream's HEAD, never from a peer. */
   forwardedBlobHead(ref: RepoRef, digest: Digest, signal?: AbortSignal): Promise<{ size: number }> {
     return this.blobs.head(ref, digest, signal, true);
   }
 
+  /** A peer replica's request for a manifest it holds this one to own: from the store or one upstream GET, never from a peer. */
   forwardedManifest(ref: RepoRef, digest: Digest): Promise<ManifestReply> {
     return this.manifests.get(ref, { kind: 'digest', digest }, MANIFEST_MEDIA_TYPES, true, 'client', true);
   }
