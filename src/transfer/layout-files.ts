@@ -211,7 +211,7 @@ async function scanTar(file: string, fileSize: number, label: string): Promise<M
   const { members, end, cutAt } = await listTar(file, fileSize);
   if (end === undefined && members.length === 0 && fileSize < BLOCK) throw new LayoutError(`${label} is not a tar archive (${fileSize} bytes, less than one tar header)`);
   if (end === undefined) {
-    throw new LayoutError(`${label} is a truncated tar: it ends at byte ${fileSize}${cutAt !== undefined && cutAt > 0 ? `, inside the member after byte ${cutAt}` : ''} without an end-of-archive marker`);
+    throw new LayoutError(`${label} is a truncated tar: it ends at byte ${fileSize}${cutAt !== undefined && cutAt > 0 && cutAt < fileSize ? `, inside the member after byte ${cutAt}` : ''} without an end-of-archive marker`);
   }
   const byName = new Map<string, Member>();
   const links: TarMember[] = [];
