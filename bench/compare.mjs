@@ -4,11 +4,8 @@
 // GETs of a warm manifest under wrk (req/s). `--tls`: the upstream serves https (a CA made for the
 // run, which regmirror gets as the upstream's `ca` and the reference as SSL_CERT_FILE), as real ones do.
 // `--hash-thread`: regmirror (not the baseline, which may be this same checkout) with storage.hashThread on.
-// `--recycle-pages` (a diagnostic, not how users run): before each cold server starts, the earlier
-// runs' storage is removed and 1 GiB written and removed, so the cold writes land in page-cache pages
-// the hypervisor has just backed. On this VM, pages freed for ~2 s go back to the host (virtio-balloon
-// free page reporting) and the next write into them costs ~1 s of system CPU per 512 MiB against
-// ~0.08 s into pages freed a moment ago (BENCHMARKS.md, "Cold GET: the cost of fresh pages").
+// `--recycle-pages` (a diagnostic, not how users run): before each server starts, the earlier
+// runs' storage is removed and procs.mjs's recyclePages runs, for both sides alike.
 // `--only concurrent` also sends the same 16 GETs again to regmirror once cached: the warm floor.
 // Prints medians and ratios only; `npm run bench` is what writes BENCHMARKS.md.
 import { execFileSync } from 'node:child_process';
@@ -18,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { concurrentGets, curlGet, MANIFEST_ACCEPT, wrk } from './lib/clients.mjs';
-import { cpuSeconds, startDistribution, startFileServer, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
+import { cpuSeconds, recyclePages, startDistribution, startFileServer, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
 import { median } from './lib/report.mjs';
 import { pushImage, randomBlobFile } from './lib/seed.mjs';
 
@@ -64,7 +61,10 @@ if (tls) {
 const upstreamUrl = `${tls ? 'https' : 'http'}://${upstream.address}`;
 const path = `/v2/library/bench-big/blobs/${layer.digest}`;
 const start = (sys) => {
-  if (values['recycle-pages']) recyclePages();
+  if (values['recycle-pages']) {
+    removeEarlierStorage();
+    recyclePages(work);
+  }
   const name = `${sys}-${++n}`;
   const storage = join(work, name);
   mkdirSync(storage);
@@ -76,10 +76,8 @@ const start = (sys) => {
   return startRegmirror({ name, dir: work, storage, upstream: upstreamUrl, root: sys === 'baseline' ? resolve(values.baseline) : root, nodeArgs: values['node-arg'], sections });
 };
 
-function recyclePages() {
+function removeEarlierStorage() {
   for (let i = 1; i <= n; i++) for (const sys of ['regmirror', 'reference', 'baseline']) rmSync(join(work, `${sys}-${i}`), { recursive: true, force: true });
-  execFileSync('dd', ['if=/dev/zero', `of=${join(work, 'recycle')}`, 'bs=1M', 'count=1024', 'conv=fsync', 'status=none']);
-  rmSync(join(work, 'recycle'));
 }
 
 /** A CA and a certificate for 127.0.0.1 it signed, as files in the run's directory. */

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--reps N] [--out FILE] [--keep] [--profile] [--node-arg=FLAG ...]
+// npm run bench [-- --quick] [--reps N] [--out FILE] [--keep] [--profile] [--recycle-pages] [--node-arg=FLAG ...]
 // regmirror side by side with distribution in proxy mode. Writes BENCHMARKS.md (full runs); then
 // prints the WAN-shaped case of bench/wan.mjs as a separate section (not written to BENCHMARKS.md).
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { abHead, concurrentGets, curlGet, MANIFEST_ACCEPT, sha256Of, skopeoCopy, skopeoEnv, toolVersion, wrk } from './lib/clients.mjs';
-import { cpuSeconds, peakRss, startDistribution, startFileServer, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
+import { cpuSeconds, peakRss, recyclePages, startDistribution, startFileServer, startRegmirror, stopAllSync, stopProcess } from './lib/procs.mjs';
 import { markdown, table } from './lib/report.mjs';
 import { makeLayers, pushImage } from './lib/seed.mjs';
 import { AGENTS, UpstreamLog } from './lib/upstream-log.mjs';
@@ -23,6 +23,8 @@ const { values: opts } = parseArgs({
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    // A diagnostic: procs.mjs's recyclePages before each cold run, both sides; writes BENCHMARKS.md only with --out.
+    'recycle-pages': { type: 'boolean', default: false },
     // Extra `node` flags for regmirror only, to test a runtime setting against the same reference.
     'node-arg': { type: 'string', multiple: true, default: [] },
   },
@@ -32,7 +34,7 @@ const config = opts.quick
   ? { reps: 1, bigSize: 16 * MiB, multi: [4, 2, 1].map((n) => n * MiB), wrkSeconds: 1, concurrency: 16, connections: 64, deadlineMin: 3 }
   : { reps: 5, bigSize: 512 * MiB, multi: [128, 64, 32, 16, 8, 4, 2, 1].map((n) => n * MiB), wrkSeconds: 5, concurrency: 16, connections: 64, deadlineMin: 19 + 45 };
 if (opts.reps) config.reps = Math.max(1, Math.min(20, Number(opts.reps)));
-const outFile = opts.out ?? (opts.quick ? undefined : join(root, 'BENCHMARKS.md'));
+const outFile = opts.out ?? (opts.quick || opts['recycle-pages'] ? undefined : join(root, 'BENCHMARKS.md'));
 
 const work = mkdtempSync(join(tmpdir(), 'regmirror-bench-'));
 const logs = join(work, 'logs');
@@ -194,6 +196,7 @@ async function main() {
 
   // --- cold: 3 and 4, each run on a fresh server with empty storage ---
   async function coldRun(sys, body) {
+    if (opts['recycle-pages']) recyclePages(work);
     const s = await startSystem(sys, upstreamUrl);
     try {
       upLog.mark();

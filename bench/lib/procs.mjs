@@ -1,7 +1,7 @@
 // Servers under test as real child processes: started, awaited until they print their address,
 // measured through /proc, and stopped by PID only.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -204,6 +204,18 @@ export async function startFileServer({ dir, file, root }) {
  * start (cluster.peers, redis-server, which cannot pick its own). Held open together so no two
  * are the same; something else may still take one before it is used, and that start then fails.
  */
+/**
+ * A diagnostic for this VM, not how users run: writes and removes 1 GiB in `dir`, so the next
+ * writes land in page-cache pages the hypervisor has just backed. Pages freed for ~2 s go back to
+ * the host (virtio-balloon free page reporting), and writing into them again costs ~1 s of system
+ * CPU per 512 MiB against ~0.08 s (BENCHMARKS.md, "Cold GET: the cost of fresh pages").
+ */
+export function recyclePages(dir) {
+  const file = join(dir, 'recycle-pages');
+  execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=1024', 'conv=fsync', 'status=none']);
+  rmSync(file);
+}
+
 export async function freePorts(n) {
   const servers = await Promise.all(
     Array.from({ length: n }, () => new Promise((resolve, reject) => {
