@@ -42,7 +42,7 @@ export class PeerClient {
 
   /** The owner's stream of the blob; rejects with PeerRefused for any answer but 200, or the connection's error. */
   async blob(owner: string, ref: RepoRef, digest: Digest): Promise<{ size: number | undefined; body: Readable }> {
-    const res = await this.#get(owner, peerBlobPath(ref.upstream, ref.name, digest));
+    const res = await this.#send('GET', owner, peerBlobPath(ref.upstream, ref.name, digest));
     const length = Number(res.headers['content-length']);
     return { size: Number.isSafeInteger(length) ? length : undefined, body: res.body };
   }
@@ -58,7 +58,7 @@ export class PeerClient {
 
   /** The owner's copy of a manifest, unverified; PeerRefused for an answer but 200 or one larger than any manifest may be. */
   async manifest(owner: string, ref: RepoRef, digest: Digest): Promise<PeerManifest> {
-    const res = await this.#get(owner, peerManifestPath(ref.upstream, ref.name, digest));
+    const res = await this.#send('GET', owner, peerManifestPath(ref.upstream, ref.name, digest));
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -71,10 +71,6 @@ export class PeerClient {
     }
     const type = res.headers['content-type'];
     return { bytes: Buffer.concat(chunks), mediaType: (typeof type === 'string' ? type : '').split(';', 1)[0]!.trim() };
-  }
-
-  #get(owner: string, path: string): Promise<Dispatcher.ResponseData> {
-    return this.#send('GET', owner, path);
   }
 
   /** A signed request for an internal path; rejects with PeerRefused for any answer but 200. */
