@@ -30,8 +30,22 @@ t.test('a body cut short is logged as cut: the status sent, the bytes sent, abor
   const blob = randomLayer(4 * MiB, 'cut-midway').gz;
   const digest = reg.putBlob('team/app', blob);
   const mirror = await startMirror(t, { upstreams: { 'docker.io': { url: reg.url } } });
+  // The upstream drops only once the client holds the first bytes: before them, a cut is a 503 (above).
+  let release = () => {};
+  reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'pause-after', bytes: MiB, release: new Promise<void>((resolve) => (release = resolve)), times: 1 });
   reg.inject({ match: { kind: 'blob', method: 'GET' }, type: 'drop-after', bytes: MiB, times: 1 });
-  const cut = await request(`${mirror.url}/v2/team/app/blobs/${digest}`);
+  const cut = await new Promise<{ status: number | undefined; headers: Record<string, unknown>; body: Buffer; complete: boolean }>((resolve, reject) => {
+    const req = httpRequest(`${mirror.url}/v2/team/app/blobs/${digest}`, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('error', () => {}); // the cut itself; 'close' reports it
+      res.on('data', (chunk: Buffer) => {
+        if (chunks.push(chunk) === 1) release();
+      });
+      res.on('close', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), complete: res.complete }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
   t.equal(cut.status, 200);
   t.equal(cut.complete, false);
   const line = await lineFor(mirror.logs, cut.headers['x-request-id']);
